@@ -1,0 +1,247 @@
+//! Design-based estimators with linearized standard errors, as R's `svymean`, `svytotal`,
+//! `svyciprop` and `svyquantile` compute them (methods.md §2–§4, §8–§10).
+//!
+//! Domains are never subsets: a row outside the domain (or with a missing value) keeps its
+//! place in the design with a zero influence score, so domain SEs keep the full design and the
+//! full calibration structure, as `svyby` does.
+//!
+//! Missing values are `NaN` in `y`. Degenerate inputs: an estimate over no rows is `NaN` with
+//! `n = 0`.
+
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+use super::calibration::Calibration;
+use super::design::Design;
+use super::sum;
+
+/// A weighted design with its calibration: what every estimator needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Survey<'a> {
+    pub design: &'a Design,
+    pub weights: &'a [f64],
+    pub calibration: &'a Calibration,
+}
+
+/// A point estimate with its uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub value: f64,
+    pub se: f64,
+    /// Rows used: in the domain, non-missing, weight > 0.
+    pub n: usize,
+    pub weight_sum: f64,
+    /// Design effect against SRS without replacement (R's `deff = TRUE`).
+    pub deff: f64,
+    /// Design degrees of freedom over the used rows.
+    pub df: f64,
+}
+
+/// A quantile with its Woodruff interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantileEstimate {
+    pub value: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub se: f64,
+    pub n: usize,
+    pub weight_sum: f64,
+    pub df: f64,
+}
+
+/// Two-sided critical value: t(df) or, for infinite df, normal.
+pub fn critical(level: f64, df: f64) -> f64 {
+    let p = 0.5 + level / 2.0;
+    if df.is_infinite() {
+        Normal::standard().inverse_cdf(p)
+    } else if df >= 1.0 {
+        StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |t| t.inverse_cdf(p))
+    } else {
+        f64::NAN
+    }
+}
+
+/// est ± z·SE (R's `confint` default for means and totals: df = ∞).
+pub fn ci_normal(est: f64, se: f64, level: f64) -> (f64, f64) {
+    let z = critical(level, f64::INFINITY);
+    (est - z * se, est + z * se)
+}
+
+/// R's `svyciprop(method = "xlogit")`: expit(logit p ± t·SE/(p(1−p))), t on `df`.
+/// For p = 0 or 1 the interval collapses to the point.
+pub fn ci_logit(p: f64, se: f64, df: f64, level: f64) -> (f64, f64) {
+    if p <= 0.0 || p >= 1.0 {
+        return (p, p);
+    }
+    let t = critical(level, df);
+    let logit = (p / (1.0 - p)).ln();
+    let half = t * se / (p * (1.0 - p));
+    let expit = |x: f64| 1.0 / (1.0 + (-x).exp());
+    (expit(logit - half), expit(logit + half))
+}
+
+/// Kish effective sample size (Σw)²/Σw² over the weights given.
+pub fn kish_ess(w: &[f64]) -> f64 {
+    let s = sum(w.iter().copied());
+    let s2 = sum(w.iter().map(|x| x * x));
+    if s2 > 0.0 {
+        s * s / s2
+    } else {
+        f64::NAN
+    }
+}
+
+impl Survey<'_> {
+    fn used(&self, y: &[f64], domain: Option<&[bool]>) -> Vec<bool> {
+        (0..y.len())
+            .map(|i| self.weights[i] > 0.0 && !y[i].is_nan() && domain.is_none_or(|d| d[i]))
+            .collect()
+    }
+
+    fn variance(&self, mut z: Vec<f64>) -> f64 {
+        self.calibration.residualize(&mut z);
+        self.design.variance(&z)
+    }
+
+    /// Weighted (Hájek) mean Σw y / Σw over the domain, with its linearized SE.
+    pub fn mean(&self, y: &[f64], domain: Option<&[bool]>) -> Estimate {
+        self.mean_or_total(y, domain, false)
+    }
+
+    /// Weighted total Σ w y over the domain.
+    pub fn total(&self, y: &[f64], domain: Option<&[bool]>) -> Estimate {
+        self.mean_or_total(y, domain, true)
+    }
+
+    fn mean_or_total(&self, y: &[f64], domain: Option<&[bool]>, total: bool) -> Estimate {
+        let used = self.used(y, domain);
+        let w = self.weights;
+        let n = used.iter().filter(|u| **u).count();
+        let idx = || (0..y.len()).filter(|&i| used[i]);
+        let wsum = sum(idx().map(|i| w[i]));
+        let df = self.design.degf(|i| used[i]);
+        if n == 0 {
+            return Estimate { value: f64::NAN, se: f64::NAN, n, weight_sum: 0.0, deff: f64::NAN, df };
+        }
+        let ty = sum(idx().map(|i| w[i] * y[i]));
+        let mean = ty / wsum;
+        let z: Vec<f64> = (0..y.len())
+            .map(|i| {
+                if !used[i] {
+                    0.0
+                } else if total {
+                    w[i] * y[i]
+                } else {
+                    w[i] * (y[i] - mean) / wsum
+                }
+            })
+            .collect();
+        let v = self.variance(z);
+        let nf = n as f64;
+        let s2 = nf / (nf - 1.0) * sum(idx().map(|i| w[i] * (y[i] - mean) * (y[i] - mean))) / wsum;
+        let vsrs_mean = s2 * (wsum - nf) / (wsum * nf);
+        let vsrs = if total { vsrs_mean * wsum * wsum } else { vsrs_mean };
+        Estimate {
+            value: if total { ty } else { mean },
+            se: v.sqrt(),
+            n,
+            weight_sum: wsum,
+            deff: v / vsrs,
+            df,
+        }
+    }
+
+    /// Quantile by R's `qrule = "math"` (the inverse ECDF), with the Woodruff interval
+    /// (`interval.type = "mean"`) on t(df) of the domain.
+    pub fn quantile(&self, y: &[f64], domain: Option<&[bool]>, p: f64, level: f64) -> QuantileEstimate {
+        let used = self.used(y, domain);
+        let mut rows: Vec<usize> = (0..y.len()).filter(|&i| used[i]).collect();
+        let df = self.design.degf(|i| used[i]);
+        let n = rows.len();
+        let weight_sum = sum(rows.iter().map(|&i| self.weights[i]));
+        if n == 0 {
+            return QuantileEstimate { value: f64::NAN, ci_low: f64::NAN, ci_high: f64::NAN, se: f64::NAN, n, weight_sum, df };
+        }
+        rows.sort_by(|&a, &b| y[a].total_cmp(&y[b]));
+        let xs: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
+        let ws: Vec<f64> = rows.iter().map(|&i| self.weights[i]).collect();
+        let value = quantile_math(&xs, &ws, p);
+        let ind: Vec<f64> = (0..y.len())
+            .map(|i| if used[i] { f64::from(u8::from(y[i] <= value)) } else { f64::NAN })
+            .collect();
+        let f = self.mean(&ind, domain);
+        let t = critical(level, df);
+        let (lo, hi) = (f.value - t * f.se, f.value + t * f.se);
+        let back = |q: f64| if (0.0..=1.0).contains(&q) { quantile_math(&xs, &ws, q) } else { f64::NAN };
+        let (ci_low, ci_high) = (back(lo), back(hi));
+        QuantileEstimate { value, ci_low, ci_high, se: (ci_high - ci_low) / (2.0 * t), n, weight_sum, df }
+    }
+}
+
+/// R's `qrule_math` on sorted values and their weights: the smallest x with F̂(x) ≥ p, with R's
+/// `qs()` position rule (cumulative sums compensated, `wlow == 0` tested exactly).
+pub fn quantile_math(xs: &[f64], ws: &[f64], p: f64) -> f64 {
+    let n = xs.len();
+    let mut cum = Vec::with_capacity(n);
+    let (mut s, mut c) = (0.0_f64, 0.0_f64);
+    for &w in ws {
+        let t = s + w;
+        if s.abs() >= w.abs() {
+            c += (s - t) + w;
+        } else {
+            c += (w - t) + s;
+        }
+        s = t;
+        cum.push(s + c);
+    }
+    let total = cum[n - 1];
+    let pw = p * total;
+    let pos = cum.iter().rposition(|&ck| ck <= pw).unwrap_or(0);
+    let next = (pos + 1).min(n - 1);
+    let wlow = p - cum[pos] / total;
+    if wlow == 0.0 {
+        xs[pos]
+    } else {
+        xs[next]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srs_mean_and_its_deff_of_one() {
+        let d = Design::srs(5, None).unwrap();
+        let w = vec![1.0; 5];
+        let cal = Calibration::None;
+        let s = Survey { design: &d, weights: &w, calibration: &cal };
+        let e = s.mean(&[1.0, 2.0, 3.0, 4.0, 5.0], None);
+        assert_eq!(e.value, 3.0);
+        // var(y)/n = 2.5/5.
+        assert!((e.se - (0.5_f64).sqrt()).abs() < 1e-12);
+        assert_eq!(e.df, 4.0);
+    }
+
+    #[test]
+    fn quantile_math_is_the_inverse_ecdf() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        let ws = [1.0; 4];
+        assert_eq!(quantile_math(&xs, &ws, 0.5), 2.0);
+        assert_eq!(quantile_math(&xs, &ws, 0.51), 3.0);
+        assert_eq!(quantile_math(&xs, &ws, 1.0), 4.0);
+    }
+
+    #[test]
+    fn domain_rows_outside_keep_the_design() {
+        let d = Design::srs(4, None).unwrap();
+        let w = vec![1.0; 4];
+        let cal = Calibration::None;
+        let s = Survey { design: &d, weights: &w, calibration: &cal };
+        let dom = [true, true, false, false];
+        let e = s.mean(&[1.0, 3.0, 100.0, 100.0], Some(&dom));
+        assert_eq!(e.value, 2.0);
+        assert_eq!(e.n, 2);
+        // z = (−0.5, 0.5, 0, 0): V = 4/3 · 0.5.
+        assert!((e.se * e.se - 4.0 / 3.0 * 0.5).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,57 @@
+//! Statistical kernels on plain slices and integer group codes — no polars, no spec. Each
+//! function reproduces what R's `survey` package computes (see `../shared/methods.md`) and is
+//! unit-tested on its own, including against R's reference values.
+//!
+//! - [`design`]: a stratified, clustered design with FPC; linearized variance; degrees of freedom.
+//! - [`calibration`]: post-stratification and raking of weights, and the residual step that
+//!   makes the variance account for them.
+//! - [`estimators`]: means, totals, proportions, quantiles with their standard errors and CIs.
+//! - [`prec`]: tolerances, in one place.
+
+pub mod calibration;
+pub mod design;
+pub mod estimators;
+
+/// Tolerances shared by the kernels and their tests.
+pub mod prec {
+    /// Relative agreement with R's `survey` for estimates, SEs, weights (methods.md §12).
+    pub const R_RTOL: f64 = 1e-9;
+    /// Relative agreement for p-values and svyglm-based logit CIs.
+    pub const R_RTOL_P: f64 = 1e-7;
+    /// A stratum whose sampling fraction is within this of 1 contributes no variance (as R).
+    pub const FPC_CENSUS: f64 = 1e-7;
+
+    /// `|a − b| <= rtol · max(|a|, |b|)`, with exact equality for zeros.
+    pub fn close(a: f64, b: f64, rtol: f64) -> bool {
+        a == b || (a - b).abs() <= rtol * a.abs().max(b.abs())
+    }
+}
+
+/// Group codes 0..k for a slice of labels, in order of first appearance of the sorted labels.
+/// Returns the codes and the sorted distinct labels.
+pub fn group_codes<T: Ord + Clone>(labels: &[T]) -> (Vec<u32>, Vec<T>) {
+    let mut levels: Vec<T> = labels.to_vec();
+    levels.sort();
+    levels.dedup();
+    let codes = labels
+        .iter()
+        .map(|l| levels.binary_search(l).map_or(0, |i| i as u32))
+        .collect();
+    (codes, levels)
+}
+
+/// Sum with Neumaier compensation (R accumulates in long double).
+pub fn sum(xs: impl IntoIterator<Item = f64>) -> f64 {
+    let mut s = 0.0_f64;
+    let mut c = 0.0_f64;
+    for x in xs {
+        let t = s + x;
+        if s.abs() >= x.abs() {
+            c += (s - t) + x;
+        } else {
+            c += (x - t) + s;
+        }
+        s = t;
+    }
+    s + c
+}

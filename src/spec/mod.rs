@@ -1,0 +1,591 @@
+//! The survey spec: one declarative `survey.toml` per round that says everything the pipeline
+//! needs — the instrument, its sources, how items score, the design, weighting, segments,
+//! metrics and publication rules.
+//!
+//! The types here mirror the file one to one (`deny_unknown_fields` everywhere, so a misspelled
+//! key is an error with its line). [`load`] parses and validates; validation problems point at
+//! the key in the file through [`SpecError`]. The format is documented in `docs/survey-spec.md`.
+
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use load::{load, load_str, SpecError, SpecProblem};
+
+/// A parsed and validated survey spec, plus where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    pub spec: Spec,
+    /// The round directory (the folder holding `survey.toml`); source paths resolve against it.
+    pub dir: PathBuf,
+    /// Path of the `survey.toml` itself.
+    pub path: PathBuf,
+    /// The file's exact text (hashed into the manifest).
+    pub text: String,
+}
+
+impl LoadedSpec {
+    /// Resolve a path written in the spec against the round directory.
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        let p = Path::new(relative);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub survey: SurveyInfo,
+    pub sources: Vec<Source>,
+    pub respondent: Respondent,
+    #[serde(default)]
+    pub scales: BTreeMap<String, Scale>,
+    pub questions: Vec<Question>,
+    #[serde(default)]
+    pub domains: Vec<Domain>,
+    #[serde(default)]
+    pub scoring: Scoring,
+    #[serde(default)]
+    pub cleaning: Cleaning,
+    pub design: Design,
+    pub weighting: Weighting,
+    #[serde(default)]
+    pub segments: Segments,
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    #[serde(default)]
+    pub publication: Publication,
+    #[serde(default)]
+    pub quality: Quality,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyInfo {
+    /// Stable survey identifier, shared by all rounds (e.g. `hscc-scrm`).
+    pub id: String,
+    /// Round label (e.g. `2024`).
+    pub round: String,
+    pub title: String,
+    /// Traffic Light Protocol label of the published outputs.
+    pub tlp: Tlp,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// TLP 2.0 labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Tlp {
+    #[serde(rename = "CLEAR")]
+    Clear,
+    #[serde(rename = "GREEN")]
+    Green,
+    #[serde(rename = "AMBER")]
+    Amber,
+    #[serde(rename = "AMBER+STRICT")]
+    AmberStrict,
+    #[serde(rename = "RED")]
+    Red,
+}
+
+impl Tlp {
+    pub fn label(self) -> &'static str {
+        match self {
+            Tlp::Clear => "TLP:CLEAR",
+            Tlp::Green => "TLP:GREEN",
+            Tlp::Amber => "TLP:AMBER",
+            Tlp::AmberStrict => "TLP:AMBER+STRICT",
+            Tlp::Red => "TLP:RED",
+        }
+    }
+    /// Banner colour (FIRST TLP 2.0), shown on black.
+    pub fn colour(self) -> &'static str {
+        match self {
+            Tlp::Clear => "#FFFFFF",
+            Tlp::Green => "#33FF00",
+            Tlp::Amber | Tlp::AmberStrict => "#FFC000",
+            Tlp::Red => "#FF2B2B",
+        }
+    }
+}
+
+/// One response file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Path relative to the round directory.
+    pub path: String,
+    #[serde(default)]
+    pub layout: Layout,
+    /// Excel sheet name (default: the first sheet that holds data).
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// 1-based row of the (first) header row, when it is not detected.
+    #[serde(default)]
+    pub header_row: Option<usize>,
+    /// Text encoding of a CSV when it is neither UTF-8 nor UTF-16 with BOM (e.g. `windows-1252`).
+    #[serde(default)]
+    pub encoding: Option<String>,
+}
+
+/// Export layout of a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Detect from the headers.
+    #[default]
+    Auto,
+    Qualtrics,
+    Surveymonkey,
+    Msforms,
+    Redcap,
+    /// One header row, one row per response.
+    Plain,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Respondent {
+    /// Question id of the organization key used to find duplicate submissions.
+    pub key: String,
+    /// Question ids that identify an organization or a person; never published.
+    #[serde(default)]
+    pub identifying: Vec<String>,
+}
+
+/// Reusable option list (e.g. a 5-point agreement scale).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    pub options: Vec<OptionSpec>,
+    #[serde(default)]
+    pub missing: Vec<MissingCode>,
+}
+
+/// An answer option: its code (what analysis sees), its label (what respondents saw),
+/// its maturity points, and label variants seen in exports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionSpec {
+    pub code: Code,
+    pub label: String,
+    /// Maturity points (higher = more mature); omitted = the option is not scored.
+    #[serde(default)]
+    pub score: Option<u32>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A declared missing code ("Don't know", "Not applicable"): kept distinct from a skipped item.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissingCode {
+    pub code: Code,
+    pub label: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// An option code, written as a TOML string or integer; held as text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(from = "CodeRepr")]
+pub struct Code(pub String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CodeRepr {
+    Int(i64),
+    Text(String),
+}
+
+impl From<CodeRepr> for Code {
+    fn from(r: CodeRepr) -> Self {
+        match r {
+            CodeRepr::Int(i) => Code(i.to_string()),
+            CodeRepr::Text(s) => Code(s),
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuestionType {
+    Single,
+    Multi,
+    Likert,
+    Yesno,
+    Numeric,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    /// Identifier used everywhere else in the spec and in outputs.
+    pub id: String,
+    /// Column id in exports that carry ids (Qualtrics export tags, plain headers). Default: `id`.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Question text as respondents saw it; matches exports whose headers are question text.
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: QuestionType,
+    /// Name of a `[scales.*]` entry supplying options and missing codes.
+    #[serde(default)]
+    pub scale: Option<String>,
+    #[serde(default)]
+    pub options: Vec<OptionSpec>,
+    #[serde(default)]
+    pub missing: Vec<MissingCode>,
+    /// Reverse the item's maturity (1 − points/max).
+    #[serde(default)]
+    pub reverse: bool,
+    /// CSF 2.0 subcategory / domain id this item scores into.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Numeric questions: valid range `[min, max]`.
+    #[serde(default)]
+    pub range: Option<[f64; 2]>,
+    /// Numeric questions: maturity = (value − min)/(max − min), clipped; reversed with `reverse`.
+    #[serde(default)]
+    pub score_range: Option<[f64; 2]>,
+    /// Multi-select questions: score maturity as the share of options selected.
+    #[serde(default)]
+    pub score_share: bool,
+}
+
+impl Question {
+    pub fn column_id(&self) -> &str {
+        self.column.as_deref().unwrap_or(&self.id)
+    }
+    /// Whether the item contributes to a domain score.
+    pub fn is_scored(&self) -> bool {
+        self.domain.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    pub id: String,
+    pub title: String,
+    /// Weight in the risk index (default 1).
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scoring {
+    /// Minimum share of a domain's items answered for its score to exist.
+    #[serde(default = "half")]
+    pub domain_min_answered: f64,
+    /// Minimum share of domains scored for the risk index to exist.
+    #[serde(default = "half")]
+    pub index_min_domains: f64,
+    /// Risk tiers on the 0–100 risk index, in increasing order of risk.
+    #[serde(default = "default_tiers")]
+    pub tiers: Vec<Tier>,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring {
+            domain_min_answered: half(),
+            index_min_domains: half(),
+            tiers: default_tiers(),
+        }
+    }
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+/// A risk tier: the index is in this tier when it is below `below` (and not in an earlier tier).
+/// The last tier has no bound.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub name: String,
+    #[serde(default)]
+    pub below: Option<f64>,
+}
+
+fn default_tiers() -> Vec<Tier> {
+    [("Low", Some(25.0)), ("Moderate", Some(50.0)), ("High", Some(75.0)), ("Critical", None)]
+        .into_iter()
+        .map(|(n, b)| Tier {
+            name: n.to_string(),
+            below: b,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cleaning {
+    /// Exclude platform preview/test responses.
+    #[serde(default = "yes")]
+    pub drop_preview: bool,
+    /// Respondent keys of known test submissions.
+    #[serde(default)]
+    pub test_keys: Vec<String>,
+    /// Which submission to keep when a key repeats.
+    #[serde(default)]
+    pub duplicates: DuplicateRule,
+    /// Minimum share of scored items answered (declared missing codes count as answered).
+    #[serde(default = "half")]
+    pub min_answered_share: f64,
+}
+
+impl Default for Cleaning {
+    fn default() -> Self {
+        Cleaning {
+            drop_preview: true,
+            test_keys: Vec::new(),
+            duplicates: DuplicateRule::default(),
+            min_answered_share: half(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicateRule {
+    /// Keep the latest complete submission (by submission time).
+    #[default]
+    Latest,
+    /// Keep the first submission.
+    First,
+    /// Treat a repeated key as an input error.
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Design {
+    /// Question id whose value is the stratum.
+    #[serde(default)]
+    pub strata: Option<String>,
+    /// Question id whose value is the cluster (PSU); default: each organization is its own PSU.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Population counts file (`<var>...,count`), relative to the round directory.
+    pub population: String,
+    /// Apply the finite population correction from the population counts.
+    #[serde(default = "yes")]
+    pub fpc: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightMethod {
+    None,
+    Poststratify,
+    Rake,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmptyCellRule {
+    /// An empty population cell is an error.
+    #[default]
+    Error,
+    /// Fall back to raking on the variables' margins.
+    Rake,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weighting {
+    pub method: WeightMethod,
+    /// Question ids of the weighting variables (cells for poststratify, margins for rake).
+    #[serde(default)]
+    pub variables: Vec<String>,
+    #[serde(default)]
+    pub empty_cell: EmptyCellRule,
+    /// Raking stops when every margin is within `tolerance` × its population total.
+    #[serde(default = "rake_tol")]
+    pub tolerance: f64,
+    #[serde(default = "rake_passes")]
+    pub max_iterations: usize,
+}
+
+fn rake_tol() -> f64 {
+    1e-10
+}
+fn rake_passes() -> usize {
+    1000
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segments {
+    /// Question ids (single choice) to estimate every metric by.
+    #[serde(default)]
+    pub variables: Vec<String>,
+    /// Crosses of segment variables, e.g. `[["subsector", "size"]]`.
+    #[serde(default)]
+    pub crosses: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    /// Share of organizations whose answer is in `levels`.
+    Proportion,
+    /// One proportion row per level (categorical distribution).
+    Distribution,
+    Mean,
+    Total,
+    Quantile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Stable identifier, e.g. `SCRM.INV.01`.
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    pub kind: MetricKind,
+    /// Question id, or a derived variable: `risk_index`, `risk_tier`, `maturity:<domain>`.
+    pub variable: String,
+    /// Proportion numerator levels (codes).
+    #[serde(default)]
+    pub levels: Vec<String>,
+    /// Quantile probabilities (0–1).
+    #[serde(default)]
+    pub probs: Vec<f64>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// CSF 2.0 subcategory the metric describes.
+    #[serde(default)]
+    pub csf: Option<String>,
+    pub definition: String,
+    /// The population the metric describes.
+    #[serde(default)]
+    pub population: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publication {
+    /// Estimates resting on fewer respondents are suppressed in published outputs.
+    #[serde(default = "min_cell")]
+    pub min_cell_size: usize,
+    /// Confidence level for every interval.
+    #[serde(default = "ci_level")]
+    pub ci_level: f64,
+}
+
+impl Default for Publication {
+    fn default() -> Self {
+        Publication {
+            min_cell_size: min_cell(),
+            ci_level: ci_level(),
+        }
+    }
+}
+
+fn min_cell() -> usize {
+    5
+}
+fn ci_level() -> f64 {
+    0.95
+}
+
+/// Quality gates: a run that breaks one completes, writes everything, and exits 1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quality {
+    /// Largest acceptable share of input rows quarantined.
+    #[serde(default = "max_quarantine")]
+    pub max_quarantine_share: f64,
+    /// Fewest usable responses for a run to pass.
+    #[serde(default = "min_responses")]
+    pub min_responses: usize,
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Quality {
+            max_quarantine_share: max_quarantine(),
+            min_responses: min_responses(),
+        }
+    }
+}
+
+fn max_quarantine() -> f64 {
+    0.5
+}
+fn min_responses() -> usize {
+    30
+}
+
+/// Derived variables a metric or segment may name besides question ids.
+pub const RISK_INDEX: &str = "risk_index";
+pub const RISK_TIER: &str = "risk_tier";
+pub const MATURITY_PREFIX: &str = "maturity:";
+
+impl Spec {
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions.iter().find(|q| q.id == id)
+    }
+
+    /// Options of a question: its own, else its scale's.
+    pub fn options<'a>(&'a self, q: &'a Question) -> &'a [OptionSpec] {
+        if !q.options.is_empty() {
+            return &q.options;
+        }
+        q.scale
+            .as_ref()
+            .and_then(|s| self.scales.get(s))
+            .map_or(&[], |s| s.options.as_slice())
+    }
+
+    /// Declared missing codes of a question: its scale's plus its own.
+    pub fn missing_codes<'a>(&'a self, q: &'a Question) -> Vec<&'a MissingCode> {
+        let mut out: Vec<&MissingCode> = q
+            .scale
+            .as_ref()
+            .and_then(|s| self.scales.get(s))
+            .map(|s| s.missing.iter().collect())
+            .unwrap_or_default();
+        out.extend(q.missing.iter());
+        out
+    }
+
+    /// Every segmentation to estimate: overall, each variable, each cross. Each entry lists the
+    /// question ids whose values form the segment (empty = overall).
+    pub fn segmentations(&self) -> Vec<Vec<String>> {
+        let mut out = vec![Vec::new()];
+        out.extend(self.segments.variables.iter().map(|v| vec![v.clone()]));
+        out.extend(self.segments.crosses.iter().cloned());
+        out
+    }
+}

@@ -1,0 +1,410 @@
+//! Semantic checks on a parsed spec: references resolve, codes are unique, files exist, numbers
+//! are in range. Every problem is collected (not just the first) with the key path it concerns.
+
+use std::collections::BTreeSet;
+
+use super::load::{PathSeg, SpecProblem};
+use super::{LoadedSpec, MetricKind, QuestionType, Spec, WeightMethod, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+
+fn key(k: &str) -> PathSeg {
+    PathSeg::Key(k.to_string())
+}
+
+fn at(parts: &[PathSeg]) -> Vec<PathSeg> {
+    parts.to_vec()
+}
+
+fn is_categorical(t: QuestionType) -> bool {
+    matches!(t, QuestionType::Single | QuestionType::Likert | QuestionType::Yesno)
+}
+
+fn known_ids(spec: &Spec) -> String {
+    let ids: Vec<&str> = spec.questions.iter().map(|q| q.id.as_str()).collect();
+    if ids.len() <= 12 {
+        ids.join(", ")
+    } else {
+        format!("{}, … ({} questions)", ids[..12].join(", "), ids.len())
+    }
+}
+
+/// Check a question reference that must name a categorical question.
+fn check_categorical_ref(spec: &Spec, id: &str, path: Vec<PathSeg>, what: &str, out: &mut Vec<SpecProblem>) {
+    match spec.question(id) {
+        None => out.push(SpecProblem::new(
+            path,
+            format!("unknown question `{id}` as {what}; expected a question id ({})", known_ids(spec)),
+        )),
+        Some(q) if !is_categorical(q.kind) => out.push(SpecProblem::new(
+            path,
+            format!("question `{id}` is {:?}; {what} must be a single-choice, Likert or yes/no question", q.kind),
+        )),
+        Some(_) => {}
+    }
+}
+
+pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
+    let spec = &loaded.spec;
+    let mut out = Vec::new();
+
+    if spec.survey.id.trim().is_empty() {
+        out.push(SpecProblem::new(at(&[key("survey"), key("id")]), "must not be empty"));
+    }
+    if spec.survey.round.trim().is_empty() {
+        out.push(SpecProblem::new(at(&[key("survey"), key("round")]), "must not be empty"));
+    }
+
+    // Sources exist.
+    if spec.sources.is_empty() {
+        out.push(SpecProblem::new(at(&[key("sources")]), "at least one [[sources]] entry is required"));
+    }
+    for (i, s) in spec.sources.iter().enumerate() {
+        let p = loaded.resolve(&s.path);
+        if !p.is_file() {
+            out.push(SpecProblem::new(
+                at(&[key("sources"), PathSeg::Index(i), key("path")]),
+                format!("file not found: {}", p.display()),
+            ));
+        }
+        if let Some(enc) = &s.encoding {
+            if encoding_rs::Encoding::for_label(enc.as_bytes()).is_none() {
+                out.push(SpecProblem::new(
+                    at(&[key("sources"), PathSeg::Index(i), key("encoding")]),
+                    format!("unknown encoding `{enc}`; expected a WHATWG label such as `windows-1252` or `utf-8`"),
+                ));
+            }
+        }
+    }
+
+    // Questions.
+    let domain_ids: BTreeSet<&str> = spec.domains.iter().map(|d| d.id.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for (i, q) in spec.questions.iter().enumerate() {
+        let base = vec![key("questions"), PathSeg::Index(i)];
+        let with = |k: &str| {
+            let mut p = base.clone();
+            p.push(key(k));
+            p
+        };
+        if !seen.insert(q.id.as_str()) {
+            out.push(SpecProblem::new(with("id"), format!("question id `{}` is used twice", q.id)));
+        }
+        if let Some(scale) = &q.scale {
+            if !spec.scales.contains_key(scale) {
+                let names: Vec<&str> = spec.scales.keys().map(String::as_str).collect();
+                out.push(SpecProblem::new(
+                    with("scale"),
+                    format!("unknown scale `{scale}`; expected one of: {}", names.join(", ")),
+                ));
+            }
+        }
+        let options = spec.options(q);
+        let needs_options = matches!(
+            q.kind,
+            QuestionType::Single | QuestionType::Likert | QuestionType::Yesno | QuestionType::Multi
+        );
+        if needs_options && options.is_empty() && q.scale.as_ref().is_none_or(|s| spec.scales.contains_key(s)) {
+            out.push(SpecProblem::new(
+                with("type"),
+                format!("a {:?} question needs `options` or a `scale`", q.kind),
+            ));
+        }
+        if !needs_options && (!q.options.is_empty() || q.scale.is_some()) {
+            out.push(SpecProblem::new(
+                with("options"),
+                format!("a {:?} question takes no options", q.kind),
+            ));
+        }
+        let mut codes = BTreeSet::new();
+        for o in options {
+            if !codes.insert(o.code.0.as_str()) {
+                out.push(SpecProblem::new(with("options"), format!("option code `{}` is used twice", o.code)));
+            }
+        }
+        for m in spec.missing_codes(q) {
+            if !codes.insert(m.code.0.as_str()) {
+                out.push(SpecProblem::new(
+                    with("missing"),
+                    format!("missing code `{}` is also an option code", m.code),
+                ));
+            }
+        }
+        if let Some(d) = &q.domain {
+            if !domain_ids.contains(d.as_str()) {
+                out.push(SpecProblem::new(
+                    with("domain"),
+                    format!(
+                        "unknown domain `{d}`; expected one of the [[domains]] ids: {}",
+                        domain_ids.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            let scorable = match q.kind {
+                QuestionType::Numeric => q.score_range.is_some(),
+                QuestionType::Multi => q.score_share,
+                QuestionType::Text => false,
+                _ => options.iter().any(|o| o.score.is_some()),
+            };
+            if !scorable {
+                out.push(SpecProblem::new(
+                    with("domain"),
+                    "the question maps to a domain but has no scoring: give options a `score`, a numeric \
+                     question `score_range`, or a multi-select `score_share = true`",
+                ));
+            }
+        }
+        for (name, r) in [("range", q.range), ("score_range", q.score_range)] {
+            if let Some([lo, hi]) = r {
+                if q.kind != QuestionType::Numeric {
+                    out.push(SpecProblem::new(with(name), "only numeric questions take a range"));
+                } else if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                    out.push(SpecProblem::new(with(name), format!("expected [min, max] with min < max, got [{lo}, {hi}]")));
+                }
+            }
+        }
+        if q.score_share && q.kind != QuestionType::Multi {
+            out.push(SpecProblem::new(with("score_share"), "only multi-select questions take `score_share`"));
+        }
+    }
+
+    // Respondent.
+    if spec.question(&spec.respondent.key).is_none() {
+        out.push(SpecProblem::new(
+            at(&[key("respondent"), key("key")]),
+            format!("unknown question `{}`; expected a question id ({})", spec.respondent.key, known_ids(spec)),
+        ));
+    }
+    for (i, id) in spec.respondent.identifying.iter().enumerate() {
+        if spec.question(id).is_none() {
+            out.push(SpecProblem::new(
+                at(&[key("respondent"), key("identifying"), PathSeg::Index(i)]),
+                format!("unknown question `{id}`; expected a question id ({})", known_ids(spec)),
+            ));
+        }
+    }
+
+    // Domains.
+    let mut dseen = BTreeSet::new();
+    for (i, d) in spec.domains.iter().enumerate() {
+        if !dseen.insert(d.id.as_str()) {
+            out.push(SpecProblem::new(
+                at(&[key("domains"), PathSeg::Index(i), key("id")]),
+                format!("domain id `{}` is used twice", d.id),
+            ));
+        }
+        if !(d.weight.is_finite() && d.weight > 0.0) {
+            out.push(SpecProblem::new(
+                at(&[key("domains"), PathSeg::Index(i), key("weight")]),
+                format!("expected a positive weight, got {}", d.weight),
+            ));
+        }
+        if !spec.questions.iter().any(|q| q.domain.as_deref() == Some(&d.id)) {
+            out.push(SpecProblem::new(
+                at(&[key("domains"), PathSeg::Index(i), key("id")]),
+                format!("no question maps to domain `{}`", d.id),
+            ));
+        }
+    }
+
+    // Scoring.
+    for (name, v) in [
+        ("domain_min_answered", spec.scoring.domain_min_answered),
+        ("index_min_domains", spec.scoring.index_min_domains),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            out.push(SpecProblem::new(at(&[key("scoring"), key(name)]), format!("expected a share in [0, 1], got {v}")));
+        }
+    }
+    let tiers = &spec.scoring.tiers;
+    let mut last = f64::NEG_INFINITY;
+    for (i, t) in tiers.iter().enumerate() {
+        let p = at(&[key("scoring"), key("tiers"), PathSeg::Index(i)]);
+        match (t.below, i + 1 == tiers.len()) {
+            (Some(_), true) => out.push(SpecProblem::new(p, "the last tier takes no `below` bound")),
+            (None, false) => out.push(SpecProblem::new(p, "every tier but the last needs a `below` bound")),
+            (Some(b), false) if b <= last || !(0.0..=100.0).contains(&b) => out.push(SpecProblem::new(
+                p,
+                format!("tier bounds must increase within 0–100; `{}` has below = {b}", t.name),
+            )),
+            (Some(b), false) => last = b,
+            (None, true) => {}
+        }
+    }
+
+    // Cleaning.
+    if !(0.0..=1.0).contains(&spec.cleaning.min_answered_share) {
+        out.push(SpecProblem::new(
+            at(&[key("cleaning"), key("min_answered_share")]),
+            format!("expected a share in [0, 1], got {}", spec.cleaning.min_answered_share),
+        ));
+    }
+
+    // Design.
+    if let Some(s) = &spec.design.strata {
+        check_categorical_ref(spec, s, at(&[key("design"), key("strata")]), "a stratum variable", &mut out);
+    }
+    if let Some(c) = &spec.design.cluster {
+        if spec.question(c).is_none() {
+            out.push(SpecProblem::new(
+                at(&[key("design"), key("cluster")]),
+                format!("unknown question `{c}`; expected a question id ({})", known_ids(spec)),
+            ));
+        }
+    }
+    let pop = loaded.resolve(&spec.design.population);
+    if !pop.is_file() {
+        out.push(SpecProblem::new(
+            at(&[key("design"), key("population")]),
+            format!("file not found: {}", pop.display()),
+        ));
+    }
+
+    // Weighting.
+    for (i, v) in spec.weighting.variables.iter().enumerate() {
+        check_categorical_ref(
+            spec,
+            v,
+            at(&[key("weighting"), key("variables"), PathSeg::Index(i)]),
+            "a weighting variable",
+            &mut out,
+        );
+    }
+    if spec.weighting.method != WeightMethod::None && spec.weighting.variables.is_empty() {
+        out.push(SpecProblem::new(
+            at(&[key("weighting"), key("variables")]),
+            "post-stratification and raking need at least one weighting variable",
+        ));
+    }
+    if !(spec.weighting.tolerance > 0.0 && spec.weighting.tolerance < 1.0) {
+        out.push(SpecProblem::new(
+            at(&[key("weighting"), key("tolerance")]),
+            format!("expected a relative tolerance in (0, 1), got {}", spec.weighting.tolerance),
+        ));
+    }
+
+    // Segments.
+    for (i, v) in spec.segments.variables.iter().enumerate() {
+        check_categorical_ref(
+            spec,
+            v,
+            at(&[key("segments"), key("variables"), PathSeg::Index(i)]),
+            "a segment variable",
+            &mut out,
+        );
+    }
+    for (i, cross) in spec.segments.crosses.iter().enumerate() {
+        if cross.len() < 2 {
+            out.push(SpecProblem::new(
+                at(&[key("segments"), key("crosses"), PathSeg::Index(i)]),
+                "a cross needs at least two variables",
+            ));
+        }
+        for (j, v) in cross.iter().enumerate() {
+            check_categorical_ref(
+                spec,
+                v,
+                at(&[key("segments"), key("crosses"), PathSeg::Index(i), PathSeg::Index(j)]),
+                "a segment variable",
+                &mut out,
+            );
+        }
+    }
+
+    // Metrics.
+    let mut mseen = BTreeSet::new();
+    for (i, m) in spec.metrics.iter().enumerate() {
+        let base = vec![key("metrics"), PathSeg::Index(i)];
+        let with = |k: &str| {
+            let mut p = base.clone();
+            p.push(key(k));
+            p
+        };
+        if !mseen.insert(m.id.as_str()) {
+            out.push(SpecProblem::new(with("id"), format!("metric id `{}` is used twice", m.id)));
+        }
+        if m.version == 0 {
+            out.push(SpecProblem::new(with("version"), "versions start at 1"));
+        }
+        let var = m.variable.as_str();
+        let numeric_var = var == RISK_INDEX
+            || var
+                .strip_prefix(MATURITY_PREFIX)
+                .is_some_and(|d| domain_ids.contains(d))
+            || spec.question(var).is_some_and(|q| q.kind == QuestionType::Numeric);
+        let categorical_codes: Option<Vec<String>> = if var == RISK_TIER {
+            Some(spec.scoring.tiers.iter().map(|t| t.name.clone()).collect())
+        } else {
+            spec.question(var)
+                .filter(|q| is_categorical(q.kind) || q.kind == QuestionType::Multi)
+                .map(|q| spec.options(q).iter().map(|o| o.code.0.clone()).collect())
+        };
+        let exists = numeric_var || categorical_codes.is_some() || spec.question(var).is_some();
+        if !exists {
+            out.push(SpecProblem::new(
+                with("variable"),
+                format!(
+                    "unknown variable `{var}`; expected a question id, `{RISK_INDEX}`, `{RISK_TIER}` or `{MATURITY_PREFIX}<domain id>`"
+                ),
+            ));
+            continue;
+        }
+        match m.kind {
+            MetricKind::Mean | MetricKind::Total | MetricKind::Quantile if !numeric_var => {
+                out.push(SpecProblem::new(
+                    with("variable"),
+                    format!("a {:?} metric needs a numeric variable; `{var}` is not numeric", m.kind),
+                ));
+            }
+            MetricKind::Proportion | MetricKind::Distribution => match &categorical_codes {
+                None => out.push(SpecProblem::new(
+                    with("variable"),
+                    format!("a {:?} metric needs a categorical variable; `{var}` is not", m.kind),
+                )),
+                Some(codes) => {
+                    if m.kind == MetricKind::Proportion && m.levels.is_empty() {
+                        out.push(SpecProblem::new(with("levels"), "a proportion needs the `levels` that count"));
+                    }
+                    for (j, l) in m.levels.iter().enumerate() {
+                        if !codes.contains(l) {
+                            let mut p = with("levels");
+                            p.push(PathSeg::Index(j));
+                            out.push(SpecProblem::new(
+                                p,
+                                format!("`{l}` is not a code of `{var}`; expected one of: {}", codes.join(", ")),
+                            ));
+                        }
+                    }
+                }
+            },
+            _ => {}
+        }
+        if m.kind == MetricKind::Quantile {
+            if m.probs.is_empty() {
+                out.push(SpecProblem::new(with("probs"), "a quantile metric needs `probs`, e.g. [0.5]"));
+            }
+            for p in &m.probs {
+                if !(*p > 0.0 && *p < 1.0) {
+                    out.push(SpecProblem::new(with("probs"), format!("probabilities must be in (0, 1), got {p}")));
+                }
+            }
+        }
+    }
+
+    // Publication.
+    let ci = spec.publication.ci_level;
+    if !(ci > 0.5 && ci < 1.0) {
+        out.push(SpecProblem::new(
+            at(&[key("publication"), key("ci_level")]),
+            format!("expected a confidence level in (0.5, 1), got {ci}"),
+        ));
+    }
+    if spec.publication.min_cell_size == 0 {
+        out.push(SpecProblem::new(at(&[key("publication"), key("min_cell_size")]), "must be at least 1"));
+    }
+    if !(0.0..=1.0).contains(&spec.quality.max_quarantine_share) {
+        out.push(SpecProblem::new(
+            at(&[key("quality"), key("max_quarantine_share")]),
+            format!("expected a share in [0, 1], got {}", spec.quality.max_quarantine_share),
+        ));
+    }
+    out
+}

@@ -1,0 +1,3 @@
+//! The one integration-test binary: every test module that drives the library or the binary.
+
+mod reference;
