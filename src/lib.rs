@@ -1,8 +1,31 @@
-//! supplyrisk — survey pipeline for the health sector's supply-chain cybersecurity work.
-pub mod error;
+//! supplyrisk — a survey pipeline for the health sector's supply-chain cybersecurity work.
+//!
+//! One round of the HSCC critical-supplier survey flows through these stages, one module each:
+//!
+//! ```text
+//!  survey.toml ─► spec ─┐
+//!  responses ──► ingest ─► clean ─► score ─► weight ─► estimate ─► render / export
+//!                          │                                       ├─ charts/, summary.md, report.html
+//!                          └─ data/quarantine.csv, cleaning log    └─ metrics/, manifest.json
+//! ```
+//!
+//! [`pipeline::run`] runs them all on a round; [`kernels`] holds the survey statistics (plain
+//! slices, no polars) that reproduce R's `survey` package; [`table`] is the one module that
+//! touches polars. [`synth`] generates realistic example rounds; [`cli`] is the command line.
+
 pub mod clean;
+pub mod cli;
+pub mod error;
+pub mod estimate;
+pub mod export;
 pub mod ingest;
 pub mod kernels;
+pub mod pipeline;
+pub mod render;
 pub mod score;
 pub mod spec;
+pub mod synth;
+pub mod table;
+pub mod weight;
+
 pub use error::{Error, Result};

@@ -199,7 +199,12 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     match record.answers[*qi].as_code() {
                         None => {
                             reasons.push(Reason::MissingDesignValue);
-                            messages.push(format!("no usable value for design/weighting variable `{var}`"));
+                            let why = match &record.answers[*qi] {
+                                Answer::Invalid(why) => format!(": {why}"),
+                                Answer::Missing(code) => format!(": declared missing (`{code}`)"),
+                                _ => ": left blank".to_string(),
+                            };
+                            messages.push(format!("no usable value for design/weighting variable `{var}`{why}"));
                         }
                         Some(code) if !frame[*var].contains(code) => {
                             reasons.push(Reason::OutOfFrame);

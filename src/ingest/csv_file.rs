@@ -7,7 +7,7 @@ use super::Grid;
 use crate::error::{Error, Result};
 
 /// Decode bytes to UTF-8 text, returning the name of the encoding used.
-pub(crate) fn decode(bytes: &[u8], file: &str, declared: Option<&str>, notes: &mut Vec<String>) -> Result<(String, String)> {
+pub fn decode(bytes: &[u8], file: &str, declared: Option<&str>, notes: &mut Vec<String>) -> Result<(String, String)> {
     if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
         let name = if enc == UTF_8 {
             "utf-8-bom"

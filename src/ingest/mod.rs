@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::spec::{Layout, LoadedSpec, Source};
 
+pub use csv_file::decode as decode_text;
 pub use layout::RowMeta;
 
 /// One header column: the id (first header row) and the question text, where the layout has it.

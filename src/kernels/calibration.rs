@@ -12,8 +12,6 @@ pub enum CalibrationError {
     BadTarget { margin: usize, level: usize, target: f64 },
     /// Margins whose totals disagree.
     InconsistentTotals { margin: usize, total: f64, first_total: f64 },
-    /// Raking did not meet its tolerance within the pass limit.
-    NotConverged { passes: usize, max_rel_error: f64 },
 }
 
 impl std::fmt::Display for CalibrationError {
@@ -27,9 +25,6 @@ impl std::fmt::Display for CalibrationError {
             }
             CalibrationError::InconsistentTotals { margin, total, first_total } => {
                 write!(f, "margin {margin} totals {total}, the first margin {first_total}")
-            }
-            CalibrationError::NotConverged { passes, max_rel_error } => {
-                write!(f, "raking did not converge in {passes} passes (largest relative margin error {max_rel_error:e})")
             }
         }
     }
@@ -80,6 +75,8 @@ pub fn poststratify(w: &[f64], cells: &[u32], targets: &[f64]) -> Result<Vec<f64
 pub struct RakeFit {
     pub weights: Vec<f64>,
     pub passes: usize,
+    /// Whether every margin met the tolerance; when not, the weights are the last pass's.
+    pub converged: bool,
     /// Largest |achieved − target| / target over all margins and levels after the last pass.
     pub max_rel_error: f64,
     /// Weights just after each margin's step in the final pass (for the variance).
@@ -87,7 +84,8 @@ pub struct RakeFit {
 }
 
 /// Rake (iterative proportional fitting) to the margins, in order, until every margin level is
-/// within `tol` (relative) of its target, for at most `max_passes` passes.
+/// within `tol` (relative) of its target, for at most `max_passes` passes. A fit that runs out
+/// of passes comes back with `converged = false` (the caller decides whether that is fatal).
 pub fn rake(w: &[f64], margins: &[Margin], tol: f64, max_passes: usize) -> Result<RakeFit, CalibrationError> {
     let first_total = margins.first().map_or(0.0, |m| sum(m.targets.iter().copied()));
     for (m, margin) in margins.iter().enumerate() {
@@ -125,14 +123,18 @@ pub fn rake(w: &[f64], margins: &[Margin], tol: f64, max_passes: usize) -> Resul
             return Ok(RakeFit {
                 weights,
                 passes: pass,
+                converged: true,
                 max_rel_error,
                 snapshots,
             });
         }
     }
-    Err(CalibrationError::NotConverged {
+    Ok(RakeFit {
+        weights,
         passes: max_passes,
+        converged: false,
         max_rel_error,
+        snapshots,
     })
 }
 

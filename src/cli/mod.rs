@@ -1,0 +1,172 @@
+//! The command line: argument parsing (clap derive) and one function per subcommand. `main.rs`
+//! only calls [`main_with_args`]; everything here returns an exit code instead of exiting, so it
+//! can run many times in one process (tests do).
+
+mod init;
+mod validate;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, EXIT_ERROR, EXIT_OK, EXIT_QUALITY_GATE};
+use crate::pipeline::{run, RunOptions};
+use crate::synth::{synth, SynthOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "supplyrisk",
+    version,
+    about = "Survey pipeline for health-sector supply-chain cybersecurity: ingest, clean, score, weight, estimate, report.",
+    after_help = "Exit codes: 0 success; 1 the run completed but failed a quality gate; 2 usage, input or data error."
+)]
+pub struct Cli {
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on a round and write its output folder.
+    Run {
+        /// Round directory holding survey.toml.
+        round_dir: PathBuf,
+        /// Output folder (default: output/<round folder name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a round's spec and data without writing anything.
+    Validate {
+        /// Round directory holding survey.toml.
+        round_dir: PathBuf,
+    },
+    /// Scaffold a new round: a commented survey.toml to fill in.
+    Init {
+        /// Directory to create the round in.
+        round_dir: PathBuf,
+    },
+    /// Generate a realistic synthetic round (deterministic for a given seed).
+    Synth {
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        /// Approximate number of responding organizations.
+        #[arg(long, default_value_t = 160)]
+        rows: usize,
+        /// Round label (its first four digits set the field-period year).
+        #[arg(long, default_value = "2024")]
+        round: String,
+        /// Directory to write the round into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Print to stdout, ignoring a closed pipe (`supplyrisk … | head` is not an error).
+fn say(quiet: bool, text: &str) {
+    if !quiet {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+    }
+}
+
+fn report_error(e: &Error) -> u8 {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
+
+/// Parse arguments and run; returns the process exit code.
+pub fn main_with_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Run { round_dir, out } => {
+            let opts = RunOptions { round_dir, out_dir: out, progress: !quiet };
+            match run(&opts) {
+                Err(e) => report_error(&e),
+                Ok(r) => {
+                    let w = &r.weighted;
+                    let mut excl: Vec<String> =
+                        r.cleaned.log.excluded.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    if excl.is_empty() {
+                        excl.push("none".into());
+                    }
+                    say(
+                        quiet,
+                        &format!(
+                            "{} round {}: read {} rows from {} sources; kept {}, quarantined {} ({})\n\
+                             weighting: {}{} to a population of {:.0}; Kish effective n {:.1}\n\
+                             estimates: {} rows for {} metrics\n\
+                             report: {}",
+                            r.spec.spec.survey.id,
+                            r.spec.spec.survey.round,
+                            r.cleaned.rows_read(),
+                            r.sources.len(),
+                            r.records().len(),
+                            r.cleaned.quarantine.len(),
+                            excl.join(", "),
+                            w.method,
+                            w.passes.map(|p| format!(" ({p} passes)")).unwrap_or_default(),
+                            w.population_total,
+                            crate::kernels::estimators::kish_ess(&w.weights),
+                            r.estimates.len(),
+                            r.spec.spec.metrics.len(),
+                            r.out_dir.join("report.html").display()
+                        ),
+                    );
+                    if let Some(note) = &w.note {
+                        say(quiet, &format!("note: {note}"));
+                    }
+                    if r.failed_gates.is_empty() {
+                        EXIT_OK
+                    } else {
+                        for g in &r.failed_gates {
+                            eprintln!("quality gate failed: {g}");
+                        }
+                        EXIT_QUALITY_GATE
+                    }
+                }
+            }
+        }
+        Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
+        Command::Init { round_dir } => match init::init(&round_dir) {
+            Ok(path) => {
+                say(quiet, &format!("wrote {}; fill it in, add the response files, then: supplyrisk validate {}", path.display(), round_dir.display()));
+                EXIT_OK
+            }
+            Err(e) => report_error(&e),
+        },
+        Command::Synth { seed, rows, round, out } => match synth(&SynthOptions { seed, rows, round }, &out) {
+            Ok(s) => {
+                say(
+                    quiet,
+                    &format!(
+                        "wrote {}: population {}, {} responding organizations, {} Qualtrics rows, {} Forms rows",
+                        out.display(),
+                        s.population,
+                        s.respondents,
+                        s.qualtrics_rows,
+                        s.forms_rows
+                    ),
+                );
+                EXIT_OK
+            }
+            Err(e) => report_error(&e),
+        },
+    }
+}

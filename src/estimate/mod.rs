@@ -1,0 +1,265 @@
+//! Estimate: every metric of the spec for every segmentation (overall, each segment variable,
+//! each cross), with linearized standard errors over the full design and calibration, CIs,
+//! design effects and effective sample sizes — one long table ([`EstimateRow`]) that every
+//! chart, table, report and export is drawn from.
+//!
+//! Domains are estimated as R's `svyby` does: rows outside the segment keep their place in
+//! the design with zero influence. A categorical answer that is a declared missing code ("Don't
+//! know") or skipped is outside the denominator of that question's proportions.
+
+use crate::clean::{Answer, Record};
+use crate::kernels::estimators::{ci_logit, ci_normal, kish_ess, Estimate, Survey};
+use crate::score::Scores;
+use crate::spec::{MetricKind, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+use crate::table::Table;
+use crate::weight::Weighted;
+
+/// Segment variable name of the overall rows.
+pub const ALL: &str = "all";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstimateRow {
+    pub metric_id: String,
+    pub metric_version: u32,
+    /// `mean`, `total`, `proportion`, `quantile`.
+    pub statistic: &'static str,
+    /// Level code for proportions; `p50` etc. for quantiles; empty otherwise.
+    pub level: String,
+    pub segment_var: String,
+    pub segment_value: String,
+    pub estimate: f64,
+    pub se: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// `normal`, `logit` (t on the segment's design df), `woodruff`.
+    pub ci_method: &'static str,
+    pub n: usize,
+    /// Kish effective sample size of the rows used.
+    pub n_eff: f64,
+    pub weight_sum: f64,
+    pub deff: f64,
+    pub df: f64,
+    /// Below the minimum cell size: the published tables blank the numbers.
+    pub suppressed: bool,
+    /// Reliability flags, `;`-separated (`below_min_cell`, `n_eff_lt_30`).
+    pub flag: String,
+}
+
+/// A segment: its variable label, value label and row mask (`None` = everyone).
+struct Segment {
+    var: String,
+    value: String,
+    mask: Option<Vec<bool>>,
+}
+
+fn question_index(spec: &Spec, id: &str) -> Option<usize> {
+    spec.questions.iter().position(|q| q.id == id)
+}
+
+fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for vars in spec.segmentations() {
+        if vars.is_empty() {
+            out.push(Segment { var: ALL.to_string(), value: String::new(), mask: None });
+            continue;
+        }
+        let qis: Vec<usize> = vars.iter().filter_map(|v| question_index(spec, v)).collect();
+        // Option index of each record's answer per variable (None when missing).
+        let keys: Vec<Option<Vec<usize>>> = records
+            .iter()
+            .map(|r| {
+                qis.iter()
+                    .map(|&qi| {
+                        let code = r.answers[qi].as_code()?;
+                        spec.options(&spec.questions[qi]).iter().position(|o| o.code.0 == code)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut present: Vec<Vec<usize>> = keys.iter().flatten().cloned().collect();
+        present.sort();
+        present.dedup();
+        for key in present {
+            let value = key
+                .iter()
+                .zip(&qis)
+                .map(|(&k, &qi)| spec.options(&spec.questions[qi])[k].code.0.clone())
+                .collect::<Vec<_>>()
+                .join(":");
+            let mask = keys.iter().map(|k| k.as_ref() == Some(&key)).collect();
+            out.push(Segment { var: vars.join(":"), value, mask: Some(mask) });
+        }
+    }
+    out
+}
+
+/// Per-record numeric values of a metric variable (NaN = missing).
+fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<f64> {
+    if var == RISK_INDEX {
+        return scores.risk_index.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+    }
+    if let Some(d) = var.strip_prefix(MATURITY_PREFIX) {
+        let di = scores.domains.iter().position(|x| x == d).unwrap_or(0);
+        return scores.maturity.iter().map(|m| m[di].unwrap_or(f64::NAN)).collect();
+    }
+    let qi = question_index(spec, var).unwrap_or(0);
+    records.iter().map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN)).collect()
+}
+
+/// Per-record indicator that the variable's answer is in `levels` (NaN = not answered).
+fn indicator(spec: &Spec, records: &[Record], scores: &Scores, var: &str, levels: &[String]) -> Vec<f64> {
+    if var == RISK_TIER {
+        let wanted: Vec<usize> = spec
+            .scoring
+            .tiers
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| levels.contains(&t.name))
+            .map(|(i, _)| i)
+            .collect();
+        return scores
+            .tier
+            .iter()
+            .map(|t| t.map_or(f64::NAN, |t| f64::from(u8::from(wanted.contains(&t)))))
+            .collect();
+    }
+    let qi = question_index(spec, var).unwrap_or(0);
+    records
+        .iter()
+        .map(|r| match &r.answers[qi] {
+            Answer::Code(c) => f64::from(u8::from(levels.contains(c))),
+            Answer::Codes(cs) => f64::from(u8::from(cs.iter().any(|c| levels.contains(c)))),
+            _ => f64::NAN,
+        })
+        .collect()
+}
+
+fn levels_of(spec: &Spec, var: &str) -> Vec<String> {
+    if var == RISK_TIER {
+        return spec.scoring.tiers.iter().map(|t| t.name.clone()).collect();
+    }
+    question_index(spec, var)
+        .map(|qi| spec.options(&spec.questions[qi]).iter().map(|o| o.code.0.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Estimate every metric for every segment.
+pub fn estimate(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weighted) -> Vec<EstimateRow> {
+    let survey = Survey { design: &weighted.design, weights: &weighted.weights, calibration: &weighted.calibration };
+    let level = spec.publication.ci_level;
+    let min_cell = spec.publication.min_cell_size;
+    let segs = segments(spec, records);
+    let mut rows = Vec::new();
+    let ess = |y: &[f64], mask: Option<&[bool]>| {
+        let w: Vec<f64> = (0..y.len())
+            .filter(|&i| !y[i].is_nan() && weighted.weights[i] > 0.0 && mask.is_none_or(|m| m[i]))
+            .map(|i| weighted.weights[i])
+            .collect();
+        kish_ess(&w)
+    };
+    for m in &spec.metrics {
+        // (statistic, level label, values) series to estimate for this metric.
+        let series: Vec<(&'static str, String, Vec<f64>)> = match m.kind {
+            MetricKind::Mean => vec![("mean", String::new(), numeric_values(spec, records, scores, &m.variable))],
+            MetricKind::Total => vec![("total", String::new(), numeric_values(spec, records, scores, &m.variable))],
+            MetricKind::Quantile => {
+                let y = numeric_values(spec, records, scores, &m.variable);
+                m.probs.iter().map(|p| ("quantile", format!("p{}", (p * 100.0).round()), y.clone())).collect()
+            }
+            MetricKind::Proportion => vec![(
+                "proportion",
+                m.levels.join("|"),
+                indicator(spec, records, scores, &m.variable, &m.levels),
+            )],
+            MetricKind::Distribution => {
+                let levels = if m.levels.is_empty() { levels_of(spec, &m.variable) } else { m.levels.clone() };
+                levels
+                    .into_iter()
+                    .map(|l| {
+                        let y = indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
+                        ("proportion", l, y)
+                    })
+                    .collect()
+            }
+        };
+        for (statistic, level_label, y) in &series {
+            for seg in &segs {
+                let mask = seg.mask.as_deref();
+                let (est, se, lo, hi, method, n, ws, deff, df) = match *statistic {
+                    "quantile" => {
+                        let p: f64 = level_label.trim_start_matches('p').parse::<f64>().unwrap_or(50.0) / 100.0;
+                        let p = m.probs.iter().copied().find(|x| ((x * 100.0).round() - p * 100.0).abs() < 1e-9).unwrap_or(p);
+                        let q = survey.quantile(y, mask, p, level);
+                        (q.value, q.se, q.ci_low, q.ci_high, "woodruff", q.n, q.weight_sum, f64::NAN, q.df)
+                    }
+                    stat => {
+                        let e: Estimate = if stat == "total" { survey.total(y, mask) } else { survey.mean(y, mask) };
+                        let (lo, hi, method) = if stat == "proportion" {
+                            let (lo, hi) = ci_logit(e.value, e.se, e.df, level);
+                            (lo, hi, "logit")
+                        } else {
+                            let (lo, hi) = ci_normal(e.value, e.se, level);
+                            (lo, hi, "normal")
+                        };
+                        (e.value, e.se, lo, hi, method, e.n, e.weight_sum, e.deff, e.df)
+                    }
+                };
+                let n_eff = ess(y, mask);
+                let mut flags = Vec::new();
+                let suppressed = n < min_cell;
+                if suppressed {
+                    flags.push("below_min_cell");
+                }
+                if n_eff < 30.0 {
+                    flags.push("n_eff_lt_30");
+                }
+                rows.push(EstimateRow {
+                    metric_id: m.id.clone(),
+                    metric_version: m.version,
+                    statistic,
+                    level: level_label.clone(),
+                    segment_var: seg.var.clone(),
+                    segment_value: seg.value.clone(),
+                    estimate: est,
+                    se,
+                    ci_low: lo,
+                    ci_high: hi,
+                    ci_method: method,
+                    n,
+                    n_eff,
+                    weight_sum: ws,
+                    deff,
+                    df,
+                    suppressed,
+                    flag: flags.join(";"),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The published estimates table: numbers of suppressed rows are blank.
+pub fn estimates_table(rows: &[EstimateRow]) -> Table {
+    let shown = |r: &EstimateRow, x: f64| if r.suppressed { None } else { Some(x) };
+    let mut t = Table::new();
+    t.text("metric_id", rows.iter().map(|r| Some(r.metric_id.clone())))
+        .int("metric_version", rows.iter().map(|r| Some(i64::from(r.metric_version))))
+        .text("statistic", rows.iter().map(|r| Some(r.statistic)))
+        .text("level", rows.iter().map(|r| Some(r.level.clone())))
+        .text("segment_var", rows.iter().map(|r| Some(r.segment_var.clone())))
+        .text("segment_value", rows.iter().map(|r| Some(r.segment_value.clone())))
+        .float("estimate", rows.iter().map(|r| shown(r, r.estimate)))
+        .float("se", rows.iter().map(|r| shown(r, r.se)))
+        .float("ci_low", rows.iter().map(|r| shown(r, r.ci_low)))
+        .float("ci_high", rows.iter().map(|r| shown(r, r.ci_high)))
+        .text("ci_method", rows.iter().map(|r| Some(r.ci_method)))
+        .int("n", rows.iter().map(|r| if r.suppressed { None } else { Some(r.n as i64) }))
+        .float("n_eff", rows.iter().map(|r| shown(r, r.n_eff)))
+        .float("weight_sum", rows.iter().map(|r| shown(r, r.weight_sum)))
+        .float("deff", rows.iter().map(|r| shown(r, r.deff)))
+        .float("df", rows.iter().map(|r| shown(r, r.df)))
+        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)))
+        .text("flag", rows.iter().map(|r| Some(r.flag.clone())));
+    t
+}

@@ -1,0 +1,185 @@
+//! Export: the clearinghouse metrics (`metrics/metrics.{csv,parquet,json}`, long format, with
+//! suppression exactly as in the published tables) and `manifest.json` — the versions, input and
+//! output hashes and resolved settings needed to rerun a round and check the result.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::ingest::sha256_hex;
+use crate::pipeline::RunResult;
+use crate::table::Table;
+
+/// The metrics export as a table (suppressed rows keep their identity, lose their numbers).
+pub fn metrics_table(r: &RunResult) -> Table {
+    let s = &r.spec.spec;
+    let e = &r.estimates;
+    let shown = |i: usize, x: f64| if e[i].suppressed { None } else { Some(x) };
+    let idx = 0..e.len();
+    let mut t = Table::new();
+    t.text("survey_id", idx.clone().map(|_| Some(s.survey.id.clone())))
+        .text("round", idx.clone().map(|_| Some(s.survey.round.clone())))
+        .text("metric_id", e.iter().map(|x| Some(x.metric_id.clone())))
+        .int("metric_version", e.iter().map(|x| Some(i64::from(x.metric_version))))
+        .text("statistic", e.iter().map(|x| Some(x.statistic)))
+        .text("level", e.iter().map(|x| Some(x.level.clone())))
+        .text("segment_var", e.iter().map(|x| Some(x.segment_var.clone())))
+        .text("segment_value", e.iter().map(|x| Some(x.segment_value.clone())))
+        .float("estimate", idx.clone().map(|i| shown(i, e[i].estimate)))
+        .float("se", idx.clone().map(|i| shown(i, e[i].se)))
+        .float("ci_low", idx.clone().map(|i| shown(i, e[i].ci_low)))
+        .float("ci_high", idx.clone().map(|i| shown(i, e[i].ci_high)))
+        .text("ci_method", e.iter().map(|x| Some(x.ci_method)))
+        .int("n", idx.clone().map(|i| if e[i].suppressed { None } else { Some(e[i].n as i64) }))
+        .float("n_eff", idx.clone().map(|i| shown(i, e[i].n_eff)))
+        .text("flag", e.iter().map(|x| Some(x.flag.clone())))
+        .boolean("suppressed", e.iter().map(|x| Some(x.suppressed)))
+        .text("tlp", idx.map(|_| Some(s.survey.tlp.label().to_string())));
+    t
+}
+
+fn metrics_json(r: &RunResult, table: &Table) -> Value {
+    let s = &r.spec.spec;
+    let names = table.names();
+    let rows: Vec<Value> = (0..table.height())
+        .map(|i| {
+            let mut obj = serde_json::Map::new();
+            for (name, values) in &table.columns {
+                let v = match values {
+                    crate::table::Values::Text(x) => x[i].clone().map_or(Value::Null, Value::String),
+                    crate::table::Values::Float(x) => x[i].map_or(Value::Null, |f| json!(f)),
+                    crate::table::Values::Int(x) => x[i].map_or(Value::Null, |f| json!(f)),
+                    crate::table::Values::Bool(x) => x[i].map_or(Value::Null, Value::Bool),
+                };
+                obj.insert(name.clone(), v);
+            }
+            Value::Object(obj)
+        })
+        .collect();
+    let catalog: Vec<Value> = s
+        .metrics
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id, "version": m.version, "title": m.title, "kind": format!("{:?}", m.kind).to_lowercase(),
+                "variable": m.variable, "levels": m.levels, "probs": m.probs, "unit": m.unit, "csf": m.csf,
+                "definition": m.definition, "population": m.population,
+            })
+        })
+        .collect();
+    json!({
+        "survey_id": s.survey.id,
+        "round": s.survey.round,
+        "tlp": s.survey.tlp.label(),
+        "columns": names,
+        "metrics": catalog,
+        "estimates": rows,
+    })
+}
+
+fn write_json(path: &Path, v: &Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(v).map_err(|e| Error::output(path, e))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+/// Files under `dir`, relative, sorted.
+fn list_files(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            list_files(&p, base, out)?;
+        } else if let Ok(rel) = p.strip_prefix(base) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an output may be shared beyond the task group (respondent-level data and the
+/// cleaning log, which holds raw typed values, may not).
+pub fn publishable(rel: &str) -> bool {
+    !(rel.starts_with("data/") || rel == "tables/cleaning_log.csv")
+}
+
+fn manifest(r: &RunResult) -> Result<Value> {
+    let s = &r.spec.spec;
+    let mut inputs = vec![json!({
+        "path": "survey.toml", "role": "spec", "bytes": r.spec.text.len(), "sha256": sha256_hex(r.spec.text.as_bytes()),
+    })];
+    inputs.push(json!({
+        "path": r.population.file, "role": "population", "bytes": r.population.bytes, "sha256": r.population.sha256,
+    }));
+    for src in &r.sources {
+        inputs.push(json!({
+            "path": src.file, "role": "responses", "bytes": src.bytes, "sha256": src.sha256,
+            "layout": format!("{:?}", src.layout).to_lowercase(), "sheet": src.sheet, "encoding": src.encoding,
+            "delimiter": src.delimiter.map(|d| d.to_string()), "rows": src.rows.len(),
+        }));
+    }
+    let mut files = Vec::new();
+    list_files(&r.out_dir, &r.out_dir, &mut files)?;
+    let mut outputs = Vec::new();
+    for rel in files.iter().filter(|f| *f != "manifest.json") {
+        let p = r.out_dir.join(rel);
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        outputs.push(json!({"path": rel, "bytes": bytes.len(), "sha256": sha256_hex(&bytes), "publishable": publishable(rel)}));
+    }
+    let mut excluded: BTreeMap<&str, usize> = BTreeMap::new();
+    for (k, v) in &r.cleaned.log.excluded {
+        excluded.insert(k, *v);
+    }
+    Ok(json!({
+        "supplyrisk": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "git_commit": option_env!("SUPPLYRISK_GIT_COMMIT").unwrap_or("unknown"),
+        },
+        "survey": {"id": s.survey.id, "round": s.survey.round, "title": s.survey.title, "tlp": s.survey.tlp.label()},
+        "round_dir": r.spec.dir.to_string_lossy(),
+        "spec_sha256": sha256_hex(r.spec.text.as_bytes()),
+        "inputs": inputs,
+        "settings": {
+            "weighting": {
+                "method_requested": format!("{:?}", s.weighting.method).to_lowercase(),
+                "method_used": r.weighted.method,
+                "note": r.weighted.note,
+                "variables": s.weighting.variables,
+                "tolerance": s.weighting.tolerance,
+                "max_iterations": s.weighting.max_iterations,
+                "passes": r.weighted.passes,
+                "converged": r.weighted.converged,
+                "max_rel_error": r.weighted.max_rel_error,
+            },
+            "design": {"strata": s.design.strata, "cluster": s.design.cluster, "fpc": r.weighted.fpc},
+            "ci_level": s.publication.ci_level,
+            "min_cell_size": s.publication.min_cell_size,
+            "seeds": {},
+        },
+        "counts": {
+            "rows_read": r.cleaned.rows_read(),
+            "kept": r.records().len(),
+            "quarantined": r.cleaned.quarantine.len(),
+            "excluded_by_reason": excluded,
+            "estimates": r.estimates.len(),
+        },
+        "quality_gates": {"passed": r.failed_gates.is_empty(), "failed": r.failed_gates},
+        "outputs": outputs,
+    }))
+}
+
+pub fn write_all(r: &RunResult) -> Result<()> {
+    let dir = r.out_dir.join("metrics");
+    let table = metrics_table(r);
+    table.write_both(&dir, "metrics")?;
+    write_json(&dir.join("metrics.json"), &metrics_json(r, &table))?;
+    // The manifest last: it hashes every other output.
+    let m = manifest(r)?;
+    write_json(&r.out_dir.join("manifest.json"), &m)
+}

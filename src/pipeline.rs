@@ -1,0 +1,307 @@
+//! The whole run on one round: ingest → clean → score → weight → estimate → render/export, with
+//! the output folder laid out as `docs/output.md` documents and the quality gates evaluated.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::clean::{Answer, Cleaned, Record};
+use crate::error::{Error, Result};
+use crate::estimate::{estimate, EstimateRow};
+use crate::ingest::SourceTable;
+use crate::score::Scores;
+use crate::spec::{LoadedSpec, QuestionType};
+use crate::table::Table;
+use crate::weight::{Population, Weighted};
+use crate::{clean, export, ingest, render, score, spec, weight};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub round_dir: PathBuf,
+    /// Output folder; default `output/<round folder name>`.
+    pub out_dir: Option<PathBuf>,
+    /// Show a progress bar (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Everything a run computed, for the summary, the report and the exports.
+pub struct RunResult {
+    pub spec: LoadedSpec,
+    pub population: Population,
+    pub sources: Vec<SourceTable>,
+    pub cleaned: Cleaned,
+    pub scores: Scores,
+    pub weighted: Weighted,
+    pub estimates: Vec<EstimateRow>,
+    pub out_dir: PathBuf,
+    /// Quality gates that failed (empty = passed).
+    pub failed_gates: Vec<String>,
+}
+
+impl RunResult {
+    pub fn records(&self) -> &[Record] {
+        &self.cleaned.records
+    }
+}
+
+/// Default output folder for a round directory: `output/<folder name>`.
+pub fn default_out_dir(round_dir: &Path) -> PathBuf {
+    let name = round_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "round".to_string());
+    PathBuf::from("output").join(name)
+}
+
+/// Prepare an empty output folder. An existing folder is replaced only when it is empty or was
+/// written by supplyrisk (it holds `manifest.json`).
+fn prepare_out_dir(out: &Path) -> Result<()> {
+    if out.exists() {
+        let empty = std::fs::read_dir(out).map_err(|e| Error::io(out, e))?.next().is_none();
+        if !empty && !out.join("manifest.json").is_file() {
+            return Err(Error::Usage(format!(
+                "{} exists and was not written by supplyrisk (no manifest.json); choose another --out",
+                out.display()
+            )));
+        }
+        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    for sub in ["", "data", "tables", "charts", "metrics"] {
+        let d = out.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    }
+    Ok(())
+}
+
+const STAGES: [&str; 7] = ["spec", "ingest", "clean", "score", "weight", "estimate", "render and export"];
+
+/// Run the pipeline and write every output.
+pub fn run(opts: &RunOptions) -> Result<RunResult> {
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(STAGES.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let step = |i: usize| {
+        bar.set_position(i as u64);
+        bar.set_message(STAGES[i]);
+    };
+
+    step(0);
+    let spec = spec::load(&opts.round_dir)?;
+    let population = Population::read(&spec)?;
+    step(1);
+    let sources = ingest::read_all(&spec)?;
+    step(2);
+    let cleaned = clean::clean(&spec, &sources, &population.frame())?;
+    step(3);
+    let scores = score::score(&spec.spec, &cleaned.records);
+    step(4);
+    let weighted = weight::weight(&spec.spec, &population, &cleaned.records)?;
+    step(5);
+    let estimates = estimate(&spec.spec, &cleaned.records, &scores, &weighted);
+
+    let mut failed_gates = Vec::new();
+    let read = cleaned.rows_read();
+    let share = if read == 0 { 0.0 } else { cleaned.quarantine.len() as f64 / read as f64 };
+    let q = &spec.spec.quality;
+    if share > q.max_quarantine_share {
+        failed_gates.push(format!(
+            "{:.1}% of rows were quarantined, above quality.max_quarantine_share = {:.1}%",
+            share * 100.0,
+            q.max_quarantine_share * 100.0
+        ));
+    }
+    if cleaned.records.len() < q.min_responses {
+        failed_gates.push(format!(
+            "{} usable responses, below quality.min_responses = {}",
+            cleaned.records.len(),
+            q.min_responses
+        ));
+    }
+    if !weighted.converged {
+        failed_gates.push(format!(
+            "raking did not converge in {} passes (largest relative margin error {:.2e})",
+            weighted.passes.unwrap_or(0),
+            weighted.max_rel_error
+        ));
+    }
+
+    step(6);
+    let out_dir = opts.out_dir.clone().unwrap_or_else(|| default_out_dir(&opts.round_dir));
+    prepare_out_dir(&out_dir)?;
+    let result = RunResult {
+        spec,
+        population,
+        sources,
+        cleaned,
+        scores,
+        weighted,
+        estimates,
+        out_dir,
+        failed_gates,
+    };
+    write_data(&result)?;
+    render::write_all(&result)?;
+    export::write_all(&result)?;
+    bar.finish_and_clear();
+    Ok(result)
+}
+
+/// `R0001`-style respondent ids in record order (never the organization's key).
+pub fn respondent_ids(n: usize) -> Vec<String> {
+    let width = n.to_string().len().max(4);
+    (1..=n).map(|i| format!("R{i:0width$}")).collect()
+}
+
+/// The respondent-level analysis table: provenance, answers (identifying questions left out),
+/// scores and weights.
+pub fn clean_table(r: &RunResult) -> Table {
+    let s = &r.spec.spec;
+    let recs = r.records();
+    let mut t = Table::new();
+    t.text("respondent", respondent_ids(recs.len()).into_iter().map(Some))
+        .text("source_file", recs.iter().map(|x| Some(x.file.clone())))
+        .text("source_sheet", recs.iter().map(|x| x.sheet.clone()))
+        .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
+        .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
+        .boolean("finished", recs.iter().map(|x| x.meta.finished));
+    for (qi, q) in s.questions.iter().enumerate() {
+        if s.respondent.identifying.contains(&q.id) {
+            continue;
+        }
+        match q.kind {
+            QuestionType::Numeric => {
+                t.float(&q.id, recs.iter().map(|x| x.answers[qi].as_number()));
+            }
+            QuestionType::Text => {
+                t.text(&q.id, recs.iter().map(|x| x.answers[qi].as_text().map(str::to_string)));
+            }
+            QuestionType::Multi => {
+                for o in s.options(q) {
+                    t.int(
+                        &format!("{}.{}", q.id, o.code),
+                        recs.iter().map(|x| match &x.answers[qi] {
+                            Answer::Codes(cs) => Some(i64::from(cs.contains(&o.code.0))),
+                            _ => None,
+                        }),
+                    );
+                }
+            }
+            _ => {
+                t.text(
+                    &q.id,
+                    recs.iter().map(|x| match &x.answers[qi] {
+                        Answer::Code(c) | Answer::Missing(c) => Some(c.clone()),
+                        _ => None,
+                    }),
+                );
+            }
+        }
+    }
+    for (di, d) in r.scores.domains.iter().enumerate() {
+        t.float(&format!("maturity:{d}"), r.scores.maturity.iter().map(|m| m[di]));
+    }
+    t.float("risk_index", r.scores.risk_index.iter().copied())
+        .text("risk_tier", r.scores.tier.iter().map(|x| x.map(|i| s.scoring.tiers[i].name.clone())))
+        .float("base_weight", r.weighted.base_weights.iter().map(|w| Some(*w)))
+        .float("weight", r.weighted.weights.iter().map(|w| Some(*w)));
+    t
+}
+
+/// Every quarantined row with its reasons and original values (identifying values masked).
+pub fn quarantine_table(r: &RunResult) -> Table {
+    let s = &r.spec.spec;
+    let q = &r.cleaned.quarantine;
+    let mut t = Table::new();
+    t.text("source_file", q.iter().map(|x| Some(x.file.clone())))
+        .text("source_sheet", q.iter().map(|x| x.sheet.clone()))
+        .int("source_row", q.iter().map(|x| Some(x.row as i64)))
+        .text(
+            "reasons",
+            q.iter().map(|x| Some(x.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(";"))),
+        )
+        .text("message", q.iter().map(|x| Some(x.message.clone())));
+    for (qi, question) in s.questions.iter().enumerate() {
+        let mask = s.respondent.identifying.contains(&question.id);
+        t.text(
+            &question.id,
+            q.iter().map(|x| {
+                let v = &x.raw[qi];
+                Some(if mask && !v.trim().is_empty() { "[masked]".to_string() } else { v.clone() })
+            }),
+        );
+    }
+    t
+}
+
+/// The cleaning log: one long table of rows read, exclusions, recodes, unbound questions, notes.
+pub fn cleaning_log_table(r: &RunResult) -> Table {
+    let log = &r.cleaned.log;
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    for (src, n) in &log.rows_read {
+        rows.push(["rows_read".into(), src.clone(), String::new(), String::new(), String::new(), String::new(), n.to_string()]);
+    }
+    rows.push([
+        "rows_kept".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        r.cleaned.records.len().to_string(),
+    ]);
+    for (reason, n) in &log.excluded {
+        rows.push(["excluded".into(), String::new(), String::new(), (*reason).into(), String::new(), String::new(), n.to_string()]);
+    }
+    for ((q, from, to, how), n) in &log.recodes {
+        rows.push(["recode".into(), String::new(), q.clone(), (*how).into(), from.clone(), to.clone(), n.to_string()]);
+    }
+    for (src, q) in &log.unbound {
+        rows.push(["question_not_in_source".into(), src.clone(), q.clone(), String::new(), String::new(), String::new(), String::new()]);
+    }
+    for note in &log.notes {
+        rows.push(["note".into(), String::new(), String::new(), String::new(), note.clone(), String::new(), String::new()]);
+    }
+    let col = |i: usize| rows.iter().map(move |r| Some(r[i].clone())).collect::<Vec<_>>();
+    let mut t = Table::new();
+    t.text("kind", col(0))
+        .text("source", col(1))
+        .text("question", col(2))
+        .text("rule", col(3))
+        .text("from", col(4))
+        .text("to", col(5))
+        .int("count", rows.iter().map(|r| r[6].parse::<i64>().ok()));
+    t
+}
+
+/// Target vs achieved weighted totals per weighting-variable level.
+pub fn weighting_table(r: &RunResult) -> Table {
+    let m = &r.weighted.margins;
+    let mut t = Table::new();
+    t.text("variable", m.iter().map(|x| Some(x.variable.clone())))
+        .text("level", m.iter().map(|x| Some(x.level.clone())))
+        .float("population", m.iter().map(|x| Some(x.population)))
+        .int("respondents", m.iter().map(|x| Some(x.respondents as i64)))
+        .float("base_weighted", m.iter().map(|x| Some(x.base_total)))
+        .float("weighted", m.iter().map(|x| Some(x.weighted_total)));
+    t
+}
+
+fn write_data(r: &RunResult) -> Result<()> {
+    let data = r.out_dir.join("data");
+    let tables = r.out_dir.join("tables");
+    clean_table(r).write_both(&data, "clean")?;
+    quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
+    crate::estimate::estimates_table(&r.estimates).write_both(&tables, "estimates")?;
+    cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
+    weighting_table(r).write_both(&tables, "weighting")?;
+    Ok(())
+}

@@ -1,0 +1,496 @@
+//! Render: the charts (`charts/`), `summary.md` and the self-contained `report.html`, all drawn
+//! from the one long estimates table. Suppressed estimates never appear; every text that comes
+//! from the spec or the data is escaped.
+
+mod charts;
+
+use std::fmt::Write as _;
+
+use crate::error::{Error, Result};
+use crate::estimate::{EstimateRow, ALL};
+use crate::pipeline::RunResult;
+use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
+
+pub use charts::{write_chart, Chart, ChartRow, Forest, StackedShares};
+
+/// Escape text for HTML and SVG.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Human label of a segment value (option labels joined for crosses).
+pub fn segment_label(spec: &Spec, var: &str, value: &str) -> String {
+    if var == ALL {
+        return "All organizations".to_string();
+    }
+    var.split(':')
+        .zip(value.split(':'))
+        .map(|(v, code)| {
+            spec.question(v)
+                .and_then(|q| spec.options(q).iter().find(|o| o.code.0 == code))
+                .map_or_else(|| code.to_string(), |o| o.label.clone())
+        })
+        .collect::<Vec<_>>()
+        .join(" × ")
+}
+
+/// A readable estimate: percentages for proportions, one decimal otherwise (two for 0–1 scales).
+pub fn format_value(row: &EstimateRow, x: f64) -> String {
+    if !x.is_finite() {
+        return "–".to_string();
+    }
+    if row.statistic == "proportion" {
+        format!("{:.1}%", x * 100.0)
+    } else if row.metric_id.contains(".DOM.") || (x.abs() <= 1.0 && row.statistic == "mean") {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn footer(spec: &Spec) -> String {
+    format!(
+        "{} · round {} · {} · supplyrisk {}",
+        spec.survey.title,
+        spec.survey.round,
+        spec.survey.tlp.label(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn metric_by<'a>(spec: &'a Spec, var: &str, kind: MetricKind) -> Option<&'a Metric> {
+    spec.metrics.iter().find(|m| m.variable == var && m.kind == kind)
+}
+
+/// Chart rows: overall, then a heading and one row per level for each segment variable.
+fn chart_rows(spec: &Spec, rows: &[&EstimateRow], values: impl Fn(&[&EstimateRow]) -> Vec<f64>) -> Vec<ChartRow> {
+    let mut out = Vec::new();
+    let mut vars = vec![ALL.to_string()];
+    vars.extend(spec.segments.variables.iter().cloned());
+    for var in vars {
+        let mut seg_values: Vec<&str> = Vec::new();
+        for r in rows.iter().filter(|r| r.segment_var == var) {
+            if !seg_values.contains(&r.segment_value.as_str()) {
+                seg_values.push(&r.segment_value);
+            }
+        }
+        if var != ALL && !seg_values.is_empty() {
+            let title = spec.question(&var).map_or(var.clone(), |q| q.id.replace('_', " "));
+            out.push(ChartRow { label: format!("By {title}"), values: Vec::new(), right: String::new(), suppressed: false, heading: true });
+        }
+        for value in seg_values {
+            let group: Vec<&EstimateRow> =
+                rows.iter().filter(|r| r.segment_var == var && r.segment_value == value).copied().collect();
+            let n = group.iter().map(|r| r.n).max().unwrap_or(0);
+            let suppressed = group.iter().any(|r| r.suppressed);
+            out.push(ChartRow {
+                label: segment_label(spec, &var, value),
+                values: if suppressed { Vec::new() } else { values(&group) },
+                right: if suppressed { format!("n < {}", spec.publication.min_cell_size) } else { format!("n = {n}") },
+                suppressed,
+                heading: false,
+            });
+        }
+    }
+    out
+}
+
+/// The charts this run can draw, as (stem, SVG text) after writing SVG and PNG.
+fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
+    let spec = &r.spec.spec;
+    let dir = r.out_dir.join("charts");
+    let mut written = Vec::new();
+    if let Some(m) = metric_by(spec, RISK_TIER, MetricKind::Distribution) {
+        let rows: Vec<&EstimateRow> = r.estimates.iter().filter(|e| e.metric_id == m.id).collect();
+        let tiers: Vec<String> = spec.scoring.tiers.iter().map(|t| t.name.clone()).collect();
+        let chart = StackedShares {
+            title: "Supplier risk tiers by segment".into(),
+            subtitle: format!("{} ({}), weighted to the population", m.title, m.id),
+            footer: footer(spec),
+            series: tiers.clone(),
+            rows: chart_rows(spec, &rows, |group| {
+                tiers
+                    .iter()
+                    .map(|t| group.iter().find(|e| &e.level == t).map_or(0.0, |e| e.estimate))
+                    .collect()
+            }),
+        };
+        write_chart(&chart, &dir, "risk_tiers_by_segment")?;
+        written.push("risk_tiers_by_segment".to_string());
+    }
+    if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
+        let rows: Vec<&EstimateRow> = r.estimates.iter().filter(|e| e.metric_id == m.id).collect();
+        let overall = rows.iter().find(|e| e.segment_var == ALL).map(|e| e.estimate);
+        let chart = Forest {
+            title: "Mean supplier risk index by segment".into(),
+            subtitle: format!(
+                "{} ({}) with {:.0}% confidence intervals; dashed line: all organizations",
+                m.title,
+                m.id,
+                spec.publication.ci_level * 100.0
+            ),
+            footer: footer(spec),
+            axis_label: "Risk index (0 = most mature, 100 = most exposed)".into(),
+            range: (0.0, 100.0),
+            reference: overall,
+            rows: chart_rows(spec, &rows, |group| {
+                group.first().map_or_else(Vec::new, |e| vec![e.estimate, e.ci_low, e.ci_high])
+            }),
+        };
+        write_chart(&chart, &dir, "risk_index_by_segment")?;
+        written.push("risk_index_by_segment".to_string());
+    }
+    let mut out = Vec::new();
+    for stem in written {
+        let p = dir.join(format!("{stem}.svg"));
+        let svg = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        out.push((stem, svg));
+    }
+    Ok(out)
+}
+
+/// Markdown table of the overall value of every metric, ready to paste into a draft.
+fn summary_md(r: &RunResult) -> String {
+    let spec = &r.spec.spec;
+    let level = spec.publication.ci_level * 100.0;
+    let mut s = String::new();
+    let _ = writeln!(s, "# {} — summary\n", spec.survey.title);
+    let _ = writeln!(s, "**{}** · round {} · survey `{}`\n", spec.survey.tlp.label(), spec.survey.round, spec.survey.id);
+    let _ = writeln!(
+        s,
+        "{} organizations responded usably ({} rows read, {} quarantined); estimates are weighted to a population of {:.0} ({}).\n",
+        r.records().len(),
+        r.cleaned.rows_read(),
+        r.cleaned.quarantine.len(),
+        r.weighted.population_total,
+        r.weighted.method
+    );
+    let _ = writeln!(s, "## Headline metrics (all organizations)\n");
+    let _ = writeln!(s, "| Metric | Id | Level | Estimate | {level:.0}% CI | n |");
+    let _ = writeln!(s, "|---|---|---|---:|---|---:|");
+    for e in r.estimates.iter().filter(|e| e.segment_var == ALL) {
+        let title = spec.metrics.iter().find(|m| m.id == e.metric_id).map_or("", |m| m.title.as_str());
+        let md = |t: &str| t.replace('|', "\\|");
+        if e.suppressed {
+            let _ = writeln!(s, "| {} | {} | {} | suppressed | | |", md(title), e.metric_id, md(&e.level));
+        } else {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} – {} | {} |",
+                md(title),
+                e.metric_id,
+                md(&e.level),
+                format_value(e, e.estimate),
+                format_value(e, e.ci_low),
+                format_value(e, e.ci_high),
+                e.n
+            );
+        }
+    }
+    if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
+        let _ = writeln!(s, "\n## {} by segment\n", m.title);
+        let _ = writeln!(s, "| Segment | Estimate | {level:.0}% CI | n | Flags |");
+        let _ = writeln!(s, "|---|---:|---|---:|---|");
+        for e in r.estimates.iter().filter(|e| e.metric_id == m.id && e.segment_var != ALL) {
+            let label = format!("{}: {}", e.segment_var, segment_label(spec, &e.segment_var, &e.segment_value));
+            if e.suppressed {
+                let _ = writeln!(s, "| {} | suppressed | | | {} |", label.replace('|', "\\|"), e.flag);
+            } else {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} – {} | {} | {} |",
+                    label.replace('|', "\\|"),
+                    format_value(e, e.estimate),
+                    format_value(e, e.ci_low),
+                    format_value(e, e.ci_high),
+                    e.n,
+                    e.flag
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nSuppressed: fewer than {} respondents. `n_eff_lt_30`: effective sample size below 30 — read with caution.",
+        spec.publication.min_cell_size
+    );
+    s
+}
+
+fn table_html(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in head {
+        let _ = write!(s, "<th>{}</th>", escape_html(h));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for r in rows {
+        s.push_str("<tr>");
+        for c in r {
+            let _ = write!(s, "<td>{}</td>", escape_html(c));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn strip_xml_header(svg: &str) -> &str {
+    svg.find("<svg").map_or(svg, |i| &svg[i..])
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1000px;margin:0 auto;padding:0 16px 40px;color:#222;line-height:1.45}
+.tlp{background:#000;padding:8px 14px;font-weight:700;letter-spacing:.05em;margin:0 -16px 16px}
+h1{font-size:1.6em;margin:.4em 0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:1.8em}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:.9em}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}
+th{background:#f4f4f4}td.num{text-align:right}.note{color:#555;font-size:.9em}figure{margin:12px 0}svg{max-width:100%;height:auto}
+code{background:#f4f4f4;padding:1px 4px}@media print{.tlp{-webkit-print-color-adjust:exact;print-color-adjust:exact}h2{page-break-after:avoid}}";
+
+fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
+    let spec = &r.spec.spec;
+    let tlp = spec.survey.tlp;
+    let level = spec.publication.ci_level * 100.0;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{CSS}</style></head><body>",
+        escape_html(&spec.survey.title)
+    );
+    let _ = write!(h, "<div class=\"tlp\" style=\"color:{}\">{}</div>", tlp.colour(), tlp.label());
+    let _ = write!(h, "<h1>{}</h1>", escape_html(&spec.survey.title));
+    if let Some(d) = &spec.survey.description {
+        let _ = write!(h, "<p>{}</p>", escape_html(d));
+    }
+
+    // Overview.
+    h.push_str("<h2>Overview</h2>");
+    let _ = write!(
+        h,
+        "<p>{} rows were read from {} source files; {} responses were kept for analysis and {} rows were quarantined. \
+         Estimates are weighted to a population of {:.0} organizations.</p>",
+        r.cleaned.rows_read(),
+        r.sources.len(),
+        r.records().len(),
+        r.cleaned.quarantine.len(),
+        r.weighted.population_total
+    );
+    let rows: Vec<Vec<String>> = r
+        .sources
+        .iter()
+        .map(|s| {
+            let kept = r.records().iter().filter(|x| x.file == s.file).count();
+            vec![
+                s.label(),
+                format!("{:?}", s.layout).to_lowercase(),
+                s.encoding.clone().unwrap_or_else(|| "workbook".into()),
+                s.rows.len().to_string(),
+                kept.to_string(),
+            ]
+        })
+        .collect();
+    h.push_str(&table_html(&["Source", "Layout", "Encoding", "Rows read", "Responses kept"], &rows));
+    let rates: Vec<Vec<String>> = r
+        .weighted
+        .margins
+        .iter()
+        .map(|m| {
+            vec![
+                format!("{}: {}", m.variable, segment_label(spec, &m.variable, &m.level)),
+                format!("{:.0}", m.population),
+                m.respondents.to_string(),
+                format!("{:.0}%", 100.0 * m.respondents as f64 / m.population.max(1.0)),
+            ]
+        })
+        .collect();
+    h.push_str("<p>Response by weighting segment:</p>");
+    h.push_str(&table_html(&["Segment", "Population", "Respondents", "Response rate"], &rates));
+
+    // Data quality.
+    h.push_str("<h2>Data quality</h2>");
+    let excl: Vec<Vec<String>> = r.cleaned.log.excluded.iter().map(|(k, n)| vec![(*k).to_string(), n.to_string()]).collect();
+    h.push_str("<p>Every row read is either kept or quarantined with a reason (<code>data/quarantine.csv</code>); \
+                every recoded value is counted in <code>tables/cleaning_log.csv</code>.</p>");
+    h.push_str(&table_html(&["Exclusion reason", "Rows"], &excl));
+    let n = r.records().len().max(1);
+    let nonresp: Vec<Vec<String>> = spec
+        .questions
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.is_scored())
+        .map(|(qi, q)| {
+            let skipped = r.records().iter().filter(|x| !x.answers[qi].is_answered()).count();
+            let missing = r.records().iter().filter(|x| matches!(x.answers[qi], crate::clean::Answer::Missing(_))).count();
+            vec![
+                q.id.clone(),
+                q.domain.clone().unwrap_or_default(),
+                format!("{:.1}%", 100.0 * skipped as f64 / n as f64),
+                format!("{:.1}%", 100.0 * missing as f64 / n as f64),
+            ]
+        })
+        .collect();
+    h.push_str("<p>Item nonresponse among kept responses (scored items):</p>");
+    h.push_str(&table_html(&["Question", "Domain", "Skipped or unreadable", "Don't know / not applicable"], &nonresp));
+
+    // Weighting.
+    h.push_str("<h2>Weighting</h2>");
+    let w = &r.weighted;
+    let (wmin, wmax) = w.weights.iter().fold((f64::INFINITY, 0.0_f64), |(a, b), x| (a.min(*x), b.max(*x)));
+    let ess = crate::kernels::estimators::kish_ess(&w.weights);
+    let _ = write!(
+        h,
+        "<p>Method: <b>{}</b>{}. Base weights are population over respondents within each stratum{}. \
+         Weights range from {:.2} to {:.2}; the Kish effective sample size is {:.1} of {} responses.</p>",
+        w.method,
+        w.passes.map(|p| format!(" ({p} passes)")).unwrap_or_default(),
+        if w.fpc { ", with the finite population correction" } else { "" },
+        wmin,
+        wmax,
+        ess,
+        w.weights.len()
+    );
+    if let Some(note) = &w.note {
+        let _ = write!(h, "<p class=\"note\">{}</p>", escape_html(note));
+    }
+    let margins: Vec<Vec<String>> = w
+        .margins
+        .iter()
+        .map(|m| {
+            vec![
+                m.variable.clone(),
+                segment_label(spec, &m.variable, &m.level),
+                format!("{:.0}", m.population),
+                format!("{:.1}", m.base_total),
+                format!("{:.1}", m.weighted_total),
+            ]
+        })
+        .collect();
+    h.push_str(&table_html(&["Variable", "Level", "Population", "Base-weighted", "Weighted"], &margins));
+
+    // Risk distributions.
+    h.push_str("<h2>Risk distributions by segment</h2>");
+    for (stem, svg) in charts {
+        let _ = write!(h, "<figure id=\"{stem}\">{}</figure>", strip_xml_header(svg));
+    }
+
+    // Estimates.
+    h.push_str("<h2>Headline metrics</h2>");
+    let est: Vec<Vec<String>> = r
+        .estimates
+        .iter()
+        .filter(|e| e.segment_var == ALL)
+        .map(|e| {
+            let title = spec.metrics.iter().find(|m| m.id == e.metric_id).map_or("", |m| m.title.as_str());
+            vec![
+                e.metric_id.clone(),
+                title.to_string(),
+                e.level.clone(),
+                format_value(e, e.estimate),
+                format!("{} – {}", format_value(e, e.ci_low), format_value(e, e.ci_high)),
+                e.n.to_string(),
+                format!("{:.1}", e.n_eff),
+            ]
+        })
+        .collect();
+    h.push_str(&table_html(&["Id", "Metric", "Level", "Estimate", &format!("{level:.0}% CI"), "n", "n_eff"], &est));
+    if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
+        let _ = write!(h, "<h3>{} by segment</h3>", escape_html(&m.title));
+        let seg: Vec<Vec<String>> = r
+            .estimates
+            .iter()
+            .filter(|e| e.metric_id == m.id && e.segment_var != ALL)
+            .map(|e| {
+                let label = segment_label(spec, &e.segment_var, &e.segment_value);
+                if e.suppressed {
+                    vec![e.segment_var.clone(), label, "suppressed".into(), String::new(), String::new(), e.flag.clone()]
+                } else {
+                    vec![
+                        e.segment_var.clone(),
+                        label,
+                        format_value(e, e.estimate),
+                        format!("{} – {}", format_value(e, e.ci_low), format_value(e, e.ci_high)),
+                        e.n.to_string(),
+                        e.flag.clone(),
+                    ]
+                }
+            })
+            .collect();
+        h.push_str(&table_html(&["Segment by", "Segment", "Estimate", &format!("{level:.0}% CI"), "n", "Flags"], &seg));
+    }
+
+    // Method notes.
+    let _ = write!(
+        h,
+        "<h2>How to read these numbers</h2>\
+         <p><b>Weighted estimates.</b> Large organizations answer more often than small ones, so each response is weighted \
+         to stand for the organizations like it in the population. The figures describe the sector, not only the respondents.</p>\
+         <p><b>Confidence intervals.</b> A {level:.0}% confidence interval is the range of values consistent with the \
+         responses: had the survey reached a different set of organizations, the estimate would move, and intervals built \
+         this way contain the true value {level:.0} times in 100. Wide intervals mean the estimate is uncertain.</p>\
+         <p><b>Suppression and flags.</b> Estimates resting on fewer than {} responding organizations are suppressed so that \
+         no organization can be recognised. <code>n_eff_lt_30</code> marks estimates whose effective sample size (after \
+         weighting) is below 30: read them as indications only.</p>\
+         <p><b>Risk index.</b> Each organization's answers score 0–1 per CSF 2.0 GV.SC subcategory; the index is 100 × (1 − \
+         the weighted mean of those scores), so 0 is most mature and 100 most exposed. Tiers: {}.</p>",
+        spec.publication.min_cell_size,
+        escape_html(
+            &spec
+                .scoring
+                .tiers
+                .iter()
+                .map(|t| match t.below {
+                    Some(b) => format!("{} below {b}", t.name),
+                    None => format!("{} otherwise", t.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    );
+
+    // Provenance.
+    h.push_str("<h2>Provenance</h2>");
+    let mut prov = vec![vec!["survey.toml".to_string(), crate::ingest::sha256_hex(r.spec.text.as_bytes())]];
+    prov.push(vec![r.population.file.clone(), r.population.sha256.clone()]);
+    for s in &r.sources {
+        prov.push(vec![s.file.clone(), s.sha256.clone()]);
+    }
+    h.push_str(&table_html(&["Input", "SHA-256"], &prov));
+    let _ = write!(
+        h,
+        "<p class=\"note\">supplyrisk {} · survey {} round {} · {}</p></body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        escape_html(&spec.survey.id),
+        escape_html(&spec.survey.round),
+        tlp.label()
+    );
+    h
+}
+
+pub fn write_all(r: &RunResult) -> Result<()> {
+    let charts = write_charts(r)?;
+    let md = r.out_dir.join("summary.md");
+    std::fs::write(&md, summary_md(r)).map_err(|e| Error::io(&md, e))?;
+    let html = r.out_dir.join("report.html");
+    std::fs::write(&html, report_html(r, &charts)).map_err(|e| Error::io(&html, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape_html("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}

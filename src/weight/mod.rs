@@ -1,0 +1,235 @@
+//! Weight: the survey design (strata, clusters, FPC, base weights N_h/n_h) and calibration of
+//! the weights to the population targets by post-stratification or raking. The result carries
+//! everything the estimators need for honest variances ([`Weighted`]) and the diagnostics the
+//! report shows (target vs achieved per margin level).
+
+mod population;
+
+use crate::clean::Record;
+use crate::error::{Error, Result};
+use crate::kernels::calibration::{poststratify, rake, Calibration, CalibrationError, Margin};
+use crate::kernels::design::{Design, DesignError};
+use crate::kernels::group_codes;
+use crate::spec::{EmptyCellRule, Spec, WeightMethod};
+
+pub use population::Population;
+
+/// Target vs achieved for one level of one weighting variable.
+#[derive(Debug, Clone)]
+pub struct MarginCheck {
+    pub variable: String,
+    pub level: String,
+    pub population: f64,
+    pub respondents: usize,
+    pub base_total: f64,
+    pub weighted_total: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Weighted {
+    pub design: Design,
+    pub base_weights: Vec<f64>,
+    pub weights: Vec<f64>,
+    pub calibration: Calibration,
+    /// What was done: `none`, `poststratify`, `rake`.
+    pub method: &'static str,
+    /// Why the method differs from the spec's, or other remarks.
+    pub note: Option<String>,
+    pub passes: Option<usize>,
+    /// False only when raking ran out of passes (a quality gate).
+    pub converged: bool,
+    pub max_rel_error: f64,
+    pub margins: Vec<MarginCheck>,
+    pub population_total: f64,
+    pub fpc: bool,
+}
+
+fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
+    let qi = spec.questions.iter().position(|q| q.id == var)?;
+    r.answers[qi].as_code()
+}
+
+fn levels_of(spec: &Spec, records: &[Record], var: &str) -> Result<Vec<String>> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            code_of(spec, r, var)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Weighting(format!("record {i} has no value for `{var}`")))
+        })
+        .collect()
+}
+
+fn calibration_message(e: &CalibrationError, vars: &[Vec<String>], levels: &[Vec<Vec<String>>]) -> String {
+    let name = |m: usize, l: usize| {
+        let key = &levels[m][l];
+        vars[m].iter().zip(key).map(|(v, x)| format!("{v}={x}")).collect::<Vec<_>>().join(", ")
+    };
+    match e {
+        CalibrationError::EmptyCell { margin, level } => {
+            format!("the population cell {} has no respondents", name(*margin, *level))
+        }
+        CalibrationError::BadTarget { margin, level, target } => {
+            format!("the population cell {} has respondents but a count of {target}", name(*margin, *level))
+        }
+        CalibrationError::InconsistentTotals { margin, total, first_total } => format!(
+            "the margin of {} totals {total} but the margin of {} totals {first_total}",
+            vars[*margin].join(" × "),
+            vars[0].join(" × ")
+        ),
+    }
+}
+
+/// Codes of each record in the cells of `vars`, and targets per cell, from the population.
+fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> Result<(Vec<u32>, Vec<f64>, Vec<Vec<String>>)> {
+    let margin = pop.margin(vars)?;
+    let keys: Vec<Vec<String>> = margin.keys().cloned().collect();
+    let targets: Vec<f64> = margin.values().copied().collect();
+    let mut codes = Vec::with_capacity(records.len());
+    for r in records {
+        let key: Vec<String> = vars
+            .iter()
+            .map(|v| code_of(spec, r, v).unwrap_or_default().to_string())
+            .collect();
+        let c = keys.binary_search(&key).map_err(|_| {
+            Error::Weighting(format!(
+                "respondents in the cell {} which {} does not list",
+                vars.iter().zip(&key).map(|(v, x)| format!("{v}={x}")).collect::<Vec<_>>().join(", "),
+                pop.file
+            ))
+        })?;
+        codes.push(c as u32);
+    }
+    Ok((codes, targets, keys))
+}
+
+/// Build the design and calibrate the weights.
+pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weighted> {
+    let n = records.len();
+    if n < 2 {
+        return Err(Error::Weighting(format!("{n} usable response(s); at least 2 are needed for a variance")));
+    }
+    // Strata and base weights N_h / n_h.
+    let (strata, stratum_levels) = match &spec.design.strata {
+        Some(v) => group_codes(&levels_of(spec, records, v)?),
+        None => (vec![0; n], vec![String::new()]),
+    };
+    let stratum_pop: Vec<f64> = match &spec.design.strata {
+        Some(v) => {
+            let m = pop.margin(std::slice::from_ref(v))?;
+            stratum_levels.iter().map(|l| m.get(std::slice::from_ref(l)).copied().unwrap_or(0.0)).collect()
+        }
+        None => vec![pop.total()],
+    };
+    let mut n_h = vec![0usize; stratum_levels.len()];
+    for h in &strata {
+        n_h[*h as usize] += 1;
+    }
+    let base_weights: Vec<f64> = strata.iter().map(|h| stratum_pop[*h as usize] / n_h[*h as usize] as f64).collect();
+    let (psu, fpc) = match &spec.design.cluster {
+        Some(c) => {
+            let qi = spec.questions.iter().position(|q| &q.id == c).unwrap_or(0);
+            let labels: Vec<String> = records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| r.answers[qi].as_text().map_or_else(|| format!("\u{0}row{i}"), str::to_string))
+                .collect();
+            (group_codes(&labels).0, false)
+        }
+        None => ((0..n as u32).collect(), spec.design.fpc),
+    };
+    let design = Design::new(strata.clone(), psu, fpc.then_some(stratum_pop.as_slice())).map_err(|e| match e {
+        DesignError::LonelyPsu { stratum } => Error::Weighting(format!(
+            "stratum `{}` of `{}` has a single PSU, so its variance cannot be estimated; \
+             merge it with a neighbouring stratum in the spec or drop `design.strata`",
+            stratum_levels[stratum],
+            spec.design.strata.as_deref().unwrap_or("")
+        )),
+        other => Error::Weighting(other.to_string()),
+    })?;
+
+    let vars = &spec.weighting.variables;
+    let mut note = None;
+    let (weights, calibration, method, passes, converged, max_rel_error) = match spec.weighting.method {
+        WeightMethod::None => (base_weights.clone(), Calibration::None, "none", None, true, 0.0),
+        WeightMethod::Poststratify => {
+            let (codes, targets, keys) = cells(spec, pop, records, vars)?;
+            match poststratify(&base_weights, &codes, &targets) {
+                Ok(w) => {
+                    let cal = Calibration::PostStrat { cells: codes, n_cells: targets.len(), before: base_weights.clone(), after: w.clone() };
+                    (w, cal, "poststratify", None, true, 0.0)
+                }
+                Err(e @ CalibrationError::EmptyCell { .. }) if spec.weighting.empty_cell == EmptyCellRule::Rake && vars.len() > 1 => {
+                    note = Some(format!(
+                        "post-stratification impossible ({}); raked on the margins of {} instead (weighting.empty_cell = \"rake\")",
+                        calibration_message(&e, std::slice::from_ref(vars), &[keys]),
+                        vars.join(", ")
+                    ));
+                    run_rake(spec, pop, records, &base_weights)?
+                }
+                Err(e) => return Err(Error::Weighting(calibration_message(&e, std::slice::from_ref(vars), &[keys]))),
+            }
+        }
+        WeightMethod::Rake => run_rake(spec, pop, records, &base_weights)?,
+    };
+
+    let mut margins = Vec::new();
+    for v in vars {
+        let (codes, targets, keys) = cells(spec, pop, records, std::slice::from_ref(v))?;
+        let mut resp = vec![0usize; targets.len()];
+        let mut base = vec![0.0; targets.len()];
+        let mut after = vec![0.0; targets.len()];
+        for i in 0..n {
+            let c = codes[i] as usize;
+            resp[c] += 1;
+            base[c] += base_weights[i];
+            after[c] += weights[i];
+        }
+        for (k, key) in keys.iter().enumerate() {
+            margins.push(MarginCheck {
+                variable: v.clone(),
+                level: key[0].clone(),
+                population: targets[k],
+                respondents: resp[k],
+                base_total: base[k],
+                weighted_total: after[k],
+            });
+        }
+    }
+    Ok(Weighted {
+        design,
+        base_weights,
+        weights,
+        calibration,
+        method,
+        note,
+        passes,
+        converged,
+        max_rel_error,
+        margins,
+        population_total: pop.total(),
+        fpc,
+    })
+}
+
+type Fit = (Vec<f64>, Calibration, &'static str, Option<usize>, bool, f64);
+
+fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> Result<Fit> {
+    let mut margins = Vec::new();
+    let mut names = Vec::new();
+    let mut keys_all = Vec::new();
+    for v in &spec.weighting.variables {
+        let (codes, targets, keys) = cells(spec, pop, records, std::slice::from_ref(v))?;
+        margins.push(Margin { codes, targets });
+        names.push(vec![v.clone()]);
+        keys_all.push(keys);
+    }
+    let fit = rake(base, &margins, spec.weighting.tolerance, spec.weighting.max_iterations)
+        .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
+    let cal = Calibration::Rake {
+        margins: margins.iter().map(|m| (m.codes.clone(), m.targets.len())).collect(),
+        snapshots: fit.snapshots,
+    };
+    Ok((fit.weights, cal, "rake", Some(fit.passes), fit.converged, fit.max_rel_error))
+}
