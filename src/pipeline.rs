@@ -59,7 +59,10 @@ pub fn default_out_dir(round_dir: &Path) -> PathBuf {
 /// written by supplyrisk (it holds `manifest.json`).
 fn prepare_out_dir(out: &Path) -> Result<()> {
     if out.exists() {
-        let empty = std::fs::read_dir(out).map_err(|e| Error::io(out, e))?.next().is_none();
+        let empty = std::fs::read_dir(out)
+            .map_err(|e| Error::io(out, e))?
+            .next()
+            .is_none();
         if !empty && !out.join("manifest.json").is_file() {
             return Err(Error::Usage(format!(
                 "{} exists and was not written by supplyrisk (no manifest.json); choose another --out",
@@ -75,7 +78,15 @@ fn prepare_out_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
-const STAGES: [&str; 7] = ["spec", "ingest", "clean", "score", "weight", "estimate", "render and export"];
+const STAGES: [&str; 7] = [
+    "spec",
+    "ingest",
+    "clean",
+    "score",
+    "weight",
+    "estimate",
+    "render and export",
+];
 
 /// Run the pipeline and write every output.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
@@ -110,7 +121,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
 
     let mut failed_gates = Vec::new();
     let read = cleaned.rows_read();
-    let share = if read == 0 { 0.0 } else { cleaned.quarantine.len() as f64 / read as f64 };
+    let share = if read == 0 {
+        0.0
+    } else {
+        cleaned.quarantine.len() as f64 / read as f64
+    };
     let q = &spec.spec.quality;
     if share > q.max_quarantine_share {
         failed_gates.push(format!(
@@ -135,7 +150,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     }
 
     step(6);
-    let out_dir = opts.out_dir.clone().unwrap_or_else(|| default_out_dir(&opts.round_dir));
+    let out_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&opts.round_dir));
     prepare_out_dir(&out_dir)?;
     let result = RunResult {
         spec,
@@ -167,12 +185,15 @@ pub fn clean_table(r: &RunResult) -> Table {
     let s = &r.spec.spec;
     let recs = r.records();
     let mut t = Table::new();
-    t.text("respondent", respondent_ids(recs.len()).into_iter().map(Some))
-        .text("source_file", recs.iter().map(|x| Some(x.file.clone())))
-        .text("source_sheet", recs.iter().map(|x| x.sheet.clone()))
-        .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
-        .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
-        .boolean("finished", recs.iter().map(|x| x.meta.finished));
+    t.text(
+        "respondent",
+        respondent_ids(recs.len()).into_iter().map(Some),
+    )
+    .text("source_file", recs.iter().map(|x| Some(x.file.clone())))
+    .text("source_sheet", recs.iter().map(|x| x.sheet.clone()))
+    .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
+    .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
+    .boolean("finished", recs.iter().map(|x| x.meta.finished));
     for (qi, q) in s.questions.iter().enumerate() {
         if s.respondent.identifying.contains(&q.id) {
             continue;
@@ -182,7 +203,11 @@ pub fn clean_table(r: &RunResult) -> Table {
                 t.float(&q.id, recs.iter().map(|x| x.answers[qi].as_number()));
             }
             QuestionType::Text => {
-                t.text(&q.id, recs.iter().map(|x| x.answers[qi].as_text().map(str::to_string)));
+                t.text(
+                    &q.id,
+                    recs.iter()
+                        .map(|x| x.answers[qi].as_text().map(str::to_string)),
+                );
             }
             QuestionType::Multi => {
                 for o in s.options(q) {
@@ -207,11 +232,23 @@ pub fn clean_table(r: &RunResult) -> Table {
         }
     }
     for (di, d) in r.scores.domains.iter().enumerate() {
-        t.float(&format!("maturity:{d}"), r.scores.maturity.iter().map(|m| m[di]));
+        t.float(
+            &format!("maturity:{d}"),
+            r.scores.maturity.iter().map(|m| m[di]),
+        );
     }
     t.float("risk_index", r.scores.risk_index.iter().copied())
-        .text("risk_tier", r.scores.tier.iter().map(|x| x.map(|i| s.scoring.tiers[i].name.clone())))
-        .float("base_weight", r.weighted.base_weights.iter().map(|w| Some(*w)))
+        .text(
+            "risk_tier",
+            r.scores
+                .tier
+                .iter()
+                .map(|x| x.map(|i| s.scoring.tiers[i].name.clone())),
+        )
+        .float(
+            "base_weight",
+            r.weighted.base_weights.iter().map(|w| Some(*w)),
+        )
         .float("weight", r.weighted.weights.iter().map(|w| Some(*w)));
     t
 }
@@ -226,7 +263,15 @@ pub fn quarantine_table(r: &RunResult) -> Table {
         .int("source_row", q.iter().map(|x| Some(x.row as i64)))
         .text(
             "reasons",
-            q.iter().map(|x| Some(x.reasons.iter().map(|r| r.code()).collect::<Vec<_>>().join(";"))),
+            q.iter().map(|x| {
+                Some(
+                    x.reasons
+                        .iter()
+                        .map(|r| r.code())
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                )
+            }),
         )
         .text("message", q.iter().map(|x| Some(x.message.clone())));
     for (qi, question) in s.questions.iter().enumerate() {
@@ -235,7 +280,11 @@ pub fn quarantine_table(r: &RunResult) -> Table {
             &question.id,
             q.iter().map(|x| {
                 let v = &x.raw[qi];
-                Some(if mask && !v.trim().is_empty() { "[masked]".to_string() } else { v.clone() })
+                Some(if mask && !v.trim().is_empty() {
+                    "[masked]".to_string()
+                } else {
+                    v.clone()
+                })
             }),
         );
     }
@@ -247,7 +296,15 @@ pub fn cleaning_log_table(r: &RunResult) -> Table {
     let log = &r.cleaned.log;
     let mut rows: Vec<[String; 7]> = Vec::new();
     for (src, n) in &log.rows_read {
-        rows.push(["rows_read".into(), src.clone(), String::new(), String::new(), String::new(), String::new(), n.to_string()]);
+        rows.push([
+            "rows_read".into(),
+            src.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            n.to_string(),
+        ]);
     }
     rows.push([
         "rows_kept".into(),
@@ -259,18 +316,54 @@ pub fn cleaning_log_table(r: &RunResult) -> Table {
         r.cleaned.records.len().to_string(),
     ]);
     for (reason, n) in &log.excluded {
-        rows.push(["excluded".into(), String::new(), String::new(), (*reason).into(), String::new(), String::new(), n.to_string()]);
+        rows.push([
+            "excluded".into(),
+            String::new(),
+            String::new(),
+            (*reason).into(),
+            String::new(),
+            String::new(),
+            n.to_string(),
+        ]);
     }
     for ((q, from, to, how), n) in &log.recodes {
-        rows.push(["recode".into(), String::new(), q.clone(), (*how).into(), from.clone(), to.clone(), n.to_string()]);
+        rows.push([
+            "recode".into(),
+            String::new(),
+            q.clone(),
+            (*how).into(),
+            from.clone(),
+            to.clone(),
+            n.to_string(),
+        ]);
     }
     for (src, q) in &log.unbound {
-        rows.push(["question_not_in_source".into(), src.clone(), q.clone(), String::new(), String::new(), String::new(), String::new()]);
+        rows.push([
+            "question_not_in_source".into(),
+            src.clone(),
+            q.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
     }
     for note in &log.notes {
-        rows.push(["note".into(), String::new(), String::new(), String::new(), note.clone(), String::new(), String::new()]);
+        rows.push([
+            "note".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            note.clone(),
+            String::new(),
+            String::new(),
+        ]);
     }
-    let col = |i: usize| rows.iter().map(move |r| Some(r[i].clone())).collect::<Vec<_>>();
+    let col = |i: usize| {
+        rows.iter()
+            .map(move |r| Some(r[i].clone()))
+            .collect::<Vec<_>>()
+    };
     let mut t = Table::new();
     t.text("kind", col(0))
         .text("source", col(1))

@@ -5,7 +5,9 @@
 use std::fs::File;
 use std::path::Path;
 
-use polars::prelude::{Column as PlColumn, DataFrame, NamedFrom, ParquetCompression, ParquetWriter, Series};
+use polars::prelude::{
+    Column as PlColumn, DataFrame, NamedFrom, ParquetCompression, ParquetWriter, Series,
+};
 
 use crate::error::{Error, Result};
 
@@ -30,7 +32,10 @@ impl Values {
     fn cell(&self, i: usize) -> String {
         match self {
             Values::Text(v) => v[i].clone().unwrap_or_default(),
-            Values::Float(v) => v[i].filter(|x| x.is_finite()).map(|x| format!("{x}")).unwrap_or_default(),
+            Values::Float(v) => v[i]
+                .filter(|x| x.is_finite())
+                .map(|x| format!("{x}"))
+                .unwrap_or_default(),
             Values::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
             Values::Bool(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
         }
@@ -53,12 +58,22 @@ impl Table {
         self
     }
 
-    pub fn text<S: Into<String>>(&mut self, name: &str, v: impl IntoIterator<Item = Option<S>>) -> &mut Self {
-        self.push(name, Values::Text(v.into_iter().map(|x| x.map(Into::into)).collect()))
+    pub fn text<S: Into<String>>(
+        &mut self,
+        name: &str,
+        v: impl IntoIterator<Item = Option<S>>,
+    ) -> &mut Self {
+        self.push(
+            name,
+            Values::Text(v.into_iter().map(|x| x.map(Into::into)).collect()),
+        )
     }
 
     pub fn float(&mut self, name: &str, v: impl IntoIterator<Item = Option<f64>>) -> &mut Self {
-        self.push(name, Values::Float(v.into_iter().map(|x| x.filter(|f| f.is_finite())).collect()))
+        self.push(
+            name,
+            Values::Float(v.into_iter().map(|x| x.filter(|f| f.is_finite())).collect()),
+        )
     }
 
     pub fn int(&mut self, name: &str, v: impl IntoIterator<Item = Option<i64>>) -> &mut Self {
@@ -79,12 +94,16 @@ impl Table {
 
     /// Cell `i` of column `name` as text (as written to CSV).
     pub fn cell(&self, name: &str, i: usize) -> Option<String> {
-        self.columns.iter().find(|c| c.0 == name).map(|c| c.1.cell(i))
+        self.columns
+            .iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1.cell(i))
     }
 
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
-        w.write_record(self.names()).map_err(|e| Error::output(path, e))?;
+        w.write_record(self.names())
+            .map_err(|e| Error::output(path, e))?;
         for i in 0..self.height() {
             let row: Vec<String> = self.columns.iter().map(|c| c.1.cell(i)).collect();
             w.write_record(&row).map_err(|e| Error::output(path, e))?;

@@ -24,7 +24,11 @@ pub fn bind_source(spec: &Spec, table: &SourceTable) -> Vec<Binding> {
         .map(|q| {
             let want_id = q.column_id().trim().to_ascii_lowercase();
             let want_text = q.text.as_deref().map(normalize_label);
-            if let Some(i) = table.columns.iter().position(|c| c.id.trim().to_ascii_lowercase() == want_id) {
+            if let Some(i) = table
+                .columns
+                .iter()
+                .position(|c| c.id.trim().to_ascii_lowercase() == want_id)
+            {
                 return Binding::Column(i);
             }
             if q.kind == QuestionType::Multi {
@@ -35,12 +39,16 @@ pub fn bind_source(spec: &Spec, table: &SourceTable) -> Vec<Binding> {
                     let by_id = id
                         .strip_prefix(&want_id)
                         .and_then(|rest| rest.strip_prefix('_'))
-                        .filter(|rest| !rest.is_empty() && rest.chars().all(|ch| ch.is_ascii_digit()))
+                        .filter(|rest| {
+                            !rest.is_empty() && rest.chars().all(|ch| ch.is_ascii_digit())
+                        })
                         .and_then(|rest| rest.parse::<usize>().ok());
                     let text = c.text.as_deref().map(normalize_label).unwrap_or_default();
                     let by_text = want_text.as_ref().and_then(|wt| {
-                        text.strip_prefix(wt.as_str())
-                            .and_then(|rest| rest.strip_prefix(SELECTED.trim_start()).or_else(|| rest.strip_prefix(SELECTED)))
+                        text.strip_prefix(wt.as_str()).and_then(|rest| {
+                            rest.strip_prefix(SELECTED.trim_start())
+                                .or_else(|| rest.strip_prefix(SELECTED))
+                        })
                     });
                     if by_id.is_none() && by_text.is_none() {
                         continue;
@@ -50,8 +58,16 @@ pub fn bind_source(spec: &Spec, table: &SourceTable) -> Vec<Binding> {
                         .as_deref()
                         .map(normalize_label)
                         .and_then(|t| t.split(SELECTED).nth(1).map(str::to_string))
-                        .and_then(|label| options.iter().position(|o| normalize_label(&o.label) == label));
-                    let opt = by_label.or_else(|| by_id.and_then(|k| k.checked_sub(1)).filter(|k| *k < options.len()));
+                        .and_then(|label| {
+                            options
+                                .iter()
+                                .position(|o| normalize_label(&o.label) == label)
+                        });
+                    let opt = by_label.or_else(|| {
+                        by_id
+                            .and_then(|k| k.checked_sub(1))
+                            .filter(|k| *k < options.len())
+                    });
                     if let Some(o) = opt {
                         split.push((i, o));
                     }

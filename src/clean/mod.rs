@@ -112,13 +112,24 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
     let mut log = CleaningLog::default();
     let mut quarantine = Vec::new();
     let mut candidates = Vec::new();
-    let key_idx = s.questions.iter().position(|q| q.id == s.respondent.key).unwrap_or(0);
-    let scored: Vec<usize> = (0..s.questions.len()).filter(|&i| s.questions[i].is_scored()).collect();
+    let key_idx = s
+        .questions
+        .iter()
+        .position(|q| q.id == s.respondent.key)
+        .unwrap_or(0);
+    let scored: Vec<usize> = (0..s.questions.len())
+        .filter(|&i| s.questions[i].is_scored())
+        .collect();
     let design_vars: Vec<(usize, &String)> = frame
         .keys()
         .filter_map(|v| s.questions.iter().position(|q| &q.id == v).map(|i| (i, v)))
         .collect();
-    let test_keys: BTreeSet<String> = s.cleaning.test_keys.iter().map(|k| k.trim().to_string()).collect();
+    let test_keys: BTreeSet<String> = s
+        .cleaning
+        .test_keys
+        .iter()
+        .map(|k| k.trim().to_string())
+        .collect();
 
     for table in sources {
         let label = table.label();
@@ -137,7 +148,11 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     "the respondent key question `{}` matches no column (looked for id `{}`{})",
                     s.respondent.key,
                     s.questions[key_idx].column_id(),
-                    s.questions[key_idx].text.as_ref().map(|t| format!(" or text \"{t}\"")).unwrap_or_default()
+                    s.questions[key_idx]
+                        .text
+                        .as_ref()
+                        .map(|t| format!(" or text \"{t}\""))
+                        .unwrap_or_default()
                 ),
             ));
         }
@@ -145,10 +160,13 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             let mut answers = Vec::with_capacity(s.questions.len());
             let mut raw = Vec::with_capacity(s.questions.len());
             for (q, b) in s.questions.iter().zip(&bindings) {
-                let (answer, raw_text, how) = values::read_answer(s, q, b, &table.columns, &row.cells);
+                let (answer, raw_text, how) =
+                    values::read_answer(s, q, b, &table.columns, &row.cells);
                 if let Some(how) = how {
                     let result = answer.describe();
-                    *log.recodes.entry((q.id.clone(), raw_text.clone(), result, how)).or_insert(0) += 1;
+                    *log.recodes
+                        .entry((q.id.clone(), raw_text.clone(), result, how))
+                        .or_insert(0) += 1;
                 }
                 answers.push(answer);
                 raw.push(raw_text);
@@ -174,16 +192,23 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 match key {
                     None => {
                         reasons.push(Reason::MissingKey);
-                        messages.push(format!("no value for the respondent key `{}`", s.respondent.key));
+                        messages.push(format!(
+                            "no value for the respondent key `{}`",
+                            s.respondent.key
+                        ));
                     }
                     Some(k) if test_keys.contains(k.trim()) => {
                         reasons.push(Reason::TestKey);
-                        messages.push("the respondent key is listed in cleaning.test_keys".to_string());
+                        messages
+                            .push("the respondent key is listed in cleaning.test_keys".to_string());
                     }
                     Some(_) => {}
                 }
                 if !scored.is_empty() {
-                    let answered = scored.iter().filter(|&&i| record.answers[i].is_answered()).count();
+                    let answered = scored
+                        .iter()
+                        .filter(|&&i| record.answers[i].is_answered())
+                        .count();
                     let share = answered as f64 / scored.len() as f64;
                     if share < s.cleaning.min_answered_share {
                         reasons.push(Reason::Incomplete);
@@ -204,11 +229,15 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                                 Answer::Missing(code) => format!(": declared missing (`{code}`)"),
                                 _ => ": left blank".to_string(),
                             };
-                            messages.push(format!("no usable value for design/weighting variable `{var}`{why}"));
+                            messages.push(format!(
+                                "no usable value for design/weighting variable `{var}`{why}"
+                            ));
                         }
                         Some(code) if !frame[*var].contains(code) => {
                             reasons.push(Reason::OutOfFrame);
-                            messages.push(format!("`{var}` = `{code}` is not a level of the population targets"));
+                            messages.push(format!(
+                                "`{var}` = `{code}` is not a level of the population targets"
+                            ));
                         }
                         Some(_) => {}
                     }
@@ -233,7 +262,11 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
     // Duplicate submissions of one key.
     let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, c) in candidates.iter().enumerate() {
-        let k = c.record.answers[key_idx].as_text().unwrap_or_default().trim().to_string();
+        let k = c.record.answers[key_idx]
+            .as_text()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         by_key.entry(k).or_default().push(i);
     }
     let mut dropped = vec![None; candidates.len()];
@@ -245,7 +278,13 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             DuplicateRule::Error => {
                 let places: Vec<String> = idxs
                     .iter()
-                    .map(|&i| format!("{} row {}", place(&candidates[i].record), candidates[i].record.row))
+                    .map(|&i| {
+                        format!(
+                            "{} row {}",
+                            place(&candidates[i].record),
+                            candidates[i].record.row
+                        )
+                    })
                     .collect();
                 let _ = k;
                 return Err(Error::input(
@@ -260,16 +299,30 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             DuplicateRule::Latest => *idxs
                 .iter()
                 .max_by(|&&a, &&b| {
-                    let ka = (candidates[a].record.meta.finished != Some(false), candidates[a].record.meta.submitted.clone(), candidates[a].order);
-                    let kb = (candidates[b].record.meta.finished != Some(false), candidates[b].record.meta.submitted.clone(), candidates[b].order);
+                    let ka = (
+                        candidates[a].record.meta.finished != Some(false),
+                        candidates[a].record.meta.submitted.clone(),
+                        candidates[a].order,
+                    );
+                    let kb = (
+                        candidates[b].record.meta.finished != Some(false),
+                        candidates[b].record.meta.submitted.clone(),
+                        candidates[b].order,
+                    );
                     ka.cmp(&kb)
                 })
                 .unwrap_or(&idxs[0]),
             DuplicateRule::First => *idxs
                 .iter()
                 .min_by(|&&a, &&b| {
-                    let ka = (candidates[a].record.meta.submitted.clone(), candidates[a].order);
-                    let kb = (candidates[b].record.meta.submitted.clone(), candidates[b].order);
+                    let ka = (
+                        candidates[a].record.meta.submitted.clone(),
+                        candidates[a].order,
+                    );
+                    let kb = (
+                        candidates[b].record.meta.submitted.clone(),
+                        candidates[b].order,
+                    );
                     ka.cmp(&kb)
                 })
                 .unwrap_or(&idxs[0]),

@@ -75,7 +75,10 @@ pub enum MatchKind {
 
 /// Trim, collapse internal whitespace, lower-case.
 pub fn normalize_label(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 enum Matched {
@@ -115,7 +118,12 @@ fn match_label(spec: &Spec, q: &Question, raw: &str) -> Matched {
 }
 
 fn parse_number(raw: &str) -> Option<f64> {
-    let t: String = raw.trim().trim_end_matches('%').chars().filter(|c| *c != ',' && !c.is_whitespace()).collect();
+    let t: String = raw
+        .trim()
+        .trim_end_matches('%')
+        .chars()
+        .filter(|c| *c != ',' && !c.is_whitespace())
+        .collect();
     t.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
@@ -148,7 +156,11 @@ pub(super) fn read_answer(
             if chosen.is_empty() {
                 (Answer::Skipped, raw, None)
             } else {
-                (Answer::Codes(chosen.iter().map(|&i| options[i].code.0.clone()).collect()), raw, None)
+                (
+                    Answer::Codes(chosen.iter().map(|&i| options[i].code.0.clone()).collect()),
+                    raw,
+                    None,
+                )
             }
         }
         Binding::Column(col) => {
@@ -170,20 +182,29 @@ fn interpret(spec: &Spec, q: &Question, raw: &str) -> (Answer, Option<&'static s
                 return (Answer::Missing(c), how);
             }
             match parse_number(raw) {
-                None => (Answer::Invalid(format!("`{}` is not a number", raw.trim())), Some("unreadable")),
+                None => (
+                    Answer::Invalid(format!("`{}` is not a number", raw.trim())),
+                    Some("unreadable"),
+                ),
                 Some(x) => match q.range {
-                    Some([lo, hi]) if x < lo || x > hi => {
-                        (Answer::Invalid(format!("{x} is outside [{lo}, {hi}]")), Some("out_of_range"))
-                    }
+                    Some([lo, hi]) if x < lo || x > hi => (
+                        Answer::Invalid(format!("{x} is outside [{lo}, {hi}]")),
+                        Some("out_of_range"),
+                    ),
                     _ => (Answer::Number(x), None),
                 },
             }
         }
-        QuestionType::Single | QuestionType::Likert | QuestionType::Yesno => match match_label(spec, q, raw) {
-            Matched::Option(c, how) => (Answer::Code(c), how),
-            Matched::Missing(c, how) => (Answer::Missing(c), how),
-            Matched::None => (Answer::Invalid(format!("`{}` is not an option", raw.trim())), Some("unmatched")),
-        },
+        QuestionType::Single | QuestionType::Likert | QuestionType::Yesno => {
+            match match_label(spec, q, raw) {
+                Matched::Option(c, how) => (Answer::Code(c), how),
+                Matched::Missing(c, how) => (Answer::Missing(c), how),
+                Matched::None => (
+                    Answer::Invalid(format!("`{}` is not an option", raw.trim())),
+                    Some("unmatched"),
+                ),
+            }
+        }
         QuestionType::Multi => {
             // The whole cell may be one option (labels can contain the separator).
             match match_label(spec, q, raw.trim().trim_end_matches(';')) {
@@ -205,12 +226,20 @@ fn interpret(spec: &Spec, q: &Question, raw: &str) -> (Answer, Option<&'static s
                             chosen.push(i);
                         }
                     }
-                    _ => return (Answer::Invalid(format!("`{part}` is not an option")), Some("unmatched")),
+                    _ => {
+                        return (
+                            Answer::Invalid(format!("`{part}` is not an option")),
+                            Some("unmatched"),
+                        )
+                    }
                 }
             }
             chosen.sort_unstable();
             chosen.dedup();
-            (Answer::Codes(chosen.iter().map(|&i| options[i].code.0.clone()).collect()), how)
+            (
+                Answer::Codes(chosen.iter().map(|&i| options[i].code.0.clone()).collect()),
+                how,
+            )
         }
     }
 }

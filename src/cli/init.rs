@@ -9,7 +9,10 @@ const TEMPLATE: &str = include_str!("init_template.toml");
 pub(super) fn init(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("survey.toml");
     if path.exists() {
-        return Err(Error::Usage(format!("{} already exists; init never overwrites a spec", path.display())));
+        return Err(Error::Usage(format!(
+            "{} already exists; init never overwrites a spec",
+            path.display()
+        )));
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     std::fs::write(&path, TEMPLATE).map_err(|e| Error::io(&path, e))?;

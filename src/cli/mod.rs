@@ -96,13 +96,22 @@ where
     let quiet = cli.quiet;
     match cli.command {
         Command::Run { round_dir, out } => {
-            let opts = RunOptions { round_dir, out_dir: out, progress: !quiet };
+            let opts = RunOptions {
+                round_dir,
+                out_dir: out,
+                progress: !quiet,
+            };
             match run(&opts) {
                 Err(e) => report_error(&e),
                 Ok(r) => {
                     let w = &r.weighted;
-                    let mut excl: Vec<String> =
-                        r.cleaned.log.excluded.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    let mut excl: Vec<String> = r
+                        .cleaned
+                        .log
+                        .excluded
+                        .iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect();
                     if excl.is_empty() {
                         excl.push("none".into());
                     }
@@ -151,7 +160,12 @@ where
             }
             Err(e) => report_error(&e),
         },
-        Command::Synth { seed, rows, round, out } => match synth(&SynthOptions { seed, rows, round }, &out) {
+        Command::Synth {
+            seed,
+            rows,
+            round,
+            out,
+        } => match synth(&SynthOptions { seed, rows, round }, &out) {
             Ok(s) => {
                 say(
                     quiet,

@@ -51,13 +51,22 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
                 for (src, q) in &c.log.unbound {
                     info.push(format!("warning: {src}: question `{q}` matches no column; its answers are all skipped"));
                 }
-                let excl: Vec<String> = c.log.excluded.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                let excl: Vec<String> = c
+                    .log
+                    .excluded
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
                 info.push(format!(
                     "cleaning: {} rows read, {} kept, {} would be quarantined{}",
                     c.rows_read(),
                     c.records.len(),
                     c.quarantine.len(),
-                    if excl.is_empty() { String::new() } else { format!(" ({})", excl.join(", ")) }
+                    if excl.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", excl.join(", "))
+                    }
                 ));
                 match weight::weight(&spec.spec, pop, &c.records) {
                     Ok(w) => info.push(format!(
@@ -84,7 +93,11 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
         for p in &problems {
             eprintln!("error: {p}");
         }
-        eprintln!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "{} problem{} found",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
         EXIT_ERROR
     }
 }

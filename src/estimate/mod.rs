@@ -60,10 +60,17 @@ fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
     let mut out = Vec::new();
     for vars in spec.segmentations() {
         if vars.is_empty() {
-            out.push(Segment { var: ALL.to_string(), value: String::new(), mask: None });
+            out.push(Segment {
+                var: ALL.to_string(),
+                value: String::new(),
+                mask: None,
+            });
             continue;
         }
-        let qis: Vec<usize> = vars.iter().filter_map(|v| question_index(spec, v)).collect();
+        let qis: Vec<usize> = vars
+            .iter()
+            .filter_map(|v| question_index(spec, v))
+            .collect();
         // Option index of each record's answer per variable (None when missing).
         let keys: Vec<Option<Vec<usize>>> = records
             .iter()
@@ -71,7 +78,9 @@ fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
                 qis.iter()
                     .map(|&qi| {
                         let code = r.answers[qi].as_code()?;
-                        spec.options(&spec.questions[qi]).iter().position(|o| o.code.0 == code)
+                        spec.options(&spec.questions[qi])
+                            .iter()
+                            .position(|o| o.code.0 == code)
                     })
                     .collect()
             })
@@ -87,7 +96,11 @@ fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
                 .collect::<Vec<_>>()
                 .join(":");
             let mask = keys.iter().map(|k| k.as_ref() == Some(&key)).collect();
-            out.push(Segment { var: vars.join(":"), value, mask: Some(mask) });
+            out.push(Segment {
+                var: vars.join(":"),
+                value,
+                mask: Some(mask),
+            });
         }
     }
     out
@@ -96,18 +109,35 @@ fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
 /// Per-record numeric values of a metric variable (NaN = missing).
 fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<f64> {
     if var == RISK_INDEX {
-        return scores.risk_index.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+        return scores
+            .risk_index
+            .iter()
+            .map(|x| x.unwrap_or(f64::NAN))
+            .collect();
     }
     if let Some(d) = var.strip_prefix(MATURITY_PREFIX) {
         let di = scores.domains.iter().position(|x| x == d).unwrap_or(0);
-        return scores.maturity.iter().map(|m| m[di].unwrap_or(f64::NAN)).collect();
+        return scores
+            .maturity
+            .iter()
+            .map(|m| m[di].unwrap_or(f64::NAN))
+            .collect();
     }
     let qi = question_index(spec, var).unwrap_or(0);
-    records.iter().map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN)).collect()
+    records
+        .iter()
+        .map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN))
+        .collect()
 }
 
 /// Per-record indicator that the variable's answer is in `levels` (NaN = not answered).
-fn indicator(spec: &Spec, records: &[Record], scores: &Scores, var: &str, levels: &[String]) -> Vec<f64> {
+fn indicator(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    var: &str,
+    levels: &[String],
+) -> Vec<f64> {
     if var == RISK_TIER {
         let wanted: Vec<usize> = spec
             .scoring
@@ -139,13 +169,27 @@ fn levels_of(spec: &Spec, var: &str) -> Vec<String> {
         return spec.scoring.tiers.iter().map(|t| t.name.clone()).collect();
     }
     question_index(spec, var)
-        .map(|qi| spec.options(&spec.questions[qi]).iter().map(|o| o.code.0.clone()).collect())
+        .map(|qi| {
+            spec.options(&spec.questions[qi])
+                .iter()
+                .map(|o| o.code.0.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Estimate every metric for every segment.
-pub fn estimate(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weighted) -> Vec<EstimateRow> {
-    let survey = Survey { design: &weighted.design, weights: &weighted.weights, calibration: &weighted.calibration };
+pub fn estimate(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    weighted: &Weighted,
+) -> Vec<EstimateRow> {
+    let survey = Survey {
+        design: &weighted.design,
+        weights: &weighted.weights,
+        calibration: &weighted.calibration,
+    };
     let level = spec.publication.ci_level;
     let min_cell = spec.publication.min_cell_size;
     let segs = segments(spec, records);
@@ -160,11 +204,22 @@ pub fn estimate(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Wei
     for m in &spec.metrics {
         // (statistic, level label, values) series to estimate for this metric.
         let series: Vec<(&'static str, String, Vec<f64>)> = match m.kind {
-            MetricKind::Mean => vec![("mean", String::new(), numeric_values(spec, records, scores, &m.variable))],
-            MetricKind::Total => vec![("total", String::new(), numeric_values(spec, records, scores, &m.variable))],
+            MetricKind::Mean => vec![(
+                "mean",
+                String::new(),
+                numeric_values(spec, records, scores, &m.variable),
+            )],
+            MetricKind::Total => vec![(
+                "total",
+                String::new(),
+                numeric_values(spec, records, scores, &m.variable),
+            )],
             MetricKind::Quantile => {
                 let y = numeric_values(spec, records, scores, &m.variable);
-                m.probs.iter().map(|p| ("quantile", format!("p{}", (p * 100.0).round()), y.clone())).collect()
+                m.probs
+                    .iter()
+                    .map(|p| ("quantile", format!("p{}", (p * 100.0).round()), y.clone()))
+                    .collect()
             }
             MetricKind::Proportion => vec![(
                 "proportion",
@@ -172,11 +227,16 @@ pub fn estimate(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Wei
                 indicator(spec, records, scores, &m.variable, &m.levels),
             )],
             MetricKind::Distribution => {
-                let levels = if m.levels.is_empty() { levels_of(spec, &m.variable) } else { m.levels.clone() };
+                let levels = if m.levels.is_empty() {
+                    levels_of(spec, &m.variable)
+                } else {
+                    m.levels.clone()
+                };
                 levels
                     .into_iter()
                     .map(|l| {
-                        let y = indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
+                        let y =
+                            indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
                         ("proportion", l, y)
                     })
                     .collect()
@@ -187,13 +247,36 @@ pub fn estimate(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Wei
                 let mask = seg.mask.as_deref();
                 let (est, se, lo, hi, method, n, ws, deff, df) = match *statistic {
                     "quantile" => {
-                        let p: f64 = level_label.trim_start_matches('p').parse::<f64>().unwrap_or(50.0) / 100.0;
-                        let p = m.probs.iter().copied().find(|x| ((x * 100.0).round() - p * 100.0).abs() < 1e-9).unwrap_or(p);
+                        let p: f64 = level_label
+                            .trim_start_matches('p')
+                            .parse::<f64>()
+                            .unwrap_or(50.0)
+                            / 100.0;
+                        let p = m
+                            .probs
+                            .iter()
+                            .copied()
+                            .find(|x| ((x * 100.0).round() - p * 100.0).abs() < 1e-9)
+                            .unwrap_or(p);
                         let q = survey.quantile(y, mask, p, level);
-                        (q.value, q.se, q.ci_low, q.ci_high, "woodruff", q.n, q.weight_sum, f64::NAN, q.df)
+                        (
+                            q.value,
+                            q.se,
+                            q.ci_low,
+                            q.ci_high,
+                            "woodruff",
+                            q.n,
+                            q.weight_sum,
+                            f64::NAN,
+                            q.df,
+                        )
                     }
                     stat => {
-                        let e: Estimate = if stat == "total" { survey.total(y, mask) } else { survey.mean(y, mask) };
+                        let e: Estimate = if stat == "total" {
+                            survey.total(y, mask)
+                        } else {
+                            survey.mean(y, mask)
+                        };
                         let (lo, hi, method) = if stat == "proportion" {
                             let (lo, hi) = ci_logit(e.value, e.se, e.df, level);
                             (lo, hi, "logit")
@@ -201,7 +284,17 @@ pub fn estimate(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Wei
                             let (lo, hi) = ci_normal(e.value, e.se, level);
                             (lo, hi, "normal")
                         };
-                        (e.value, e.se, lo, hi, method, e.n, e.weight_sum, e.deff, e.df)
+                        (
+                            e.value,
+                            e.se,
+                            lo,
+                            hi,
+                            method,
+                            e.n,
+                            e.weight_sum,
+                            e.deff,
+                            e.df,
+                        )
                     }
                 };
                 let n_eff = ess(y, mask);
@@ -244,17 +337,30 @@ pub fn estimates_table(rows: &[EstimateRow]) -> Table {
     let shown = |r: &EstimateRow, x: f64| if r.suppressed { None } else { Some(x) };
     let mut t = Table::new();
     t.text("metric_id", rows.iter().map(|r| Some(r.metric_id.clone())))
-        .int("metric_version", rows.iter().map(|r| Some(i64::from(r.metric_version))))
+        .int(
+            "metric_version",
+            rows.iter().map(|r| Some(i64::from(r.metric_version))),
+        )
         .text("statistic", rows.iter().map(|r| Some(r.statistic)))
         .text("level", rows.iter().map(|r| Some(r.level.clone())))
-        .text("segment_var", rows.iter().map(|r| Some(r.segment_var.clone())))
-        .text("segment_value", rows.iter().map(|r| Some(r.segment_value.clone())))
+        .text(
+            "segment_var",
+            rows.iter().map(|r| Some(r.segment_var.clone())),
+        )
+        .text(
+            "segment_value",
+            rows.iter().map(|r| Some(r.segment_value.clone())),
+        )
         .float("estimate", rows.iter().map(|r| shown(r, r.estimate)))
         .float("se", rows.iter().map(|r| shown(r, r.se)))
         .float("ci_low", rows.iter().map(|r| shown(r, r.ci_low)))
         .float("ci_high", rows.iter().map(|r| shown(r, r.ci_high)))
         .text("ci_method", rows.iter().map(|r| Some(r.ci_method)))
-        .int("n", rows.iter().map(|r| if r.suppressed { None } else { Some(r.n as i64) }))
+        .int(
+            "n",
+            rows.iter()
+                .map(|r| if r.suppressed { None } else { Some(r.n as i64) }),
+        )
         .float("n_eff", rows.iter().map(|r| shown(r, r.n_eff)))
         .float("weight_sum", rows.iter().map(|r| shown(r, r.weight_sum)))
         .float("deff", rows.iter().map(|r| shown(r, r.deff)))

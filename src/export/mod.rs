@@ -22,17 +22,32 @@ pub fn metrics_table(r: &RunResult) -> Table {
     t.text("survey_id", idx.clone().map(|_| Some(s.survey.id.clone())))
         .text("round", idx.clone().map(|_| Some(s.survey.round.clone())))
         .text("metric_id", e.iter().map(|x| Some(x.metric_id.clone())))
-        .int("metric_version", e.iter().map(|x| Some(i64::from(x.metric_version))))
+        .int(
+            "metric_version",
+            e.iter().map(|x| Some(i64::from(x.metric_version))),
+        )
         .text("statistic", e.iter().map(|x| Some(x.statistic)))
         .text("level", e.iter().map(|x| Some(x.level.clone())))
         .text("segment_var", e.iter().map(|x| Some(x.segment_var.clone())))
-        .text("segment_value", e.iter().map(|x| Some(x.segment_value.clone())))
+        .text(
+            "segment_value",
+            e.iter().map(|x| Some(x.segment_value.clone())),
+        )
         .float("estimate", idx.clone().map(|i| shown(i, e[i].estimate)))
         .float("se", idx.clone().map(|i| shown(i, e[i].se)))
         .float("ci_low", idx.clone().map(|i| shown(i, e[i].ci_low)))
         .float("ci_high", idx.clone().map(|i| shown(i, e[i].ci_high)))
         .text("ci_method", e.iter().map(|x| Some(x.ci_method)))
-        .int("n", idx.clone().map(|i| if e[i].suppressed { None } else { Some(e[i].n as i64) }))
+        .int(
+            "n",
+            idx.clone().map(|i| {
+                if e[i].suppressed {
+                    None
+                } else {
+                    Some(e[i].n as i64)
+                }
+            }),
+        )
         .float("n_eff", idx.clone().map(|i| shown(i, e[i].n_eff)))
         .text("flag", e.iter().map(|x| Some(x.flag.clone())))
         .boolean("suppressed", e.iter().map(|x| Some(x.suppressed)))
@@ -48,7 +63,9 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
             let mut obj = serde_json::Map::new();
             for (name, values) in &table.columns {
                 let v = match values {
-                    crate::table::Values::Text(x) => x[i].clone().map_or(Value::Null, Value::String),
+                    crate::table::Values::Text(x) => {
+                        x[i].clone().map_or(Value::Null, Value::String)
+                    }
                     crate::table::Values::Float(x) => x[i].map_or(Value::Null, |f| json!(f)),
                     crate::table::Values::Int(x) => x[i].map_or(Value::Null, |f| json!(f)),
                     crate::table::Values::Bool(x) => x[i].map_or(Value::Null, Value::Bool),
@@ -103,10 +120,13 @@ fn list_files(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// Whether an output may be shared beyond the task group (respondent-level data and the
-/// cleaning log, which holds raw typed values, may not).
+/// Whether an output may be shared beyond the task group. Respondent-level data, the cleaning
+/// log (raw typed values) and the weighting diagnostics (respondent counts per weighting cell,
+/// small ones included) are internal.
 pub fn publishable(rel: &str) -> bool {
-    !(rel.starts_with("data/") || rel == "tables/cleaning_log.csv")
+    !(rel.starts_with("data/")
+        || rel == "tables/cleaning_log.csv"
+        || rel.starts_with("tables/weighting."))
 }
 
 fn manifest(r: &RunResult) -> Result<Value> {

@@ -7,7 +7,12 @@ use super::Grid;
 use crate::error::{Error, Result};
 
 /// Decode bytes to UTF-8 text, returning the name of the encoding used.
-pub fn decode(bytes: &[u8], file: &str, declared: Option<&str>, notes: &mut Vec<String>) -> Result<(String, String)> {
+pub fn decode(
+    bytes: &[u8],
+    file: &str,
+    declared: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<(String, String)> {
     if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
         let name = if enc == UTF_8 {
             "utf-8-bom"
@@ -20,7 +25,10 @@ pub fn decode(bytes: &[u8], file: &str, declared: Option<&str>, notes: &mut Vec<
         };
         let (text, had_errors) = enc.decode_without_bom_handling(&bytes[bom_len..]);
         if had_errors {
-            return Err(Error::input(file, format!("the file starts with a {name} byte-order mark but is not valid {name}")));
+            return Err(Error::input(
+                file,
+                format!("the file starts with a {name} byte-order mark but is not valid {name}"),
+            ));
         }
         return Ok((text.into_owned(), name.to_string()));
     }
@@ -29,7 +37,10 @@ pub fn decode(bytes: &[u8], file: &str, declared: Option<&str>, notes: &mut Vec<
             .ok_or_else(|| Error::input(file, format!("unknown encoding `{label}`")))?;
         let (text, had_errors) = enc.decode_without_bom_handling(bytes);
         if had_errors {
-            return Err(Error::input(file, format!("the bytes are not valid {}", enc.name())));
+            return Err(Error::input(
+                file,
+                format!("the bytes are not valid {}", enc.name()),
+            ));
         }
         return Ok((text.into_owned(), enc.name().to_ascii_lowercase()));
     }
@@ -71,7 +82,12 @@ fn detect_delimiter(text: &str) -> char {
     }
 }
 
-pub(crate) fn read_delimited(bytes: &[u8], file: &str, declared: Option<&str>, notes: &mut Vec<String>) -> Result<(Grid, String, char)> {
+pub(crate) fn read_delimited(
+    bytes: &[u8],
+    file: &str,
+    declared: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<(Grid, String, char)> {
     let (text, encoding) = decode(bytes, file, declared, notes)?;
     let delimiter = detect_delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
@@ -83,9 +99,14 @@ pub(crate) fn read_delimited(bytes: &[u8], file: &str, declared: Option<&str>, n
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, csv::Position::line);
-            Error::input(format!("{file}:{line}"), format!("cannot parse the delimited text: {e}"))
+            Error::input(
+                format!("{file}:{line}"),
+                format!("cannot parse the delimited text: {e}"),
+            )
         })?;
-        let line = record.position().map_or(rows.len() + 1, |p| p.line() as usize);
+        let line = record
+            .position()
+            .map_or(rows.len() + 1, |p| p.line() as usize);
         rows.push((line, record.iter().map(str::to_string).collect()));
     }
     Ok((Grid { rows }, encoding, delimiter))

@@ -68,12 +68,19 @@ pub(crate) fn read_workbook(
         Some(s) => {
             if let Some(name) = names.iter().find(|n| n.as_str() == s) {
                 name.clone()
-            } else if let Some(idx) = s.parse::<usize>().ok().filter(|i| *i >= 1 && *i <= names.len()) {
+            } else if let Some(idx) = s
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i >= 1 && *i <= names.len())
+            {
                 names[idx - 1].clone()
             } else {
                 return Err(Error::input(
                     file,
-                    format!("no sheet named `{s}`; the workbook has: {}", names.join(", ")),
+                    format!(
+                        "no sheet named `{s}`; the workbook has: {}",
+                        names.join(", ")
+                    ),
                 ));
             }
         }
@@ -90,9 +97,12 @@ pub(crate) fn read_workbook(
             found.ok_or_else(|| Error::input(file, "no sheet in the workbook holds data"))?
         }
     };
-    let range = book
-        .worksheet_range(&chosen)
-        .map_err(|e| Error::input(format!("{file} [{chosen}]"), format!("cannot read the sheet: {e}")))?;
+    let range = book.worksheet_range(&chosen).map_err(|e| {
+        Error::input(
+            format!("{file} [{chosen}]"),
+            format!("cannot read the sheet: {e}"),
+        )
+    })?;
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
     let mut rows = Vec::new();
     for (i, row) in range.rows().enumerate() {
@@ -100,7 +110,10 @@ pub(crate) fn read_workbook(
         let mut cells = Vec::with_capacity(start_col as usize + row.len());
         cells.resize(start_col as usize, String::new());
         for (j, cell) in row.iter().enumerate() {
-            let at = format!("{file} [{chosen}] cell {}{row_no}", column_letter(start_col as usize + j));
+            let at = format!(
+                "{file} [{chosen}] cell {}{row_no}",
+                column_letter(start_col as usize + j)
+            );
             cells.push(cell_text(cell, &at, notes));
         }
         rows.push((row_no, cells));

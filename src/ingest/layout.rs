@@ -39,7 +39,10 @@ fn detect(header: &[String], next: Option<&[String]>) -> Layout {
     if has(header, "ResponseId") && (has(header, "StartDate") || has(header, "Status")) {
         return Layout::Qualtrics;
     }
-    if (has(header, "ID") || has(header, "Id")) && has(header, "Start time") && has(header, "Completion time") {
+    if (has(header, "ID") || has(header, "Id"))
+        && has(header, "Start time")
+        && has(header, "Completion time")
+    {
         return Layout::Msforms;
     }
     if has(header, "Respondent ID") && has(header, "Collector ID") {
@@ -73,21 +76,38 @@ fn parse_bool(raw: &str) -> Option<bool> {
     }
 }
 
-pub(crate) fn apply(grid: Grid, layout: Layout, header_row: Option<usize>, label: &str) -> Result<Shaped> {
+pub(crate) fn apply(
+    grid: Grid,
+    layout: Layout,
+    header_row: Option<usize>,
+    label: &str,
+) -> Result<Shaped> {
     let rows = grid.rows;
     let header_idx = match header_row {
-        Some(r) => rows
-            .iter()
-            .position(|(n, _)| *n == r)
-            .ok_or_else(|| Error::input(label, format!("header_row = {r} is beyond the last row")))?,
+        Some(r) => rows.iter().position(|(n, _)| *n == r).ok_or_else(|| {
+            Error::input(label, format!("header_row = {r} is beyond the last row"))
+        })?,
         None => rows
             .iter()
             .position(|(_, c)| non_empty(c) >= 2)
-            .ok_or_else(|| Error::input(label, "no header row found: no row has two or more filled cells"))?,
+            .ok_or_else(|| {
+                Error::input(
+                    label,
+                    "no header row found: no row has two or more filled cells",
+                )
+            })?,
     };
-    let header: Vec<String> = rows[header_idx].1.iter().map(|h| h.trim().to_string()).collect();
+    let header: Vec<String> = rows[header_idx]
+        .1
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let next = rows.get(header_idx + 1).map(|(_, c)| c.as_slice());
-    let layout = if layout == Layout::Auto { detect(&header, next) } else { layout };
+    let layout = if layout == Layout::Auto {
+        detect(&header, next)
+    } else {
+        layout
+    };
 
     // How many header rows, and the question-text row.
     let (extra_rows, texts): (usize, Option<Vec<String>>) = match layout {
@@ -136,19 +156,41 @@ pub(crate) fn apply(grid: Grid, layout: Layout, header_row: Option<usize>, label
             find("Finished"),
             find("Duration (in seconds)"),
         ),
-        Layout::Msforms => (find("ID").or_else(|| find("Id")), find("Completion time"), None, None, None, None),
-        Layout::Surveymonkey => (find("Respondent ID"), find("End Date"), None, None, None, None),
+        Layout::Msforms => (
+            find("ID").or_else(|| find("Id")),
+            find("Completion time"),
+            None,
+            None,
+            None,
+            None,
+        ),
+        Layout::Surveymonkey => (
+            find("Respondent ID"),
+            find("End Date"),
+            None,
+            None,
+            None,
+            None,
+        ),
         Layout::Redcap => (find("record_id"), None, None, None, None, None),
         _ => (None, None, None, None, None, None),
     };
-    let get = |cells: &[String], i: Option<usize>| i.and_then(|i| cells.get(i)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let get = |cells: &[String], i: Option<usize>| {
+        i.and_then(|i| cells.get(i))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     let data = rows
         .into_iter()
         .skip(header_idx + 1 + extra_rows)
         .map(|(row, mut cells)| {
             cells.resize(header.len().max(cells.len()), String::new());
-            let status = get(&cells, status_col).unwrap_or_default().to_ascii_lowercase();
-            let channel = get(&cells, channel_col).unwrap_or_default().to_ascii_lowercase();
+            let status = get(&cells, status_col)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let channel = get(&cells, channel_col)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let meta = RowMeta {
                 response_id: get(&cells, id_col),
                 submitted: get(&cells, time_col).and_then(|t| iso_timestamp(&t).or(Some(t))),
@@ -163,7 +205,11 @@ pub(crate) fn apply(grid: Grid, layout: Layout, header_row: Option<usize>, label
             SourceRow { row, cells, meta }
         })
         .collect();
-    Ok(Shaped { layout, columns, rows: data })
+    Ok(Shaped {
+        layout,
+        columns,
+        rows: data,
+    })
 }
 
 #[cfg(test)]
@@ -185,7 +231,12 @@ mod tests {
         let g = grid(&[
             &["StartDate", "Status", "ResponseId", "Q1"],
             &["Start Date", "Response Type", "Response ID", "Subsector"],
-            &["{\"ImportId\":\"startDate\"}", "{\"ImportId\":\"status\"}", "{\"ImportId\":\"_recordId\"}", "{\"ImportId\":\"QID1\"}"],
+            &[
+                "{\"ImportId\":\"startDate\"}",
+                "{\"ImportId\":\"status\"}",
+                "{\"ImportId\":\"_recordId\"}",
+                "{\"ImportId\":\"QID1\"}",
+            ],
             &["2024-03-01 10:00:00", "Survey Preview", "R_1", "x"],
             &["2024-03-02 10:00:00", "IP Address", "R_2", "y"],
         ]);
@@ -200,10 +251,18 @@ mod tests {
 
     #[test]
     fn title_rows_above_the_header_are_skipped() {
-        let g = grid(&[&["Survey export"], &[], &["ID", "Start time", "Completion time", "Q"], &["1", "", "2024-01-02T03:04:05", "a"]]);
+        let g = grid(&[
+            &["Survey export"],
+            &[],
+            &["ID", "Start time", "Completion time", "Q"],
+            &["1", "", "2024-01-02T03:04:05", "a"],
+        ]);
         let s = apply(g, Layout::Auto, None, "f.xlsx").unwrap();
         assert_eq!(s.layout, Layout::Msforms);
         assert_eq!(s.rows.len(), 1);
-        assert_eq!(s.rows[0].meta.submitted.as_deref(), Some("2024-01-02T03:04:05"));
+        assert_eq!(
+            s.rows[0].meta.submitted.as_deref(),
+            Some("2024-01-02T03:04:05")
+        );
     }
 }

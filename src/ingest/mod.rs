@@ -91,11 +91,22 @@ pub fn read_source(spec: &LoadedSpec, source: &Source) -> Result<SourceTable> {
     let mut notes = Vec::new();
     let (grid, sheet, encoding, delimiter) = match ext.as_str() {
         "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => {
-            let (grid, sheet) = excel::read_workbook(&path, &source.path, source.sheet.as_deref(), bytes.clone(), &mut notes)?;
+            let (grid, sheet) = excel::read_workbook(
+                &path,
+                &source.path,
+                source.sheet.as_deref(),
+                bytes.clone(),
+                &mut notes,
+            )?;
             (grid, Some(sheet), None, None)
         }
         _ => {
-            let (grid, enc, delim) = csv_file::read_delimited(&bytes, &source.path, source.encoding.as_deref(), &mut notes)?;
+            let (grid, enc, delim) = csv_file::read_delimited(
+                &bytes,
+                &source.path,
+                source.encoding.as_deref(),
+                &mut notes,
+            )?;
             (grid, None, Some(enc), Some(delim))
         }
     };
@@ -120,5 +131,9 @@ pub fn read_source(spec: &LoadedSpec, source: &Source) -> Result<SourceTable> {
 
 /// Read every source of the spec, in spec order.
 pub fn read_all(spec: &LoadedSpec) -> Result<Vec<SourceTable>> {
-    spec.spec.sources.iter().map(|s| read_source(spec, s)).collect()
+    spec.spec
+        .sources
+        .iter()
+        .map(|s| read_source(spec, s))
+        .collect()
 }

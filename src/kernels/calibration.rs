@@ -9,22 +9,44 @@ pub enum CalibrationError {
     /// A population cell/level with a positive count has no sample rows.
     EmptyCell { margin: usize, level: usize },
     /// A sample row falls in a cell/level whose population count is zero or negative.
-    BadTarget { margin: usize, level: usize, target: f64 },
+    BadTarget {
+        margin: usize,
+        level: usize,
+        target: f64,
+    },
     /// Margins whose totals disagree.
-    InconsistentTotals { margin: usize, total: f64, first_total: f64 },
+    InconsistentTotals {
+        margin: usize,
+        total: f64,
+        first_total: f64,
+    },
 }
 
 impl std::fmt::Display for CalibrationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CalibrationError::EmptyCell { margin, level } => {
-                write!(f, "margin {margin}, level {level}: a population count with no respondents")
+                write!(
+                    f,
+                    "margin {margin}, level {level}: a population count with no respondents"
+                )
             }
-            CalibrationError::BadTarget { margin, level, target } => {
+            CalibrationError::BadTarget {
+                margin,
+                level,
+                target,
+            } => {
                 write!(f, "margin {margin}, level {level}: respondents but a population count of {target}")
             }
-            CalibrationError::InconsistentTotals { margin, total, first_total } => {
-                write!(f, "margin {margin} totals {total}, the first margin {first_total}")
+            CalibrationError::InconsistentTotals {
+                margin,
+                total,
+                first_total,
+            } => {
+                write!(
+                    f,
+                    "margin {margin} totals {total}, the first margin {first_total}"
+                )
             }
         }
     }
@@ -46,7 +68,11 @@ fn check_cells(margin: usize, codes: &[u32], targets: &[f64]) -> Result<(), Cali
     }
     for (level, (&n, &t)) in counts.iter().zip(targets).enumerate() {
         if n > 0 && !(t > 0.0 && t.is_finite()) {
-            return Err(CalibrationError::BadTarget { margin, level, target: t });
+            return Err(CalibrationError::BadTarget {
+                margin,
+                level,
+                target: t,
+            });
         }
         if n == 0 && t > 0.0 {
             return Err(CalibrationError::EmptyCell { margin, level });
@@ -64,10 +90,17 @@ fn cell_sums(w: &[f64], codes: &[u32], k: usize) -> Vec<f64> {
 }
 
 /// Post-stratify: w*_i = w_i · N_g / Σ_{j∈g} w_j.
-pub fn poststratify(w: &[f64], cells: &[u32], targets: &[f64]) -> Result<Vec<f64>, CalibrationError> {
+pub fn poststratify(
+    w: &[f64],
+    cells: &[u32],
+    targets: &[f64],
+) -> Result<Vec<f64>, CalibrationError> {
     check_cells(0, cells, targets)?;
     let sums = cell_sums(w, cells, targets.len());
-    Ok(w.iter().zip(cells).map(|(wi, &g)| wi * targets[g as usize] / sums[g as usize]).collect())
+    Ok(w.iter()
+        .zip(cells)
+        .map(|(wi, &g)| wi * targets[g as usize] / sums[g as usize])
+        .collect())
 }
 
 /// The result of raking.
@@ -86,13 +119,24 @@ pub struct RakeFit {
 /// Rake (iterative proportional fitting) to the margins, in order, until every margin level is
 /// within `tol` (relative) of its target, for at most `max_passes` passes. A fit that runs out
 /// of passes comes back with `converged = false` (the caller decides whether that is fatal).
-pub fn rake(w: &[f64], margins: &[Margin], tol: f64, max_passes: usize) -> Result<RakeFit, CalibrationError> {
-    let first_total = margins.first().map_or(0.0, |m| sum(m.targets.iter().copied()));
+pub fn rake(
+    w: &[f64],
+    margins: &[Margin],
+    tol: f64,
+    max_passes: usize,
+) -> Result<RakeFit, CalibrationError> {
+    let first_total = margins
+        .first()
+        .map_or(0.0, |m| sum(m.targets.iter().copied()));
     for (m, margin) in margins.iter().enumerate() {
         check_cells(m, &margin.codes, &margin.targets)?;
         let total = sum(margin.targets.iter().copied());
         if (total - first_total).abs() > 1e-6 * first_total.abs() {
-            return Err(CalibrationError::InconsistentTotals { margin: m, total, first_total });
+            return Err(CalibrationError::InconsistentTotals {
+                margin: m,
+                total,
+                first_total,
+            });
         }
     }
     let mut weights = w.to_vec();
@@ -144,9 +188,17 @@ pub enum Calibration {
     #[default]
     None,
     /// Post-stratified on `cells`: weights before and after.
-    PostStrat { cells: Vec<u32>, n_cells: usize, before: Vec<f64>, after: Vec<f64> },
+    PostStrat {
+        cells: Vec<u32>,
+        n_cells: usize,
+        before: Vec<f64>,
+        after: Vec<f64>,
+    },
     /// Raked: each margin's codes and level count, and the final-pass snapshot weights.
-    Rake { margins: Vec<(Vec<u32>, usize)>, snapshots: Vec<Vec<f64>> },
+    Rake {
+        margins: Vec<(Vec<u32>, usize)>,
+        snapshots: Vec<Vec<f64>>,
+    },
 }
 
 /// Back-fitting sweeps R runs for raking residuals.
@@ -157,7 +209,12 @@ impl Calibration {
     pub fn residualize(&self, z: &mut [f64]) {
         match self {
             Calibration::None => {}
-            Calibration::PostStrat { cells, n_cells, before, after } => {
+            Calibration::PostStrat {
+                cells,
+                n_cells,
+                before,
+                after,
+            } => {
                 // e = z / w*, ē_g = Σ_g w e / Σ_g w (old weights w), z ← z − w* ē_g.
                 let mut num: Vec<Vec<f64>> = vec![Vec::new(); *n_cells];
                 let mut den: Vec<Vec<f64>> = vec![Vec::new(); *n_cells];
@@ -191,7 +248,13 @@ impl Calibration {
                         }
                         let means: Vec<f64> = groups
                             .into_iter()
-                            .map(|g| if g.is_empty() { 0.0 } else { sum(g.iter().copied()) / g.len() as f64 })
+                            .map(|g| {
+                                if g.is_empty() {
+                                    0.0
+                                } else {
+                                    sum(g.iter().copied()) / g.len() as f64
+                                }
+                            })
                             .collect();
                         for i in 0..z.len() {
                             z[i] -= w[i] * means[codes[i] as usize];
@@ -218,14 +281,26 @@ mod tests {
     #[test]
     fn empty_cell_is_named() {
         let e = poststratify(&[1.0, 1.0], &[0, 0], &[10.0, 5.0]).unwrap_err();
-        assert_eq!(e, CalibrationError::EmptyCell { margin: 0, level: 1 });
+        assert_eq!(
+            e,
+            CalibrationError::EmptyCell {
+                margin: 0,
+                level: 1
+            }
+        );
     }
 
     #[test]
     fn rake_reproduces_both_margins() {
         let w = vec![1.0; 6];
-        let a = Margin { codes: vec![0, 0, 0, 1, 1, 1], targets: vec![40.0, 60.0] };
-        let b = Margin { codes: vec![0, 1, 1, 0, 0, 1], targets: vec![30.0, 70.0] };
+        let a = Margin {
+            codes: vec![0, 0, 0, 1, 1, 1],
+            targets: vec![40.0, 60.0],
+        };
+        let b = Margin {
+            codes: vec![0, 1, 1, 0, 0, 1],
+            targets: vec![30.0, 70.0],
+        };
         let fit = rake(&w, &[a.clone(), b.clone()], 1e-12, 1000).unwrap();
         for m in [&a, &b] {
             let s = cell_sums(&fit.weights, &m.codes, 2);
@@ -238,8 +313,17 @@ mod tests {
 
     #[test]
     fn inconsistent_margins_are_refused() {
-        let a = Margin { codes: vec![0, 1], targets: vec![40.0, 60.0] };
-        let b = Margin { codes: vec![0, 1], targets: vec![30.0, 60.0] };
-        assert!(matches!(rake(&[1.0, 1.0], &[a, b], 1e-10, 100), Err(CalibrationError::InconsistentTotals { margin: 1, .. })));
+        let a = Margin {
+            codes: vec![0, 1],
+            targets: vec![40.0, 60.0],
+        };
+        let b = Margin {
+            codes: vec![0, 1],
+            targets: vec![30.0, 60.0],
+        };
+        assert!(matches!(
+            rake(&[1.0, 1.0], &[a, b], 1e-10, 100),
+            Err(CalibrationError::InconsistentTotals { margin: 1, .. })
+        ));
     }
 }

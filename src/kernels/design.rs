@@ -7,9 +7,15 @@ use super::prec::FPC_CENSUS;
 #[derive(Debug, Clone, PartialEq)]
 pub enum DesignError {
     /// A stratum with one PSU has no variance estimate (R: `lonely.psu = "fail"`).
-    LonelyPsu { stratum: usize },
+    LonelyPsu {
+        stratum: usize,
+    },
     /// A population count smaller than the sample count of its stratum.
-    FpcTooSmall { stratum: usize, population: f64, sampled: usize },
+    FpcTooSmall {
+        stratum: usize,
+        population: f64,
+        sampled: usize,
+    },
     LengthMismatch,
 }
 
@@ -17,7 +23,11 @@ impl std::fmt::Display for DesignError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DesignError::LonelyPsu { stratum } => write!(f, "stratum {stratum} has a single PSU"),
-            DesignError::FpcTooSmall { stratum, population, sampled } => {
+            DesignError::FpcTooSmall {
+                stratum,
+                population,
+                sampled,
+            } => {
                 write!(f, "stratum {stratum}: population count {population} is below the {sampled} sampled PSUs")
             }
             DesignError::LengthMismatch => f.write_str("strata and PSU codes differ in length"),
@@ -42,7 +52,11 @@ pub struct Design {
 impl Design {
     /// `strata[i]`, `psu[i]`: codes 0..k (PSU codes unique across strata). `population_psus`:
     /// N_h per stratum for the FPC, or `None`.
-    pub fn new(strata: Vec<u32>, psu: Vec<u32>, population_psus: Option<&[f64]>) -> Result<Self, DesignError> {
+    pub fn new(
+        strata: Vec<u32>,
+        psu: Vec<u32>,
+        population_psus: Option<&[f64]>,
+    ) -> Result<Self, DesignError> {
         if strata.len() != psu.len() {
             return Err(DesignError::LengthMismatch);
         }
@@ -115,14 +129,14 @@ impl Design {
         let mut totals = vec![0.0; self.n_psu];
         let mut comp = vec![0.0; self.n_psu];
         let mut psu_stratum = vec![0u32; self.n_psu];
-        for i in 0..z.len() {
+        for (i, &zi) in z.iter().enumerate() {
             let c = self.psu[i] as usize;
             // Neumaier-compensated PSU totals.
-            let t = totals[c] + z[i];
-            if totals[c].abs() >= z[i].abs() {
-                comp[c] += (totals[c] - t) + z[i];
+            let t = totals[c] + zi;
+            if totals[c].abs() >= zi.abs() {
+                comp[c] += (totals[c] - t) + zi;
             } else {
-                comp[c] += (z[i] - t) + totals[c];
+                comp[c] += (zi - t) + totals[c];
             }
             totals[c] = t;
             psu_stratum[c] = self.strata[i];

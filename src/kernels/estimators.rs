@@ -120,7 +120,14 @@ impl Survey<'_> {
         let wsum = sum(idx().map(|i| w[i]));
         let df = self.design.degf(|i| used[i]);
         if n == 0 {
-            return Estimate { value: f64::NAN, se: f64::NAN, n, weight_sum: 0.0, deff: f64::NAN, df };
+            return Estimate {
+                value: f64::NAN,
+                se: f64::NAN,
+                n,
+                weight_sum: 0.0,
+                deff: f64::NAN,
+                df,
+            };
         }
         let ty = sum(idx().map(|i| w[i] * y[i]));
         let mean = ty / wsum;
@@ -139,7 +146,11 @@ impl Survey<'_> {
         let nf = n as f64;
         let s2 = nf / (nf - 1.0) * sum(idx().map(|i| w[i] * (y[i] - mean) * (y[i] - mean))) / wsum;
         let vsrs_mean = s2 * (wsum - nf) / (wsum * nf);
-        let vsrs = if total { vsrs_mean * wsum * wsum } else { vsrs_mean };
+        let vsrs = if total {
+            vsrs_mean * wsum * wsum
+        } else {
+            vsrs_mean
+        };
         Estimate {
             value: if total { ty } else { mean },
             se: v.sqrt(),
@@ -152,28 +163,62 @@ impl Survey<'_> {
 
     /// Quantile by R's `qrule = "math"` (the inverse ECDF), with the Woodruff interval
     /// (`interval.type = "mean"`) on t(df) of the domain.
-    pub fn quantile(&self, y: &[f64], domain: Option<&[bool]>, p: f64, level: f64) -> QuantileEstimate {
+    pub fn quantile(
+        &self,
+        y: &[f64],
+        domain: Option<&[bool]>,
+        p: f64,
+        level: f64,
+    ) -> QuantileEstimate {
         let used = self.used(y, domain);
         let mut rows: Vec<usize> = (0..y.len()).filter(|&i| used[i]).collect();
         let df = self.design.degf(|i| used[i]);
         let n = rows.len();
         let weight_sum = sum(rows.iter().map(|&i| self.weights[i]));
         if n == 0 {
-            return QuantileEstimate { value: f64::NAN, ci_low: f64::NAN, ci_high: f64::NAN, se: f64::NAN, n, weight_sum, df };
+            return QuantileEstimate {
+                value: f64::NAN,
+                ci_low: f64::NAN,
+                ci_high: f64::NAN,
+                se: f64::NAN,
+                n,
+                weight_sum,
+                df,
+            };
         }
         rows.sort_by(|&a, &b| y[a].total_cmp(&y[b]));
         let xs: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
         let ws: Vec<f64> = rows.iter().map(|&i| self.weights[i]).collect();
         let value = quantile_math(&xs, &ws, p);
         let ind: Vec<f64> = (0..y.len())
-            .map(|i| if used[i] { f64::from(u8::from(y[i] <= value)) } else { f64::NAN })
+            .map(|i| {
+                if used[i] {
+                    f64::from(u8::from(y[i] <= value))
+                } else {
+                    f64::NAN
+                }
+            })
             .collect();
         let f = self.mean(&ind, domain);
         let t = critical(level, df);
         let (lo, hi) = (f.value - t * f.se, f.value + t * f.se);
-        let back = |q: f64| if (0.0..=1.0).contains(&q) { quantile_math(&xs, &ws, q) } else { f64::NAN };
+        let back = |q: f64| {
+            if (0.0..=1.0).contains(&q) {
+                quantile_math(&xs, &ws, q)
+            } else {
+                f64::NAN
+            }
+        };
         let (ci_low, ci_high) = (back(lo), back(hi));
-        QuantileEstimate { value, ci_low, ci_high, se: (ci_high - ci_low) / (2.0 * t), n, weight_sum, df }
+        QuantileEstimate {
+            value,
+            ci_low,
+            ci_high,
+            se: (ci_high - ci_low) / (2.0 * t),
+            n,
+            weight_sum,
+            df,
+        }
     }
 }
 
@@ -214,7 +259,11 @@ mod tests {
         let d = Design::srs(5, None).unwrap();
         let w = vec![1.0; 5];
         let cal = Calibration::None;
-        let s = Survey { design: &d, weights: &w, calibration: &cal };
+        let s = Survey {
+            design: &d,
+            weights: &w,
+            calibration: &cal,
+        };
         let e = s.mean(&[1.0, 2.0, 3.0, 4.0, 5.0], None);
         assert_eq!(e.value, 3.0);
         // var(y)/n = 2.5/5.
@@ -236,7 +285,11 @@ mod tests {
         let d = Design::srs(4, None).unwrap();
         let w = vec![1.0; 4];
         let cal = Calibration::None;
-        let s = Survey { design: &d, weights: &w, calibration: &cal };
+        let s = Survey {
+            design: &d,
+            weights: &w,
+            calibration: &cal,
+        };
         let dom = [true, true, false, false];
         let e = s.mean(&[1.0, 3.0, 100.0, 100.0], Some(&dom));
         assert_eq!(e.value, 2.0);

@@ -39,7 +39,9 @@ fn register_font() {
 }
 
 fn text_style(size: f64, color: &'static RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font()).color(color).pos(Pos::new(h, v))
+    TextStyle::from((FAMILY, size).into_font())
+        .color(color)
+        .pos(Pos::new(h, v))
 }
 
 /// One row of a bar or forest chart.
@@ -58,7 +60,10 @@ pub struct ChartRow {
 /// A chart that can draw itself on any plotters backend.
 pub trait Chart {
     fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String>;
 }
 
 /// Write `<stem>.svg` and `<stem>.png`.
@@ -98,9 +103,24 @@ fn frame<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     area.fill(&WHITE).map_err(e)?;
     let (w, h) = area.dim_in_pixel();
-    area.draw_text(title, &text_style(20.0, &BLACK, HPos::Left, VPos::Top), (16, 12)).map_err(e)?;
-    area.draw_text(subtitle, &text_style(13.0, &GREY, HPos::Left, VPos::Top), (16, 40)).map_err(e)?;
-    area.draw_text(footer, &text_style(11.0, &GREY, HPos::Left, VPos::Bottom), (16, h as i32 - 10)).map_err(e)?;
+    area.draw_text(
+        title,
+        &text_style(20.0, &BLACK, HPos::Left, VPos::Top),
+        (16, 12),
+    )
+    .map_err(e)?;
+    area.draw_text(
+        subtitle,
+        &text_style(13.0, &GREY, HPos::Left, VPos::Top),
+        (16, 40),
+    )
+    .map_err(e)?;
+    area.draw_text(
+        footer,
+        &text_style(11.0, &GREY, HPos::Left, VPos::Bottom),
+        (16, h as i32 - 10),
+    )
+    .map_err(e)?;
     let _ = w;
     Ok(())
 }
@@ -116,12 +136,34 @@ fn x_axis<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     for (frac, text) in ticks {
         let x = x0 + ((x1 - x0) as f64 * frac).round() as i32;
-        area.draw(&PathElement::new(vec![(x, top), (x, y)], LIGHT.stroke_width(1))).map_err(e)?;
-        area.draw(&PathElement::new(vec![(x, y), (x, y + 5)], BLACK.stroke_width(1))).map_err(e)?;
-        area.draw_text(text, &text_style(12.0, &BLACK, HPos::Center, VPos::Top), (x, y + 8)).map_err(e)?;
+        area.draw(&PathElement::new(
+            vec![(x, top), (x, y)],
+            LIGHT.stroke_width(1),
+        ))
+        .map_err(e)?;
+        area.draw(&PathElement::new(
+            vec![(x, y), (x, y + 5)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(e)?;
+        area.draw_text(
+            text,
+            &text_style(12.0, &BLACK, HPos::Center, VPos::Top),
+            (x, y + 8),
+        )
+        .map_err(e)?;
     }
-    area.draw(&PathElement::new(vec![(x0, y), (x1, y)], BLACK.stroke_width(1))).map_err(e)?;
-    area.draw_text(label, &text_style(13.0, &BLACK, HPos::Center, VPos::Top), ((x0 + x1) / 2, y + 28)).map_err(e)?;
+    area.draw(&PathElement::new(
+        vec![(x0, y), (x1, y)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(e)?;
+    area.draw_text(
+        label,
+        &text_style(13.0, &BLACK, HPos::Center, VPos::Top),
+        ((x0 + x1) / 2, y + 28),
+    )
+    .map_err(e)?;
     Ok(())
 }
 
@@ -136,18 +178,33 @@ pub struct StackedShares {
 
 impl Chart for StackedShares {
     fn size(&self) -> (u32, u32) {
-        (900, (TOP + 34 + ROW_H * self.rows.len() as i32 + BOTTOM) as u32)
+        (
+            900,
+            (TOP + 34 + ROW_H * self.rows.len() as i32 + BOTTOM) as u32,
+        )
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         frame(area, &self.title, &self.subtitle, &self.footer)?;
         let (w, _) = area.dim_in_pixel();
         let (x0, x1) = (LEFT, w as i32 - RIGHT);
         // Legend.
         let mut lx = x0;
         for (i, s) in self.series.iter().enumerate() {
-            area.draw(&Rectangle::new([(lx, TOP), (lx + 14, TOP + 14)], PALETTE[i % PALETTE.len()].filled())).map_err(e)?;
-            area.draw_text(s, &text_style(13.0, &BLACK, HPos::Left, VPos::Center), (lx + 20, TOP + 7)).map_err(e)?;
+            area.draw(&Rectangle::new(
+                [(lx, TOP), (lx + 14, TOP + 14)],
+                PALETTE[i % PALETTE.len()].filled(),
+            ))
+            .map_err(e)?;
+            area.draw_text(
+                s,
+                &text_style(13.0, &BLACK, HPos::Left, VPos::Center),
+                (lx + 20, TOP + 7),
+            )
+            .map_err(e)?;
             lx += 40 + 8 * s.chars().count() as i32;
         }
         let top = TOP + 30;
@@ -155,12 +212,26 @@ impl Chart for StackedShares {
             let y = top + ROW_H * i as i32;
             let mid = y + ROW_H / 2;
             if row.heading {
-                area.draw_text(&row.label, &text_style(14.0, &BLACK, HPos::Left, VPos::Center), (16, mid)).map_err(e)?;
+                area.draw_text(
+                    &row.label,
+                    &text_style(14.0, &BLACK, HPos::Left, VPos::Center),
+                    (16, mid),
+                )
+                .map_err(e)?;
                 continue;
             }
-            area.draw_text(&row.label, &text_style(13.0, &BLACK, HPos::Right, VPos::Center), (x0 - 10, mid)).map_err(e)?;
+            area.draw_text(
+                &row.label,
+                &text_style(13.0, &BLACK, HPos::Right, VPos::Center),
+                (x0 - 10, mid),
+            )
+            .map_err(e)?;
             if row.suppressed {
-                area.draw(&Rectangle::new([(x0, y + 4), (x1, y + ROW_H - 4)], LIGHT.filled())).map_err(e)?;
+                area.draw(&Rectangle::new(
+                    [(x0, y + 4), (x1, y + ROW_H - 4)],
+                    LIGHT.filled(),
+                ))
+                .map_err(e)?;
                 area.draw_text(
                     "suppressed: too few respondents",
                     &text_style(12.0, &GREY, HPos::Center, VPos::Center),
@@ -174,21 +245,40 @@ impl Chart for StackedShares {
                     let a = x0 + ((x1 - x0) as f64 * acc).round() as i32;
                     acc += v;
                     let b = x0 + ((x1 - x0) as f64 * acc.min(1.0)).round() as i32;
-                    area.draw(&Rectangle::new([(a, y + 4), (b, y + ROW_H - 4)], PALETTE[k % PALETTE.len()].filled()))
-                        .map_err(e)?;
+                    area.draw(&Rectangle::new(
+                        [(a, y + 4), (b, y + ROW_H - 4)],
+                        PALETTE[k % PALETTE.len()].filled(),
+                    ))
+                    .map_err(e)?;
                     if v >= 0.08 {
-                        let color: &'static RGBColor = if k == 3 || k == 4 { &WHITE } else { &BLACK };
+                        let color: &'static RGBColor =
+                            if k == 3 || k == 4 { &WHITE } else { &BLACK };
                         let style = text_style(11.0, color, HPos::Center, VPos::Center);
-                        area.draw_text(&format!("{:.0}%", v * 100.0), &style, ((a + b) / 2, mid)).map_err(e)?;
+                        area.draw_text(&format!("{:.0}%", v * 100.0), &style, ((a + b) / 2, mid))
+                            .map_err(e)?;
                     }
                 }
             }
-            area.draw_text(&row.right, &text_style(12.0, &GREY, HPos::Left, VPos::Center), (x1 + 10, mid))
-                .map_err(e)?;
+            area.draw_text(
+                &row.right,
+                &text_style(12.0, &GREY, HPos::Left, VPos::Center),
+                (x1 + 10, mid),
+            )
+            .map_err(e)?;
         }
         let axis_y = top + ROW_H * self.rows.len() as i32 + 4;
-        let ticks: Vec<(f64, String)> = (0..=4).map(|k| (f64::from(k) / 4.0, format!("{}%", k * 25))).collect();
-        x_axis(area, axis_y, x0, x1, &ticks, "Share of organizations (weighted)", top)?;
+        let ticks: Vec<(f64, String)> = (0..=4)
+            .map(|k| (f64::from(k) / 4.0, format!("{}%", k * 25)))
+            .collect();
+        x_axis(
+            area,
+            axis_y,
+            x0,
+            x1,
+            &ticks,
+            "Share of organizations (weighted)",
+            top,
+        )?;
         Ok(())
     }
 }
@@ -206,48 +296,92 @@ pub struct Forest {
 
 impl Chart for Forest {
     fn size(&self) -> (u32, u32) {
-        (900, (TOP + 10 + ROW_H * self.rows.len() as i32 + BOTTOM) as u32)
+        (
+            900,
+            (TOP + 10 + ROW_H * self.rows.len() as i32 + BOTTOM) as u32,
+        )
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         frame(area, &self.title, &self.subtitle, &self.footer)?;
         let (w, _) = area.dim_in_pixel();
         let (x0, x1) = (LEFT, w as i32 - RIGHT);
         let (lo, hi) = self.range;
-        let sx = |v: f64| x0 + ((x1 - x0) as f64 * ((v.clamp(lo, hi) - lo) / (hi - lo))).round() as i32;
+        let sx =
+            |v: f64| x0 + ((x1 - x0) as f64 * ((v.clamp(lo, hi) - lo) / (hi - lo))).round() as i32;
         let top = TOP + 6;
         let bottom = top + ROW_H * self.rows.len() as i32;
         if let Some(r) = self.reference {
             let x = sx(r);
             let mut y = top;
             while y < bottom {
-                area.draw(&PathElement::new(vec![(x, y), (x, (y + 6).min(bottom))], GREY.stroke_width(1))).map_err(e)?;
+                area.draw(&PathElement::new(
+                    vec![(x, y), (x, (y + 6).min(bottom))],
+                    GREY.stroke_width(1),
+                ))
+                .map_err(e)?;
                 y += 10;
             }
         }
         for (i, row) in self.rows.iter().enumerate() {
             let mid = top + ROW_H * i as i32 + ROW_H / 2;
             if row.heading {
-                area.draw_text(&row.label, &text_style(14.0, &BLACK, HPos::Left, VPos::Center), (16, mid)).map_err(e)?;
+                area.draw_text(
+                    &row.label,
+                    &text_style(14.0, &BLACK, HPos::Left, VPos::Center),
+                    (16, mid),
+                )
+                .map_err(e)?;
                 continue;
             }
-            area.draw_text(&row.label, &text_style(13.0, &BLACK, HPos::Right, VPos::Center), (x0 - 10, mid)).map_err(e)?;
+            area.draw_text(
+                &row.label,
+                &text_style(13.0, &BLACK, HPos::Right, VPos::Center),
+                (x0 - 10, mid),
+            )
+            .map_err(e)?;
             if row.suppressed || row.values.len() < 3 || !row.values[0].is_finite() {
-                area.draw_text("suppressed", &text_style(12.0, &GREY, HPos::Left, VPos::Center), (x0 + 6, mid)).map_err(e)?;
+                area.draw_text(
+                    "suppressed",
+                    &text_style(12.0, &GREY, HPos::Left, VPos::Center),
+                    (x0 + 6, mid),
+                )
+                .map_err(e)?;
             } else {
                 let (est, l, h) = (row.values[0], row.values[1], row.values[2]);
                 let color = PALETTE[4];
-                area.draw(&PathElement::new(vec![(sx(l), mid), (sx(h), mid)], color.stroke_width(2))).map_err(e)?;
-                for x in [sx(l), sx(h)] {
-                    area.draw(&PathElement::new(vec![(x, mid - 5), (x, mid + 5)], color.stroke_width(2))).map_err(e)?;
-                }
-                area.draw(&Circle::new((sx(est), mid), 5, color.filled())).map_err(e)?;
-            }
-            area.draw_text(&row.right, &text_style(12.0, &GREY, HPos::Left, VPos::Center), (x1 + 10, mid))
+                area.draw(&PathElement::new(
+                    vec![(sx(l), mid), (sx(h), mid)],
+                    color.stroke_width(2),
+                ))
                 .map_err(e)?;
+                for x in [sx(l), sx(h)] {
+                    area.draw(&PathElement::new(
+                        vec![(x, mid - 5), (x, mid + 5)],
+                        color.stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                }
+                area.draw(&Circle::new((sx(est), mid), 5, color.filled()))
+                    .map_err(e)?;
+            }
+            area.draw_text(
+                &row.right,
+                &text_style(12.0, &GREY, HPos::Left, VPos::Center),
+                (x1 + 10, mid),
+            )
+            .map_err(e)?;
         }
         let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|k| (f64::from(k) / 4.0, format!("{}", lo + (hi - lo) * f64::from(k) / 4.0)))
+            .map(|k| {
+                (
+                    f64::from(k) / 4.0,
+                    format!("{}", lo + (hi - lo) * f64::from(k) / 4.0),
+                )
+            })
             .collect();
         x_axis(area, bottom + 4, x0, x1, &ticks, &self.axis_label, top)?;
         Ok(())

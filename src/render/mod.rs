@@ -70,11 +70,17 @@ fn footer(spec: &Spec) -> String {
 }
 
 fn metric_by<'a>(spec: &'a Spec, var: &str, kind: MetricKind) -> Option<&'a Metric> {
-    spec.metrics.iter().find(|m| m.variable == var && m.kind == kind)
+    spec.metrics
+        .iter()
+        .find(|m| m.variable == var && m.kind == kind)
 }
 
 /// Chart rows: overall, then a heading and one row per level for each segment variable.
-fn chart_rows(spec: &Spec, rows: &[&EstimateRow], values: impl Fn(&[&EstimateRow]) -> Vec<f64>) -> Vec<ChartRow> {
+fn chart_rows(
+    spec: &Spec,
+    rows: &[&EstimateRow],
+    values: impl Fn(&[&EstimateRow]) -> Vec<f64>,
+) -> Vec<ChartRow> {
     let mut out = Vec::new();
     let mut vars = vec![ALL.to_string()];
     vars.extend(spec.segments.variables.iter().cloned());
@@ -86,18 +92,37 @@ fn chart_rows(spec: &Spec, rows: &[&EstimateRow], values: impl Fn(&[&EstimateRow
             }
         }
         if var != ALL && !seg_values.is_empty() {
-            let title = spec.question(&var).map_or(var.clone(), |q| q.id.replace('_', " "));
-            out.push(ChartRow { label: format!("By {title}"), values: Vec::new(), right: String::new(), suppressed: false, heading: true });
+            let title = spec
+                .question(&var)
+                .map_or(var.clone(), |q| q.id.replace('_', " "));
+            out.push(ChartRow {
+                label: format!("By {title}"),
+                values: Vec::new(),
+                right: String::new(),
+                suppressed: false,
+                heading: true,
+            });
         }
         for value in seg_values {
-            let group: Vec<&EstimateRow> =
-                rows.iter().filter(|r| r.segment_var == var && r.segment_value == value).copied().collect();
+            let group: Vec<&EstimateRow> = rows
+                .iter()
+                .filter(|r| r.segment_var == var && r.segment_value == value)
+                .copied()
+                .collect();
             let n = group.iter().map(|r| r.n).max().unwrap_or(0);
             let suppressed = group.iter().any(|r| r.suppressed);
             out.push(ChartRow {
                 label: segment_label(spec, &var, value),
-                values: if suppressed { Vec::new() } else { values(&group) },
-                right: if suppressed { format!("n < {}", spec.publication.min_cell_size) } else { format!("n = {n}") },
+                values: if suppressed {
+                    Vec::new()
+                } else {
+                    values(&group)
+                },
+                right: if suppressed {
+                    format!("n < {}", spec.publication.min_cell_size)
+                } else {
+                    format!("n = {n}")
+                },
                 suppressed,
                 heading: false,
             });
@@ -122,7 +147,12 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
             rows: chart_rows(spec, &rows, |group| {
                 tiers
                     .iter()
-                    .map(|t| group.iter().find(|e| &e.level == t).map_or(0.0, |e| e.estimate))
+                    .map(|t| {
+                        group
+                            .iter()
+                            .find(|e| &e.level == t)
+                            .map_or(0.0, |e| e.estimate)
+                    })
                     .collect()
             }),
         };
@@ -131,7 +161,10 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
     }
     if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
         let rows: Vec<&EstimateRow> = r.estimates.iter().filter(|e| e.metric_id == m.id).collect();
-        let overall = rows.iter().find(|e| e.segment_var == ALL).map(|e| e.estimate);
+        let overall = rows
+            .iter()
+            .find(|e| e.segment_var == ALL)
+            .map(|e| e.estimate);
         let chart = Forest {
             title: "Mean supplier risk index by segment".into(),
             subtitle: format!(
@@ -145,7 +178,9 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
             range: (0.0, 100.0),
             reference: overall,
             rows: chart_rows(spec, &rows, |group| {
-                group.first().map_or_else(Vec::new, |e| vec![e.estimate, e.ci_low, e.ci_high])
+                group
+                    .first()
+                    .map_or_else(Vec::new, |e| vec![e.estimate, e.ci_low, e.ci_high])
             }),
         };
         write_chart(&chart, &dir, "risk_index_by_segment")?;
@@ -166,7 +201,13 @@ fn summary_md(r: &RunResult) -> String {
     let level = spec.publication.ci_level * 100.0;
     let mut s = String::new();
     let _ = writeln!(s, "# {} — summary\n", spec.survey.title);
-    let _ = writeln!(s, "**{}** · round {} · survey `{}`\n", spec.survey.tlp.label(), spec.survey.round, spec.survey.id);
+    let _ = writeln!(
+        s,
+        "**{}** · round {} · survey `{}`\n",
+        spec.survey.tlp.label(),
+        spec.survey.round,
+        spec.survey.id
+    );
     let _ = writeln!(
         s,
         "{} organizations responded usably ({} rows read, {} quarantined); estimates are weighted to a population of {:.0} ({}).\n",
@@ -180,10 +221,20 @@ fn summary_md(r: &RunResult) -> String {
     let _ = writeln!(s, "| Metric | Id | Level | Estimate | {level:.0}% CI | n |");
     let _ = writeln!(s, "|---|---|---|---:|---|---:|");
     for e in r.estimates.iter().filter(|e| e.segment_var == ALL) {
-        let title = spec.metrics.iter().find(|m| m.id == e.metric_id).map_or("", |m| m.title.as_str());
+        let title = spec
+            .metrics
+            .iter()
+            .find(|m| m.id == e.metric_id)
+            .map_or("", |m| m.title.as_str());
         let md = |t: &str| t.replace('|', "\\|");
         if e.suppressed {
-            let _ = writeln!(s, "| {} | {} | {} | suppressed | | |", md(title), e.metric_id, md(&e.level));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | suppressed | | |",
+                md(title),
+                e.metric_id,
+                md(&e.level)
+            );
         } else {
             let _ = writeln!(
                 s,
@@ -202,10 +253,23 @@ fn summary_md(r: &RunResult) -> String {
         let _ = writeln!(s, "\n## {} by segment\n", m.title);
         let _ = writeln!(s, "| Segment | Estimate | {level:.0}% CI | n | Flags |");
         let _ = writeln!(s, "|---|---:|---|---:|---|");
-        for e in r.estimates.iter().filter(|e| e.metric_id == m.id && e.segment_var != ALL) {
-            let label = format!("{}: {}", e.segment_var, segment_label(spec, &e.segment_var, &e.segment_value));
+        for e in r
+            .estimates
+            .iter()
+            .filter(|e| e.metric_id == m.id && e.segment_var != ALL)
+        {
+            let label = format!(
+                "{}: {}",
+                e.segment_var,
+                segment_label(spec, &e.segment_var, &e.segment_value)
+            );
             if e.suppressed {
-                let _ = writeln!(s, "| {} | suppressed | | | {} |", label.replace('|', "\\|"), e.flag);
+                let _ = writeln!(
+                    s,
+                    "| {} | suppressed | | | {} |",
+                    label.replace('|', "\\|"),
+                    e.flag
+                );
             } else {
                 let _ = writeln!(
                     s,
@@ -267,7 +331,12 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
          <title>{}</title><style>{CSS}</style></head><body>",
         escape_html(&spec.survey.title)
     );
-    let _ = write!(h, "<div class=\"tlp\" style=\"color:{}\">{}</div>", tlp.colour(), tlp.label());
+    let _ = write!(
+        h,
+        "<div class=\"tlp\" style=\"color:{}\">{}</div>",
+        tlp.colour(),
+        tlp.label()
+    );
     let _ = write!(h, "<h1>{}</h1>", escape_html(&spec.survey.title));
     if let Some(d) = &spec.survey.description {
         let _ = write!(h, "<p>{}</p>", escape_html(d));
@@ -299,26 +368,60 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             ]
         })
         .collect();
-    h.push_str(&table_html(&["Source", "Layout", "Encoding", "Rows read", "Responses kept"], &rows));
+    h.push_str(&table_html(
+        &[
+            "Source",
+            "Layout",
+            "Encoding",
+            "Rows read",
+            "Responses kept",
+        ],
+        &rows,
+    ));
     let rates: Vec<Vec<String>> = r
         .weighted
         .margins
         .iter()
         .map(|m| {
+            let small = m.respondents < spec.publication.min_cell_size;
             vec![
-                format!("{}: {}", m.variable, segment_label(spec, &m.variable, &m.level)),
+                format!(
+                    "{}: {}",
+                    m.variable,
+                    segment_label(spec, &m.variable, &m.level)
+                ),
                 format!("{:.0}", m.population),
-                m.respondents.to_string(),
-                format!("{:.0}%", 100.0 * m.respondents as f64 / m.population.max(1.0)),
+                if small {
+                    format!("< {}", spec.publication.min_cell_size)
+                } else {
+                    m.respondents.to_string()
+                },
+                if small {
+                    "–".to_string()
+                } else {
+                    format!(
+                        "{:.0}%",
+                        100.0 * m.respondents as f64 / m.population.max(1.0)
+                    )
+                },
             ]
         })
         .collect();
     h.push_str("<p>Response by weighting segment:</p>");
-    h.push_str(&table_html(&["Segment", "Population", "Respondents", "Response rate"], &rates));
+    h.push_str(&table_html(
+        &["Segment", "Population", "Respondents", "Response rate"],
+        &rates,
+    ));
 
     // Data quality.
     h.push_str("<h2>Data quality</h2>");
-    let excl: Vec<Vec<String>> = r.cleaned.log.excluded.iter().map(|(k, n)| vec![(*k).to_string(), n.to_string()]).collect();
+    let excl: Vec<Vec<String>> = r
+        .cleaned
+        .log
+        .excluded
+        .iter()
+        .map(|(k, n)| vec![(*k).to_string(), n.to_string()])
+        .collect();
     h.push_str("<p>Every row read is either kept or quarantined with a reason (<code>data/quarantine.csv</code>); \
                 every recoded value is counted in <code>tables/cleaning_log.csv</code>.</p>");
     h.push_str(&table_html(&["Exclusion reason", "Rows"], &excl));
@@ -329,8 +432,16 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         .enumerate()
         .filter(|(_, q)| q.is_scored())
         .map(|(qi, q)| {
-            let skipped = r.records().iter().filter(|x| !x.answers[qi].is_answered()).count();
-            let missing = r.records().iter().filter(|x| matches!(x.answers[qi], crate::clean::Answer::Missing(_))).count();
+            let skipped = r
+                .records()
+                .iter()
+                .filter(|x| !x.answers[qi].is_answered())
+                .count();
+            let missing = r
+                .records()
+                .iter()
+                .filter(|x| matches!(x.answers[qi], crate::clean::Answer::Missing(_)))
+                .count();
             vec![
                 q.id.clone(),
                 q.domain.clone().unwrap_or_default(),
@@ -340,12 +451,23 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         })
         .collect();
     h.push_str("<p>Item nonresponse among kept responses (scored items):</p>");
-    h.push_str(&table_html(&["Question", "Domain", "Skipped or unreadable", "Don't know / not applicable"], &nonresp));
+    h.push_str(&table_html(
+        &[
+            "Question",
+            "Domain",
+            "Skipped or unreadable",
+            "Don't know / not applicable",
+        ],
+        &nonresp,
+    ));
 
     // Weighting.
     h.push_str("<h2>Weighting</h2>");
     let w = &r.weighted;
-    let (wmin, wmax) = w.weights.iter().fold((f64::INFINITY, 0.0_f64), |(a, b), x| (a.min(*x), b.max(*x)));
+    let (wmin, wmax) = w
+        .weights
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(a, b), x| (a.min(*x), b.max(*x)));
     let ess = crate::kernels::estimators::kish_ess(&w.weights);
     let _ = write!(
         h,
@@ -375,12 +497,25 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             ]
         })
         .collect();
-    h.push_str(&table_html(&["Variable", "Level", "Population", "Base-weighted", "Weighted"], &margins));
+    h.push_str(&table_html(
+        &[
+            "Variable",
+            "Level",
+            "Population",
+            "Base-weighted",
+            "Weighted",
+        ],
+        &margins,
+    ));
 
     // Risk distributions.
     h.push_str("<h2>Risk distributions by segment</h2>");
     for (stem, svg) in charts {
-        let _ = write!(h, "<figure id=\"{stem}\">{}</figure>", strip_xml_header(svg));
+        let _ = write!(
+            h,
+            "<figure id=\"{stem}\">{}</figure>",
+            strip_xml_header(svg)
+        );
     }
 
     // Estimates.
@@ -390,19 +525,38 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         .iter()
         .filter(|e| e.segment_var == ALL)
         .map(|e| {
-            let title = spec.metrics.iter().find(|m| m.id == e.metric_id).map_or("", |m| m.title.as_str());
+            let title = spec
+                .metrics
+                .iter()
+                .find(|m| m.id == e.metric_id)
+                .map_or("", |m| m.title.as_str());
             vec![
                 e.metric_id.clone(),
                 title.to_string(),
                 e.level.clone(),
                 format_value(e, e.estimate),
-                format!("{} – {}", format_value(e, e.ci_low), format_value(e, e.ci_high)),
+                format!(
+                    "{} – {}",
+                    format_value(e, e.ci_low),
+                    format_value(e, e.ci_high)
+                ),
                 e.n.to_string(),
                 format!("{:.1}", e.n_eff),
             ]
         })
         .collect();
-    h.push_str(&table_html(&["Id", "Metric", "Level", "Estimate", &format!("{level:.0}% CI"), "n", "n_eff"], &est));
+    h.push_str(&table_html(
+        &[
+            "Id",
+            "Metric",
+            "Level",
+            "Estimate",
+            &format!("{level:.0}% CI"),
+            "n",
+            "n_eff",
+        ],
+        &est,
+    ));
     if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
         let _ = write!(h, "<h3>{} by segment</h3>", escape_html(&m.title));
         let seg: Vec<Vec<String>> = r
@@ -412,20 +566,41 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             .map(|e| {
                 let label = segment_label(spec, &e.segment_var, &e.segment_value);
                 if e.suppressed {
-                    vec![e.segment_var.clone(), label, "suppressed".into(), String::new(), String::new(), e.flag.clone()]
+                    vec![
+                        e.segment_var.clone(),
+                        label,
+                        "suppressed".into(),
+                        String::new(),
+                        String::new(),
+                        e.flag.clone(),
+                    ]
                 } else {
                     vec![
                         e.segment_var.clone(),
                         label,
                         format_value(e, e.estimate),
-                        format!("{} – {}", format_value(e, e.ci_low), format_value(e, e.ci_high)),
+                        format!(
+                            "{} – {}",
+                            format_value(e, e.ci_low),
+                            format_value(e, e.ci_high)
+                        ),
                         e.n.to_string(),
                         e.flag.clone(),
                     ]
                 }
             })
             .collect();
-        h.push_str(&table_html(&["Segment by", "Segment", "Estimate", &format!("{level:.0}% CI"), "n", "Flags"], &seg));
+        h.push_str(&table_html(
+            &[
+                "Segment by",
+                "Segment",
+                "Estimate",
+                &format!("{level:.0}% CI"),
+                "n",
+                "Flags",
+            ],
+            &seg,
+        ));
     }
 
     // Method notes.
@@ -459,15 +634,18 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
 
     // Provenance.
     h.push_str("<h2>Provenance</h2>");
-    let mut prov = vec![vec!["survey.toml".to_string(), crate::ingest::sha256_hex(r.spec.text.as_bytes())]];
+    let mut prov = vec![vec![
+        "survey.toml".to_string(),
+        crate::ingest::sha256_hex(r.spec.text.as_bytes()),
+    ]];
     prov.push(vec![r.population.file.clone(), r.population.sha256.clone()]);
     for s in &r.sources {
         prov.push(vec![s.file.clone(), s.sha256.clone()]);
     }
     h.push_str(&table_html(&["Input", "SHA-256"], &prov));
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"note\">supplyrisk {} · survey {} round {} · {}</p></body></html>\n",
+        "<p class=\"note\">supplyrisk {} · survey {} round {} · {}</p></body></html>",
         env!("CARGO_PKG_VERSION"),
         escape_html(&spec.survey.id),
         escape_html(&spec.survey.round),
@@ -491,6 +669,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape_html("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape_html("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -83,8 +83,14 @@ pub fn score(spec: &Spec, records: &[Record]) -> Scores {
         let dm: Vec<Option<f64>> = items
             .iter()
             .map(|qs| {
-                let scored: Vec<f64> = qs.iter().filter_map(|&qi| item_maturity(spec, qi, &r.answers[qi])).collect();
-                if qs.is_empty() || (scored.len() as f64) < spec.scoring.domain_min_answered * qs.len() as f64 || scored.is_empty() {
+                let scored: Vec<f64> = qs
+                    .iter()
+                    .filter_map(|&qi| item_maturity(spec, qi, &r.answers[qi]))
+                    .collect();
+                if qs.is_empty()
+                    || (scored.len() as f64) < spec.scoring.domain_min_answered * qs.len() as f64
+                    || scored.is_empty()
+                {
                     None
                 } else {
                     Some(scored.iter().sum::<f64>() / scored.len() as f64)
@@ -96,7 +102,9 @@ pub fn score(spec: &Spec, records: &[Record]) -> Scores {
             .zip(&spec.domains)
             .filter_map(|(m, d)| m.map(|m| (m, d.weight)))
             .collect();
-        let idx = if !present.is_empty() && present.len() as f64 >= spec.scoring.index_min_domains * domains.len() as f64 {
+        let idx = if !present.is_empty()
+            && present.len() as f64 >= spec.scoring.index_min_domains * domains.len() as f64
+        {
             let wsum: f64 = present.iter().map(|p| p.1).sum();
             let msum: f64 = present.iter().map(|p| p.0 * p.1).sum();
             Some(100.0 * (1.0 - msum / wsum))

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
-use toml::de::DeValue;
+use toml::de::DeTable;
 
 use super::{validate, LoadedSpec, Spec};
 
@@ -106,12 +106,20 @@ impl Diagnostic for SpanDiagnostic {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |p| before.len() - p - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |p| before.len() - p - 1)
+        + 1;
     (line, col)
 }
 
-fn build_error(file: &str, text: &str, items: Vec<(Option<Range<usize>>, String, String)>) -> SpecError {
-    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+fn build_error(
+    file: &str,
+    text: &str,
+    items: Vec<(Option<Range<usize>>, String, String)>,
+) -> SpecError {
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
     let mut rendered = String::new();
     let mut problems = Vec::new();
     let count = items.len();
@@ -155,14 +163,25 @@ fn build_error(file: &str, text: &str, items: Vec<(Option<Range<usize>>, String,
 }
 
 /// Span of the deepest part of `path` that exists in the document (the key itself when it exists).
-fn span_of(doc: &toml::Spanned<DeValue<'_>>, path: &[PathSeg]) -> Option<Range<usize>> {
-    let mut cur = doc;
-    let mut best = None;
-    for seg in path {
+fn span_of(doc: &toml::Spanned<DeTable<'_>>, path: &[PathSeg]) -> Option<Range<usize>> {
+    let (PathSeg::Key(first), rest) = path.split_first()? else {
+        return None;
+    };
+    let (key, value) = doc
+        .get_ref()
+        .iter()
+        .find(|(key, _)| key.get_ref().as_ref() == first.as_str())?;
+    let mut cur = value;
+    let mut best = Some(key.span());
+    for seg in rest {
         let next = match seg {
             PathSeg::Key(k) => {
-                let table = cur.get_ref().as_table()?;
-                let found = table.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str());
+                let Some(table) = cur.get_ref().as_table() else {
+                    break;
+                };
+                let found = table
+                    .iter()
+                    .find(|(key, _)| key.get_ref().as_ref() == k.as_str());
                 match found {
                     Some((key, value)) => {
                         best = Some(key.span());
@@ -197,7 +216,11 @@ pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<LoadedSpec, SpecEr
         Ok(s) => s,
         Err(e) => {
             let msg = e.message().trim_end().to_string();
-            return Err(build_error(file, text, vec![(e.span(), String::new(), msg)]));
+            return Err(build_error(
+                file,
+                text,
+                vec![(e.span(), String::new(), msg)],
+            ));
         }
     };
     let loaded = LoadedSpec {
@@ -210,7 +233,7 @@ pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<LoadedSpec, SpecEr
     if problems.is_empty() {
         return Ok(loaded);
     }
-    let doc = DeValue::parse(text).ok();
+    let doc = DeTable::parse(text).ok();
     let items = problems
         .into_iter()
         .map(|p| {
@@ -250,8 +273,12 @@ mod tests {
     #[test]
     fn span_of_finds_nested_array_keys() {
         let text = "[[q]]\nid = 'a'\n[[q]]\nid = 'b'\ndomain = 'X'\n";
-        let doc = DeValue::parse(text).unwrap();
-        let path = vec![PathSeg::Key("q".into()), PathSeg::Index(1), PathSeg::Key("domain".into())];
+        let doc = DeTable::parse(text).unwrap();
+        let path = vec![
+            PathSeg::Key("q".into()),
+            PathSeg::Index(1),
+            PathSeg::Key("domain".into()),
+        ];
         let span = span_of(&doc, &path).unwrap();
         assert_eq!(&text[span], "'X'");
     }

@@ -332,13 +332,18 @@ pub struct Tier {
 }
 
 fn default_tiers() -> Vec<Tier> {
-    [("Low", Some(25.0)), ("Moderate", Some(50.0)), ("High", Some(75.0)), ("Critical", None)]
-        .into_iter()
-        .map(|(n, b)| Tier {
-            name: n.to_string(),
-            below: b,
-        })
-        .collect()
+    [
+        ("Low", Some(25.0)),
+        ("Moderate", Some(50.0)),
+        ("High", Some(75.0)),
+        ("Critical", None),
+    ]
+    .into_iter()
+    .map(|(n, b)| Tier {
+        name: n.to_string(),
+        below: b,
+    })
+    .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 
 use super::load::{PathSeg, SpecProblem};
-use super::{LoadedSpec, MetricKind, QuestionType, Spec, WeightMethod, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+use super::{
+    LoadedSpec, MetricKind, QuestionType, Spec, WeightMethod, MATURITY_PREFIX, RISK_INDEX,
+    RISK_TIER,
+};
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
@@ -15,7 +18,10 @@ fn at(parts: &[PathSeg]) -> Vec<PathSeg> {
 }
 
 fn is_categorical(t: QuestionType) -> bool {
-    matches!(t, QuestionType::Single | QuestionType::Likert | QuestionType::Yesno)
+    matches!(
+        t,
+        QuestionType::Single | QuestionType::Likert | QuestionType::Yesno
+    )
 }
 
 fn known_ids(spec: &Spec) -> String {
@@ -28,7 +34,13 @@ fn known_ids(spec: &Spec) -> String {
 }
 
 /// Check a question reference that must name a categorical question.
-fn check_categorical_ref(spec: &Spec, id: &str, path: Vec<PathSeg>, what: &str, out: &mut Vec<SpecProblem>) {
+fn check_categorical_ref(
+    spec: &Spec,
+    id: &str,
+    path: Vec<PathSeg>,
+    what: &str,
+    out: &mut Vec<SpecProblem>,
+) {
     match spec.question(id) {
         None => out.push(SpecProblem::new(
             path,
@@ -47,15 +59,24 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     let mut out = Vec::new();
 
     if spec.survey.id.trim().is_empty() {
-        out.push(SpecProblem::new(at(&[key("survey"), key("id")]), "must not be empty"));
+        out.push(SpecProblem::new(
+            at(&[key("survey"), key("id")]),
+            "must not be empty",
+        ));
     }
     if spec.survey.round.trim().is_empty() {
-        out.push(SpecProblem::new(at(&[key("survey"), key("round")]), "must not be empty"));
+        out.push(SpecProblem::new(
+            at(&[key("survey"), key("round")]),
+            "must not be empty",
+        ));
     }
 
     // Sources exist.
     if spec.sources.is_empty() {
-        out.push(SpecProblem::new(at(&[key("sources")]), "at least one [[sources]] entry is required"));
+        out.push(SpecProblem::new(
+            at(&[key("sources")]),
+            "at least one [[sources]] entry is required",
+        ));
     }
     for (i, s) in spec.sources.iter().enumerate() {
         let p = loaded.resolve(&s.path);
@@ -86,14 +107,20 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             p
         };
         if !seen.insert(q.id.as_str()) {
-            out.push(SpecProblem::new(with("id"), format!("question id `{}` is used twice", q.id)));
+            out.push(SpecProblem::new(
+                with("id"),
+                format!("question id `{}` is used twice", q.id),
+            ));
         }
         if let Some(scale) = &q.scale {
             if !spec.scales.contains_key(scale) {
                 let names: Vec<&str> = spec.scales.keys().map(String::as_str).collect();
                 out.push(SpecProblem::new(
                     with("scale"),
-                    format!("unknown scale `{scale}`; expected one of: {}", names.join(", ")),
+                    format!(
+                        "unknown scale `{scale}`; expected one of: {}",
+                        names.join(", ")
+                    ),
                 ));
             }
         }
@@ -102,7 +129,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             q.kind,
             QuestionType::Single | QuestionType::Likert | QuestionType::Yesno | QuestionType::Multi
         );
-        if needs_options && options.is_empty() && q.scale.as_ref().is_none_or(|s| spec.scales.contains_key(s)) {
+        if needs_options
+            && options.is_empty()
+            && q.scale.as_ref().is_none_or(|s| spec.scales.contains_key(s))
+        {
             out.push(SpecProblem::new(
                 with("type"),
                 format!("a {:?} question needs `options` or a `scale`", q.kind),
@@ -117,7 +147,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         let mut codes = BTreeSet::new();
         for o in options {
             if !codes.insert(o.code.0.as_str()) {
-                out.push(SpecProblem::new(with("options"), format!("option code `{}` is used twice", o.code)));
+                out.push(SpecProblem::new(
+                    with("options"),
+                    format!("option code `{}` is used twice", o.code),
+                ));
             }
         }
         for m in spec.missing_codes(q) {
@@ -155,14 +188,23 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         for (name, r) in [("range", q.range), ("score_range", q.score_range)] {
             if let Some([lo, hi]) = r {
                 if q.kind != QuestionType::Numeric {
-                    out.push(SpecProblem::new(with(name), "only numeric questions take a range"));
+                    out.push(SpecProblem::new(
+                        with(name),
+                        "only numeric questions take a range",
+                    ));
                 } else if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                    out.push(SpecProblem::new(with(name), format!("expected [min, max] with min < max, got [{lo}, {hi}]")));
+                    out.push(SpecProblem::new(
+                        with(name),
+                        format!("expected [min, max] with min < max, got [{lo}, {hi}]"),
+                    ));
                 }
             }
         }
         if q.score_share && q.kind != QuestionType::Multi {
-            out.push(SpecProblem::new(with("score_share"), "only multi-select questions take `score_share`"));
+            out.push(SpecProblem::new(
+                with("score_share"),
+                "only multi-select questions take `score_share`",
+            ));
         }
     }
 
@@ -170,14 +212,21 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     if spec.question(&spec.respondent.key).is_none() {
         out.push(SpecProblem::new(
             at(&[key("respondent"), key("key")]),
-            format!("unknown question `{}`; expected a question id ({})", spec.respondent.key, known_ids(spec)),
+            format!(
+                "unknown question `{}`; expected a question id ({})",
+                spec.respondent.key,
+                known_ids(spec)
+            ),
         ));
     }
     for (i, id) in spec.respondent.identifying.iter().enumerate() {
         if spec.question(id).is_none() {
             out.push(SpecProblem::new(
                 at(&[key("respondent"), key("identifying"), PathSeg::Index(i)]),
-                format!("unknown question `{id}`; expected a question id ({})", known_ids(spec)),
+                format!(
+                    "unknown question `{id}`; expected a question id ({})",
+                    known_ids(spec)
+                ),
             ));
         }
     }
@@ -197,7 +246,11 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                 format!("expected a positive weight, got {}", d.weight),
             ));
         }
-        if !spec.questions.iter().any(|q| q.domain.as_deref() == Some(&d.id)) {
+        if !spec
+            .questions
+            .iter()
+            .any(|q| q.domain.as_deref() == Some(&d.id))
+        {
             out.push(SpecProblem::new(
                 at(&[key("domains"), PathSeg::Index(i), key("id")]),
                 format!("no question maps to domain `{}`", d.id),
@@ -211,7 +264,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         ("index_min_domains", spec.scoring.index_min_domains),
     ] {
         if !(0.0..=1.0).contains(&v) {
-            out.push(SpecProblem::new(at(&[key("scoring"), key(name)]), format!("expected a share in [0, 1], got {v}")));
+            out.push(SpecProblem::new(
+                at(&[key("scoring"), key(name)]),
+                format!("expected a share in [0, 1], got {v}"),
+            ));
         }
     }
     let tiers = &spec.scoring.tiers;
@@ -219,12 +275,22 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     for (i, t) in tiers.iter().enumerate() {
         let p = at(&[key("scoring"), key("tiers"), PathSeg::Index(i)]);
         match (t.below, i + 1 == tiers.len()) {
-            (Some(_), true) => out.push(SpecProblem::new(p, "the last tier takes no `below` bound")),
-            (None, false) => out.push(SpecProblem::new(p, "every tier but the last needs a `below` bound")),
-            (Some(b), false) if b <= last || !(0.0..=100.0).contains(&b) => out.push(SpecProblem::new(
+            (Some(_), true) => {
+                out.push(SpecProblem::new(p, "the last tier takes no `below` bound"))
+            }
+            (None, false) => out.push(SpecProblem::new(
                 p,
-                format!("tier bounds must increase within 0–100; `{}` has below = {b}", t.name),
+                "every tier but the last needs a `below` bound",
             )),
+            (Some(b), false) if b <= last || !(0.0..=100.0).contains(&b) => {
+                out.push(SpecProblem::new(
+                    p,
+                    format!(
+                        "tier bounds must increase within 0–100; `{}` has below = {b}",
+                        t.name
+                    ),
+                ))
+            }
             (Some(b), false) => last = b,
             (None, true) => {}
         }
@@ -234,19 +300,31 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     if !(0.0..=1.0).contains(&spec.cleaning.min_answered_share) {
         out.push(SpecProblem::new(
             at(&[key("cleaning"), key("min_answered_share")]),
-            format!("expected a share in [0, 1], got {}", spec.cleaning.min_answered_share),
+            format!(
+                "expected a share in [0, 1], got {}",
+                spec.cleaning.min_answered_share
+            ),
         ));
     }
 
     // Design.
     if let Some(s) = &spec.design.strata {
-        check_categorical_ref(spec, s, at(&[key("design"), key("strata")]), "a stratum variable", &mut out);
+        check_categorical_ref(
+            spec,
+            s,
+            at(&[key("design"), key("strata")]),
+            "a stratum variable",
+            &mut out,
+        );
     }
     if let Some(c) = &spec.design.cluster {
         if spec.question(c).is_none() {
             out.push(SpecProblem::new(
                 at(&[key("design"), key("cluster")]),
-                format!("unknown question `{c}`; expected a question id ({})", known_ids(spec)),
+                format!(
+                    "unknown question `{c}`; expected a question id ({})",
+                    known_ids(spec)
+                ),
             ));
         }
     }
@@ -277,7 +355,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     if !(spec.weighting.tolerance > 0.0 && spec.weighting.tolerance < 1.0) {
         out.push(SpecProblem::new(
             at(&[key("weighting"), key("tolerance")]),
-            format!("expected a relative tolerance in (0, 1), got {}", spec.weighting.tolerance),
+            format!(
+                "expected a relative tolerance in (0, 1), got {}",
+                spec.weighting.tolerance
+            ),
         ));
     }
 
@@ -302,7 +383,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             check_categorical_ref(
                 spec,
                 v,
-                at(&[key("segments"), key("crosses"), PathSeg::Index(i), PathSeg::Index(j)]),
+                at(&[
+                    key("segments"),
+                    key("crosses"),
+                    PathSeg::Index(i),
+                    PathSeg::Index(j),
+                ]),
                 "a segment variable",
                 &mut out,
             );
@@ -319,7 +405,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             p
         };
         if !mseen.insert(m.id.as_str()) {
-            out.push(SpecProblem::new(with("id"), format!("metric id `{}` is used twice", m.id)));
+            out.push(SpecProblem::new(
+                with("id"),
+                format!("metric id `{}` is used twice", m.id),
+            ));
         }
         if m.version == 0 {
             out.push(SpecProblem::new(with("version"), "versions start at 1"));
@@ -329,7 +418,9 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             || var
                 .strip_prefix(MATURITY_PREFIX)
                 .is_some_and(|d| domain_ids.contains(d))
-            || spec.question(var).is_some_and(|q| q.kind == QuestionType::Numeric);
+            || spec
+                .question(var)
+                .is_some_and(|q| q.kind == QuestionType::Numeric);
         let categorical_codes: Option<Vec<String>> = if var == RISK_TIER {
             Some(spec.scoring.tiers.iter().map(|t| t.name.clone()).collect())
         } else {
@@ -351,17 +442,26 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             MetricKind::Mean | MetricKind::Total | MetricKind::Quantile if !numeric_var => {
                 out.push(SpecProblem::new(
                     with("variable"),
-                    format!("a {:?} metric needs a numeric variable; `{var}` is not numeric", m.kind),
+                    format!(
+                        "a {:?} metric needs a numeric variable; `{var}` is not numeric",
+                        m.kind
+                    ),
                 ));
             }
             MetricKind::Proportion | MetricKind::Distribution => match &categorical_codes {
                 None => out.push(SpecProblem::new(
                     with("variable"),
-                    format!("a {:?} metric needs a categorical variable; `{var}` is not", m.kind),
+                    format!(
+                        "a {:?} metric needs a categorical variable; `{var}` is not",
+                        m.kind
+                    ),
                 )),
                 Some(codes) => {
                     if m.kind == MetricKind::Proportion && m.levels.is_empty() {
-                        out.push(SpecProblem::new(with("levels"), "a proportion needs the `levels` that count"));
+                        out.push(SpecProblem::new(
+                            with("levels"),
+                            "a proportion needs the `levels` that count",
+                        ));
                     }
                     for (j, l) in m.levels.iter().enumerate() {
                         if !codes.contains(l) {
@@ -369,7 +469,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                             p.push(PathSeg::Index(j));
                             out.push(SpecProblem::new(
                                 p,
-                                format!("`{l}` is not a code of `{var}`; expected one of: {}", codes.join(", ")),
+                                format!(
+                                    "`{l}` is not a code of `{var}`; expected one of: {}",
+                                    codes.join(", ")
+                                ),
                             ));
                         }
                     }
@@ -379,11 +482,17 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         }
         if m.kind == MetricKind::Quantile {
             if m.probs.is_empty() {
-                out.push(SpecProblem::new(with("probs"), "a quantile metric needs `probs`, e.g. [0.5]"));
+                out.push(SpecProblem::new(
+                    with("probs"),
+                    "a quantile metric needs `probs`, e.g. [0.5]",
+                ));
             }
             for p in &m.probs {
                 if !(*p > 0.0 && *p < 1.0) {
-                    out.push(SpecProblem::new(with("probs"), format!("probabilities must be in (0, 1), got {p}")));
+                    out.push(SpecProblem::new(
+                        with("probs"),
+                        format!("probabilities must be in (0, 1), got {p}"),
+                    ));
                 }
             }
         }
@@ -398,12 +507,18 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         ));
     }
     if spec.publication.min_cell_size == 0 {
-        out.push(SpecProblem::new(at(&[key("publication"), key("min_cell_size")]), "must be at least 1"));
+        out.push(SpecProblem::new(
+            at(&[key("publication"), key("min_cell_size")]),
+            "must be at least 1",
+        ));
     }
     if !(0.0..=1.0).contains(&spec.quality.max_quarantine_share) {
         out.push(SpecProblem::new(
             at(&[key("quality"), key("max_quarantine_share")]),
-            format!("expected a share in [0, 1], got {}", spec.quality.max_quarantine_share),
+            format!(
+                "expected a share in [0, 1], got {}",
+                spec.quality.max_quarantine_share
+            ),
         ));
     }
     out

@@ -41,7 +41,14 @@ pub struct SynthSummary {
 const SUBSECTORS: [&str; 6] = ["dpc", "plb", "medtech", "payer", "hit", "public_health"];
 const SIZES: [&str; 3] = ["small", "medium", "large"];
 /// Population cells of domain.md §7 (N = 400), subsector × size.
-const BASE_CELLS: [[u32; 3]; 6] = [[45, 55, 50], [15, 20, 25], [20, 25, 25], [8, 12, 20], [25, 20, 15], [8, 8, 4]];
+const BASE_CELLS: [[u32; 3]; 6] = [
+    [45, 55, 50],
+    [15, 20, 25],
+    [20, 25, 25],
+    [8, 12, 20],
+    [25, 20, 15],
+    [8, 8, 4],
+];
 /// Expected respondents of the base population (response rates below) — the unit of `rows`.
 const BASE_RESPONDENTS: f64 = 160.0;
 const RESPONSE_BY_SIZE: [f64; 3] = [0.25, 0.40, 0.55];
@@ -110,8 +117,22 @@ struct Response {
 }
 
 const NAME_FIRST: [&str; 16] = [
-    "Riverside", "Summit", "Lakeshore", "Granite", "Prairie", "Harbor", "Cedar", "Northfield", "Bayview", "Highland",
-    "Pioneer", "Meridian", "Valley", "Crescent", "Redwood", "Evergreen",
+    "Riverside",
+    "Summit",
+    "Lakeshore",
+    "Granite",
+    "Prairie",
+    "Harbor",
+    "Cedar",
+    "Northfield",
+    "Bayview",
+    "Highland",
+    "Pioneer",
+    "Meridian",
+    "Valley",
+    "Crescent",
+    "Redwood",
+    "Evergreen",
 ];
 const NAME_SUFFIX: [[&str; 3]; 6] = [
     ["Health System", "Medical Center", "Community Hospital"],
@@ -119,14 +140,42 @@ const NAME_SUFFIX: [[&str; 3]; 6] = [
     ["Medical Devices", "Imaging", "Surgical Technologies"],
     ["Health Plan", "Benefits", "Health Insurance"],
     ["Health IT", "Clinical Software", "Digital Health"],
-    ["County Public Health", "Health Department", "Public Health Institute"],
+    [
+        "County Public Health",
+        "Health Department",
+        "Public Health Institute",
+    ],
 ];
-const FIRST_NAMES: [&str; 10] = ["Jordan", "Alex", "Sam", "Taylor", "Morgan", "Casey", "Jamie", "Robin", "Avery", "Quinn"];
-const LAST_NAMES: [&str; 10] = ["Lee", "García", "Nguyen", "Smith", "Okafor", "Müller", "Kowalski", "Patel", "Johnson", "Cohen"];
+const FIRST_NAMES: [&str; 10] = [
+    "Jordan", "Alex", "Sam", "Taylor", "Morgan", "Casey", "Jamie", "Robin", "Avery", "Quinn",
+];
+const LAST_NAMES: [&str; 10] = [
+    "Lee", "García", "Nguyen", "Smith", "Okafor", "Müller", "Kowalski", "Patel", "Johnson", "Cohen",
+];
 const SUPPLIER_NAMES: [&str; 24] = [
-    "Epic", "Epic Systems Corp.", "EPIC systems", "Oracle Health (Cerner)", "Cerner", "Change Healthcare", "Optum",
-    "Microsoft Azure", "AWS", "Amazon Web Services", "Availity", "Waystar", "McKesson", "Cardinal Health", "Okta",
-    "Salesforce", "ServiceNow", "Quest Diagnostics", "Labcorp", "Philips", "GE HealthCare", "Medtronic", "Workday",
+    "Epic",
+    "Epic Systems Corp.",
+    "EPIC systems",
+    "Oracle Health (Cerner)",
+    "Cerner",
+    "Change Healthcare",
+    "Optum",
+    "Microsoft Azure",
+    "AWS",
+    "Amazon Web Services",
+    "Availity",
+    "Waystar",
+    "McKesson",
+    "Cardinal Health",
+    "Okta",
+    "Salesforce",
+    "ServiceNow",
+    "Quest Diagnostics",
+    "Labcorp",
+    "Philips",
+    "GE HealthCare",
+    "Medtronic",
+    "Workday",
     "Citrix",
 ];
 const PRACTICES: [&str; 8] = [
@@ -215,7 +264,11 @@ fn answer(rng: &mut Rng, spec: &Spec, q: &Question, org: &Org, difficulty: f64) 
         }
         _ => match q.kind {
             QuestionType::Multi => {
-                let p_base = if q.score_share { theta + difficulty } else { -0.3 + difficulty };
+                let p_base = if q.score_share {
+                    theta + difficulty
+                } else {
+                    -0.3 + difficulty
+                };
                 let mut codes: Vec<String> = options
                     .iter()
                     .filter(|_| {
@@ -237,7 +290,9 @@ fn answer(rng: &mut Rng, spec: &Spec, q: &Question, org: &Org, difficulty: f64) 
                 }
                 let max = options.iter().filter_map(|o| o.score).max().unwrap_or(0);
                 let x = theta + difficulty + 0.9 * rng.normal();
-                let pts = (((x + 1.6) / 3.2) * f64::from(max)).round().clamp(0.0, f64::from(max)) as u32;
+                let pts = (((x + 1.6) / 3.2) * f64::from(max))
+                    .round()
+                    .clamp(0.0, f64::from(max)) as u32;
                 Val::Code(option_with_points(options, pts).code.0.clone())
             }
         },
@@ -261,7 +316,12 @@ fn dirty_label(rng: &mut Rng, label: &str, aliases: &[String]) -> String {
             return label.to_uppercase();
         }
         let k = 1 + rng.below(chars.len() - 2);
-        chars.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, c)| c).collect()
+        chars
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .map(|(_, c)| c)
+            .collect()
     }
 }
 
@@ -279,7 +339,12 @@ fn label_text(rng: &mut Rng, spec: &Spec, q: &Question, v: &Val, dirt: f64) -> S
             .iter()
             .find(|m| m.code.0 == *c)
             .map_or_else(|| c.clone(), |m| m.label.clone()),
-        Val::Codes(cs) => cs.iter().filter_map(|c| find(c)).map(|o| o.label.clone()).collect::<Vec<_>>().join(";"),
+        Val::Codes(cs) => cs
+            .iter()
+            .filter_map(|c| find(c))
+            .map(|o| o.label.clone())
+            .collect::<Vec<_>>()
+            .join(";"),
         Val::Num(x) => format!("{x}"),
         Val::Text(t) => t.clone(),
     }
@@ -288,7 +353,11 @@ fn label_text(rng: &mut Rng, spec: &Spec, q: &Question, v: &Val, dirt: f64) -> S
 fn timestamp(year: i32, secs: u32) -> (String, [u32; 6]) {
     // Field period from March 1; days of 86 400 s; March has 31 days, April 30.
     let day = secs / 86_400;
-    let (month, dom) = if day < 31 { (3, day + 1) } else { (4, day - 30) };
+    let (month, dom) = if day < 31 {
+        (3, day + 1)
+    } else {
+        (4, day - 30)
+    };
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
     (
@@ -300,13 +369,17 @@ fn timestamp(year: i32, secs: u32) -> (String, [u32; 6]) {
 /// Generate a round into `out` (created if needed).
 pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
     if opts.rows < 20 {
-        return Err(Error::Usage(format!("--rows {} is too small: at least 20 respondents are needed", opts.rows)));
+        return Err(Error::Usage(format!(
+            "--rows {} is too small: at least 20 respondents are needed",
+            opts.rows
+        )));
     }
     let spec_text = EXAMPLE_SPEC
         .replace("{seed}", &opts.seed.to_string())
         .replace("{rows}", &opts.rows.to_string())
         .replace("{round}", &opts.round);
-    let spec: Spec = toml::from_str(&spec_text).map_err(|e| Error::Usage(format!("internal example spec: {e}")))?;
+    let spec: Spec = toml::from_str(&spec_text)
+        .map_err(|e| Error::Usage(format!("internal example spec: {e}")))?;
     let mut rng = Rng(ChaCha8Rng::seed_from_u64(opts.seed));
     let year = round_year(&opts.round);
     let shift = 0.25 * f64::from(year - 2023);
@@ -324,17 +397,27 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
                 let first = *rng.pick(&NAME_FIRST);
                 let suffix = *rng.pick(&NAME_SUFFIX[s]);
                 let name = format!("{first} {suffix} {i}");
-                let slug: String = name.to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+                let slug: String = name
+                    .to_lowercase()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
                 let region = if rng.chance(0.4) { 2 } else { rng.below(4) };
                 orgs.push(Org {
                     member_id: format!("HSCC-{i:05}"),
                     email: format!("scrm@{slug}.example.org"),
-                    contact: ((*rng.pick(&FIRST_NAMES)).to_string(), (*rng.pick(&LAST_NAMES)).to_string()),
+                    contact: (
+                        (*rng.pick(&FIRST_NAMES)).to_string(),
+                        (*rng.pick(&LAST_NAMES)).to_string(),
+                    ),
                     name,
                     subsector: s,
                     size: z,
                     region,
-                    theta: MATURITY_BY_SUBSECTOR[s] + MATURITY_BY_SIZE[z] + shift + 0.7 * rng.normal(),
+                    theta: MATURITY_BY_SUBSECTOR[s]
+                        + MATURITY_BY_SIZE[z]
+                        + shift
+                        + 0.7 * rng.normal(),
                 });
             }
         }
@@ -342,10 +425,14 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
     // Who responds; every subsector keeps at least two respondents (strata need two PSUs).
     let mut responds: Vec<bool> = orgs
         .iter()
-        .map(|o| rng.chance((RESPONSE_BY_SIZE[o.size] * RESPONSE_BY_SUBSECTOR[o.subsector]).min(0.95)))
+        .map(|o| {
+            rng.chance((RESPONSE_BY_SIZE[o.size] * RESPONSE_BY_SUBSECTOR[o.subsector]).min(0.95))
+        })
         .collect();
     for s in 0..SUBSECTORS.len() {
-        let mut have = (0..orgs.len()).filter(|&i| orgs[i].subsector == s && responds[i]).count();
+        let mut have = (0..orgs.len())
+            .filter(|&i| orgs[i].subsector == s && responds[i])
+            .count();
         for i in 0..orgs.len() {
             if have >= 2 {
                 break;
@@ -359,7 +446,13 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
 
     let difficulty: Vec<f64> = spec.questions.iter().map(|_| 0.3 * rng.normal()).collect();
     let field_secs = 45 * 86_400;
-    let skip_protected = ["member_id", "org_name", "contact_email", "subsector", "size"];
+    let skip_protected = [
+        "member_id",
+        "org_name",
+        "contact_email",
+        "subsector",
+        "size",
+    ];
     let mut responses = Vec::new();
     for (oi, org) in orgs.iter().enumerate() {
         if !responds[oi] {
@@ -390,7 +483,15 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
         let started = rng.below(field_secs - 7200) as u32;
         let duration = 600 + rng.below(2400) as u32;
         let forms = rng.chance(0.3);
-        let base = Response { org: Some(oi), answers, started, duration, finished: true, preview: false, forms };
+        let base = Response {
+            org: Some(oi),
+            answers,
+            started,
+            duration,
+            finished: true,
+            preview: false,
+            forms,
+        };
         let r = rng.uniform();
         if r < 0.04 {
             // Started, gave up early: a partial that never came back (quarantined as incomplete).
@@ -422,7 +523,10 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
     let respondents = responds.iter().filter(|r| **r).count();
 
     // Special rows: a preview, a test submission, an association (outside the frame).
-    let template = responses.first().cloned().ok_or_else(|| Error::Usage("no respondents generated".into()))?;
+    let template = responses
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Usage("no respondents generated".into()))?;
     let mut preview = template.clone();
     preview.org = None;
     preview.preview = true;
@@ -440,7 +544,17 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
     let special = [&preview, &test, &association];
     let forms_rows = responses.iter().chain(special).filter(|r| r.forms).count();
     let qualtrics_rows = responses.len() + special.len() - forms_rows;
-    write_all(out, &spec, &spec_text, &population_csv, &orgs, &responses, special, year, &mut rng)?;
+    write_all(
+        out,
+        &spec,
+        &spec_text,
+        &population_csv,
+        &orgs,
+        &responses,
+        special,
+        year,
+        &mut rng,
+    )?;
     Ok(SynthSummary {
         population: orgs.len(),
         respondents,
@@ -501,23 +615,58 @@ fn write_all(
 
     // ---- Qualtrics CSV ----
     let mut header1: Vec<String> = [
-        "StartDate", "EndDate", "Status", "Progress", "Duration (in seconds)", "Finished", "RecordedDate", "ResponseId",
-        "RecipientLastName", "RecipientFirstName", "RecipientEmail", "ExternalReference", "DistributionChannel", "UserLanguage",
+        "StartDate",
+        "EndDate",
+        "Status",
+        "Progress",
+        "Duration (in seconds)",
+        "Finished",
+        "RecordedDate",
+        "ResponseId",
+        "RecipientLastName",
+        "RecipientFirstName",
+        "RecipientEmail",
+        "ExternalReference",
+        "DistributionChannel",
+        "UserLanguage",
     ]
     .iter()
     .map(|s| (*s).to_string())
     .collect();
     let mut header2: Vec<String> = [
-        "Start Date", "End Date", "Response Type", "Progress", "Duration (in seconds)", "Finished", "Recorded Date", "Response ID",
-        "Recipient Last Name", "Recipient First Name", "Recipient Email", "External Data Reference", "Distribution Channel",
+        "Start Date",
+        "End Date",
+        "Response Type",
+        "Progress",
+        "Duration (in seconds)",
+        "Finished",
+        "Recorded Date",
+        "Response ID",
+        "Recipient Last Name",
+        "Recipient First Name",
+        "Recipient Email",
+        "External Data Reference",
+        "Distribution Channel",
         "User Language",
     ]
     .iter()
     .map(|s| (*s).to_string())
     .collect();
     let mut header3: Vec<String> = [
-        "startDate", "endDate", "status", "progress", "duration", "finished", "recordedDate", "_recordId", "recipientLastName",
-        "recipientFirstName", "recipientEmail", "externalDataReference", "distributionChannel", "userLanguage",
+        "startDate",
+        "endDate",
+        "status",
+        "progress",
+        "duration",
+        "finished",
+        "recordedDate",
+        "_recordId",
+        "recipientLastName",
+        "recipientFirstName",
+        "recipientEmail",
+        "externalDataReference",
+        "distributionChannel",
+        "userLanguage",
     ]
     .iter()
     .map(|s| {
@@ -552,22 +701,49 @@ fn write_all(
     }
     let mut csv_bytes = vec![0xEF, 0xBB, 0xBF];
     {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(&mut csv_bytes);
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut csv_bytes);
         for h in [&header1, &header2, &header3] {
-            w.write_record(h).map_err(|e| Error::output(&out.join("responses_qualtrics.csv"), e))?;
+            w.write_record(h)
+                .map_err(|e| Error::output(&out.join("responses_qualtrics.csv"), e))?;
         }
         let mut response_no = 0;
         for (r, who) in rows.iter().filter(|(r, _)| !r.forms) {
             response_no += 1;
             let (start, _) = timestamp(year, r.started);
             let (end, _) = timestamp(year, r.started + r.duration);
-            let (status, channel) = if r.preview { ("Survey Preview", "preview") } else { ("IP Address", "email") };
-            let progress = if r.finished { 100 } else { 30 + (r.answers.iter().filter(|a| a.is_some()).count() * 60 / r.answers.len().max(1)) };
+            let (status, channel) = if r.preview {
+                ("Survey Preview", "preview")
+            } else {
+                ("IP Address", "email")
+            };
+            let progress = if r.finished {
+                100
+            } else {
+                30 + (r.answers.iter().filter(|a| a.is_some()).count() * 60
+                    / r.answers.len().max(1))
+            };
             let (last, first, email, member) = match who {
-                Who::Org(o) => (o.contact.1.clone(), o.contact.0.clone(), o.email.clone(), o.member_id.clone()),
+                Who::Org(o) => (
+                    o.contact.1.clone(),
+                    o.contact.0.clone(),
+                    o.email.clone(),
+                    o.member_id.clone(),
+                ),
                 Who::Preview => (String::new(), String::new(), String::new(), String::new()),
-                Who::Test => ("Test".into(), "Test".into(), "test@example.org".into(), "HSCC-TEST".into()),
-                Who::Association => ("Ellis".into(), "Dana".into(), "scrm@healthassoc.example.org".into(), "HSCC-90001".into()),
+                Who::Test => (
+                    "Test".into(),
+                    "Test".into(),
+                    "test@example.org".into(),
+                    "HSCC-TEST".into(),
+                ),
+                Who::Association => (
+                    "Ellis".into(),
+                    "Dana".into(),
+                    "scrm@healthassoc.example.org".into(),
+                    "HSCC-90001".into(),
+                ),
             };
             let mut rec: Vec<String> = vec![
                 start,
@@ -589,7 +765,9 @@ fn write_all(
                 let q = &spec.questions[*qi];
                 let v = match (who, q.id.as_str()) {
                     (Who::Org(o), "org_name") => Some(Val::Text(o.name.clone())),
-                    (Who::Association, "org_name") => Some(Val::Text("Regional Health Association".into())),
+                    (Who::Association, "org_name") => {
+                        Some(Val::Text("Regional Health Association".into()))
+                    }
                     (Who::Association, "subsector") => Some(Val::Code("association".into())),
                     _ => r.answers[*qi].clone(),
                 };
@@ -604,7 +782,9 @@ fn write_all(
                     }
                     (Some(_), _) => String::new(),
                     (None, None) => String::new(),
-                    (None, Some(Val::Num(x))) if q.id == "S4" && *x >= 1000.0 && rng.chance(0.3) => {
+                    (None, Some(Val::Num(x)))
+                        if q.id == "S4" && *x >= 1000.0 && rng.chance(0.3) =>
+                    {
                         // Thousands separators, as typed.
                         let n = *x as u64;
                         format!("{},{:03}", n / 1000, n % 1000)
@@ -615,13 +795,18 @@ fn write_all(
             }
             if response_no == 17 {
                 // An unreadable number, as typed into a text box.
-                if let Some(pos) = qcols.iter().position(|(qi, _)| spec.questions[*qi].id == "S4") {
+                if let Some(pos) = qcols
+                    .iter()
+                    .position(|(qi, _)| spec.questions[*qi].id == "S4")
+                {
                     rec[header1.len() - qcols.len() + pos] = "about 50".into();
                 }
             }
-            w.write_record(&rec).map_err(|e| Error::output(&out.join("responses_qualtrics.csv"), e))?;
+            w.write_record(&rec)
+                .map_err(|e| Error::output(&out.join("responses_qualtrics.csv"), e))?;
         }
-        w.flush().map_err(|e| Error::io(&out.join("responses_qualtrics.csv"), e))?;
+        w.flush()
+            .map_err(|e| Error::io(&out.join("responses_qualtrics.csv"), e))?;
     }
     write("responses_qualtrics.csv", &csv_bytes)?;
 
@@ -630,14 +815,25 @@ fn write_all(
     let xerr = |e: rust_xlsxwriter::XlsxError| Error::output(&path, e);
     let mut book = Workbook::new();
     let created = ExcelDateTime::from_ymd(year as u16, 4, 30).map_err(xerr)?;
-    book.set_properties(&DocProperties::new().set_author("Microsoft Forms").set_creation_datetime(&created));
+    book.set_properties(
+        &DocProperties::new()
+            .set_author("Microsoft Forms")
+            .set_creation_datetime(&created),
+    );
     let sheet = book.add_worksheet();
     sheet.set_name("Sheet1").map_err(xerr)?;
     let date_format = Format::new().set_num_format("m/d/yy h:mm:ss");
-    let mut fheaders: Vec<String> = ["ID", "Start time", "Completion time", "Email", "Name", "Last modified time"]
-        .iter()
-        .map(|s| (*s).to_string())
-        .collect();
+    let mut fheaders: Vec<String> = [
+        "ID",
+        "Start time",
+        "Completion time",
+        "Email",
+        "Name",
+        "Last modified time",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
     let mut fq: Vec<usize> = Vec::new();
     for (qi, q) in spec.questions.iter().enumerate() {
         if q.id == "contact_email" {
@@ -658,11 +854,16 @@ fn write_all(
         let (_, s) = timestamp(year, r.started);
         let (_, e) = timestamp(year, r.started + r.duration);
         let dt = |p: [u32; 6]| {
-            ExcelDateTime::from_ymd(p[0] as u16, p[1] as u8, p[2] as u8).and_then(|d| d.and_hms(p[3] as u16, p[4] as u8, p[5] as u8))
+            ExcelDateTime::from_ymd(p[0] as u16, p[1] as u8, p[2] as u8)
+                .and_then(|d| d.and_hms(p[3] as u16, p[4] as u8, p[5] as u8))
         };
         sheet.write_number(row, 0, f64::from(id)).map_err(xerr)?;
-        sheet.write_datetime_with_format(row, 1, &dt(s).map_err(xerr)?, &date_format).map_err(xerr)?;
-        sheet.write_datetime_with_format(row, 2, &dt(e).map_err(xerr)?, &date_format).map_err(xerr)?;
+        sheet
+            .write_datetime_with_format(row, 1, &dt(s).map_err(xerr)?, &date_format)
+            .map_err(xerr)?;
+        sheet
+            .write_datetime_with_format(row, 2, &dt(e).map_err(xerr)?, &date_format)
+            .map_err(xerr)?;
         let (email, name) = match who {
             Who::Org(o) => (o.email.clone(), format!("{} {}", o.contact.0, o.contact.1)),
             Who::Test => ("test@example.org".into(), "Test User".into()),

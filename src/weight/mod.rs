@@ -61,19 +61,42 @@ fn levels_of(spec: &Spec, records: &[Record], var: &str) -> Result<Vec<String>> 
         .collect()
 }
 
-fn calibration_message(e: &CalibrationError, vars: &[Vec<String>], levels: &[Vec<Vec<String>>]) -> String {
+fn calibration_message(
+    e: &CalibrationError,
+    vars: &[Vec<String>],
+    levels: &[Vec<Vec<String>>],
+) -> String {
     let name = |m: usize, l: usize| {
         let key = &levels[m][l];
-        vars[m].iter().zip(key).map(|(v, x)| format!("{v}={x}")).collect::<Vec<_>>().join(", ")
+        vars[m]
+            .iter()
+            .zip(key)
+            .map(|(v, x)| format!("{v}={x}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     match e {
         CalibrationError::EmptyCell { margin, level } => {
-            format!("the population cell {} has no respondents", name(*margin, *level))
+            format!(
+                "the population cell {} has no respondents",
+                name(*margin, *level)
+            )
         }
-        CalibrationError::BadTarget { margin, level, target } => {
-            format!("the population cell {} has respondents but a count of {target}", name(*margin, *level))
+        CalibrationError::BadTarget {
+            margin,
+            level,
+            target,
+        } => {
+            format!(
+                "the population cell {} has respondents but a count of {target}",
+                name(*margin, *level)
+            )
         }
-        CalibrationError::InconsistentTotals { margin, total, first_total } => format!(
+        CalibrationError::InconsistentTotals {
+            margin,
+            total,
+            first_total,
+        } => format!(
             "the margin of {} totals {total} but the margin of {} totals {first_total}",
             vars[*margin].join(" × "),
             vars[0].join(" × ")
@@ -81,8 +104,11 @@ fn calibration_message(e: &CalibrationError, vars: &[Vec<String>], levels: &[Vec
     }
 }
 
+/// Each record's cell code, the population count per cell, and each cell's levels.
+type Cells = (Vec<u32>, Vec<f64>, Vec<Vec<String>>);
+
 /// Codes of each record in the cells of `vars`, and targets per cell, from the population.
-fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> Result<(Vec<u32>, Vec<f64>, Vec<Vec<String>>)> {
+fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> Result<Cells> {
     let margin = pop.margin(vars)?;
     let keys: Vec<Vec<String>> = margin.keys().cloned().collect();
     let targets: Vec<f64> = margin.values().copied().collect();
@@ -95,7 +121,11 @@ fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> 
         let c = keys.binary_search(&key).map_err(|_| {
             Error::Weighting(format!(
                 "respondents in the cell {} which {} does not list",
-                vars.iter().zip(&key).map(|(v, x)| format!("{v}={x}")).collect::<Vec<_>>().join(", "),
+                vars.iter()
+                    .zip(&key)
+                    .map(|(v, x)| format!("{v}={x}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 pop.file
             ))
         })?;
@@ -108,7 +138,9 @@ fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> 
 pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weighted> {
     let n = records.len();
     if n < 2 {
-        return Err(Error::Weighting(format!("{n} usable response(s); at least 2 are needed for a variance")));
+        return Err(Error::Weighting(format!(
+            "{n} usable response(s); at least 2 are needed for a variance"
+        )));
     }
     // Strata and base weights N_h / n_h.
     let (strata, stratum_levels) = match &spec.design.strata {
@@ -118,7 +150,10 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
     let stratum_pop: Vec<f64> = match &spec.design.strata {
         Some(v) => {
             let m = pop.margin(std::slice::from_ref(v))?;
-            stratum_levels.iter().map(|l| m.get(std::slice::from_ref(l)).copied().unwrap_or(0.0)).collect()
+            stratum_levels
+                .iter()
+                .map(|l| m.get(std::slice::from_ref(l)).copied().unwrap_or(0.0))
+                .collect()
         }
         None => vec![pop.total()],
     };
@@ -126,41 +161,67 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
     for h in &strata {
         n_h[*h as usize] += 1;
     }
-    let base_weights: Vec<f64> = strata.iter().map(|h| stratum_pop[*h as usize] / n_h[*h as usize] as f64).collect();
+    let base_weights: Vec<f64> = strata
+        .iter()
+        .map(|h| stratum_pop[*h as usize] / n_h[*h as usize] as f64)
+        .collect();
     let (psu, fpc) = match &spec.design.cluster {
         Some(c) => {
             let qi = spec.questions.iter().position(|q| &q.id == c).unwrap_or(0);
             let labels: Vec<String> = records
                 .iter()
                 .enumerate()
-                .map(|(i, r)| r.answers[qi].as_text().map_or_else(|| format!("\u{0}row{i}"), str::to_string))
+                .map(|(i, r)| {
+                    r.answers[qi]
+                        .as_text()
+                        .map_or_else(|| format!("\u{0}row{i}"), str::to_string)
+                })
                 .collect();
             (group_codes(&labels).0, false)
         }
         None => ((0..n as u32).collect(), spec.design.fpc),
     };
-    let design = Design::new(strata.clone(), psu, fpc.then_some(stratum_pop.as_slice())).map_err(|e| match e {
-        DesignError::LonelyPsu { stratum } => Error::Weighting(format!(
-            "stratum `{}` of `{}` has a single PSU, so its variance cannot be estimated; \
+    let design = Design::new(strata.clone(), psu, fpc.then_some(stratum_pop.as_slice())).map_err(
+        |e| match e {
+            DesignError::LonelyPsu { stratum } => Error::Weighting(format!(
+                "stratum `{}` of `{}` has a single PSU, so its variance cannot be estimated; \
              merge it with a neighbouring stratum in the spec or drop `design.strata`",
-            stratum_levels[stratum],
-            spec.design.strata.as_deref().unwrap_or("")
-        )),
-        other => Error::Weighting(other.to_string()),
-    })?;
+                stratum_levels[stratum],
+                spec.design.strata.as_deref().unwrap_or("")
+            )),
+            other => Error::Weighting(other.to_string()),
+        },
+    )?;
 
     let vars = &spec.weighting.variables;
     let mut note = None;
-    let (weights, calibration, method, passes, converged, max_rel_error) = match spec.weighting.method {
-        WeightMethod::None => (base_weights.clone(), Calibration::None, "none", None, true, 0.0),
+    let (weights, calibration, method, passes, converged, max_rel_error) = match spec
+        .weighting
+        .method
+    {
+        WeightMethod::None => (
+            base_weights.clone(),
+            Calibration::None,
+            "none",
+            None,
+            true,
+            0.0,
+        ),
         WeightMethod::Poststratify => {
             let (codes, targets, keys) = cells(spec, pop, records, vars)?;
             match poststratify(&base_weights, &codes, &targets) {
                 Ok(w) => {
-                    let cal = Calibration::PostStrat { cells: codes, n_cells: targets.len(), before: base_weights.clone(), after: w.clone() };
+                    let cal = Calibration::PostStrat {
+                        cells: codes,
+                        n_cells: targets.len(),
+                        before: base_weights.clone(),
+                        after: w.clone(),
+                    };
                     (w, cal, "poststratify", None, true, 0.0)
                 }
-                Err(e @ CalibrationError::EmptyCell { .. }) if spec.weighting.empty_cell == EmptyCellRule::Rake && vars.len() > 1 => {
+                Err(e @ CalibrationError::EmptyCell { .. })
+                    if spec.weighting.empty_cell == EmptyCellRule::Rake && vars.len() > 1 =>
+                {
                     note = Some(format!(
                         "post-stratification impossible ({}); raked on the margins of {} instead (weighting.empty_cell = \"rake\")",
                         calibration_message(&e, std::slice::from_ref(vars), &[keys]),
@@ -168,7 +229,13 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
                     ));
                     run_rake(spec, pop, records, &base_weights)?
                 }
-                Err(e) => return Err(Error::Weighting(calibration_message(&e, std::slice::from_ref(vars), &[keys]))),
+                Err(e) => {
+                    return Err(Error::Weighting(calibration_message(
+                        &e,
+                        std::slice::from_ref(vars),
+                        &[keys],
+                    )))
+                }
             }
         }
         WeightMethod::Rake => run_rake(spec, pop, records, &base_weights)?,
@@ -186,7 +253,16 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
             base[c] += base_weights[i];
             after[c] += weights[i];
         }
-        for (k, key) in keys.iter().enumerate() {
+        // Levels in the question's option order, not alphabetical.
+        let order = |level: &str| {
+            spec.question(v)
+                .and_then(|q| spec.options(q).iter().position(|o| o.code.0 == level))
+                .unwrap_or(usize::MAX)
+        };
+        let mut ks: Vec<usize> = (0..keys.len()).collect();
+        ks.sort_by_key(|&k| (order(&keys[k][0]), keys[k][0].clone()));
+        for k in ks {
+            let key = &keys[k];
             margins.push(MarginCheck {
                 variable: v.clone(),
                 level: key[0].clone(),
@@ -213,7 +289,14 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
     })
 }
 
-type Fit = (Vec<f64>, Calibration, &'static str, Option<usize>, bool, f64);
+type Fit = (
+    Vec<f64>,
+    Calibration,
+    &'static str,
+    Option<usize>,
+    bool,
+    f64,
+);
 
 fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> Result<Fit> {
     let mut margins = Vec::new();
@@ -225,11 +308,26 @@ fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> 
         names.push(vec![v.clone()]);
         keys_all.push(keys);
     }
-    let fit = rake(base, &margins, spec.weighting.tolerance, spec.weighting.max_iterations)
-        .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
+    let fit = rake(
+        base,
+        &margins,
+        spec.weighting.tolerance,
+        spec.weighting.max_iterations,
+    )
+    .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
     let cal = Calibration::Rake {
-        margins: margins.iter().map(|m| (m.codes.clone(), m.targets.len())).collect(),
+        margins: margins
+            .iter()
+            .map(|m| (m.codes.clone(), m.targets.len()))
+            .collect(),
         snapshots: fit.snapshots,
     };
-    Ok((fit.weights, cal, "rake", Some(fit.passes), fit.converged, fit.max_rel_error))
+    Ok((
+        fit.weights,
+        cal,
+        "rake",
+        Some(fit.passes),
+        fit.converged,
+        fit.max_rel_error,
+    ))
 }

@@ -32,10 +32,12 @@ impl Population {
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
-        let count_col = headers
-            .iter()
-            .position(|h| h == "count")
-            .ok_or_else(|| Error::input(&file, format!("no `count` column; the columns are: {}", headers.join(", "))))?;
+        let count_col = headers.iter().position(|h| h == "count").ok_or_else(|| {
+            Error::input(
+                &file,
+                format!("no `count` column; the columns are: {}", headers.join(", ")),
+            )
+        })?;
         let vars: Vec<String> = headers.iter().filter(|h| *h != "count").cloned().collect();
         for v in &vars {
             if spec.spec.question(v).is_none() {
@@ -52,11 +54,17 @@ impl Population {
             let line = rec.position().map_or(0, |p| p.line());
             let at = format!("{file}:{line}");
             let raw = rec.get(count_col).unwrap_or("").trim();
-            let count: f64 = raw
-                .parse()
-                .map_err(|_| Error::input(&at, format!("column `count`: expected a number, got `{raw}`")))?;
+            let count: f64 = raw.parse().map_err(|_| {
+                Error::input(
+                    &at,
+                    format!("column `count`: expected a number, got `{raw}`"),
+                )
+            })?;
             if !(count.is_finite() && count >= 0.0) {
-                return Err(Error::input(&at, format!("column `count`: expected a count ≥ 0, got {count}")));
+                return Err(Error::input(
+                    &at,
+                    format!("column `count`: expected a count ≥ 0, got {count}"),
+                ));
             }
             let levels: Vec<String> = headers
                 .iter()
@@ -65,7 +73,10 @@ impl Population {
                 .map(|(i, _)| rec.get(i).unwrap_or("").trim().to_string())
                 .collect();
             if !seen.insert(levels.clone()) {
-                return Err(Error::input(&at, format!("the cell {} appears twice", levels.join(" × "))));
+                return Err(Error::input(
+                    &at,
+                    format!("the cell {} appears twice", levels.join(" × ")),
+                ));
             }
             cells.push((levels, count));
         }
@@ -88,15 +99,14 @@ impl Population {
     /// Counts summed over all variables but `vars` (which must be population columns), keyed
     /// by the levels of `vars`.
     pub fn margin(&self, vars: &[String]) -> Result<BTreeMap<Vec<String>, f64>> {
-        let idx: Vec<usize> = vars
-            .iter()
-            .map(|v| {
-                self.vars
-                    .iter()
-                    .position(|x| x == v)
-                    .ok_or_else(|| Error::Weighting(format!("{} has no column `{v}`", self.file)))
-            })
-            .collect::<Result<_>>()?;
+        let idx: Vec<usize> =
+            vars.iter()
+                .map(|v| {
+                    self.vars.iter().position(|x| x == v).ok_or_else(|| {
+                        Error::Weighting(format!("{} has no column `{v}`", self.file))
+                    })
+                })
+                .collect::<Result<_>>()?;
         let mut out: BTreeMap<Vec<String>, f64> = BTreeMap::new();
         for (levels, count) in &self.cells {
             let key: Vec<String> = idx.iter().map(|&i| levels[i].clone()).collect();
@@ -109,7 +119,10 @@ impl Population {
     pub fn frame(&self) -> crate::clean::Frame {
         let mut out = crate::clean::Frame::new();
         for (i, v) in self.vars.iter().enumerate() {
-            out.insert(v.clone(), self.cells.iter().map(|c| c.0[i].clone()).collect());
+            out.insert(
+                v.clone(),
+                self.cells.iter().map(|c| c.0[i].clone()).collect(),
+            );
         }
         out
     }

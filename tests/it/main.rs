@@ -1,3 +1,5 @@
 //! The one integration-test binary: every test module that drives the library or the binary.
 
+mod cli;
 mod reference;
+mod util;

@@ -20,9 +20,11 @@ struct Data {
 
 impl Data {
     fn load(name: &str) -> Data {
-        let mut r = csv::Reader::from_path(reference_dir().join("data").join(name)).expect("reference data");
+        let mut r = csv::Reader::from_path(reference_dir().join("data").join(name))
+            .expect("reference data");
         let headers: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
-        let mut cols: BTreeMap<String, Vec<String>> = headers.iter().map(|h| (h.clone(), Vec::new())).collect();
+        let mut cols: BTreeMap<String, Vec<String>> =
+            headers.iter().map(|h| (h.clone(), Vec::new())).collect();
         for rec in r.records() {
             let rec = rec.unwrap();
             for (h, v) in headers.iter().zip(rec.iter()) {
@@ -35,10 +37,16 @@ impl Data {
         &self.cols[c]
     }
     fn num(&self, c: &str) -> Vec<f64> {
-        self.cols[c].iter().map(|v| v.parse().unwrap_or(f64::NAN)).collect()
+        self.cols[c]
+            .iter()
+            .map(|v| v.parse().unwrap_or(f64::NAN))
+            .collect()
     }
     fn indicator(&self, c: &str, level: &str) -> Vec<f64> {
-        self.cols[c].iter().map(|v| if v == level { 1.0 } else { 0.0 }).collect()
+        self.cols[c]
+            .iter()
+            .map(|v| if v == level { 1.0 } else { 0.0 })
+            .collect()
     }
 }
 
@@ -54,26 +62,53 @@ struct Expected {
 }
 
 fn expected(scenario: &str) -> BTreeMap<(String, String, String, String), Expected> {
-    let mut r = csv::Reader::from_path(reference_dir().join("expected").join(format!("{scenario}.csv"))).unwrap();
+    let mut r = csv::Reader::from_path(
+        reference_dir()
+            .join("expected")
+            .join(format!("{scenario}.csv")),
+    )
+    .unwrap();
     let mut out = BTreeMap::new();
     for rec in r.records() {
         let rec = rec.unwrap();
         let f = |i: usize| rec[i].parse::<f64>().unwrap_or(f64::NAN);
         out.insert(
-            (rec[1].to_string(), rec[2].to_string(), rec[3].to_string(), rec[4].to_string()),
-            Expected { estimate: f(5), se: f(6), ci_low: f(7), ci_high: f(8), n: f(9), weight_sum: f(10), deff: f(11) },
+            (
+                rec[1].to_string(),
+                rec[2].to_string(),
+                rec[3].to_string(),
+                rec[4].to_string(),
+            ),
+            Expected {
+                estimate: f(5),
+                se: f(6),
+                ci_low: f(7),
+                ci_high: f(8),
+                n: f(9),
+                weight_sum: f(10),
+                deff: f(11),
+            },
         );
     }
     out
 }
 
-fn get<'a>(e: &'a BTreeMap<(String, String, String, String), Expected>, stat: &str, var: &str, seg: &str, val: &str) -> &'a Expected {
+fn get<'a>(
+    e: &'a BTreeMap<(String, String, String, String), Expected>,
+    stat: &str,
+    var: &str,
+    seg: &str,
+    val: &str,
+) -> &'a Expected {
     e.get(&(stat.into(), var.into(), seg.into(), val.into()))
         .unwrap_or_else(|| panic!("no reference row {stat} {var} {seg} {val}"))
 }
 
 fn assert_close(what: &str, got: f64, want: f64, rtol: f64) {
-    assert!(close(got, want, rtol), "{what}: got {got:.17e}, R has {want:.17e} (rtol {rtol:e})");
+    assert!(
+        close(got, want, rtol),
+        "{what}: got {got:.17e}, R has {want:.17e} (rtol {rtol:e})"
+    );
 }
 
 /// Check mean/total rows (overall and by stype) of a scenario.
@@ -82,7 +117,11 @@ fn check_scenario(scenario: &str, data: &Data, s: &Survey<'_>) {
     let df = s.design.degf(|i| s.weights[i] > 0.0);
     assert_close("degf", df, get(&e, "degf", "", "all", "").estimate, R_RTOL);
     let (stype, levels) = group_codes(data.text("stype"));
-    for (stat, var) in [("mean", "api00"), ("total", "enroll"), ("mean", "sch.wide=Yes")] {
+    for (stat, var) in [
+        ("mean", "api00"),
+        ("total", "enroll"),
+        ("mean", "sch.wide=Yes"),
+    ] {
         let y = match var.split_once('=') {
             Some((v, l)) => data.indicator(v, l),
             None => data.num(var),
@@ -90,25 +129,53 @@ fn check_scenario(scenario: &str, data: &Data, s: &Survey<'_>) {
         let mut cases: Vec<(String, Option<Vec<bool>>)> = vec![(String::new(), None)];
         if var != "sch.wide=Yes" {
             for (k, l) in levels.iter().enumerate() {
-                cases.push((l.clone(), Some(stype.iter().map(|c| *c as usize == k).collect())));
+                cases.push((
+                    l.clone(),
+                    Some(stype.iter().map(|c| *c as usize == k).collect()),
+                ));
             }
         }
         for (level, domain) in cases {
-            let (seg, val) = if level.is_empty() { ("all", "") } else { ("stype", level.as_str()) };
-            let Some(want) = e.get(&(stat.into(), var.into(), seg.into(), val.into())) else { continue };
-            let got = if stat == "mean" { s.mean(&y, domain.as_deref()) } else { s.total(&y, domain.as_deref()) };
+            let (seg, val) = if level.is_empty() {
+                ("all", "")
+            } else {
+                ("stype", level.as_str())
+            };
+            let Some(want) = e.get(&(stat.into(), var.into(), seg.into(), val.into())) else {
+                continue;
+            };
+            let got = if stat == "mean" {
+                s.mean(&y, domain.as_deref())
+            } else {
+                s.total(&y, domain.as_deref())
+            };
             let what = format!("{scenario} {stat} {var} {seg}={val}");
-            assert_close(&format!("{what} estimate"), got.value, want.estimate, R_RTOL);
+            assert_close(
+                &format!("{what} estimate"),
+                got.value,
+                want.estimate,
+                R_RTOL,
+            );
             assert_close(&format!("{what} se"), got.se, want.se, R_RTOL);
             assert_close(&format!("{what} deff"), got.deff, want.deff, R_RTOL);
-            assert_close(&format!("{what} weight_sum"), got.weight_sum, want.weight_sum, R_RTOL);
+            assert_close(
+                &format!("{what} weight_sum"),
+                got.weight_sum,
+                want.weight_sum,
+                R_RTOL,
+            );
             assert_eq!(got.n as f64, want.n, "{what} n");
             let (lo, hi) = ci_normal(got.value, got.se, 0.95);
             assert_close(&format!("{what} ci_low"), lo, want.ci_low, R_RTOL);
             assert_close(&format!("{what} ci_high"), hi, want.ci_high, R_RTOL);
         }
     }
-    if let Some(ess) = e.get(&("kish_ess".into(), String::new(), "all".into(), String::new())) {
+    if let Some(ess) = e.get(&(
+        "kish_ess".into(),
+        String::new(),
+        "all".into(),
+        String::new(),
+    )) {
         assert_close("kish_ess", kish_ess(s.weights), ess.estimate, R_RTOL);
     }
 }
@@ -129,7 +196,13 @@ fn strat() -> (Data, Design, Vec<f64>) {
 
 fn clus1() -> (Data, Design, Vec<f64>) {
     let data = Data::load("apiclus1.csv");
-    let (psu, _) = group_codes(&data.num("dnum").iter().map(|x| *x as i64).collect::<Vec<_>>());
+    let (psu, _) = group_codes(
+        &data
+            .num("dnum")
+            .iter()
+            .map(|x| *x as i64)
+            .collect::<Vec<_>>(),
+    );
     let n = psu.len();
     let fpc = data.num("fpc")[0];
     let design = Design::new(vec![0; n], psu, Some(&[fpc])).unwrap();
@@ -141,7 +214,11 @@ fn clus1() -> (Data, Design, Vec<f64>) {
 fn stratified_design_matches_r() {
     let (data, design, w) = strat();
     let cal = Calibration::None;
-    let s = Survey { design: &design, weights: &w, calibration: &cal };
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &cal,
+    };
     check_scenario("api_strat", &data, &s);
     // svyciprop(method = "xlogit") on the design df.
     let e = expected("api_strat");
@@ -156,13 +233,27 @@ fn stratified_design_matches_r() {
 fn stratified_quantiles_match_r_math_rule() {
     let (data, design, w) = strat();
     let cal = Calibration::None;
-    let s = Survey { design: &design, weights: &w, calibration: &cal };
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &cal,
+    };
     let e = expected("api_strat");
     let y = data.num("api00");
     for p in ["0.25", "0.5", "0.75"] {
-        let want = get(&e, &format!("quantile;p={p};qrule=math;interval=mean"), "api00", "all", "");
+        let want = get(
+            &e,
+            &format!("quantile;p={p};qrule=math;interval=mean"),
+            "api00",
+            "all",
+            "",
+        );
         let q = s.quantile(&y, None, p.parse().unwrap(), 0.95);
-        assert_eq!((q.value, q.ci_low, q.ci_high), (want.estimate, want.ci_low, want.ci_high), "p={p}");
+        assert_eq!(
+            (q.value, q.ci_low, q.ci_high),
+            (want.estimate, want.ci_low, want.ci_high),
+            "p={p}"
+        );
         assert_close("quantile se", q.se, want.se, R_RTOL);
     }
 }
@@ -171,7 +262,11 @@ fn stratified_quantiles_match_r_math_rule() {
 fn cluster_design_matches_r() {
     let (data, design, w) = clus1();
     let cal = Calibration::None;
-    let s = Survey { design: &design, weights: &w, calibration: &cal };
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &cal,
+    };
     check_scenario("api_clus1", &data, &s);
 }
 
@@ -182,8 +277,17 @@ fn poststratified_cluster_design_matches_r() {
     assert_eq!(levels, ["E", "H", "M"]);
     let targets = [4421.0, 755.0, 1018.0];
     let after = poststratify(&w, &stype, &targets).unwrap();
-    let cal = Calibration::PostStrat { cells: stype, n_cells: 3, before: w, after: after.clone() };
-    let s = Survey { design: &design, weights: &after, calibration: &cal };
+    let cal = Calibration::PostStrat {
+        cells: stype,
+        n_cells: 3,
+        before: w,
+        after: after.clone(),
+    };
+    let s = Survey {
+        design: &design,
+        weights: &after,
+        calibration: &cal,
+    };
     check_scenario("api_poststrat", &data, &s);
 }
 
@@ -194,11 +298,18 @@ fn raked_cluster_design_matches_r_tight() {
     let (sw, sw_levels) = group_codes(data.text("sch.wide"));
     assert_eq!(sw_levels, ["No", "Yes"]);
     let margins = vec![
-        Margin { codes: stype.clone(), targets: vec![4421.0, 755.0, 1018.0] },
-        Margin { codes: sw.clone(), targets: vec![1072.0, 5122.0] },
+        Margin {
+            codes: stype.clone(),
+            targets: vec![4421.0, 755.0, 1018.0],
+        },
+        Margin {
+            codes: sw.clone(),
+            targets: vec![1072.0, 5122.0],
+        },
     ];
     let fit = rake(&w, &margins, 1e-12, 1000).unwrap();
-    let mut r = csv::Reader::from_path(reference_dir().join("expected/api_rake_tight_weights.csv")).unwrap();
+    let mut r = csv::Reader::from_path(reference_dir().join("expected/api_rake_tight_weights.csv"))
+        .unwrap();
     let snum = data.num("snum");
     let want: BTreeMap<i64, f64> = r
         .records()
@@ -210,8 +321,15 @@ fn raked_cluster_design_matches_r_tight() {
     for (i, s) in snum.iter().enumerate() {
         assert_close("raked weight", fit.weights[i], want[&(*s as i64)], R_RTOL);
     }
-    let cal = Calibration::Rake { margins: vec![(stype, 3), (sw, 2)], snapshots: fit.snapshots.clone() };
-    let s = Survey { design: &design, weights: &fit.weights, calibration: &cal };
+    let cal = Calibration::Rake {
+        margins: vec![(stype, 3), (sw, 2)],
+        snapshots: fit.snapshots.clone(),
+    };
+    let s = Survey {
+        design: &design,
+        weights: &fit.weights,
+        calibration: &cal,
+    };
     let e = expected("api_rake_tight");
     let got = s.mean(&data.num("api00"), None);
     let want = get(&e, "mean", "api00", "all", "");

@@ -1,0 +1,417 @@
+//! The binary end to end: synth determinism and the committed examples, `validate`, `run` and
+//! its output layout, exit codes, and errors that name the file, key and line.
+
+use std::collections::BTreeSet;
+
+use crate::util::{files, read_csv, repo, TestRun};
+
+/// The commands that generated the committed example rounds.
+const EXAMPLES: [(&str, &str, &str); 2] = [
+    ("example-2023", "2023", "2023"),
+    ("example-2024", "2024", "2024"),
+];
+
+#[test]
+fn synth_regenerates_the_committed_examples_byte_for_byte() {
+    for (name, seed, round) in EXAMPLES {
+        let t = TestRun::new().args([
+            "synth", "--seed", seed, "--rows", "160", "--round", round, "--out", "gen", "-q",
+        ]);
+        t.run().expect_code(0);
+        let committed = repo().join("surveys").join(name);
+        assert_eq!(
+            files(&t.path("gen")),
+            files(&committed),
+            "{name}: file list"
+        );
+        for f in files(&committed) {
+            let a = std::fs::read(t.path("gen").join(&f)).unwrap();
+            let b = std::fs::read(committed.join(&f)).unwrap();
+            assert!(
+                a == b,
+                "{name}/{f} differs from a fresh `supplyrisk synth --seed {seed} --round {round}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn synth_depends_on_the_seed() {
+    let t = TestRun::new().args([
+        "synth", "--seed", "1", "--rows", "40", "--round", "2024", "--out", "a", "-q",
+    ]);
+    t.run().expect_code(0);
+    let u = TestRun::new().args([
+        "synth", "--seed", "2", "--rows", "40", "--round", "2024", "--out", "a", "-q",
+    ]);
+    u.run().expect_code(0);
+    let a = std::fs::read(t.path("a/responses_qualtrics.csv")).unwrap();
+    let b = std::fs::read(u.path("a/responses_qualtrics.csv")).unwrap();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn validate_accepts_both_examples() {
+    for (name, _, _) in EXAMPLES {
+        let out = TestRun::new()
+            .with_example(name, "round")
+            .args(["validate", "round"])
+            .run()
+            .expect_code(0);
+        assert!(out.stdout.contains("valid"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("layout qualtrics") && out.stdout.contains("layout msforms"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn run_writes_the_documented_layout_and_accounts_for_every_row() {
+    let t = TestRun::new()
+        .with_example("example-2024", "example-2024")
+        .args(["run", "example-2024"]);
+    let out = t.run().expect_code(0);
+    assert!(out.stdout.contains("quarantined"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("report: output/example-2024/report.html"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "a clean run warns about nothing: {}",
+        out.stderr
+    );
+    let dir = t.path("output/example-2024");
+    let written: BTreeSet<String> = files(&dir).into_iter().collect();
+    for f in [
+        "manifest.json",
+        "report.html",
+        "summary.md",
+        "data/clean.parquet",
+        "data/clean.csv",
+        "data/quarantine.csv",
+        "tables/estimates.csv",
+        "tables/estimates.parquet",
+        "tables/cleaning_log.csv",
+        "tables/weighting.csv",
+        "charts/risk_tiers_by_segment.svg",
+        "charts/risk_tiers_by_segment.png",
+        "charts/risk_index_by_segment.svg",
+        "charts/risk_index_by_segment.png",
+        "metrics/metrics.csv",
+        "metrics/metrics.json",
+        "metrics/metrics.parquet",
+    ] {
+        assert!(written.contains(f), "missing {f}; written: {written:?}");
+    }
+
+    // Estimates: the required columns, overall rows, single segments and crosses.
+    let (head, rows) = read_csv(&dir.join("tables/estimates.csv"));
+    for c in [
+        "metric_id",
+        "segment_var",
+        "segment_value",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "n",
+        "n_eff",
+    ] {
+        assert!(
+            head.iter().any(|h| h == c),
+            "estimates.csv lacks {c}: {head:?}"
+        );
+    }
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (var, val, est) = (col("segment_var"), col("segment_value"), col("estimate"));
+    assert!(rows
+        .iter()
+        .any(|r| r[var] == "all" && r[val].is_empty() && !r[est].is_empty()));
+    assert!(rows
+        .iter()
+        .any(|r| r[var] == "subsector" && r[val] == "dpc"));
+    assert!(rows
+        .iter()
+        .any(|r| r[var] == "subsector:size" && r[val] == "medtech:small"));
+    // Suppressed rows show no numbers.
+    let sup = col("suppressed");
+    for r in rows.iter().filter(|r| r[sup] == "true") {
+        assert!(
+            r[est].is_empty() && r[col("n")].is_empty(),
+            "suppressed row shows numbers: {r:?}"
+        );
+    }
+
+    // Every row read is kept or quarantined, with a reason.
+    let (qhead, qrows) = read_csv(&dir.join("data/quarantine.csv"));
+    let reasons = qhead.iter().position(|h| h == "reasons").unwrap();
+    assert!(qrows.iter().all(|r| !r[reasons].is_empty()));
+    let (chead, crows) = read_csv(&dir.join("data/clean.csv"));
+    let (lhead, lrows) = read_csv(&dir.join("tables/cleaning_log.csv"));
+    let (kind, count) = (
+        lhead.iter().position(|h| h == "kind").unwrap(),
+        lhead.iter().position(|h| h == "count").unwrap(),
+    );
+    let read: usize = lrows
+        .iter()
+        .filter(|r| r[kind] == "rows_read")
+        .map(|r| r[count].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(
+        read,
+        crows.len() + qrows.len(),
+        "rows read = kept + quarantined"
+    );
+    // Identifying questions never reach the respondent-level output; quarantine masks them.
+    for id in ["member_id", "org_name", "contact_email"] {
+        assert!(
+            !chead.iter().any(|h| h == id),
+            "clean.csv carries identifying column {id}"
+        );
+        let c = qhead.iter().position(|h| h == id).unwrap();
+        assert!(qrows.iter().all(|r| r[c].is_empty() || r[c] == "[masked]"));
+    }
+
+    // The manifest hashes every other output and says which may be published.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let outputs = manifest["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), written.len() - 1);
+    for o in outputs {
+        let path = o["path"].as_str().unwrap();
+        let publishable = o["publishable"].as_bool().unwrap();
+        let internal = path.starts_with("data/")
+            || path == "tables/cleaning_log.csv"
+            || path.starts_with("tables/weighting.");
+        assert_eq!(publishable, !internal, "{path}");
+        assert_eq!(o["sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(manifest["quality_gates"]["passed"], true);
+}
+
+#[test]
+fn the_overall_mean_equals_a_hand_computed_weighted_mean_of_the_clean_data() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let (head, rows) = read_csv(&t.path("out/data/clean.csv"));
+    let (ri, wi) = (
+        head.iter().position(|h| h == "risk_index").unwrap(),
+        head.iter().position(|h| h == "weight").unwrap(),
+    );
+    let (mut num, mut den) = (0.0, 0.0);
+    for r in &rows {
+        if let (Ok(y), Ok(w)) = (r[ri].parse::<f64>(), r[wi].parse::<f64>()) {
+            num += w * y;
+            den += w;
+        }
+    }
+    let (ehead, erows) = read_csv(&t.path("out/tables/estimates.csv"));
+    let c = |n: &str| ehead.iter().position(|h| h == n).unwrap();
+    let row = erows
+        .iter()
+        .find(|r| r[c("metric_id")] == "SCRM.RISK.01" && r[c("segment_var")] == "all")
+        .unwrap();
+    let est: f64 = row[c("estimate")].parse().unwrap();
+    assert!(
+        (est - num / den).abs() < 1e-9 * est,
+        "{est} vs {}",
+        num / den
+    );
+    // The weights reproduce the population total.
+    assert!((den - 400.0).abs() < 1e-6 || rows.iter().any(|r| r[ri].is_empty()));
+}
+
+#[test]
+fn runs_are_byte_identical() {
+    let t = TestRun::new().with_example("example-2023", "r");
+    let a = t.path("a");
+    let b = t.path("b");
+    let t = t.args(["run", "r", "--out", a.to_str().unwrap(), "-q"]);
+    t.run().expect_code(0);
+    let u = t
+        .again()
+        .args(["run", "r", "--out", b.to_str().unwrap(), "-q"]);
+    u.run().expect_code(0);
+    let fa = files(&a);
+    assert_eq!(fa, files(&b));
+    for f in fa.iter().filter(|f| *f != "manifest.json") {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between runs"
+        );
+    }
+}
+
+fn edit_spec(t: TestRun, from: &str, to: &str) -> TestRun {
+    let p = t.path("r/survey.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "spec lacks {from:?}");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    t
+}
+
+fn line_of(t: &TestRun, needle: &str) -> usize {
+    let text = std::fs::read_to_string(t.path("r/survey.toml")).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn a_misspelled_key_is_named_with_its_line() {
+    let t = edit_spec(
+        TestRun::new().with_example("example-2024", "r"),
+        "min_cell_size = 5",
+        "min_cel_size = 5",
+    );
+    let line = line_of(&t, "min_cel_size");
+    let out = t.args(["validate", "r"]).run().expect_code(2);
+    assert!(out.stderr.contains("min_cel_size"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("survey.toml:{line}:")),
+        "line {line} not named:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_unknown_question_reference_is_named_with_its_key_and_line() {
+    let t = edit_spec(
+        TestRun::new().with_example("example-2024", "r"),
+        "variables = [\"subsector\", \"size\", \"region\"]",
+        "variables = [\"subsector\", \"sise\", \"region\"]",
+    );
+    let line = line_of(&t, "\"sise\"");
+    let out = t.args(["validate", "r"]).run().expect_code(2);
+    assert!(
+        out.stderr.contains("segments.variables[1]"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("unknown question `sise`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("survey.toml:{line}:")),
+        "line {line} not named:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_missing_source_file_is_named() {
+    let t = edit_spec(
+        TestRun::new().with_example("example-2024", "r"),
+        "responses_forms.xlsx",
+        "responses_form.xlsx",
+    );
+    let out = t.args(["validate", "r"]).run().expect_code(2);
+    assert!(
+        out.stderr.contains("file not found") && out.stderr.contains("responses_form.xlsx"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("sources[1].path"), "{}", out.stderr);
+}
+
+#[test]
+fn every_problem_is_listed_not_just_the_first() {
+    let t = edit_spec(
+        TestRun::new().with_example("example-2024", "r"),
+        "domain = \"GV.SC-01\"",
+        "domain = \"GV.SC-11\"",
+    );
+    let t = edit_spec(t, "levels = [\"complete\"]", "levels = [\"completed\"]");
+    let out = t.args(["validate", "r"]).run().expect_code(2);
+    assert!(
+        out.stderr.contains("unknown domain `GV.SC-11`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`completed` is not a code of `C1`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("problems in"), "{}", out.stderr);
+}
+
+#[test]
+fn a_failed_quality_gate_writes_everything_and_exits_1() {
+    let t = edit_spec(
+        TestRun::new().with_example("example-2024", "r"),
+        "min_responses = 30",
+        "min_responses = 5000",
+    );
+    let out = t.args(["run", "r", "--out", "out"]).run().expect_code(1);
+    assert!(
+        out.stderr.contains("quality gate failed") && out.stderr.contains("min_responses"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn usage_and_input_errors_exit_2() {
+    TestRun::new().args(["frobnicate"]).run().expect_code(2);
+    let out = TestRun::new()
+        .args(["run", "no-such-round"])
+        .run()
+        .expect_code(2);
+    assert!(out.stderr.contains("no-such-round"), "{}", out.stderr);
+    TestRun::new().args(["--help"]).run().expect_code(0);
+}
+
+#[test]
+fn a_source_without_the_key_column_is_an_error_naming_the_file() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let p = t.path("r/responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen("ExternalReference", "ExternalRef", 1);
+    std::fs::write(&p, text).unwrap();
+    let out = t.args(["run", "r", "--out", "out"]).run().expect_code(2);
+    assert!(
+        out.stderr.contains("responses_qualtrics.csv") && out.stderr.contains("member_id"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn run_refuses_to_overwrite_a_folder_it_did_not_write() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .write("out/notes.txt", "mine");
+    let out = t.args(["run", "r", "--out", "out"]).run().expect_code(2);
+    assert!(
+        out.stderr.contains("not written by supplyrisk"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.len() < 500);
+}
+
+#[test]
+fn init_scaffolds_a_spec_that_parses_and_names_its_missing_files() {
+    let t = TestRun::new().args(["init", "new-round"]);
+    t.run().expect_code(0);
+    assert!(t.path("new-round/survey.toml").is_file());
+    let u = t.again().args(["validate", "new-round"]);
+    let out = u.run().expect_code(2);
+    assert!(
+        out.stderr.contains("responses.csv") && out.stderr.contains("population.csv"),
+        "{}",
+        out.stderr
+    );
+    // A second init never overwrites.
+    let v = u.again().args(["init", "new-round"]);
+    v.run().expect_code(2);
+}

@@ -1,0 +1,135 @@
+//! A small builder for driving the `supplyrisk` binary in tests: a scratch directory per test,
+//! arguments, and assertions on the exit code and output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit code {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// One invocation of the binary, run in its own scratch directory.
+pub struct TestRun {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+impl TestRun {
+    pub fn new() -> Self {
+        TestRun {
+            dir: tempfile::tempdir().expect("scratch dir"),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    /// Copy a committed example round into the scratch directory under `name`.
+    pub fn with_example(self, example: &str, name: &str) -> Self {
+        copy_dir(&repo().join("surveys").join(example), &self.path(name));
+        self
+    }
+
+    pub fn write(self, rel: &str, contents: &str) -> Self {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+        self
+    }
+
+    /// A new invocation in the same scratch directory.
+    pub fn again(self) -> Self {
+        TestRun {
+            dir: self.dir,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn run(&self) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_supplyrisk"))
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run supplyrisk");
+        let code = out.status.code().unwrap_or(-1);
+        assert_ne!(
+            code,
+            101,
+            "supplyrisk panicked:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Output {
+            code,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Files under a directory, relative, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    fn walk(d: &Path, base: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Read a CSV into header + rows of strings.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (headers, rows)
+}
