@@ -415,3 +415,45 @@ fn init_scaffolds_a_spec_that_parses_and_names_its_missing_files() {
     let v = u.again().args(["init", "new-round"]);
     v.run().expect_code(2);
 }
+
+#[test]
+fn any_survey_runs_from_the_init_scaffold_with_a_plain_windows_1252_csv() {
+    let t = TestRun::new().args(["init", "mine", "-q"]);
+    t.run().expect_code(0);
+    // 40 organizations in two segments, semicolon-delimited, Windows-1252 (é in a free-text id).
+    let labels = [
+        "Strongly disagree",
+        "Disagree",
+        "Neither agree nor disagree",
+        "Agree",
+        "Strongly agree",
+    ];
+    let mut text = String::from("org_id;segment;Q1\n");
+    for i in 0..40 {
+        let seg = if i % 3 == 0 { "Segment B" } else { "Segment A" };
+        text.push_str(&format!("Org-é{i};{seg};{}\n", labels[(i * 7) % 5]));
+    }
+    let bytes: Vec<u8> = text
+        .chars()
+        .map(|c| if c == 'é' { 0xE9 } else { c as u8 })
+        .collect();
+    let u = t
+        .again()
+        .write("mine/population.csv", "segment,count\na,300\nb,100\n");
+    std::fs::write(u.path("mine/responses.csv"), bytes).unwrap();
+    let v = u.args(["run", "mine", "--out", "out"]);
+    v.run().expect_code(0);
+    let (head, rows) = read_csv(&v.path("out/tables/estimates.csv"));
+    let c = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let overall = rows.iter().find(|r| r[c("segment_var")] == "all").unwrap();
+    assert_eq!(overall[c("n")], "40");
+    assert!(rows
+        .iter()
+        .any(|r| r[c("segment_var")] == "segment" && r[c("segment_value")] == "b"));
+    let manifest = std::fs::read_to_string(v.path("out/manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"windows-1252\""),
+        "the encoding found is recorded"
+    );
+    assert!(manifest.contains("\"plain\""));
+}

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct Output {
     pub code: i32,
@@ -22,16 +23,41 @@ impl Output {
     }
 }
 
+/// A scratch directory under cargo's per-target temporary folder, removed when dropped.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("it-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        ScratchDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// One invocation of the binary, run in its own scratch directory.
 pub struct TestRun {
-    pub dir: tempfile::TempDir,
+    pub dir: ScratchDir,
     args: Vec<String>,
 }
 
 impl TestRun {
     pub fn new() -> Self {
         TestRun {
-            dir: tempfile::tempdir().expect("scratch dir"),
+            dir: ScratchDir::new(),
             args: Vec::new(),
         }
     }
