@@ -45,6 +45,31 @@ pub fn segment_label(spec: &Spec, var: &str, value: &str) -> String {
         .join(" × ")
 }
 
+/// Human label of an estimate's level: the option label of a proportion's code(s).
+pub fn level_label(spec: &Spec, row: &EstimateRow) -> String {
+    if row.statistic != "proportion" {
+        return row.level.clone();
+    }
+    let Some(q) = spec
+        .metrics
+        .iter()
+        .find(|m| m.id == row.metric_id)
+        .and_then(|m| spec.question(&m.variable))
+    else {
+        return row.level.clone();
+    };
+    row.level
+        .split('|')
+        .map(|code| {
+            spec.options(q)
+                .iter()
+                .find(|o| o.code.0 == code)
+                .map_or(code, |o| o.label.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
 /// A readable estimate: percentages for proportions, one decimal otherwise (two for 0–1 scales).
 pub fn format_value(row: &EstimateRow, x: f64) -> String {
     if !x.is_finite() {
@@ -241,7 +266,7 @@ fn summary_md(r: &RunResult) -> String {
                 "| {} | {} | {} | {} | {} – {} | {} |",
                 md(title),
                 e.metric_id,
-                md(&e.level),
+                md(&level_label(spec, e)),
                 format_value(e, e.estimate),
                 format_value(e, e.ci_low),
                 format_value(e, e.ci_high),
@@ -533,7 +558,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             vec![
                 e.metric_id.clone(),
                 title.to_string(),
-                e.level.clone(),
+                level_label(spec, e),
                 format_value(e, e.estimate),
                 format!(
                     "{} – {}",

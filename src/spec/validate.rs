@@ -271,6 +271,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         }
     }
     let tiers = &spec.scoring.tiers;
+    if tiers.is_empty() {
+        out.push(SpecProblem::new(
+            at(&[key("scoring"), key("tiers")]),
+            "at least one tier is needed",
+        ));
+    }
     let mut last = f64::NEG_INFINITY;
     for (i, t) in tiers.iter().enumerate() {
         let p = at(&[key("scoring"), key("tiers"), PathSeg::Index(i)]);
