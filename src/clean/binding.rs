@@ -1,10 +1,14 @@
-//! Which column(s) of a source hold each question: by column id (export tags, plain headers),
-//! by question text (Forms, the Qualtrics text row), and for multi-select questions either one
-//! joined cell or one column per option (`C3_1`, `C3_2`, … / "… - Selected Choice - EHR").
+//! Which column(s) of a source hold each question. A question matches a column by its `column`
+//! id, by one of its `aliases`, or by its question text — ids and texts compared without regard
+//! to case, whitespace or punctuation. A multi-select question binds either to one joined cell
+//! or to one column per option:
+//!
+//! - Qualtrics `C3_1`, `C3_2`, … (text row `… - Selected Choice - EHR`),
+//! - SurveyMonkey `question - EHR`,
+//! - REDCap raw `c3___ehr` (the option code) and label exports `question (choice=EHR)`.
 
-use super::values::normalize_label;
 use crate::ingest::SourceTable;
-use crate::spec::{QuestionType, Spec};
+use crate::spec::{OptionSpec, Question, QuestionType, Spec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Binding {
@@ -16,76 +20,172 @@ pub enum Binding {
     Split(Vec<(usize, usize)>),
 }
 
-const SELECTED: &str = " - selected choice - ";
+/// Lower-case letters and digits only, words separated by one space: the key headers are
+/// compared by.
+pub fn header_key(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.extend(c.to_lowercase());
+        } else {
+            space = true;
+        }
+    }
+    out
+}
+
+/// Option index named by the remainder of a split column's header.
+fn option_by_label(options: &[OptionSpec], rest: &str) -> Option<usize> {
+    let key = header_key(rest);
+    options
+        .iter()
+        .position(|o| header_key(&o.label) == key || o.aliases.iter().any(|a| header_key(a) == key))
+        .or_else(|| options.iter().position(|o| header_key(&o.code.0) == key))
+}
+
+/// The option a split column stands for, if the column belongs to question `q`.
+fn split_option(
+    q: &Question,
+    options: &[OptionSpec],
+    id: &str,
+    text: Option<&str>,
+) -> Option<usize> {
+    let names: Vec<String> = std::iter::once(q.column_id().to_string())
+        .chain(q.aliases.iter().cloned())
+        .collect();
+    let lower = id.trim().to_lowercase();
+    for name in &names {
+        let n = name.trim().to_lowercase();
+        // REDCap raw checkbox: field___code.
+        if let Some(code) = lower.strip_prefix(&format!("{n}___")) {
+            if let Some(i) = options.iter().position(|o| o.code.0.to_lowercase() == code) {
+                return Some(i);
+            }
+        }
+        // Qualtrics: Q_k (k-th option), with the option named in the text row when present.
+        if let Some(k) = lower
+            .strip_prefix(&format!("{n}_"))
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()))
+        {
+            let by_text = text
+                .and_then(|t| t.split(" - Selected Choice - ").nth(1))
+                .and_then(|l| option_by_label(options, l));
+            return by_text.or_else(|| {
+                k.parse::<usize>()
+                    .ok()
+                    .and_then(|k| k.checked_sub(1))
+                    .filter(|k| *k < options.len())
+            });
+        }
+    }
+    // By question text: "text - Selected Choice - label", "text - label", "text (choice=label)".
+    let q_text = q.text.as_deref()?;
+    let q_key = header_key(q_text);
+    for candidate in [text.unwrap_or(id), id] {
+        let c = candidate.trim();
+        for sep in [" - Selected Choice - ", " - "] {
+            if let Some((head, rest)) = c.split_once(sep) {
+                if header_key(head) == q_key {
+                    return option_by_label(options, rest);
+                }
+            }
+        }
+        if let Some(inner) = c.strip_suffix(')').and_then(|x| x.rsplit_once(" (choice=")) {
+            if header_key(inner.0) == q_key {
+                return option_by_label(options, inner.1);
+            }
+        }
+    }
+    None
+}
 
 pub fn bind_source(spec: &Spec, table: &SourceTable) -> Vec<Binding> {
+    let col_keys: Vec<String> = table.columns.iter().map(|c| header_key(&c.id)).collect();
+    let text_keys: Vec<Option<String>> = table
+        .columns
+        .iter()
+        .map(|c| c.text.as_deref().map(header_key))
+        .collect();
     spec.questions
         .iter()
         .map(|q| {
-            let want_id = q.column_id().trim().to_ascii_lowercase();
-            let want_text = q.text.as_deref().map(normalize_label);
-            if let Some(i) = table
-                .columns
-                .iter()
-                .position(|c| c.id.trim().to_ascii_lowercase() == want_id)
-            {
+            let mut wanted: Vec<String> = vec![header_key(q.column_id())];
+            wanted.extend(q.aliases.iter().map(|a| header_key(a)));
+            if let Some(i) = col_keys.iter().position(|k| wanted.contains(k)) {
                 return Binding::Column(i);
+            }
+            let want_text = q.text.as_deref().map(header_key);
+            if let Some(wt) = &want_text {
+                if let Some(i) = text_keys.iter().position(|t| t.as_ref() == Some(wt)) {
+                    return Binding::Column(i);
+                }
+                if let Some(i) = col_keys.iter().position(|k| k == wt) {
+                    return Binding::Column(i);
+                }
             }
             if q.kind == QuestionType::Multi {
                 let options = spec.options(q);
-                let mut split = Vec::new();
-                for (i, c) in table.columns.iter().enumerate() {
-                    let id = c.id.trim().to_ascii_lowercase();
-                    let by_id = id
-                        .strip_prefix(&want_id)
-                        .and_then(|rest| rest.strip_prefix('_'))
-                        .filter(|rest| {
-                            !rest.is_empty() && rest.chars().all(|ch| ch.is_ascii_digit())
-                        })
-                        .and_then(|rest| rest.parse::<usize>().ok());
-                    let text = c.text.as_deref().map(normalize_label).unwrap_or_default();
-                    let by_text = want_text.as_ref().and_then(|wt| {
-                        text.strip_prefix(wt.as_str()).and_then(|rest| {
-                            rest.strip_prefix(SELECTED.trim_start())
-                                .or_else(|| rest.strip_prefix(SELECTED))
-                        })
-                    });
-                    if by_id.is_none() && by_text.is_none() {
-                        continue;
-                    }
-                    let by_label = c
-                        .text
-                        .as_deref()
-                        .map(normalize_label)
-                        .and_then(|t| t.split(SELECTED).nth(1).map(str::to_string))
-                        .and_then(|label| {
-                            options
-                                .iter()
-                                .position(|o| normalize_label(&o.label) == label)
-                        });
-                    let opt = by_label.or_else(|| {
-                        by_id
-                            .and_then(|k| k.checked_sub(1))
-                            .filter(|k| *k < options.len())
-                    });
-                    if let Some(o) = opt {
-                        split.push((i, o));
-                    }
-                }
-                if !split.is_empty() {
-                    return Binding::Split(split);
-                }
-            }
-            if let Some(wt) = want_text {
-                if let Some(i) = table
+                let split: Vec<(usize, usize)> = table
                     .columns
                     .iter()
-                    .position(|c| c.text.as_deref().map(normalize_label).as_ref() == Some(&wt))
-                {
-                    return Binding::Column(i);
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        split_option(q, options, &c.id, c.text.as_deref()).map(|o| (i, o))
+                    })
+                    .collect();
+                if !split.is_empty() {
+                    return Binding::Split(split);
                 }
             }
             Binding::Absent
         })
         .collect()
+}
+
+/// Up to three column names closest to a question's id or text (for "no column" errors).
+pub fn closest_columns(q: &Question, table: &SourceTable) -> Vec<String> {
+    let targets: Vec<String> = std::iter::once(q.column_id())
+        .chain(q.text.as_deref())
+        .chain(q.aliases.iter().map(String::as_str))
+        .map(header_key)
+        .collect();
+    let mut scored: Vec<(f64, String)> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let names = [Some(c.id.as_str()), c.text.as_deref()];
+            let best = names
+                .iter()
+                .flatten()
+                .flat_map(|n| {
+                    targets
+                        .iter()
+                        .map(move |t| strsim::jaro_winkler(&header_key(n), t))
+                })
+                .fold(0.0, f64::max);
+            (best, format!("`{}`", c.id))
+        })
+        .filter(|(score, _)| *score >= 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    scored.into_iter().take(3).map(|x| x.1).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_keys_ignore_case_space_and_punctuation() {
+        assert_eq!(
+            header_key("  Which HSCC subsector?  "),
+            "which hscc subsector"
+        );
+        assert_eq!(header_key("Which  hscc-subsector"), "which hscc subsector");
+    }
 }

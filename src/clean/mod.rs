@@ -16,7 +16,7 @@ use crate::ingest::{RowMeta, SourceTable};
 use crate::spec::{DuplicateRule, LoadedSpec};
 
 pub use binding::{bind_source, Binding};
-pub use values::{normalize_label, Answer, MatchKind};
+pub use values::{normalize_label, Answer};
 
 /// An analysis record: one kept response.
 #[derive(Debug, Clone)]
@@ -141,27 +141,37 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 log.unbound.push((label.clone(), q.id.clone()));
             }
         }
-        if matches!(bindings[key_idx], Binding::Absent) {
-            return Err(Error::input(
-                label,
-                format!(
-                    "the respondent key question `{}` matches no column (looked for id `{}`{})",
-                    s.respondent.key,
-                    s.questions[key_idx].column_id(),
-                    s.questions[key_idx]
-                        .text
-                        .as_ref()
-                        .map(|t| format!(" or text \"{t}\""))
-                        .unwrap_or_default()
-                ),
-            ));
+        // Questions every row needs: the respondent key and the design/weighting variables.
+        let mut required = vec![key_idx];
+        required.extend(design_vars.iter().map(|(qi, _)| *qi));
+        for &qi in &required {
+            if matches!(bindings[qi], Binding::Absent) {
+                let q = &s.questions[qi];
+                let close = binding::closest_columns(q, table);
+                return Err(Error::input(
+                    label,
+                    format!(
+                        "no column for the required question `{}` (looked for id `{}`{}){}",
+                        q.id,
+                        q.column_id(),
+                        q.text
+                            .as_ref()
+                            .map(|t| format!(" or text \"{t}\""))
+                            .unwrap_or_default(),
+                        if close.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; closest columns: {}", close.join(", "))
+                        }
+                    ),
+                ));
+            }
         }
         for row in &table.rows {
             let mut answers = Vec::with_capacity(s.questions.len());
             let mut raw = Vec::with_capacity(s.questions.len());
             for (q, b) in s.questions.iter().zip(&bindings) {
-                let (answer, raw_text, how) =
-                    values::read_answer(s, q, b, &table.columns, &row.cells);
+                let (answer, raw_text, how) = values::read_answer(s, q, b, &row.cells);
                 if let Some(how) = how {
                     let result = answer.describe();
                     *log.recodes

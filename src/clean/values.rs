@@ -3,7 +3,6 @@
 //! skipped items; numbers parsed and range-checked; multi-select cells split.
 
 use super::binding::Binding;
-use crate::ingest::Column;
 use crate::spec::{Question, QuestionType, Spec};
 
 /// One respondent's answer to one question.
@@ -65,12 +64,13 @@ impl Answer {
     }
 }
 
-/// How a raw value was matched, when it was not the exact option label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchKind {
-    Code,
-    Variant,
-    Alias,
+/// A split multi-select cell that means "not chosen": blank, 0, Unchecked, FALSE, No.
+fn is_unchecked(v: &str) -> bool {
+    v.is_empty()
+        || v == "0"
+        || ["unchecked", "false", "no"]
+            .iter()
+            .any(|u| v.eq_ignore_ascii_case(u))
 }
 
 /// Trim, collapse internal whitespace, lower-case.
@@ -133,10 +133,8 @@ pub(super) fn read_answer(
     spec: &Spec,
     q: &Question,
     binding: &Binding,
-    columns: &[Column],
-    cells: &[String],
+    cells: &csv::StringRecord,
 ) -> (Answer, String, Option<&'static str>) {
-    let _ = columns;
     match binding {
         Binding::Absent => (Answer::Skipped, String::new(), None),
         Binding::Split(cols) => {
@@ -144,8 +142,8 @@ pub(super) fn read_answer(
             let mut chosen: Vec<usize> = Vec::new();
             let mut raw_parts = Vec::new();
             for (col, opt) in cols {
-                let v = cells.get(*col).map_or("", |s| s.trim());
-                if !v.is_empty() && v != "0" {
+                let v = cells.get(*col).map_or("", str::trim);
+                if !is_unchecked(v) {
                     chosen.push(*opt);
                     raw_parts.push(options[*opt].label.clone());
                 }
@@ -164,7 +162,7 @@ pub(super) fn read_answer(
             }
         }
         Binding::Column(col) => {
-            let raw = cells.get(*col).cloned().unwrap_or_default();
+            let raw = cells.get(*col).unwrap_or_default().to_string();
             if raw.trim().is_empty() {
                 return (Answer::Skipped, raw, None);
             }

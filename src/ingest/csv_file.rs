@@ -1,18 +1,21 @@
 //! Delimited text: encoding detection (BOM, UTF-8, else Windows-1252 or the spec's encoding,
-//! reported), delimiter detection, and parsing with quoted fields and embedded newlines.
+//! reported), a refusal of binary files, delimiter detection, and parsing with quoted fields,
+//! embedded delimiters, quotes and newlines, CRLF or LF.
+
+use std::borrow::Cow;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
 use super::Grid;
 use crate::error::{Error, Result};
 
-/// Decode bytes to UTF-8 text, returning the name of the encoding used.
-pub fn decode(
-    bytes: &[u8],
+/// Decode bytes to UTF-8 text (borrowed when already UTF-8), with the name of the encoding used.
+pub fn decode<'a>(
+    bytes: &'a [u8],
     file: &str,
     declared: Option<&str>,
     notes: &mut Vec<String>,
-) -> Result<(String, String)> {
+) -> Result<(Cow<'a, str>, String)> {
     if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
         let name = if enc == UTF_8 {
             "utf-8-bom"
@@ -30,7 +33,14 @@ pub fn decode(
                 format!("the file starts with a {name} byte-order mark but is not valid {name}"),
             ));
         }
-        return Ok((text.into_owned(), name.to_string()));
+        return Ok((text, name.to_string()));
+    }
+    if bytes[..bytes.len().min(65_536)].contains(&0) {
+        return Err(Error::input(
+            file,
+            "this is not a text file (it contains NUL bytes); expected delimited text (CSV) — \
+             if it is a workbook, give it its real extension (.xlsx, .xls, .ods)",
+        ));
     }
     if let Some(label) = declared {
         let enc = Encoding::for_label(label.as_bytes())
@@ -42,17 +52,21 @@ pub fn decode(
                 format!("the bytes are not valid {}", enc.name()),
             ));
         }
-        return Ok((text.into_owned(), enc.name().to_ascii_lowercase()));
+        return Ok((text, enc.name().to_ascii_lowercase()));
     }
     match std::str::from_utf8(bytes) {
-        Ok(s) => Ok((s.to_string(), "utf-8".to_string())),
+        Ok(s) => Ok((Cow::Borrowed(s), "utf-8".to_string())),
         Err(e) => {
             let (text, _) = WINDOWS_1252.decode_without_bom_handling(bytes);
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
             notes.push(format!(
-                "{file}: not valid UTF-8 (first bad byte at offset {}); read as windows-1252",
-                e.valid_up_to()
+                "{file}: not valid UTF-8 (first bad byte on line {line}); read as windows-1252 — check accented text"
             ));
-            Ok((text.into_owned(), "windows-1252".to_string()))
+            Ok((text, "windows-1252".to_string()))
         }
     }
 }
@@ -96,18 +110,24 @@ pub(crate) fn read_delimited(
         .delimiter(delimiter as u8)
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, csv::Position::line);
-            Error::input(
-                format!("{file}:{line}"),
-                format!("cannot parse the delimited text: {e}"),
-            )
-        })?;
-        let line = record
-            .position()
-            .map_or(rows.len() + 1, |p| p.line() as usize);
-        rows.push((line, record.iter().map(str::to_string).collect()));
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record
+                    .position()
+                    .map_or(rows.len() + 1, |p| p.line() as usize);
+                rows.push((line, std::mem::take(&mut record)));
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                return Err(Error::input(
+                    format!("{file}:{line}"),
+                    format!("cannot parse the delimited text: {e}"),
+                ));
+            }
+        }
     }
     Ok((Grid { rows }, encoding, delimiter))
 }
@@ -134,7 +154,8 @@ mod tests {
         let mut notes = Vec::new();
         let (grid, enc, delim) = read_delimited(&bytes, "x.txt", None, &mut notes).unwrap();
         assert_eq!((enc.as_str(), delim), ("utf-16le", '\t'));
-        assert_eq!(grid.rows[0].1, vec!["a", "b"]);
+        assert_eq!(&grid.rows[0].1[0], "a");
+        assert_eq!(&grid.rows[0].1[1], "b");
     }
 
     #[test]
@@ -143,7 +164,14 @@ mod tests {
         let text = "id;q\n1;\"a;b\nc\"\n2;x\n";
         let (grid, _, delim) = read_delimited(text.as_bytes(), "x.csv", None, &mut notes).unwrap();
         assert_eq!(delim, ';');
-        assert_eq!(grid.rows[1].1[1], "a;b\nc");
+        assert_eq!(&grid.rows[1].1[1], "a;b\nc");
         assert_eq!(grid.rows[2].0, 4);
+    }
+
+    #[test]
+    fn binary_bytes_are_refused() {
+        let mut notes = Vec::new();
+        let e = read_delimited(b"PK\x03\x04\x00\x00", "x.csv", None, &mut notes).unwrap_err();
+        assert!(e.to_string().contains("not a text file"), "{e}");
     }
 }

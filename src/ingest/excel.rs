@@ -1,17 +1,23 @@
-//! Workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods) through calamine: sheet by name or the first
-//! sheet holding data; numbers, dates and error cells turned into text the cleaner understands.
+//! Workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods) through calamine: sheet by name or index, or the
+//! first sheet holding data; cached formula results, numbers, dates and error cells turned into
+//! text the cleaner understands. Zip-based workbooks are checked first for entries that would
+//! expand past a size limit (a decompression bomb stops early, in bounded memory), and a reader
+//! failure on a corrupt file becomes an error, never a crash.
 
-use std::io::Cursor;
-use std::path::Path;
+use std::io::{Cursor, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use calamine::{open_workbook_auto_from_rs, Data, Reader};
 
 use super::Grid;
 use crate::error::{Error, Result};
 
+/// Largest uncompressed size of one workbook part (sheet XML, shared strings): 1 GiB.
+pub const MAX_PART_BYTES: u64 = 1 << 30;
+
 /// Text of one cell. Whole numbers lose their `.0`; dates become ISO 8601; error cells become
 /// blank with a note.
-fn cell_text(cell: &Data, at: &str, notes: &mut Vec<String>) -> String {
+fn cell_text(cell: &Data, at: impl Fn() -> String, notes: &mut Vec<String>) -> String {
     match cell {
         Data::Empty => String::new(),
         Data::String(s) => s.clone(),
@@ -25,24 +31,26 @@ fn cell_text(cell: &Data, at: &str, notes: &mut Vec<String>) -> String {
         }
         Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
         Data::DateTime(dt) => match dt.as_datetime() {
-            Some(ndt) => {
+            Some(ndt) if dt.is_datetime() => {
                 if dt.as_f64().fract() == 0.0 {
                     ndt.format("%Y-%m-%d").to_string()
+                } else if dt.as_f64() < 1.0 {
+                    ndt.format("%H:%M:%S").to_string()
                 } else {
                     ndt.format("%Y-%m-%dT%H:%M:%S").to_string()
                 }
             }
-            None => dt.as_f64().to_string(),
+            _ => dt.as_f64().to_string(),
         },
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
         Data::Error(e) => {
-            notes.push(format!("{at}: error cell {e} read as missing"));
+            notes.push(format!("{}: error cell {e} read as missing", at()));
             String::new()
         }
     }
 }
 
-fn column_letter(mut c: usize) -> String {
+pub(crate) fn column_letter(mut c: usize) -> String {
     let mut s = Vec::new();
     c += 1;
     while c > 0 {
@@ -54,20 +62,74 @@ fn column_letter(mut c: usize) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
+/// Refuse zip-based workbooks whose parts expand past [`MAX_PART_BYTES`], decompressing each
+/// part into a counting sink (never into memory) and stopping at the limit.
+fn check_zip_sizes(bytes: &[u8], file: &str) -> Result<()> {
+    if !bytes.starts_with(b"PK") {
+        return Ok(());
+    }
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        // Not a readable zip: calamine reports the corruption.
+        return Ok(());
+    };
+    for i in 0..archive.len() {
+        let Ok(entry) = archive.by_index(i) else {
+            continue;
+        };
+        let name = entry
+            .name()
+            .map_or_else(|_| format!("#{i}"), |n| n.to_string());
+        if entry.size() > MAX_PART_BYTES {
+            return Err(Error::input(
+                file,
+                format!("workbook part `{name}` declares {} bytes uncompressed, over the {} MiB limit; refusing to expand it", entry.size(), MAX_PART_BYTES >> 20),
+            ));
+        }
+        let mut limited = entry.take(MAX_PART_BYTES + 1);
+        let n = std::io::copy(&mut limited, &mut std::io::sink()).unwrap_or(0);
+        if n > MAX_PART_BYTES {
+            return Err(Error::input(
+                file,
+                format!("workbook part `{name}` expands past {} MiB (a decompression bomb?); stopped reading", MAX_PART_BYTES >> 20),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn reader_failed(file: &str) -> Error {
+    Error::input(file, "the workbook is corrupt or truncated: the workbook reader failed on it; re-save it from Excel or LibreOffice")
+}
+
 pub(crate) fn read_workbook(
-    path: &Path,
+    bytes: &[u8],
     file: &str,
     sheet: Option<&str>,
-    bytes: Vec<u8>,
     notes: &mut Vec<String>,
 ) -> Result<(Grid, String)> {
-    let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
-        .map_err(|e| Error::input(file, format!("cannot open as a workbook: {e}")))?;
+    check_zip_sizes(bytes, file)?;
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        open_workbook_auto_from_rs(Cursor::new(bytes))
+    }));
+    let mut book = match opened {
+        Err(_) => return Err(reader_failed(file)),
+        Ok(Err(e)) => {
+            return Err(Error::input(
+                file,
+                format!("cannot open as a workbook (corrupt, truncated or not a workbook): {e}"),
+            ))
+        }
+        Ok(Ok(b)) => b,
+    };
     let names = book.sheet_names();
-    let chosen = match sheet {
+    if names.is_empty() {
+        return Err(Error::input(file, "the workbook has no sheets"));
+    }
+    let mut range_of = |name: &str| catch_unwind(AssertUnwindSafe(|| book.worksheet_range(name)));
+    let (chosen, range) = match sheet {
         Some(s) => {
-            if let Some(name) = names.iter().find(|n| n.as_str() == s) {
-                name.clone()
+            let name = if let Some(n) = names.iter().find(|n| n.as_str() == s) {
+                n.clone()
             } else if let Some(idx) = s
                 .parse::<usize>()
                 .ok()
@@ -82,43 +144,63 @@ pub(crate) fn read_workbook(
                         names.join(", ")
                     ),
                 ));
+            };
+            match range_of(&name) {
+                Err(_) => return Err(reader_failed(file)),
+                Ok(Err(e)) => {
+                    return Err(Error::input(
+                        format!("{file} [{name}]"),
+                        format!("cannot read the sheet: {e}"),
+                    ))
+                }
+                Ok(Ok(r)) => (name, r),
             }
         }
         None => {
             let mut found = None;
             for n in &names {
-                if let Ok(r) = book.worksheet_range(n) {
-                    if !r.is_empty() {
-                        found = Some(n.clone());
+                match range_of(n) {
+                    Err(_) => return Err(reader_failed(file)),
+                    Ok(Err(e)) => {
+                        return Err(Error::input(
+                            format!("{file} [{n}]"),
+                            format!("cannot read the sheet: {e}"),
+                        ))
+                    }
+                    Ok(Ok(r)) if !r.is_empty() => {
+                        found = Some((n.clone(), r));
                         break;
                     }
+                    Ok(Ok(_)) => {}
                 }
             }
-            found.ok_or_else(|| Error::input(file, "no sheet in the workbook holds data"))?
+            found.ok_or_else(|| {
+                Error::input(
+                    file,
+                    format!("no sheet holds data (sheets: {})", names.join(", ")),
+                )
+            })?
         }
     };
-    let range = book.worksheet_range(&chosen).map_err(|e| {
-        Error::input(
-            format!("{file} [{chosen}]"),
-            format!("cannot read the sheet: {e}"),
-        )
-    })?;
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(range.height());
     for (i, row) in range.rows().enumerate() {
         let row_no = start_row as usize + i + 1;
-        let mut cells = Vec::with_capacity(start_col as usize + row.len());
-        cells.resize(start_col as usize, String::new());
-        for (j, cell) in row.iter().enumerate() {
-            let at = format!(
-                "{file} [{chosen}] cell {}{row_no}",
-                column_letter(start_col as usize + j)
-            );
-            cells.push(cell_text(cell, &at, notes));
+        let mut record = csv::StringRecord::with_capacity(64, start_col as usize + row.len());
+        for _ in 0..start_col {
+            record.push_field("");
         }
-        rows.push((row_no, cells));
+        for (j, cell) in row.iter().enumerate() {
+            let at = || {
+                format!(
+                    "{file} [{chosen}] cell {}{row_no}",
+                    column_letter(start_col as usize + j)
+                )
+            };
+            record.push_field(&cell_text(cell, at, notes));
+        }
+        rows.push((row_no, record));
     }
-    let _ = path;
     Ok((Grid { rows }, chosen))
 }
 
@@ -131,5 +213,18 @@ mod tests {
         assert_eq!(column_letter(0), "A");
         assert_eq!(column_letter(25), "Z");
         assert_eq!(column_letter(26), "AA");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_crash() {
+        let mut notes = Vec::new();
+        assert!(read_workbook(b"PK\x03\x04garbage", "x.xlsx", None, &mut notes).is_err());
+        assert!(read_workbook(
+            &[0xD0, 0xCF, 0x11, 0xE0, 1, 2, 3],
+            "x.xls",
+            None,
+            &mut notes
+        )
+        .is_err());
     }
 }

@@ -1,7 +1,22 @@
-//! Export layouts: where the header is, how many header rows there are, and which platform
-//! columns carry response metadata (ids, timestamps, preview status). Detected from the headers
-//! unless the spec names the layout.
+//! Export layouts: where the header is, how many header rows there are, what each column is
+//! called (and which question text it carries), and which platform columns hold response
+//! metadata (ids, timestamps, preview status, completion). Detected from the headers unless the
+//! spec names the layout (domain notes §4):
+//!
+//! - **Qualtrics**: row 1 export tags, row 2 question text, row 3 `{"ImportId":…}` (older exports
+//!   have only the first two); `Status`/`DistributionChannel` mark previews and tests.
+//! - **SurveyMonkey**: row 1 question text over the first column of each question only
+//!   (forward-filled), row 2 `Response`, `Open-Ended Response`, an option or a matrix row; a
+//!   column is named `question - option` unless its row 2 is `Response`/`Open-Ended Response`.
+//! - **Microsoft Forms**: `ID, Start time, Completion time, Email, Name[, Last modified time]`,
+//!   then one column per question titled with its full text.
+//! - **REDCap**: raw exports (`record_id`, `redcap_*`, `field___code` checkboxes,
+//!   `<instrument>_complete` 0/1/2) and label exports (`Record ID`, `Complete?`).
+//! - **Plain**: one header row.
 
+use std::collections::BTreeMap;
+
+use super::excel::column_letter;
 use super::{Column, Grid, SourceRow};
 use crate::error::{Error, Result};
 use crate::spec::Layout;
@@ -9,7 +24,7 @@ use crate::spec::Layout;
 /// Platform metadata of one response row.
 #[derive(Debug, Clone, Default)]
 pub struct RowMeta {
-    /// The platform's response id (Qualtrics ResponseId, Forms ID, …).
+    /// The platform's response id (Qualtrics ResponseId, Forms ID, REDCap record id, …).
     pub response_id: Option<String>,
     /// Submission time, ISO 8601 (`YYYY-MM-DDTHH:MM:SS`) when recognisable.
     pub submitted: Option<String>,
@@ -23,20 +38,30 @@ pub struct RowMeta {
 
 pub(crate) struct Shaped {
     pub layout: Layout,
+    pub header_row: usize,
+    pub header_rows: usize,
     pub columns: Vec<Column>,
     pub rows: Vec<SourceRow>,
 }
 
-fn non_empty(cells: &[String]) -> usize {
+fn non_empty(cells: &csv::StringRecord) -> usize {
     cells.iter().filter(|c| !c.trim().is_empty()).count()
 }
 
-fn has(header: &[String], name: &str) -> bool {
-    header.iter().any(|h| h.trim().eq_ignore_ascii_case(name))
+fn find(header: &[String], name: &str) -> Option<usize> {
+    header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(name))
 }
 
-fn detect(header: &[String], next: Option<&[String]>) -> Layout {
-    if has(header, "ResponseId") && (has(header, "StartDate") || has(header, "Status")) {
+fn has(header: &[String], name: &str) -> bool {
+    find(header, name).is_some()
+}
+
+fn detect(header: &[String]) -> Layout {
+    if (has(header, "ResponseId") || has(header, "ResponseID"))
+        && (has(header, "StartDate") || has(header, "Status"))
+    {
         return Layout::Qualtrics;
     }
     if (has(header, "ID") || has(header, "Id"))
@@ -48,14 +73,18 @@ fn detect(header: &[String], next: Option<&[String]>) -> Layout {
     if has(header, "Respondent ID") && has(header, "Collector ID") {
         return Layout::Surveymonkey;
     }
-    if header.first().is_some_and(|h| h.trim() == "record_id") {
+    let redcap_raw = header
+        .iter()
+        .any(|h| h.starts_with("redcap_") || h.ends_with("_complete"));
+    let redcap_labels = has(header, "Record ID") && header.iter().any(|h| h.ends_with("Complete?"));
+    if redcap_raw || redcap_labels {
         return Layout::Redcap;
     }
-    let _ = next;
     Layout::Plain
 }
 
-/// ISO 8601 from the timestamp forms exports use (`2024-03-05 14:02:11`, `2024-03-05T14:02:11`).
+/// ISO 8601 from the timestamp forms exports use (`2024-03-05 14:02:11`, `2024-03-05T14:02:11`,
+/// `3/5/2024 14:02:11`, `3/5/24 2:02 PM`).
 pub(crate) fn iso_timestamp(raw: &str) -> Option<String> {
     let s = raw.trim();
     let b = s.as_bytes();
@@ -65,7 +94,45 @@ pub(crate) fn iso_timestamp(raw: &str) -> Option<String> {
         }
         return Some(s[..10].to_string());
     }
-    None
+    // US month/day/year with an optional time.
+    let (date, time) = s.split_once(' ').map_or((s, ""), |(d, t)| (d, t.trim()));
+    let parts: Vec<&str> = date.split('/').collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    let (m, d, y): (u32, u32, u32) = (
+        parts[0].parse().ok()?,
+        parts[1].parse().ok()?,
+        parts[2].parse().ok()?,
+    );
+    let y = if y < 100 { 2000 + y } else { y };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    if time.is_empty() {
+        return Some(format!("{y:04}-{m:02}-{d:02}"));
+    }
+    let (clock, ampm) = match time.rsplit_once(' ') {
+        Some((c, ap)) if ap.eq_ignore_ascii_case("AM") || ap.eq_ignore_ascii_case("PM") => {
+            (c, Some(ap.to_ascii_uppercase()))
+        }
+        _ => (time, None),
+    };
+    let hms: Vec<u32> = clock
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (mut h, mi, sec) = (
+        hms.first().copied()?,
+        hms.get(1).copied().unwrap_or(0),
+        hms.get(2).copied().unwrap_or(0),
+    );
+    match ampm.as_deref() {
+        Some("PM") if h < 12 => h += 12,
+        Some("AM") if h == 12 => h = 0,
+        _ => {}
+    }
+    Some(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}"))
 }
 
 fn parse_bool(raw: &str) -> Option<bool> {
@@ -76,6 +143,24 @@ fn parse_bool(raw: &str) -> Option<bool> {
     }
 }
 
+/// REDCap's `<instrument>_complete`: 2 / "Complete" = finished.
+fn redcap_complete(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "2" | "complete" => Some(true),
+        "0" | "1" | "incomplete" | "unverified" => Some(false),
+        _ => None,
+    }
+}
+
+/// Find the header row: the first row with at least two filled cells and at least half as many
+/// filled cells as the widest of the first rows (title rows and merged title cells fall short).
+fn detect_header(rows: &[(usize, csv::StringRecord)]) -> Option<usize> {
+    let scan = rows.len().min(30);
+    let widest = rows[..scan].iter().map(|(_, c)| non_empty(c)).max()?;
+    let need = 2.max(widest.div_ceil(2));
+    rows[..scan].iter().position(|(_, c)| non_empty(c) >= need)
+}
+
 pub(crate) fn apply(
     grid: Grid,
     layout: Layout,
@@ -83,130 +168,247 @@ pub(crate) fn apply(
     label: &str,
 ) -> Result<Shaped> {
     let rows = grid.rows;
+    if rows.is_empty() {
+        return Err(Error::input(
+            label,
+            "no rows: the file or sheet holds no data",
+        ));
+    }
     let header_idx = match header_row {
         Some(r) => rows.iter().position(|(n, _)| *n == r).ok_or_else(|| {
-            Error::input(label, format!("header_row = {r} is beyond the last row"))
+            Error::input(
+                label,
+                format!(
+                    "header_row = {r} is beyond the last row ({})",
+                    rows[rows.len() - 1].0
+                ),
+            )
         })?,
-        None => rows
-            .iter()
-            .position(|(_, c)| non_empty(c) >= 2)
-            .ok_or_else(|| {
-                Error::input(
-                    label,
-                    "no header row found: no row has two or more filled cells",
-                )
-            })?,
+        None => detect_header(&rows).ok_or_else(|| {
+            Error::input(
+                label,
+                "no header row found: no row among the first 30 has two or more filled cells",
+            )
+        })?,
     };
-    let header: Vec<String> = rows[header_idx]
+    let header_line = rows[header_idx].0;
+    let raw_header: Vec<String> = rows[header_idx]
         .1
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let next = rows.get(header_idx + 1).map(|(_, c)| c.as_slice());
+    let last_named = |cells: &csv::StringRecord| {
+        (0..cells.len())
+            .rev()
+            .find(|&i| !cells[i].trim().is_empty())
+            .map_or(0, |p| p + 1)
+    };
     let layout = if layout == Layout::Auto {
-        detect(&header, next)
+        detect(&raw_header)
     } else {
         layout
     };
+    // Trailing columns without a header are ignored (their cells must be empty). SurveyMonkey
+    // names its option columns in the second header row.
+    let mut width = last_named(&rows[header_idx].1);
+    if layout == Layout::Surveymonkey {
+        if let Some((_, second)) = rows.get(header_idx + 1) {
+            width = width.max(last_named(second));
+        }
+    }
+    let mut header: Vec<String> = raw_header;
+    header.resize(width, String::new());
 
-    // How many header rows, and the question-text row.
-    let (extra_rows, texts): (usize, Option<Vec<String>>) = match layout {
+    let cell = |idx: usize, i: usize| {
+        rows.get(idx)
+            .and_then(|(_, c)| c.get(i))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    // Header rows below the first, and the (id, question text) of each column.
+    let (extra_rows, columns): (usize, Vec<Column>) = match layout {
         Layout::Qualtrics => {
-            let second = next.map(<[String]>::to_vec).unwrap_or_default();
             let third_is_import = rows
                 .get(header_idx + 2)
                 .and_then(|(_, c)| c.iter().find(|v| !v.trim().is_empty()))
                 .is_some_and(|v| v.trim_start().starts_with("{\"ImportId\""));
-            (if third_is_import { 2 } else { 1 }, Some(second))
+            let cols = (0..width)
+                .map(|i| Column {
+                    id: header[i].clone(),
+                    text: Some(cell(header_idx + 1, i)).filter(|t| !t.is_empty()),
+                })
+                .collect();
+            (if third_is_import { 2 } else { 1 }, cols)
         }
         Layout::Surveymonkey => {
-            let mut first = header.clone();
             let mut last = String::new();
-            for h in &mut first {
-                if h.is_empty() {
-                    h.clone_from(&last);
-                } else {
-                    last.clone_from(h);
-                }
-            }
-            (1, Some(first))
+            let cols = (0..width)
+                .map(|i| {
+                    if !header[i].is_empty() {
+                        last.clone_from(&header[i]);
+                    }
+                    let sub = cell(header_idx + 1, i);
+                    let name =
+                        if sub.is_empty() || sub == "Response" || sub == "Open-Ended Response" {
+                            last.clone()
+                        } else {
+                            format!("{last} - {sub}")
+                        };
+                    Column {
+                        id: name.clone(),
+                        text: Some(name),
+                    }
+                })
+                .collect();
+            (1, cols)
         }
-        Layout::Msforms => (0, Some(header.clone())),
-        _ => (0, None),
-    };
-    let columns: Vec<Column> = header
-        .iter()
-        .enumerate()
-        .map(|(i, id)| Column {
-            id: id.clone(),
-            text: texts
-                .as_ref()
-                .and_then(|t| t.get(i))
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
-        })
-        .collect();
-    let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (id_col, time_col, status_col, channel_col, finished_col, duration_col) = match layout {
-        Layout::Qualtrics => (
-            find("ResponseId"),
-            find("RecordedDate").or_else(|| find("EndDate")),
-            find("Status"),
-            find("DistributionChannel"),
-            find("Finished"),
-            find("Duration (in seconds)"),
-        ),
         Layout::Msforms => (
-            find("ID").or_else(|| find("Id")),
-            find("Completion time"),
-            None,
-            None,
-            None,
-            None,
+            0,
+            header
+                .iter()
+                .map(|h| Column {
+                    id: h.clone(),
+                    text: Some(h.clone()),
+                })
+                .collect(),
         ),
-        Layout::Surveymonkey => (
-            find("Respondent ID"),
-            find("End Date"),
-            None,
-            None,
-            None,
-            None,
+        _ => (
+            0,
+            header
+                .iter()
+                .map(|h| Column {
+                    id: h.clone(),
+                    text: None,
+                })
+                .collect(),
         ),
-        Layout::Redcap => (find("record_id"), None, None, None, None, None),
-        _ => (None, None, None, None, None, None),
     };
-    let get = |cells: &[String], i: Option<usize>| {
+    // Every column needs a name, and names must be unique.
+    if let Some(i) = columns.iter().position(|c| c.id.is_empty()) {
+        return Err(Error::input(
+            format!("{label}, row {header_line}, column {}", column_letter(i)),
+            "a column has no header between named columns; every column needs a name",
+        ));
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut dups = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        if let Some(first) = seen.insert(c.id.as_str(), i) {
+            dups.push(format!(
+                "`{}` (columns {} and {})",
+                c.id,
+                column_letter(first),
+                column_letter(i)
+            ));
+        }
+    }
+    if !dups.is_empty() {
+        return Err(Error::input(
+            format!("{label}, row {header_line}"),
+            format!(
+                "duplicate column names: {}; rename them so each column is unambiguous",
+                dups.join(", ")
+            ),
+        ));
+    }
+    let first_data = header_idx + 1 + extra_rows;
+    if first_data >= rows.len() {
+        return Err(Error::input(
+            label,
+            format!("the header (row {header_line}) has no data rows under it"),
+        ));
+    }
+
+    let ids: Vec<String> = columns.iter().map(|c| c.id.clone()).collect();
+    let pos = |name: &str| find(&ids, name);
+    let (id_col, time_col, status_col, channel_col, finished_col, duration_col, complete_col) =
+        match layout {
+            Layout::Qualtrics => (
+                pos("ResponseId"),
+                pos("RecordedDate").or_else(|| pos("EndDate")),
+                pos("Status"),
+                pos("DistributionChannel"),
+                pos("Finished"),
+                pos("Duration (in seconds)"),
+                None,
+            ),
+            Layout::Msforms => (
+                pos("ID").or_else(|| pos("Id")),
+                pos("Completion time"),
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            Layout::Surveymonkey => (
+                pos("Respondent ID"),
+                pos("End Date"),
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            Layout::Redcap => (
+                Some(0),
+                pos("redcap_survey_timestamp"),
+                None,
+                None,
+                None,
+                None,
+                ids.iter()
+                    .position(|h| h.ends_with("_complete") || h.ends_with("Complete?")),
+            ),
+            _ => (None, None, None, None, None, None, None),
+        };
+    let get = |cells: &csv::StringRecord, i: Option<usize>| {
         i.and_then(|i| cells.get(i))
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
-    let data = rows
-        .into_iter()
-        .skip(header_idx + 1 + extra_rows)
-        .map(|(row, mut cells)| {
-            cells.resize(header.len().max(cells.len()), String::new());
-            let status = get(&cells, status_col)
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let channel = get(&cells, channel_col)
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let meta = RowMeta {
-                response_id: get(&cells, id_col),
-                submitted: get(&cells, time_col).and_then(|t| iso_timestamp(&t).or(Some(t))),
-                duration_secs: get(&cells, duration_col).and_then(|d| d.parse().ok()),
-                preview: status.contains("preview")
-                    || status.contains("test")
-                    || status == "1"
-                    || channel == "preview"
-                    || channel == "test",
-                finished: get(&cells, finished_col).and_then(|f| parse_bool(&f)),
-            };
-            SourceRow { row, cells, meta }
-        })
-        .collect();
+    let mut data = Vec::with_capacity(rows.len() - first_data);
+    for (row, cells) in rows.into_iter().skip(first_data) {
+        if cells.len() > width {
+            if let Some(extra) = (width..cells.len()).find(|&i| !cells[i].trim().is_empty()) {
+                return Err(Error::input(
+                    format!("{label}, row {row}, column {}", column_letter(extra)),
+                    format!("the row has {} fields but the header names {width} columns (a ragged row: check quoting and delimiters)", cells.len()),
+                ));
+            }
+        } else if cells.len() < width && cells.len() > 1 {
+            return Err(Error::input(
+                format!("{label}, row {row}"),
+                format!("the row has {} fields but the header names {width} columns (a ragged row: check quoting and delimiters)", cells.len()),
+            ));
+        }
+        let status = get(&cells, status_col)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let channel = get(&cells, channel_col)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let meta = RowMeta {
+            response_id: get(&cells, id_col),
+            submitted: get(&cells, time_col).map(|t| iso_timestamp(&t).unwrap_or(t)),
+            duration_secs: get(&cells, duration_col).and_then(|d| d.parse().ok()),
+            preview: status.contains("preview")
+                || status.contains("test")
+                || status == "1"
+                || status == "8"
+                || channel == "preview"
+                || channel == "test",
+            finished: get(&cells, finished_col)
+                .and_then(|f| parse_bool(&f))
+                .or_else(|| get(&cells, complete_col).and_then(|f| redcap_complete(&f))),
+        };
+        data.push(SourceRow { row, cells, meta });
+    }
     Ok(Shaped {
         layout,
+        header_row: header_line,
+        header_rows: 1 + extra_rows,
         columns,
         rows: data,
     })
@@ -221,7 +423,7 @@ mod tests {
             rows: rows
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (i + 1, r.iter().map(|s| (*s).to_string()).collect()))
+                .map(|(i, r)| (i + 1, csv::StringRecord::from(r.to_vec())))
                 .collect(),
         }
     }
@@ -241,7 +443,7 @@ mod tests {
             &["2024-03-02 10:00:00", "IP Address", "R_2", "y"],
         ]);
         let s = apply(g, Layout::Auto, None, "q.csv").unwrap();
-        assert_eq!(s.layout, Layout::Qualtrics);
+        assert_eq!((s.layout, s.header_rows), (Layout::Qualtrics, 3));
         assert_eq!(s.rows.len(), 2);
         assert_eq!(s.rows[0].row, 4);
         assert!(s.rows[0].meta.preview);
@@ -252,17 +454,86 @@ mod tests {
     #[test]
     fn title_rows_above_the_header_are_skipped() {
         let g = grid(&[
-            &["Survey export"],
-            &[],
+            &["Survey export", "", "", ""],
+            &["", "", "", ""],
             &["ID", "Start time", "Completion time", "Q"],
             &["1", "", "2024-01-02T03:04:05", "a"],
         ]);
         let s = apply(g, Layout::Auto, None, "f.xlsx").unwrap();
-        assert_eq!(s.layout, Layout::Msforms);
+        assert_eq!((s.layout, s.header_row), (Layout::Msforms, 3));
         assert_eq!(s.rows.len(), 1);
         assert_eq!(
             s.rows[0].meta.submitted.as_deref(),
             Some("2024-01-02T03:04:05")
         );
+    }
+
+    #[test]
+    fn surveymonkey_forward_fills_question_text() {
+        let g = grid(&[
+            &[
+                "Respondent ID",
+                "Collector ID",
+                "Subsector",
+                "Critical cats",
+                "",
+                "",
+            ],
+            &["", "", "Response", "EHR", "Cloud", "Other (please specify)"],
+            &["1", "9", "Public health", "EHR", "", "mainframe"],
+        ]);
+        let s = apply(g, Layout::Auto, None, "sm.csv").unwrap();
+        assert_eq!(s.layout, Layout::Surveymonkey);
+        let names: Vec<&str> = s.columns.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Respondent ID",
+                "Collector ID",
+                "Subsector",
+                "Critical cats - EHR",
+                "Critical cats - Cloud",
+                "Critical cats - Other (please specify)"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_ragged_rows_are_errors() {
+        let e = apply(
+            grid(&[&["a", "b", "a"], &["1", "2", "3"]]),
+            Layout::Plain,
+            None,
+            "x.csv",
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("duplicate column names: `a`"), "{e}");
+        let e = apply(
+            grid(&[&["a", "b"], &["1", "2", "3"]]),
+            Layout::Plain,
+            None,
+            "x.csv",
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("row 2, column C"), "{e}");
+        let e = apply(grid(&[&["a", "b"]]), Layout::Plain, None, "x.csv")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no data rows"), "{e}");
+    }
+
+    #[test]
+    fn us_timestamps_become_iso() {
+        assert_eq!(
+            iso_timestamp("3/5/24 2:02 PM").as_deref(),
+            Some("2024-03-05T14:02:00")
+        );
+        assert_eq!(
+            iso_timestamp("12/31/2023 23:59:01").as_deref(),
+            Some("2023-12-31T23:59:01")
+        );
+        assert_eq!(iso_timestamp("soon"), None);
     }
 }

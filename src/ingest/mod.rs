@@ -1,9 +1,11 @@
-//! Ingest: read every response file named in the spec into a [`SourceTable`] — header columns
-//! (id and question text), data rows with their original row numbers, the platform metadata of
-//! each row, and what was read (encoding, delimiter, layout, SHA-256).
+//! Ingest: read every response file named in the spec into a [`SourceTable`] — the header
+//! columns (id and question text), data rows with their original row numbers, the platform
+//! metadata of each row, and what was read (layout, encoding, delimiter, sheet, header rows,
+//! SHA-256). [`read_path`] reads one file without a spec (it backs `supplyrisk inspect`).
 //!
 //! Nothing is interpreted here beyond the export layout: blank rows are kept (cleaning
-//! quarantines them) and every cell stays text.
+//! quarantines them) and every cell stays text. What cannot be read is an error naming the file
+//! (and sheet, row, column) — never a partial, silent read.
 
 mod csv_file;
 mod excel;
@@ -11,6 +13,7 @@ mod layout;
 
 use std::path::Path;
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -19,22 +22,29 @@ use crate::spec::{Layout, LoadedSpec, Source};
 pub use csv_file::decode as decode_text;
 pub use layout::RowMeta;
 
-/// One header column: the id (first header row) and the question text, where the layout has it.
+/// One header column: its name (the first header row, or the layout's combination) and the
+/// question text, where the layout has one.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub id: String,
     pub text: Option<String>,
 }
 
-/// One data row: its 1-based row (line) number in the file or sheet, and its cells as text.
+/// One data row: its 1-based row (line) number in the file or sheet, its cells as text, and
+/// the platform metadata read from it.
 #[derive(Debug, Clone)]
 pub struct SourceRow {
     pub row: usize,
-    pub cells: Vec<String>,
+    pub cells: csv::StringRecord,
     pub meta: RowMeta,
 }
 
 impl SourceRow {
+    /// Cell `i` ("" past the end).
+    pub fn cell(&self, i: usize) -> &str {
+        self.cells.get(i).unwrap_or("")
+    }
+
     pub fn is_blank(&self) -> bool {
         self.cells.iter().all(|c| c.trim().is_empty())
     }
@@ -43,18 +53,22 @@ impl SourceRow {
 /// Everything read from one source file.
 #[derive(Debug, Clone)]
 pub struct SourceTable {
-    /// The path as written in the spec (relative to the round directory).
+    /// The path as written in the spec (or given on the command line).
     pub file: String,
     pub sheet: Option<String>,
     pub layout: Layout,
     /// Encoding found (`utf-8`, `utf-8-bom`, `utf-16le`, `windows-1252`, …); `None` for workbooks.
     pub encoding: Option<String>,
     pub delimiter: Option<char>,
+    /// 1-based row of the first header row.
+    pub header_row: usize,
+    /// Number of header rows the layout has (Qualtrics 3, SurveyMonkey 2, others 1).
+    pub header_rows: usize,
     pub columns: Vec<Column>,
     pub rows: Vec<SourceRow>,
     pub sha256: String,
     pub bytes: u64,
-    /// Things worth telling the user (encoding fallbacks, error cells, …).
+    /// Things worth telling the user (encoding fallbacks, error cells, …), as warnings.
     pub notes: Vec<String>,
 }
 
@@ -66,67 +80,130 @@ impl SourceTable {
             None => self.file.clone(),
         }
     }
+
+    /// What `supplyrisk inspect --json` prints (documented in docs/inspect.md).
+    pub fn describe_json(&self) -> serde_json::Value {
+        json!({
+            "file": self.file,
+            "layout": layout_name(self.layout),
+            "encoding": self.encoding,
+            "delimiter": self.delimiter.map(|d| d.to_string()),
+            "sheet": self.sheet,
+            "header_row": self.header_row,
+            "header_rows": self.header_rows,
+            "columns": self.columns.iter().map(|c| json!({"name": c.id, "label": c.text})).collect::<Vec<_>>(),
+            "rows": self.rows.len(),
+            "blank_rows": self.rows.iter().filter(|r| r.is_blank()).count(),
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "notes": self.notes,
+        })
+    }
+}
+
+/// Lower-case name of a layout, as the spec writes it.
+pub fn layout_name(l: Layout) -> &'static str {
+    match l {
+        Layout::Auto => "auto",
+        Layout::Qualtrics => "qualtrics",
+        Layout::Surveymonkey => "surveymonkey",
+        Layout::Msforms => "msforms",
+        Layout::Redcap => "redcap",
+        Layout::Plain => "plain",
+    }
+}
+
+/// How to read one file (the reading part of a `[[sources]]` entry).
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub layout: Layout,
+    pub sheet: Option<String>,
+    pub header_row: Option<usize>,
+    pub encoding: Option<String>,
+}
+
+impl From<&Source> for ReadOptions {
+    fn from(s: &Source) -> Self {
+        ReadOptions {
+            layout: s.layout,
+            sheet: s.sheet.clone(),
+            header_row: s.header_row,
+            encoding: s.encoding.clone(),
+        }
+    }
 }
 
 /// A grid of text cells with 1-based row numbers, as read before layout handling.
+#[derive(Debug)]
 pub(crate) struct Grid {
-    pub rows: Vec<(usize, Vec<String>)>,
+    pub rows: Vec<(usize, csv::StringRecord)>,
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Read one source.
-pub fn read_source(spec: &LoadedSpec, source: &Source) -> Result<SourceTable> {
-    let path = spec.resolve(&source.path);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let sha256 = sha256_hex(&bytes);
-    let ext = Path::new(&source.path)
+const WORKBOOK_EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
+
+/// Read one file. `display` names it in messages and outputs (the path as the user wrote it).
+pub fn read_path(path: &Path, display: &str, opts: &ReadOptions) -> Result<SourceTable> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::input(display, format!("file not found ({})", path.display()))
+        }
+        _ => Error::io(path, e),
+    })?;
+    if bytes.is_empty() {
+        return Err(Error::input(display, "the file is empty (0 bytes)"));
+    }
+    let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     let mut notes = Vec::new();
-    let (grid, sheet, encoding, delimiter) = match ext.as_str() {
-        "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => {
-            let (grid, sheet) = excel::read_workbook(
-                &path,
-                &source.path,
-                source.sheet.as_deref(),
-                bytes.clone(),
-                &mut notes,
-            )?;
-            (grid, Some(sheet), None, None)
-        }
-        _ => {
-            let (grid, enc, delim) = csv_file::read_delimited(
-                &bytes,
-                &source.path,
-                source.encoding.as_deref(),
-                &mut notes,
-            )?;
-            (grid, None, Some(enc), Some(delim))
-        }
-    };
+    // Hash on the other core while the file is parsed.
+    let (parsed, sha256) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| sha256_hex(&bytes));
+        let parsed = if WORKBOOK_EXTENSIONS.contains(&ext.as_str()) {
+            excel::read_workbook(&bytes, display, opts.sheet.as_deref(), &mut notes)
+                .map(|(grid, sheet)| (grid, Some(sheet), None, None))
+        } else {
+            csv_file::read_delimited(&bytes, display, opts.encoding.as_deref(), &mut notes)
+                .map(|(grid, enc, delim)| (grid, None, Some(enc), Some(delim)))
+        };
+        (parsed, hasher.join().unwrap_or_default())
+    });
+    let (grid, sheet, encoding, delimiter) = parsed?;
     let label = match &sheet {
-        Some(s) => format!("{} [{s}]", source.path),
-        None => source.path.clone(),
+        Some(s) => format!("{display} [{s}]"),
+        None => display.to_string(),
     };
-    let shaped = layout::apply(grid, source.layout, source.header_row, &label)?;
+    let shaped = layout::apply(grid, opts.layout, opts.header_row, &label)?;
     Ok(SourceTable {
-        file: source.path.clone(),
+        file: display.to_string(),
         sheet,
         layout: shaped.layout,
         encoding,
         delimiter,
+        header_row: shaped.header_row,
+        header_rows: shaped.header_rows,
         columns: shaped.columns,
         rows: shaped.rows,
         sha256,
         bytes: bytes.len() as u64,
         notes,
     })
+}
+
+/// Read one source of a spec.
+pub fn read_source(spec: &LoadedSpec, source: &Source) -> Result<SourceTable> {
+    read_path(
+        &spec.resolve(&source.path),
+        &source.path,
+        &ReadOptions::from(source),
+    )
 }
 
 /// Read every source of the spec, in spec order.

@@ -243,6 +243,9 @@ pub struct Question {
     /// Question text as respondents saw it; matches exports whose headers are question text.
     #[serde(default)]
     pub text: Option<String>,
+    /// Other column names or texts this question appears under in some exports.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     #[serde(rename = "type")]
     pub kind: QuestionType,
     /// Name of a `[scales.*]` entry supplying options and missing codes.
