@@ -3,6 +3,7 @@
 //! can run many times in one process (tests do).
 
 mod init;
+mod inspect;
 mod validate;
 
 use std::ffi::OsString;
@@ -44,6 +45,26 @@ pub enum Command {
     Validate {
         /// Round directory holding survey.toml.
         round_dir: PathBuf,
+    },
+    /// Show what supplyrisk reads from one file, without a spec.
+    Inspect {
+        /// A CSV/text file or a workbook.
+        file: PathBuf,
+        /// Workbook sheet name or 1-based index.
+        #[arg(long)]
+        sheet: Option<String>,
+        /// Export layout (default: detect).
+        #[arg(long, value_parser = ["auto", "qualtrics", "surveymonkey", "msforms", "redcap", "plain"], default_value = "auto")]
+        layout: String,
+        /// 1-based row of the header, when detection picks the wrong one.
+        #[arg(long)]
+        header_row: Option<usize>,
+        /// Text encoding, when it is not UTF-8/UTF-16 with BOM (e.g. windows-1252).
+        #[arg(long)]
+        encoding: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Scaffold a new round: a commented survey.toml to fill in.
     Init {
@@ -153,6 +174,33 @@ where
             }
         }
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
+        Command::Inspect {
+            file,
+            sheet,
+            layout,
+            header_row,
+            encoding,
+            json,
+        } => {
+            let layout: crate::spec::Layout = match toml::Value::String(layout).try_into() {
+                Ok(l) => l,
+                Err(e) => return report_error(&Error::Usage(e.to_string())),
+            };
+            let opts = crate::ingest::ReadOptions {
+                layout,
+                sheet,
+                header_row,
+                encoding,
+            };
+            match inspect::inspect(&file, &opts, json) {
+                Ok(text) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(text.as_bytes());
+                    EXIT_OK
+                }
+                Err(e) => report_error(&e),
+            }
+        }
         Command::Init { round_dir } => match init::init(&round_dir) {
             Ok(path) => {
                 say(quiet, &format!("wrote {}; fill it in, add the response files, then: supplyrisk validate {}", path.display(), round_dir.display()));

@@ -111,14 +111,28 @@ pub(crate) fn read_delimited(
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
+    // Line numbers from byte offsets: csv's own line count lags after CRLF terminators.
+    let bytes = text.as_bytes();
+    let (mut counted_to, mut newlines) = (0usize, 0usize);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record
+                let mut start = record
                     .position()
-                    .map_or(rows.len() + 1, |p| p.line() as usize);
-                rows.push((line, std::mem::take(&mut record)));
+                    .map_or(counted_to, |p| p.byte() as usize)
+                    .min(bytes.len());
+                while start < bytes.len() && (bytes[start] == b'\r' || bytes[start] == b'\n') {
+                    start += 1;
+                }
+                if start > counted_to {
+                    newlines += bytes[counted_to..start]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count();
+                    counted_to = start;
+                }
+                rows.push((newlines + 1, std::mem::take(&mut record)));
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);

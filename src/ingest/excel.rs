@@ -15,11 +15,20 @@ use crate::error::{Error, Result};
 /// Largest uncompressed size of one workbook part (sheet XML, shared strings): 1 GiB.
 pub const MAX_PART_BYTES: u64 = 1 << 30;
 
+const ERROR_LITERALS: [&str; 7] = [
+    "#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
+];
+
 /// Text of one cell. Whole numbers lose their `.0`; dates become ISO 8601; error cells become
 /// blank with a note.
 fn cell_text(cell: &Data, at: impl Fn() -> String, notes: &mut Vec<String>) -> String {
     match cell {
         Data::Empty => String::new(),
+        // .ods stores error results as their text.
+        Data::String(s) if ERROR_LITERALS.contains(&s.as_str()) => {
+            notes.push(format!("{}: error cell {s} read as missing", at()));
+            String::new()
+        }
         Data::String(s) => s.clone(),
         Data::Int(i) => i.to_string(),
         Data::Float(f) => {
@@ -42,12 +51,24 @@ fn cell_text(cell: &Data, at: impl Fn() -> String, notes: &mut Vec<String>) -> S
             }
             _ => dt.as_f64().to_string(),
         },
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::DateTimeIso(s) => s.clone(),
+        Data::DurationIso(s) => iso_duration_clock(s).unwrap_or_else(|| s.clone()),
         Data::Error(e) => {
             notes.push(format!("{}: error cell {e} read as missing", at()));
             String::new()
         }
     }
+}
+
+/// `PT09H15M00S` (how .ods stores a time of day) as `09:15:00`.
+fn iso_duration_clock(s: &str) -> Option<String> {
+    let rest = s.strip_prefix("PT")?;
+    let (h, rest) = rest.split_once('H')?;
+    let (m, rest) = rest.split_once('M')?;
+    let sec = rest.strip_suffix('S')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    let sec: f64 = sec.parse().ok()?;
+    (h < 24).then(|| format!("{h:02}:{m:02}:{:02}", sec.round() as u32))
 }
 
 pub(crate) fn column_letter(mut c: usize) -> String {
@@ -183,6 +204,28 @@ pub(crate) fn read_workbook(
         }
     };
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
+    // Formulas saved without a result (files written by scripts) read as empty: say so.
+    if let Ok(Ok(formulas)) = catch_unwind(AssertUnwindSafe(|| book.worksheet_formula(&chosen))) {
+        let (f_row, f_col) = formulas.start().unwrap_or((0, 0));
+        let mut missing = Vec::new();
+        for (r, c, f) in formulas.used_cells() {
+            let (row, col) = (f_row + r as u32, f_col + c as u32);
+            let value = range.get_value((row, col));
+            if !f.is_empty() && value.is_none_or(|v| matches!(v, Data::Empty)) {
+                missing.push(format!("{}{}", column_letter(col as usize), row + 1));
+            }
+        }
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+            notes.push(format!(
+                "{file} [{chosen}]: {} formula cell(s) have no saved result ({}{}) and read as missing — \
+                 the file was probably written by a script; open and save it in Excel or LibreOffice",
+                missing.len(),
+                shown.join(", "),
+                if missing.len() > 5 { ", …" } else { "" }
+            ));
+        }
+    }
     let mut rows = Vec::with_capacity(range.height());
     for (i, row) in range.rows().enumerate() {
         let row_no = start_row as usize + i + 1;

@@ -321,7 +321,12 @@ pub(crate) fn apply(
     }
 
     let ids: Vec<String> = columns.iter().map(|c| c.id.clone()).collect();
-    let pos = |name: &str| find(&ids, name);
+    let texts: Vec<String> = columns
+        .iter()
+        .map(|c| c.text.clone().unwrap_or_default())
+        .collect();
+    // A platform column by name, or (older Qualtrics exports: V1, V8, …) by its text row.
+    let pos = |name: &str| find(&ids, name).or_else(|| find(&texts, name));
     let (id_col, time_col, status_col, channel_col, finished_col, duration_col, complete_col) =
         match layout {
             Layout::Qualtrics => (
