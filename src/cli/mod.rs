@@ -4,6 +4,7 @@
 
 mod init;
 mod inspect;
+mod redcap;
 mod validate;
 
 use std::ffi::OsString;
@@ -70,6 +71,9 @@ pub enum Command {
     Init {
         /// Directory to create the round in.
         round_dir: PathBuf,
+        /// Draft the questions from a REDCap data dictionary (CSV).
+        #[arg(long, value_name = "FILE")]
+        from_redcap_dictionary: Option<PathBuf>,
     },
     /// Generate a realistic synthetic round (deterministic for a given seed).
     Synth {
@@ -201,7 +205,7 @@ where
                 Err(e) => report_error(&e),
             }
         }
-        Command::Init { round_dir } => match init::init(&round_dir) {
+        Command::Init { round_dir, from_redcap_dictionary } => match init::init(&round_dir, from_redcap_dictionary.as_deref()) {
             Ok(path) => {
                 say(quiet, &format!("wrote {}; fill it in, add the response files, then: supplyrisk validate {}", path.display(), round_dir.display()));
                 EXIT_OK

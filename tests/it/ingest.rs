@@ -422,3 +422,19 @@ fn every_layout_binds_to_the_same_questions() {
     // The preview row of the Qualtrics export is quarantined, not lost.
     assert!(cleaned.quarantine.iter().any(|q| q.file == "qualtrics_3row.csv" && q.row == 4));
 }
+
+#[test]
+fn init_drafts_a_spec_from_a_redcap_dictionary_that_reads_the_raw_export() {
+    let dict = fixture("redcap_dictionary.csv");
+    let t = TestRun::new().args(["init", "r", "--from-redcap-dictionary", dict.to_str().unwrap()]);
+    t.run().expect_code(0);
+    let spec = std::fs::read_to_string(t.path("r/survey.toml")).unwrap();
+    assert!(spec.contains("id = \"crit_cat\"\ntext = \"Critical cats\"\ntype = \"multi\""), "{spec}");
+    assert!(spec.contains("range = [0, 100000]"), "validated integers become numeric with their range");
+    assert!(spec.contains("identifying = [\"record_id\", \"org_name\"]"), "Identifier? = y");
+    assert!(spec.contains("intro (descriptive)"), "descriptive fields are listed as left out");
+    std::fs::copy(fixture("redcap_raw.csv"), t.path("r/responses.csv")).unwrap();
+    let u = t.again().write("r/population.csv", "subsector,count\n1,10\n2,10\n3,10\n").args(["validate", "r"]);
+    let out = u.run().expect_code(0);
+    assert!(out.stdout.contains("layout redcap") && out.stdout.contains("2 kept"), "{}", out.stdout);
+}
