@@ -205,7 +205,10 @@ where
                 Err(e) => report_error(&e),
             }
         }
-        Command::Init { round_dir, from_redcap_dictionary } => match init::init(&round_dir, from_redcap_dictionary.as_deref()) {
+        Command::Init {
+            round_dir,
+            from_redcap_dictionary,
+        } => match init::init(&round_dir, from_redcap_dictionary.as_deref()) {
             Ok(path) => {
                 say(quiet, &format!("wrote {}; fill it in, add the response files, then: supplyrisk validate {}", path.display(), round_dir.display()));
                 EXIT_OK

@@ -41,7 +41,11 @@ fn parse_choices(raw: &str) -> Vec<(String, String)> {
 fn options_toml(choices: &[(String, String)]) -> String {
     let mut s = String::from("options = [\n");
     for (code, label) in choices {
-        let code_toml = if code.parse::<i64>().is_ok() { code.clone() } else { quoted(code) };
+        let code_toml = if code.parse::<i64>().is_ok() {
+            code.clone()
+        } else {
+            quoted(code)
+        };
         let _ = writeln!(s, "  {{ code = {code_toml}, label = {} }},", quoted(label));
     }
     s.push(']');
@@ -50,14 +54,23 @@ fn options_toml(choices: &[(String, String)]) -> String {
 
 pub(super) fn spec_from_dictionary(file: &Path) -> Result<String> {
     let display = file.display().to_string();
-    let opts = ReadOptions { layout: crate::spec::Layout::Plain, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        layout: crate::spec::Layout::Plain,
+        ..ReadOptions::default()
+    };
     let table = read_path(file, &display, &opts)?;
     let col = |names: &[&str]| {
-        table.columns.iter().position(|c| names.iter().any(|n| c.id.eq_ignore_ascii_case(n)))
+        table
+            .columns
+            .iter()
+            .position(|c| names.iter().any(|n| c.id.eq_ignore_ascii_case(n)))
     };
     let need = |names: &[&str]| {
         col(names).ok_or_else(|| {
-            Error::input(&display, format!("not a REDCap data dictionary: no `{}` column", names[0]))
+            Error::input(
+                &display,
+                format!("not a REDCap data dictionary: no `{}` column", names[0]),
+            )
         })
     };
     let (name_c, type_c, label_c) = (
@@ -65,8 +78,14 @@ pub(super) fn spec_from_dictionary(file: &Path) -> Result<String> {
         need(&["Field Type", "field_type"])?,
         need(&["Field Label", "field_label"])?,
     );
-    let choices_c = col(&["Choices, Calculations, OR Slider Labels", "select_choices_or_calculations"]);
-    let valid_c = col(&["Text Validation Type OR Show Slider Number", "text_validation_type_or_show_slider_number"]);
+    let choices_c = col(&[
+        "Choices, Calculations, OR Slider Labels",
+        "select_choices_or_calculations",
+    ]);
+    let valid_c = col(&[
+        "Text Validation Type OR Show Slider Number",
+        "text_validation_type_or_show_slider_number",
+    ]);
     let min_c = col(&["Text Validation Min", "text_validation_min"]);
     let max_c = col(&["Text Validation Max", "text_validation_max"]);
     let ident_c = col(&["Identifier?", "identifier"]);
@@ -86,17 +105,34 @@ pub(super) fn spec_from_dictionary(file: &Path) -> Result<String> {
         let kind = row.cell(type_c).trim().to_ascii_lowercase();
         let label = strip_tags(row.cell(label_c));
         let body = match kind.as_str() {
-            "radio" | "dropdown" => format!("type = \"single\"\n{}", options_toml(&parse_choices(get(row, choices_c)))),
-            "checkbox" => format!("type = \"multi\"\n{}", options_toml(&parse_choices(get(row, choices_c)))),
-            "yesno" => format!("type = \"yesno\"\n{}", options_toml(&[("1".into(), "Yes".into()), ("0".into(), "No".into())])),
-            "truefalse" => format!("type = \"yesno\"\n{}", options_toml(&[("1".into(), "True".into()), ("0".into(), "False".into())])),
+            "radio" | "dropdown" => format!(
+                "type = \"single\"\n{}",
+                options_toml(&parse_choices(get(row, choices_c)))
+            ),
+            "checkbox" => format!(
+                "type = \"multi\"\n{}",
+                options_toml(&parse_choices(get(row, choices_c)))
+            ),
+            "yesno" => format!(
+                "type = \"yesno\"\n{}",
+                options_toml(&[("1".into(), "Yes".into()), ("0".into(), "No".into())])
+            ),
+            "truefalse" => format!(
+                "type = \"yesno\"\n{}",
+                options_toml(&[("1".into(), "True".into()), ("0".into(), "False".into())])
+            ),
             "slider" => "type = \"numeric\"\nrange = [0, 100]".to_string(),
             "text" => {
                 let v = get(row, valid_c).to_ascii_lowercase();
                 if ["integer", "number"].iter().any(|t| v.starts_with(t)) {
-                    let (lo, hi) = (get(row, min_c).parse::<f64>().ok(), get(row, max_c).parse::<f64>().ok());
+                    let (lo, hi) = (
+                        get(row, min_c).parse::<f64>().ok(),
+                        get(row, max_c).parse::<f64>().ok(),
+                    );
                     match (lo, hi) {
-                        (Some(lo), Some(hi)) if lo < hi => format!("type = \"numeric\"\nrange = [{lo}, {hi}]"),
+                        (Some(lo), Some(hi)) if lo < hi => {
+                            format!("type = \"numeric\"\nrange = [{lo}, {hi}]")
+                        }
                         _ => "type = \"numeric\"".to_string(),
                     }
                 } else {
@@ -122,10 +158,17 @@ pub(super) fn spec_from_dictionary(file: &Path) -> Result<String> {
         identifying.insert(0, quoted(&key));
     }
     let mut s = String::new();
-    let _ = writeln!(s, "# survey.toml drafted from the REDCap data dictionary {display} by `supplyrisk init`.");
+    let _ = writeln!(
+        s,
+        "# survey.toml drafted from the REDCap data dictionary {display} by `supplyrisk init`."
+    );
     let _ = writeln!(s, "# Review every question, add domains, scores, segments and metrics. Format: docs/survey-spec.md");
     if !skipped.is_empty() {
-        let _ = writeln!(s, "# Fields left out (no answers to analyse): {}", skipped.join(", "));
+        let _ = writeln!(
+            s,
+            "# Fields left out (no answers to analyse): {}",
+            skipped.join(", ")
+        );
     }
     let _ = write!(
         s,

@@ -154,23 +154,33 @@ pub fn read_path(path: &Path, display: &str, opts: &ReadOptions) -> Result<Sourc
         }
         _ => Error::io(path, e),
     })?;
-    if bytes.is_empty() {
-        return Err(Error::input(display, "the file is empty (0 bytes)"));
-    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    read_bytes(&bytes, &ext, display, opts)
+}
+
+/// Read a file's bytes; `ext` (lower case, no dot) says whether it is a workbook or text.
+pub fn read_bytes(
+    bytes: &[u8],
+    ext: &str,
+    display: &str,
+    opts: &ReadOptions,
+) -> Result<SourceTable> {
+    if bytes.is_empty() {
+        return Err(Error::input(display, "the file is empty (0 bytes)"));
+    }
     let mut notes = Vec::new();
     // Hash on the other core while the file is parsed.
     let (parsed, sha256) = std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| sha256_hex(&bytes));
-        let parsed = if WORKBOOK_EXTENSIONS.contains(&ext.as_str()) {
-            excel::read_workbook(&bytes, display, opts.sheet.as_deref(), &mut notes)
+        let hasher = scope.spawn(|| sha256_hex(bytes));
+        let parsed = if WORKBOOK_EXTENSIONS.contains(&ext) {
+            excel::read_workbook(bytes, display, opts.sheet.as_deref(), &mut notes)
                 .map(|(grid, sheet)| (grid, Some(sheet), None, None))
         } else {
-            csv_file::read_delimited(&bytes, display, opts.encoding.as_deref(), &mut notes)
+            csv_file::read_delimited(bytes, display, opts.encoding.as_deref(), &mut notes)
                 .map(|(grid, enc, delim)| (grid, None, Some(enc), Some(delim)))
         };
         (parsed, hasher.join().unwrap_or_default())

@@ -389,30 +389,98 @@ fn every_layout_binds_to_the_same_questions() {
     use supplyrisk::clean::{clean, Answer, Frame};
     let dir = repo().join("tests/fixtures/ingest");
     let text = std::fs::read_to_string(dir.join("layouts.toml")).unwrap();
-    let spec = supplyrisk::spec::load_str(&text, "layouts.toml", &dir).unwrap_or_else(|e| panic!("{e}"));
+    let spec =
+        supplyrisk::spec::load_str(&text, "layouts.toml", &dir).unwrap_or_else(|e| panic!("{e}"));
     let sources = supplyrisk::ingest::read_all(&spec).unwrap();
     let cleaned = clean(&spec, &sources, &Frame::new()).unwrap();
     let codes = |v: &[&str]| Answer::Codes(v.iter().map(|s| (*s).to_string()).collect());
     let got: Vec<(String, Answer, Answer, Answer)> = cleaned
         .records
         .iter()
-        .map(|r| (format!("{}:{}", r.file, r.row), r.answers[1].clone(), r.answers[2].clone(), r.answers[3].clone()))
+        .map(|r| {
+            (
+                format!("{}:{}", r.file, r.row),
+                r.answers[1].clone(),
+                r.answers[2].clone(),
+                r.answers[3].clone(),
+            )
+        })
         .collect();
     let code = |c: &str| Answer::Code(c.to_string());
     let text_a = |t: &str| Answer::Text(t.to_string());
     let expect = vec![
-        ("qualtrics_3row.csv:5", code("1"), codes(&["ehr", "cloud"]), text_a(NASTY)),
-        ("qualtrics_3row.csv:7", code("3"), codes(&["clearinghouse"]), Answer::Skipped),
-        ("qualtrics_legacy_2row.csv:3", code("1"), codes(&["ehr", "cloud"]), Answer::Skipped),
-        ("qualtrics_legacy_2row.csv:4", code("3"), codes(&["clearinghouse"]), Answer::Skipped),
-        ("surveymonkey.csv:3", code("1"), codes(&["ehr"]), Answer::Skipped),
-        ("surveymonkey.csv:4", code("2"), codes(&["clearinghouse"]), Answer::Skipped),
-        ("redcap_raw.csv:2", code("1"), codes(&["ehr", "cloud"]), text_a("fine")),
-        ("redcap_raw.csv:3", code("3"), codes(&["clearinghouse"]), text_a(NASTY)),
-        ("redcap_labels.csv:2", code("1"), codes(&["ehr", "cloud"]), text_a("fine")),
-        ("redcap_labels.csv:3", code("3"), codes(&["clearinghouse"]), Answer::Skipped),
-        ("msforms.xlsx:2", code("1"), codes(&["ehr", "cloud"]), text_a(NASTY)),
-        ("msforms.xlsx:3", code("2"), codes(&["clearinghouse"]), Answer::Skipped),
+        (
+            "qualtrics_3row.csv:5",
+            code("1"),
+            codes(&["ehr", "cloud"]),
+            text_a(NASTY),
+        ),
+        (
+            "qualtrics_3row.csv:7",
+            code("3"),
+            codes(&["clearinghouse"]),
+            Answer::Skipped,
+        ),
+        (
+            "qualtrics_legacy_2row.csv:3",
+            code("1"),
+            codes(&["ehr", "cloud"]),
+            Answer::Skipped,
+        ),
+        (
+            "qualtrics_legacy_2row.csv:4",
+            code("3"),
+            codes(&["clearinghouse"]),
+            Answer::Skipped,
+        ),
+        (
+            "surveymonkey.csv:3",
+            code("1"),
+            codes(&["ehr"]),
+            Answer::Skipped,
+        ),
+        (
+            "surveymonkey.csv:4",
+            code("2"),
+            codes(&["clearinghouse"]),
+            Answer::Skipped,
+        ),
+        (
+            "redcap_raw.csv:2",
+            code("1"),
+            codes(&["ehr", "cloud"]),
+            text_a("fine"),
+        ),
+        (
+            "redcap_raw.csv:3",
+            code("3"),
+            codes(&["clearinghouse"]),
+            text_a(NASTY),
+        ),
+        (
+            "redcap_labels.csv:2",
+            code("1"),
+            codes(&["ehr", "cloud"]),
+            text_a("fine"),
+        ),
+        (
+            "redcap_labels.csv:3",
+            code("3"),
+            codes(&["clearinghouse"]),
+            Answer::Skipped,
+        ),
+        (
+            "msforms.xlsx:2",
+            code("1"),
+            codes(&["ehr", "cloud"]),
+            text_a(NASTY),
+        ),
+        (
+            "msforms.xlsx:3",
+            code("2"),
+            codes(&["clearinghouse"]),
+            Answer::Skipped,
+        ),
     ];
     assert_eq!(got.len(), expect.len(), "{got:#?}");
     for (g, e) in got.iter().zip(&expect) {
@@ -420,21 +488,48 @@ fn every_layout_binds_to_the_same_questions() {
         assert_eq!((&g.1, &g.2, &g.3), (&e.1, &e.2, &e.3), "{}", g.0);
     }
     // The preview row of the Qualtrics export is quarantined, not lost.
-    assert!(cleaned.quarantine.iter().any(|q| q.file == "qualtrics_3row.csv" && q.row == 4));
+    assert!(cleaned
+        .quarantine
+        .iter()
+        .any(|q| q.file == "qualtrics_3row.csv" && q.row == 4));
 }
 
 #[test]
 fn init_drafts_a_spec_from_a_redcap_dictionary_that_reads_the_raw_export() {
     let dict = fixture("redcap_dictionary.csv");
-    let t = TestRun::new().args(["init", "r", "--from-redcap-dictionary", dict.to_str().unwrap()]);
+    let t = TestRun::new().args([
+        "init",
+        "r",
+        "--from-redcap-dictionary",
+        dict.to_str().unwrap(),
+    ]);
     t.run().expect_code(0);
     let spec = std::fs::read_to_string(t.path("r/survey.toml")).unwrap();
-    assert!(spec.contains("id = \"crit_cat\"\ntext = \"Critical cats\"\ntype = \"multi\""), "{spec}");
-    assert!(spec.contains("range = [0, 100000]"), "validated integers become numeric with their range");
-    assert!(spec.contains("identifying = [\"record_id\", \"org_name\"]"), "Identifier? = y");
-    assert!(spec.contains("intro (descriptive)"), "descriptive fields are listed as left out");
+    assert!(
+        spec.contains("id = \"crit_cat\"\ntext = \"Critical cats\"\ntype = \"multi\""),
+        "{spec}"
+    );
+    assert!(
+        spec.contains("range = [0, 100000]"),
+        "validated integers become numeric with their range"
+    );
+    assert!(
+        spec.contains("identifying = [\"record_id\", \"org_name\"]"),
+        "Identifier? = y"
+    );
+    assert!(
+        spec.contains("intro (descriptive)"),
+        "descriptive fields are listed as left out"
+    );
     std::fs::copy(fixture("redcap_raw.csv"), t.path("r/responses.csv")).unwrap();
-    let u = t.again().write("r/population.csv", "subsector,count\n1,10\n2,10\n3,10\n").args(["validate", "r"]);
+    let u = t
+        .again()
+        .write("r/population.csv", "subsector,count\n1,10\n2,10\n3,10\n")
+        .args(["validate", "r"]);
     let out = u.run().expect_code(0);
-    assert!(out.stdout.contains("layout redcap") && out.stdout.contains("2 kept"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("layout redcap") && out.stdout.contains("2 kept"),
+        "{}",
+        out.stdout
+    );
 }

@@ -2,5 +2,6 @@
 
 mod cli;
 mod ingest;
+mod properties;
 mod reference;
 mod util;
