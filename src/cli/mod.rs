@@ -163,6 +163,11 @@ where
                             r.out_dir.join("report.html").display()
                         ),
                     );
+                    if !quiet {
+                        for note in r.sources.iter().flat_map(|s| &s.notes) {
+                            eprintln!("warning: {note}");
+                        }
+                    }
                     if let Some(note) = &w.note {
                         say(quiet, &format!("note: {note}"));
                     }

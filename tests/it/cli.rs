@@ -442,7 +442,12 @@ fn any_survey_runs_from_the_init_scaffold_with_a_plain_windows_1252_csv() {
         .write("mine/population.csv", "segment,count\na,300\nb,100\n");
     std::fs::write(u.path("mine/responses.csv"), bytes).unwrap();
     let v = u.args(["run", "mine", "--out", "out"]);
-    v.run().expect_code(0);
+    let out = v.run().expect_code(0);
+    assert!(
+        out.stderr.contains("warning:") && out.stderr.contains("windows-1252"),
+        "the encoding fallback is a warning: {}",
+        out.stderr
+    );
     let (head, rows) = read_csv(&v.path("out/tables/estimates.csv"));
     let c = |n: &str| head.iter().position(|h| h == n).unwrap();
     let overall = rows.iter().find(|r| r[c("segment_var")] == "all").unwrap();
