@@ -118,6 +118,69 @@ fn check_zip_sizes(bytes: &[u8], file: &str) -> Result<()> {
     Ok(())
 }
 
+/// Read a BIFF12 varint (record type: up to 2 bytes; size: up to 4 bytes).
+fn biff12_varint(data: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u32> {
+    let mut value = 0u32;
+    for i in 0..max_bytes {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        value |= u32::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    Some(value)
+}
+
+/// .xlsb sheets may store cells in the compact `BrtShort*` records (types 12–18: the column is
+/// implied by the previous cell), as SheetJS writes every cell after the first of a row. The
+/// workbook reader skips those records, so such a sheet would read with columns silently
+/// missing: refuse it instead.
+fn check_xlsb_short_cells(bytes: &[u8], file: &str) -> Result<()> {
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.to_string()))
+        .collect();
+    if !names.iter().any(|n| n == "xl/workbook.bin") {
+        return Ok(());
+    }
+    for name in names
+        .iter()
+        .filter(|n| n.starts_with("xl/worksheets/") && n.ends_with(".bin"))
+    {
+        let Ok(entry) = archive.by_name(name) else {
+            continue;
+        };
+        let mut data = Vec::new();
+        if entry.take(MAX_PART_BYTES).read_to_end(&mut data).is_err() {
+            continue;
+        }
+        let mut pos = 0;
+        while pos < data.len() {
+            let (Some(kind), Some(size)) = (
+                biff12_varint(&data, &mut pos, 2),
+                biff12_varint(&data, &mut pos, 4),
+            ) else {
+                break;
+            };
+            if (12..=18).contains(&kind) {
+                return Err(Error::input(
+                    file,
+                    format!(
+                        "`{name}` stores cells in compact records (as SheetJS writes .xlsb) that the workbook reader \
+                         would skip, losing columns; open the file in Excel or LibreOffice and save it as .xlsx"
+                    ),
+                ));
+            }
+            pos = pos.saturating_add(size as usize);
+        }
+    }
+    Ok(())
+}
+
 fn reader_failed(file: &str) -> Error {
     Error::input(file, "the workbook is corrupt or truncated: the workbook reader failed on it; re-save it from Excel or LibreOffice")
 }
@@ -129,6 +192,7 @@ pub(crate) fn read_workbook(
     notes: &mut Vec<String>,
 ) -> Result<(Grid, String)> {
     check_zip_sizes(bytes, file)?;
+    check_xlsb_short_cells(bytes, file)?;
     let opened = catch_unwind(AssertUnwindSafe(|| {
         open_workbook_auto_from_rs(Cursor::new(bytes))
     }));
