@@ -33,6 +33,7 @@ pub struct Record {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reason {
     BlankRow,
+    RepeatInstance,
     Preview,
     TestKey,
     MissingKey,
@@ -46,6 +47,7 @@ impl Reason {
     pub fn code(self) -> &'static str {
         match self {
             Reason::BlankRow => "blank_row",
+            Reason::RepeatInstance => "repeat_instance",
             Reason::Preview => "preview",
             Reason::TestKey => "test_key",
             Reason::MissingKey => "missing_key",
@@ -193,6 +195,11 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             if row.is_blank() {
                 reasons.push(Reason::BlankRow);
                 messages.push("the row is empty".to_string());
+            } else if row.meta.repeat_instance {
+                reasons.push(Reason::RepeatInstance);
+                messages.push(
+                    "a REDCap repeating-instrument row, not a survey response (one row per record is analysed)".to_string(),
+                );
             } else {
                 if s.cleaning.drop_preview && row.meta.preview {
                     reasons.push(Reason::Preview);

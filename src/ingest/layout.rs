@@ -34,6 +34,8 @@ pub struct RowMeta {
     pub preview: bool,
     /// Whether the platform marks the response finished.
     pub finished: Option<bool>,
+    /// A REDCap repeating-instrument row (`redcap_repeat_instrument` filled), not a response.
+    pub repeat_instance: bool,
 }
 
 pub(crate) struct Shaped {
@@ -368,6 +370,11 @@ pub(crate) fn apply(
             ),
             _ => (None, None, None, None, None, None, None),
         };
+    let repeat_col = if layout == Layout::Redcap {
+        pos("redcap_repeat_instrument").or_else(|| pos("Repeat Instrument"))
+    } else {
+        None
+    };
     let get = |cells: &csv::StringRecord, i: Option<usize>| {
         i.and_then(|i| cells.get(i))
             .map(|s| s.trim().to_string())
@@ -407,6 +414,7 @@ pub(crate) fn apply(
             finished: get(&cells, finished_col)
                 .and_then(|f| parse_bool(&f))
                 .or_else(|| get(&cells, complete_col).and_then(|f| redcap_complete(&f))),
+            repeat_instance: get(&cells, repeat_col).is_some(),
         };
         data.push(SourceRow { row, cells, meta });
     }

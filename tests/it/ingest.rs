@@ -153,7 +153,8 @@ fn surveymonkey_forward_fills_and_names_option_and_matrix_columns() {
 #[test]
 fn redcap_raw_and_label_exports() {
     let t = read("redcap_raw.csv");
-    assert_eq!((t.layout, t.rows.len()), (Layout::Redcap, 2));
+    assert_eq!((t.layout, t.rows.len()), (Layout::Redcap, 3));
+    assert!(t.rows[2].meta.repeat_instance && !t.rows[0].meta.repeat_instance);
     assert_eq!(t.rows[0].meta.finished, Some(true), "_complete = 2");
     assert_eq!(t.rows[1].meta.finished, Some(false), "_complete = 1");
     assert_eq!(t.rows[1].cell(8), NASTY);
@@ -494,6 +495,16 @@ fn every_layout_binds_to_the_same_questions() {
         .quarantine
         .iter()
         .any(|q| q.file == "qualtrics_3row.csv" && q.row == 4));
+    // So is the REDCap repeating-instrument row.
+    let repeat = cleaned
+        .quarantine
+        .iter()
+        .find(|q| q.file == "redcap_raw.csv")
+        .unwrap();
+    assert_eq!(
+        (repeat.row, repeat.reasons[0].code()),
+        (5, "repeat_instance")
+    );
 }
 
 #[test]
