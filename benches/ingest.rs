@@ -139,6 +139,35 @@ fn main() {
                     .len()
             });
         }
-        other => eprintln!("unknown mode `{other}`: csv, polars or xlsx"),
+        "parts" => {
+            let p = csv_file();
+            let t = Instant::now();
+            let bytes = std::fs::read(&p).unwrap();
+            println!("read file: {:.3} s", t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let h = supplyrisk::ingest::sha256_hex(&bytes);
+            println!("sha256: {:.3} s ({})", t.elapsed().as_secs_f64(), &h[..8]);
+            let t = Instant::now();
+            let s = std::str::from_utf8(&bytes).unwrap();
+            println!("utf-8 check: {:.3} s", t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(s.as_bytes());
+            let mut rec = csv::StringRecord::new();
+            let mut rows = Vec::new();
+            while r.read_record(&mut rec).unwrap() {
+                let next = csv::StringRecord::with_capacity(rec.as_slice().len(), rec.len());
+                rows.push(std::mem::replace(&mut rec, next));
+            }
+            println!("csv StringRecords: {:.3} s ({} rows)", t.elapsed().as_secs_f64(), rows.len());
+            let t = Instant::now();
+            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(s.as_bytes());
+            let mut rec = csv::ByteRecord::new();
+            let mut n = 0;
+            while r.read_byte_record(&mut rec).unwrap() {
+                n += rec.len();
+            }
+            println!("csv ByteRecord reuse (no storage): {:.3} s ({n} fields)", t.elapsed().as_secs_f64());
+        }
+        other => eprintln!("unknown mode `{other}`: csv, polars, xlsx or parts"),
     }
 }

@@ -132,7 +132,9 @@ pub(crate) fn read_delimited(
                         .count();
                     counted_to = start;
                 }
-                rows.push((newlines + 1, std::mem::take(&mut record)));
+                // The next record starts at this one's size: no regrowth per row.
+                let next = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
+                rows.push((newlines + 1, std::mem::replace(&mut record, next)));
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);

@@ -85,14 +85,18 @@ pub(crate) fn column_letter(mut c: usize) -> String {
 
 /// Refuse zip-based workbooks whose parts expand past [`MAX_PART_BYTES`], decompressing each
 /// part into a counting sink (never into memory) and stopping at the limit.
-fn check_zip_sizes(bytes: &[u8], file: &str) -> Result<()> {
+///
+/// Returns whether any sheet part holds a formula (`<f>` in .xlsx/.xlsm, `table:formula` in .ods);
+/// non-zip workbooks answer `true` (unknown).
+fn check_zip_sizes(bytes: &[u8], file: &str) -> Result<bool> {
     if !bytes.starts_with(b"PK") {
-        return Ok(());
+        return Ok(true);
     }
     let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else {
         // Not a readable zip: calamine reports the corruption.
-        return Ok(());
+        return Ok(true);
     };
+    let mut formulas = false;
     for i in 0..archive.len() {
         let Ok(entry) = archive.by_index(i) else {
             continue;
@@ -106,8 +110,16 @@ fn check_zip_sizes(bytes: &[u8], file: &str) -> Result<()> {
                 format!("workbook part `{name}` declares {} bytes uncompressed, over the {} MiB limit; refusing to expand it", entry.size(), MAX_PART_BYTES >> 20),
             ));
         }
+        let is_sheet = name.starts_with("xl/worksheets/") || name == "content.xml";
         let mut limited = entry.take(MAX_PART_BYTES + 1);
-        let n = std::io::copy(&mut limited, &mut std::io::sink()).unwrap_or(0);
+        let n = if is_sheet && !formulas {
+            let mut scan = FormulaScan::default();
+            let n = std::io::copy(&mut limited, &mut scan).unwrap_or(0);
+            formulas = scan.found;
+            n
+        } else {
+            std::io::copy(&mut limited, &mut std::io::sink()).unwrap_or(0)
+        };
         if n > MAX_PART_BYTES {
             return Err(Error::input(
                 file,
@@ -115,7 +127,35 @@ fn check_zip_sizes(bytes: &[u8], file: &str) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(formulas)
+}
+
+/// A sink that notices formula markup (`<f>`, `<f `, `table:formula=`) in streamed sheet XML.
+#[derive(Default)]
+struct FormulaScan {
+    found: bool,
+    /// The last bytes of the previous chunk, so a marker split across chunks is still seen.
+    tail: Vec<u8>,
+}
+
+impl std::io::Write for FormulaScan {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.found {
+            let mut joined = std::mem::take(&mut self.tail);
+            joined.extend_from_slice(&buf[..buf.len().min(16)]);
+            let hit = |b: &[u8]| {
+                b.windows(3).any(|w| w[0] == b'<' && w[1] == b'f' && (w[2] == b'>' || w[2] == b' '))
+                    || b.windows(14).any(|w| w == b"table:formula=")
+            };
+            self.found = hit(&joined) || hit(buf);
+            self.tail = buf[buf.len().saturating_sub(16)..].to_vec();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Read a BIFF12 varint (record type: up to 2 bytes; size: up to 4 bytes).
@@ -191,7 +231,7 @@ pub(crate) fn read_workbook(
     sheet: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<(Grid, String)> {
-    check_zip_sizes(bytes, file)?;
+    let may_have_formulas = check_zip_sizes(bytes, file)?;
     check_xlsb_short_cells(bytes, file)?;
     let opened = catch_unwind(AssertUnwindSafe(|| {
         open_workbook_auto_from_rs(Cursor::new(bytes))
@@ -269,7 +309,12 @@ pub(crate) fn read_workbook(
     };
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
     // Formulas saved without a result (files written by scripts) read as empty: say so.
-    if let Ok(Ok(formulas)) = catch_unwind(AssertUnwindSafe(|| book.worksheet_formula(&chosen))) {
+    let formulas = if may_have_formulas {
+        catch_unwind(AssertUnwindSafe(|| book.worksheet_formula(&chosen))).ok().and_then(std::result::Result::ok)
+    } else {
+        None
+    };
+    if let Some(formulas) = formulas {
         let (f_row, f_col) = formulas.start().unwrap_or((0, 0));
         let mut missing = Vec::new();
         for (r, c, f) in formulas.used_cells() {
