@@ -151,22 +151,33 @@ fn main() {
             let s = std::str::from_utf8(&bytes).unwrap();
             println!("utf-8 check: {:.3} s", t.elapsed().as_secs_f64());
             let t = Instant::now();
-            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(s.as_bytes());
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(s.as_bytes());
             let mut rec = csv::StringRecord::new();
             let mut rows = Vec::new();
             while r.read_record(&mut rec).unwrap() {
                 let next = csv::StringRecord::with_capacity(rec.as_slice().len(), rec.len());
                 rows.push(std::mem::replace(&mut rec, next));
             }
-            println!("csv StringRecords: {:.3} s ({} rows)", t.elapsed().as_secs_f64(), rows.len());
+            println!(
+                "csv StringRecords: {:.3} s ({} rows)",
+                t.elapsed().as_secs_f64(),
+                rows.len()
+            );
             let t = Instant::now();
-            let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(s.as_bytes());
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(s.as_bytes());
             let mut rec = csv::ByteRecord::new();
             let mut n = 0;
             while r.read_byte_record(&mut rec).unwrap() {
                 n += rec.len();
             }
-            println!("csv ByteRecord reuse (no storage): {:.3} s ({n} fields)", t.elapsed().as_secs_f64());
+            println!(
+                "csv ByteRecord reuse (no storage): {:.3} s ({n} fields)",
+                t.elapsed().as_secs_f64()
+            );
         }
         other => eprintln!("unknown mode `{other}`: csv, polars, xlsx or parts"),
     }

@@ -144,7 +144,8 @@ impl std::io::Write for FormulaScan {
             let mut joined = std::mem::take(&mut self.tail);
             joined.extend_from_slice(&buf[..buf.len().min(16)]);
             let hit = |b: &[u8]| {
-                b.windows(3).any(|w| w[0] == b'<' && w[1] == b'f' && (w[2] == b'>' || w[2] == b' '))
+                b.windows(3)
+                    .any(|w| w[0] == b'<' && w[1] == b'f' && (w[2] == b'>' || w[2] == b' '))
                     || b.windows(14).any(|w| w == b"table:formula=")
             };
             self.found = hit(&joined) || hit(buf);
@@ -310,7 +311,9 @@ pub(crate) fn read_workbook(
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
     // Formulas saved without a result (files written by scripts) read as empty: say so.
     let formulas = if may_have_formulas {
-        catch_unwind(AssertUnwindSafe(|| book.worksheet_formula(&chosen))).ok().and_then(std::result::Result::ok)
+        catch_unwind(AssertUnwindSafe(|| book.worksheet_formula(&chosen)))
+            .ok()
+            .and_then(std::result::Result::ok)
     } else {
         None
     };

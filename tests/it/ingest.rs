@@ -260,6 +260,22 @@ fn workbooks_with_title_rows_dates_formulas_and_error_cells() {
     }
 }
 
+/// An .xlsb from SheetJS, re-encoded with Excel's full cell records (`xlsb_full_cells.py`).
+#[test]
+fn binary_workbook_with_full_cell_records() {
+    let t = read("sheetjs_fullcells.xlsb");
+    assert_eq!((t.sheet.as_deref(), t.header_row), (Some("Responses"), 3));
+    assert_eq!(
+        names(&t),
+        ["org_id", "subsector", "comment", "score", "submitted"]
+    );
+    assert_eq!(
+        values(&t, 0),
+        ["A-1", "Direct patient care", NASTY, "3", "2024-03-02"]
+    );
+    assert_eq!(values(&t, 1)[..4], ["A-2", "Public health", "Café", "4.5"]);
+}
+
 #[test]
 fn legacy_xls_from_xlwt() {
     let t = read("legacy_xlwt.xls");
