@@ -141,6 +141,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             q.min_responses
         ));
     }
+    for v in cleaned.log.invariant_violations() {
+        failed_gates.push(format!("row accounting broken: {v}"));
+    }
     if !weighted.converged {
         failed_gates.push(format!(
             "raking did not converge in {} passes (largest relative margin error {:.2e})",
@@ -291,87 +294,104 @@ pub fn quarantine_table(r: &RunResult) -> Table {
     t
 }
 
-/// The cleaning log: one long table of rows read, exclusions, recodes, unbound questions, notes.
+/// The cleaning log: one long table of rows read, kept, quarantined and flagged per source,
+/// exclusions and flags per rule, recodes, unbound questions and notes.
 pub fn cleaning_log_table(r: &RunResult) -> Table {
     let log = &r.cleaned.log;
-    let mut rows: Vec<[String; 7]> = Vec::new();
-    for (src, n) in &log.rows_read {
-        rows.push([
-            "rows_read".into(),
-            src.clone(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            n.to_string(),
-        ]);
+    // kind, source, question, rule, from, to, count, similarity
+    let mut rows: Vec<(
+        &str,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<usize>,
+        Option<f64>,
+    )> = Vec::new();
+    let e = String::new;
+    for (src, c) in &log.sources {
+        for (kind, n) in [
+            ("rows_read", c.read),
+            ("rows_kept", c.kept),
+            ("rows_quarantined", c.quarantined),
+            ("rows_flagged", c.flagged),
+        ] {
+            rows.push((kind, src.clone(), e(), e(), e(), e(), Some(n), None));
+        }
     }
-    rows.push([
-        "rows_kept".into(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        r.cleaned.records.len().to_string(),
-    ]);
     for (reason, n) in &log.excluded {
-        rows.push([
-            "excluded".into(),
-            String::new(),
-            String::new(),
+        rows.push((
+            "excluded",
+            e(),
+            e(),
             (*reason).into(),
-            String::new(),
-            String::new(),
-            n.to_string(),
-        ]);
+            e(),
+            e(),
+            Some(*n),
+            None,
+        ));
     }
-    for ((q, from, to, how), n) in &log.recodes {
-        rows.push([
-            "recode".into(),
-            String::new(),
+    for (reason, n) in &log.flagged {
+        rows.push((
+            "flagged",
+            e(),
+            e(),
+            (*reason).into(),
+            e(),
+            e(),
+            Some(*n),
+            None,
+        ));
+    }
+    if let (Some(med), Some(thr)) = (log.speeder_median_secs, log.speeder_threshold_secs) {
+        rows.push((
+            "speeder_threshold",
+            e(),
+            e(),
+            "speeder".into(),
+            format!("median {med:.0} s"),
+            format!("below {thr:.0} s"),
+            None,
+            None,
+        ));
+    }
+    for ((q, from, to, how), rc) in &log.recodes {
+        rows.push((
+            "recode",
+            e(),
             q.clone(),
             (*how).into(),
             from.clone(),
             to.clone(),
-            n.to_string(),
-        ]);
+            Some(rc.count),
+            rc.similarity,
+        ));
     }
     for (src, q) in &log.unbound {
-        rows.push([
-            "question_not_in_source".into(),
+        rows.push((
+            "question_not_in_source",
             src.clone(),
             q.clone(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
+            e(),
+            e(),
+            e(),
+            None,
+            None,
+        ));
     }
     for note in &log.notes {
-        rows.push([
-            "note".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            note.clone(),
-            String::new(),
-            String::new(),
-        ]);
+        rows.push(("note", e(), e(), e(), note.clone(), e(), None, None));
     }
-    let col = |i: usize| {
-        rows.iter()
-            .map(move |r| Some(r[i].clone()))
-            .collect::<Vec<_>>()
-    };
     let mut t = Table::new();
-    t.text("kind", col(0))
-        .text("source", col(1))
-        .text("question", col(2))
-        .text("rule", col(3))
-        .text("from", col(4))
-        .text("to", col(5))
-        .int("count", rows.iter().map(|r| r[6].parse::<i64>().ok()));
+    t.text("kind", rows.iter().map(|r| Some(r.0)))
+        .text("source", rows.iter().map(|r| Some(r.1.clone())))
+        .text("question", rows.iter().map(|r| Some(r.2.clone())))
+        .text("rule", rows.iter().map(|r| Some(r.3.clone())))
+        .text("from", rows.iter().map(|r| Some(r.4.clone())))
+        .text("to", rows.iter().map(|r| Some(r.5.clone())))
+        .int("count", rows.iter().map(|r| r.6.map(|n| n as i64)))
+        .float("similarity", rows.iter().map(|r| r.7));
     t
 }
 

@@ -1,10 +1,17 @@
-//! Clean: turn source rows into analysis records, with an audit trail in which every input row
-//! is either kept or quarantined with a reason, and every recoded value is counted.
+//! Clean: turn source rows into analysis records with an audit trail in which every input row is
+//! either kept or quarantined with a reason, and every recoded value is counted.
 //!
 //! Steps: bind each question to its column(s) in each source ([`binding`]); read each cell into
-//! an [`Answer`] ([`values`]); apply the respondent-level rules (blank rows, preview/test
-//! responses, missing key, incomplete responses, values outside the population frame, duplicate
-//! submissions) in that order.
+//! an [`Answer`] ([`values`]); apply the respondent rules. Rules run in three passes:
+//!
+//! 1. per row: blank row, REDCap repeat row, missing key and missing or out-of-frame design values
+//!    (always quarantined — such a row cannot be analysed); preview/test status, test keys,
+//!    incomplete responses and straight-lining (each `drop`, `flag` or `off` in the spec);
+//! 2. speeders: duration below a fraction of the median duration of the rows still in;
+//! 3. duplicate submissions of one key among the rows still in.
+//!
+//! The accounting invariant — rows read = kept + quarantined, per source — is checked on every
+//! run ([`CleaningLog::invariant_violations`]).
 
 mod binding;
 mod values;
@@ -13,10 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 use crate::ingest::{RowMeta, SourceTable};
-use crate::spec::{DuplicateRule, LoadedSpec};
+use crate::spec::{DuplicateRule, LoadedSpec, RuleAction, Spec};
 
-pub use binding::{bind_source, Binding};
-pub use values::{normalize_label, Answer};
+pub use binding::{bind_source, header_key, Binding};
+pub use values::{normalize_label, Answer, Matcher, Recode};
 
 /// An analysis record: one kept response.
 #[derive(Debug, Clone)]
@@ -27,9 +34,11 @@ pub struct Record {
     pub meta: RowMeta,
     /// One answer per spec question, in spec order.
     pub answers: Vec<Answer>,
+    /// Rules set to `flag` that caught this record.
+    pub flags: Vec<Reason>,
 }
 
-/// Why a row was excluded. The code is stable (written to `quarantine.csv` and the cleaning log).
+/// Why a row was excluded or flagged. The code is stable (quarantine file, flags, cleaning log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reason {
     BlankRow,
@@ -40,6 +49,8 @@ pub enum Reason {
     Incomplete,
     MissingDesignValue,
     OutOfFrame,
+    Straightline,
+    Speeder,
     Duplicate,
 }
 
@@ -54,6 +65,8 @@ impl Reason {
             Reason::Incomplete => "incomplete",
             Reason::MissingDesignValue => "missing_design_value",
             Reason::OutOfFrame => "out_of_frame",
+            Reason::Straightline => "straightline",
+            Reason::Speeder => "speeder",
             Reason::Duplicate => "duplicate",
         }
     }
@@ -70,19 +83,57 @@ pub struct Quarantined {
     pub raw: Vec<String>,
 }
 
+/// Rows read, kept, quarantined and flagged in one source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    pub read: usize,
+    pub kept: usize,
+    pub quarantined: usize,
+    pub flagged: usize,
+}
+
+/// One recode: how often a raw value was read as a result, and how.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RecodeCount {
+    pub count: usize,
+    /// Jaro–Winkler similarity of a fuzzy match.
+    pub similarity: Option<f64>,
+}
+
 /// Counts for the cleaning log.
 #[derive(Debug, Clone, Default)]
 pub struct CleaningLog {
-    /// Rows read per source label.
-    pub rows_read: BTreeMap<String, usize>,
-    /// Rows quarantined per reason code.
+    /// Per source label, in spec order.
+    pub sources: Vec<(String, SourceCounts)>,
+    /// Rows quarantined per reason code (a row may have several reasons).
     pub excluded: BTreeMap<&'static str, usize>,
-    /// (question, raw value, result, how) → count, for every value that was not an exact label.
-    pub recodes: BTreeMap<(String, String, String, &'static str), usize>,
+    /// Kept rows flagged per reason code.
+    pub flagged: BTreeMap<&'static str, usize>,
+    /// (question, raw value, result, how) → count, for every value not read verbatim.
+    pub recodes: BTreeMap<(String, String, String, &'static str), RecodeCount>,
     /// Questions absent from a source: (source label, question id).
     pub unbound: Vec<(String, String)>,
     /// Source notes (encodings, error cells) and other remarks, in order.
     pub notes: Vec<String>,
+    /// The speeder rule's median duration and threshold, in seconds, when durations exist.
+    pub speeder_median_secs: Option<f64>,
+    pub speeder_threshold_secs: Option<f64>,
+}
+
+impl CleaningLog {
+    /// Sources where rows read ≠ kept + quarantined (always empty unless there is a defect).
+    pub fn invariant_violations(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter(|(_, c)| c.read != c.kept + c.quarantined)
+            .map(|(s, c)| {
+                format!(
+                    "{s}: {} rows read but {} kept + {} quarantined",
+                    c.read, c.kept, c.quarantined
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -94,26 +145,103 @@ pub struct Cleaned {
 
 impl Cleaned {
     pub fn rows_read(&self) -> usize {
-        self.log.rows_read.values().sum()
+        self.log.sources.iter().map(|(_, c)| c.read).sum()
     }
 }
 
 /// Values a weighting or design variable may take (from the population targets).
 pub type Frame = BTreeMap<String, BTreeSet<String>>;
 
+/// A row that passed the per-row rules: where it is, so its raw values can be recovered if a
+/// later rule quarantines it.
 struct Candidate {
     record: Record,
-    raw: Vec<String>,
-    order: usize,
+    source: usize,
+    row_index: usize,
+    duration: Option<f64>,
+}
+
+/// Seconds since 0000-03-01 of an ISO `YYYY-MM-DD[THH:MM:SS]` timestamp.
+fn iso_seconds(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (
+        t[..4].parse().ok()?,
+        t[5..7].parse().ok()?,
+        t[8..10].parse().ok()?,
+    );
+    let (h, mi, s): (i64, i64, i64) = if b.len() >= 19 {
+        (
+            t[11..13].parse().ok()?,
+            t[14..16].parse().ok()?,
+            t[17..19].parse().ok()?,
+        )
+    } else {
+        (0, 0, 0)
+    };
+    // Days from civil (proleptic Gregorian), March-based year.
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + d - 1;
+    Some((days * 86_400 + h * 3600 + mi * 60 + s) as f64)
+}
+
+/// Response duration: the platform's, else submission − start.
+fn duration_of(meta: &RowMeta) -> Option<f64> {
+    meta.duration_secs.or_else(|| {
+        let (a, b) = (
+            iso_seconds(meta.started.as_deref()?)?,
+            iso_seconds(meta.submitted.as_deref()?)?,
+        );
+        (b >= a).then_some(b - a)
+    })
+}
+
+fn median(xs: &mut [f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    Some(if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    })
+}
+
+/// Raw text of every question in one row (for quarantine).
+fn raw_values(
+    spec: &Spec,
+    matchers: &mut [Matcher],
+    bindings: &[Binding],
+    cells: &csv::StringRecord,
+) -> Vec<String> {
+    spec.questions
+        .iter()
+        .zip(bindings)
+        .zip(matchers.iter_mut())
+        .map(|((q, b), m)| values::read_answer(spec, q, m, b, cells).1.into_owned())
+        .collect()
+}
+
+fn place(file: &str, sheet: Option<&str>) -> String {
+    match sheet {
+        Some(s) => format!("{file} [{s}]"),
+        None => file.to_string(),
+    }
 }
 
 /// Clean all sources. `frame` lists, for each design/weighting variable, the levels in the
 /// population; a respondent with another level is quarantined as out of frame.
 pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Result<Cleaned> {
     let s = &spec.spec;
+    let rules = &s.cleaning;
+    let act = &rules.actions;
     let mut log = CleaningLog::default();
     let mut quarantine = Vec::new();
-    let mut candidates = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     let key_idx = s
         .questions
         .iter()
@@ -126,17 +254,33 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         .keys()
         .filter_map(|v| s.questions.iter().position(|q| &q.id == v).map(|i| (i, v)))
         .collect();
-    let test_keys: BTreeSet<String> = s
-        .cleaning
+    let test_keys: BTreeSet<String> = rules
         .test_keys
         .iter()
         .map(|k| k.trim().to_string())
         .collect();
+    let grids: Vec<Vec<usize>> = rules
+        .straightline_grids
+        .iter()
+        .map(|g| {
+            g.iter()
+                .filter_map(|id| s.questions.iter().position(|q| &q.id == id))
+                .collect()
+        })
+        .collect();
+    let mut matchers: Vec<Matcher> = s.questions.iter().map(|q| Matcher::new(s, q)).collect();
+    let mut all_bindings = Vec::with_capacity(sources.len());
 
-    for table in sources {
+    for (si, table) in sources.iter().enumerate() {
         let label = table.label();
         log.notes.extend(table.notes.iter().cloned());
-        log.rows_read.insert(label.clone(), table.rows.len());
+        log.sources.push((
+            label.clone(),
+            SourceCounts {
+                read: table.rows.len(),
+                ..SourceCounts::default()
+            },
+        ));
         let bindings = bind_source(s, table);
         for (q, b) in s.questions.iter().zip(&bindings) {
             if matches!(b, Binding::Absent) {
@@ -169,19 +313,149 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 ));
             }
         }
-        for row in &table.rows {
+        for (ri, row) in table.rows.iter().enumerate() {
             let mut answers = Vec::with_capacity(s.questions.len());
-            let mut raw = Vec::with_capacity(s.questions.len());
-            for (q, b) in s.questions.iter().zip(&bindings) {
-                let (answer, raw_text, how) = values::read_answer(s, q, b, &row.cells);
+            for ((q, b), m) in s.questions.iter().zip(&bindings).zip(matchers.iter_mut()) {
+                let (answer, raw, how) = values::read_answer(s, q, m, b, &row.cells);
                 if let Some(how) = how {
-                    let result = answer.describe();
-                    *log.recodes
-                        .entry((q.id.clone(), raw_text.clone(), result, how))
-                        .or_insert(0) += 1;
+                    let entry = log
+                        .recodes
+                        .entry((q.id.clone(), raw.into_owned(), answer.describe(), how.how))
+                        .or_default();
+                    entry.count += 1;
+                    entry.similarity = how.similarity;
                 }
                 answers.push(answer);
-                raw.push(raw_text);
+            }
+            let mut drop = Vec::new();
+            let mut flags = Vec::new();
+            let mut messages = Vec::new();
+            let mut apply = |action: RuleAction,
+                             reason: Reason,
+                             message: String,
+                             drop: &mut Vec<Reason>,
+                             flags: &mut Vec<Reason>| match action {
+                RuleAction::Drop => {
+                    drop.push(reason);
+                    messages.push(message);
+                }
+                RuleAction::Flag => flags.push(reason),
+                RuleAction::Off => {}
+            };
+            if row.is_blank() {
+                apply(
+                    RuleAction::Drop,
+                    Reason::BlankRow,
+                    "the row is empty".into(),
+                    &mut drop,
+                    &mut flags,
+                );
+            } else if row.meta.repeat_instance {
+                apply(
+                    RuleAction::Drop,
+                    Reason::RepeatInstance,
+                    "a REDCap repeating-instrument row, not a survey response (one row per record is analysed)".into(),
+                    &mut drop,
+                    &mut flags,
+                );
+            } else {
+                if row.meta.preview {
+                    apply(
+                        act.preview,
+                        Reason::Preview,
+                        "the platform marks this a preview/test response".into(),
+                        &mut drop,
+                        &mut flags,
+                    );
+                }
+                match answers[key_idx].as_text().map(str::trim) {
+                    None | Some("") => apply(
+                        RuleAction::Drop,
+                        Reason::MissingKey,
+                        format!("no value for the respondent key `{}`", s.respondent.key),
+                        &mut drop,
+                        &mut flags,
+                    ),
+                    Some(k) if test_keys.contains(k) => {
+                        apply(
+                            act.test_key,
+                            Reason::TestKey,
+                            "the respondent key is listed in cleaning.test_keys".into(),
+                            &mut drop,
+                            &mut flags,
+                        );
+                    }
+                    Some(_) => {}
+                }
+                if !scored.is_empty() {
+                    let answered = scored.iter().filter(|&&i| answers[i].is_answered()).count();
+                    let share = answered as f64 / scored.len() as f64;
+                    if share < rules.min_answered_share {
+                        apply(
+                            act.incomplete,
+                            Reason::Incomplete,
+                            format!(
+                                "answered {answered} of {} scored items ({:.0}%), below the minimum {:.0}%",
+                                scored.len(),
+                                share * 100.0,
+                                rules.min_answered_share * 100.0
+                            ),
+                            &mut drop,
+                            &mut flags,
+                        );
+                    }
+                }
+                for (qi, var) in &design_vars {
+                    match answers[*qi].as_code() {
+                        None => {
+                            let why = match &answers[*qi] {
+                                Answer::Invalid(why) => format!(": {why}"),
+                                Answer::Missing(code) => format!(": declared missing (`{code}`)"),
+                                _ => ": left blank".to_string(),
+                            };
+                            apply(
+                                RuleAction::Drop,
+                                Reason::MissingDesignValue,
+                                format!(
+                                    "no usable value for design/weighting variable `{var}`{why}"
+                                ),
+                                &mut drop,
+                                &mut flags,
+                            );
+                        }
+                        Some(code) if !frame[*var].contains(code) => apply(
+                            RuleAction::Drop,
+                            Reason::OutOfFrame,
+                            format!("`{var}` = `{code}` is not a level of the population targets"),
+                            &mut drop,
+                            &mut flags,
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                for (g, grid) in grids.iter().enumerate() {
+                    let codes: Vec<&str> = grid
+                        .iter()
+                        .filter_map(|&qi| answers[qi].as_code())
+                        .collect();
+                    if codes.len() >= rules.straightline_min_items.max(2)
+                        && codes.iter().all(|c| *c == codes[0])
+                    {
+                        apply(
+                            act.straightline,
+                            Reason::Straightline,
+                            format!(
+                                "the same answer (`{}`) to all {} answered items of grid {} ({})",
+                                codes[0],
+                                codes.len(),
+                                g + 1,
+                                rules.straightline_grids[g].join(", ")
+                            ),
+                            &mut drop,
+                            &mut flags,
+                        );
+                    }
+                }
             }
             let record = Record {
                 file: table.file.clone(),
@@ -189,121 +463,104 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 row: row.row,
                 meta: row.meta.clone(),
                 answers,
+                flags,
             };
-            let mut reasons = Vec::new();
-            let mut messages = Vec::new();
-            if row.is_blank() {
-                reasons.push(Reason::BlankRow);
-                messages.push("the row is empty".to_string());
-            } else if row.meta.repeat_instance {
-                reasons.push(Reason::RepeatInstance);
-                messages.push(
-                    "a REDCap repeating-instrument row, not a survey response (one row per record is analysed)".to_string(),
-                );
-            } else {
-                if s.cleaning.drop_preview && row.meta.preview {
-                    reasons.push(Reason::Preview);
-                    messages.push("the platform marks this a preview/test response".to_string());
-                }
-                let key = record.answers[key_idx].as_text();
-                match key {
-                    None => {
-                        reasons.push(Reason::MissingKey);
-                        messages.push(format!(
-                            "no value for the respondent key `{}`",
-                            s.respondent.key
-                        ));
-                    }
-                    Some(k) if test_keys.contains(k.trim()) => {
-                        reasons.push(Reason::TestKey);
-                        messages
-                            .push("the respondent key is listed in cleaning.test_keys".to_string());
-                    }
-                    Some(_) => {}
-                }
-                if !scored.is_empty() {
-                    let answered = scored
-                        .iter()
-                        .filter(|&&i| record.answers[i].is_answered())
-                        .count();
-                    let share = answered as f64 / scored.len() as f64;
-                    if share < s.cleaning.min_answered_share {
-                        reasons.push(Reason::Incomplete);
-                        messages.push(format!(
-                            "answered {answered} of {} scored items ({:.0}%), below the minimum {:.0}%",
-                            scored.len(),
-                            share * 100.0,
-                            s.cleaning.min_answered_share * 100.0
-                        ));
-                    }
-                }
-                for (qi, var) in &design_vars {
-                    match record.answers[*qi].as_code() {
-                        None => {
-                            reasons.push(Reason::MissingDesignValue);
-                            let why = match &record.answers[*qi] {
-                                Answer::Invalid(why) => format!(": {why}"),
-                                Answer::Missing(code) => format!(": declared missing (`{code}`)"),
-                                _ => ": left blank".to_string(),
-                            };
-                            messages.push(format!(
-                                "no usable value for design/weighting variable `{var}`{why}"
-                            ));
-                        }
-                        Some(code) if !frame[*var].contains(code) => {
-                            reasons.push(Reason::OutOfFrame);
-                            messages.push(format!(
-                                "`{var}` = `{code}` is not a level of the population targets"
-                            ));
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
-            if reasons.is_empty() {
-                let order = candidates.len();
-                candidates.push(Candidate { record, raw, order });
+            if drop.is_empty() {
+                let duration = duration_of(&record.meta);
+                candidates.push(Candidate {
+                    record,
+                    source: si,
+                    row_index: ri,
+                    duration,
+                });
             } else {
                 quarantine.push(Quarantined {
                     file: record.file,
                     sheet: record.sheet,
                     row: record.row,
-                    reasons,
+                    reasons: drop,
                     message: messages.join("; "),
-                    raw,
+                    raw: raw_values(s, &mut matchers, &bindings, &row.cells),
                 });
             }
         }
+        all_bindings.push(bindings);
     }
 
-    // Duplicate submissions of one key.
-    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, c) in candidates.iter().enumerate() {
-        let k = c.record.answers[key_idx]
-            .as_text()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        by_key.entry(k).or_default().push(i);
-    }
-    let mut dropped = vec![None; candidates.len()];
-    for (k, idxs) in &by_key {
-        if idxs.len() < 2 {
-            continue;
+    // Late quarantine: recover the raw values of a candidate a later rule drops.
+    let late =
+        |c: Candidate, reason: Reason, message: String, matchers: &mut [Matcher]| Quarantined {
+            raw: raw_values(
+                s,
+                matchers,
+                &all_bindings[c.source],
+                &sources[c.source].rows[c.row_index].cells,
+            ),
+            file: c.record.file,
+            sheet: c.record.sheet,
+            row: c.record.row,
+            reasons: vec![reason],
+            message,
+        };
+
+    // Pass 2: speeders, against the median duration of the rows still in.
+    if act.speeder != RuleAction::Off {
+        let mut durations: Vec<f64> = candidates.iter().filter_map(|c| c.duration).collect();
+        if let Some(med) = median(&mut durations) {
+            let threshold = rules.speeder_fraction * med;
+            log.speeder_median_secs = Some(med);
+            log.speeder_threshold_secs = Some(threshold);
+            let mut kept = Vec::with_capacity(candidates.len());
+            for mut c in candidates {
+                match c.duration {
+                    Some(d) if d < threshold => {
+                        if act.speeder == RuleAction::Drop {
+                            let message = format!(
+                                "completed in {d:.0} s, below {:.0}% of the median {med:.0} s",
+                                rules.speeder_fraction * 100.0
+                            );
+                            quarantine.push(late(c, Reason::Speeder, message, &mut matchers));
+                            continue;
+                        }
+                        c.record.flags.push(Reason::Speeder);
+                        kept.push(c);
+                    }
+                    _ => kept.push(c),
+                }
+            }
+            candidates = kept;
         }
-        let keep = match s.cleaning.duplicates {
+    }
+
+    // Pass 3: duplicate submissions of one key.
+    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    if act.duplicate != RuleAction::Off {
+        for (i, c) in candidates.iter().enumerate() {
+            let k = c.record.answers[key_idx]
+                .as_text()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            by_key.entry(k).or_default().push(i);
+        }
+    }
+    let mut superseded: Vec<Option<usize>> = vec![None; candidates.len()];
+    for idxs in by_key.values().filter(|v| v.len() > 1) {
+        let keep = match rules.duplicates {
             DuplicateRule::Error => {
                 let places: Vec<String> = idxs
                     .iter()
                     .map(|&i| {
                         format!(
                             "{} row {}",
-                            place(&candidates[i].record),
+                            place(
+                                &candidates[i].record.file,
+                                candidates[i].record.sheet.as_deref()
+                            ),
                             candidates[i].record.row
                         )
                     })
                     .collect();
-                let _ = k;
                 return Err(Error::input(
                     places[0].clone(),
                     format!(
@@ -315,67 +572,82 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             }
             DuplicateRule::Latest => *idxs
                 .iter()
-                .max_by(|&&a, &&b| {
-                    let ka = (
-                        candidates[a].record.meta.finished != Some(false),
-                        candidates[a].record.meta.submitted.clone(),
-                        candidates[a].order,
-                    );
-                    let kb = (
-                        candidates[b].record.meta.finished != Some(false),
-                        candidates[b].record.meta.submitted.clone(),
-                        candidates[b].order,
-                    );
-                    ka.cmp(&kb)
+                .max_by_key(|&&i| {
+                    (
+                        candidates[i].record.meta.finished != Some(false),
+                        candidates[i].record.meta.submitted.clone(),
+                        i,
+                    )
                 })
                 .unwrap_or(&idxs[0]),
             DuplicateRule::First => *idxs
                 .iter()
-                .min_by(|&&a, &&b| {
-                    let ka = (
-                        candidates[a].record.meta.submitted.clone(),
-                        candidates[a].order,
-                    );
-                    let kb = (
-                        candidates[b].record.meta.submitted.clone(),
-                        candidates[b].order,
-                    );
-                    ka.cmp(&kb)
-                })
+                .min_by_key(|&&i| (candidates[i].record.meta.submitted.clone(), i))
                 .unwrap_or(&idxs[0]),
         };
         for &i in idxs {
             if i != keep {
-                dropped[i] = Some(keep);
+                superseded[i] = Some(keep);
             }
         }
     }
-    let mut records = Vec::with_capacity(candidates.len());
     let kept_place: Vec<String> = candidates
         .iter()
-        .map(|c| format!("{} row {}", place(&c.record), c.record.row))
+        .map(|c| {
+            format!(
+                "{} row {}",
+                place(&c.record.file, c.record.sheet.as_deref()),
+                c.record.row
+            )
+        })
         .collect();
-    for (i, c) in candidates.into_iter().enumerate() {
-        match dropped[i] {
-            None => records.push(c.record),
-            Some(keep) => quarantine.push(Quarantined {
-                file: c.record.file,
-                sheet: c.record.sheet,
-                row: c.record.row,
-                reasons: vec![Reason::Duplicate],
-                message: format!(
-                    "another submission with the same respondent key was kept ({}; rule: {:?})",
-                    kept_place[keep], s.cleaning.duplicates
-                )
-                .replace("Latest", "latest complete")
-                .replace("First", "first"),
-                raw: c.raw,
-            }),
+    let rule_name = match rules.duplicates {
+        DuplicateRule::Latest => "latest complete",
+        DuplicateRule::First => "first",
+        DuplicateRule::Error => "error",
+    };
+    let mut records = Vec::with_capacity(candidates.len());
+    for (i, mut c) in candidates.into_iter().enumerate() {
+        match (superseded[i], act.duplicate) {
+            (Some(keep), RuleAction::Drop) => {
+                let message = format!(
+                    "another submission with the same respondent key was kept ({}; rule: {rule_name})",
+                    kept_place[keep]
+                );
+                quarantine.push(late(c, Reason::Duplicate, message, &mut matchers));
+            }
+            (Some(_), _) => {
+                c.record.flags.push(Reason::Duplicate);
+                records.push(c.record);
+            }
+            (None, _) => records.push(c.record),
         }
     }
+
+    // Accounting.
     for q in &quarantine {
         for r in &q.reasons {
             *log.excluded.entry(r.code()).or_insert(0) += 1;
+        }
+        if let Some(src) = log
+            .sources
+            .iter_mut()
+            .find(|(l, _)| *l == place(&q.file, q.sheet.as_deref()))
+        {
+            src.1.quarantined += 1;
+        }
+    }
+    for r in &records {
+        for f in &r.flags {
+            *log.flagged.entry(f.code()).or_insert(0) += 1;
+        }
+        if let Some(src) = log
+            .sources
+            .iter_mut()
+            .find(|(l, _)| *l == place(&r.file, r.sheet.as_deref()))
+        {
+            src.1.kept += 1;
+            src.1.flagged += usize::from(!r.flags.is_empty());
         }
     }
     quarantine.sort_by(|a, b| (&a.file, &a.sheet, a.row).cmp(&(&b.file, &b.sheet, b.row)));
@@ -386,9 +658,15 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
     })
 }
 
-fn place(r: &Record) -> String {
-    match &r.sheet {
-        Some(s) => format!("{} [{s}]", r.file),
-        None => r.file.clone(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_seconds_differences() {
+        let a = iso_seconds("2024-02-28T23:59:00").unwrap();
+        let b = iso_seconds("2024-03-01T00:01:00").unwrap();
+        assert_eq!(b - a, 86_400.0 + 120.0, "2024 is a leap year");
+        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), Some(2.5));
     }
 }

@@ -1,6 +1,13 @@
-//! Reading one cell into an [`Answer`]: option labels, codes and aliases matched after
-//! normalization (trim, collapse spaces, case-fold); declared missing codes kept apart from
-//! skipped items; numbers parsed and range-checked; multi-select cells split.
+//! Reading one cell into an [`Answer`]. Labels are matched exactly, then after normalization
+//! (Unicode NFC, trim, collapse spaces, case-fold) against option labels, codes and aliases and
+//! the declared missing codes; optionally by fuzzy similarity (Jaro–Winkler over the normalized
+//! text, threshold in the spec). Numbers are parsed and range-checked; multi-select cells split.
+//! Each question gets one [`Matcher`] with its lookups built once, so a million rows cost a hash
+//! lookup per cell.
+
+use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
 
 use super::binding::Binding;
 use crate::spec::{Question, QuestionType, Spec};
@@ -64,6 +71,24 @@ impl Answer {
     }
 }
 
+/// How a raw value was read when it was not verbatim: the cleaning log's `rule`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recode {
+    /// `variant`, `code`, `alias`, `fuzzy`, `unmatched`, `unreadable`, `out_of_range`.
+    pub how: &'static str,
+    /// Jaro–Winkler similarity of a fuzzy match.
+    pub similarity: Option<f64>,
+}
+
+impl Recode {
+    fn how(how: &'static str) -> Self {
+        Recode {
+            how,
+            similarity: None,
+        }
+    }
+}
+
 /// A split multi-select cell that means "not chosen": blank, 0, Unchecked, FALSE, No.
 fn is_unchecked(v: &str) -> bool {
     v.is_empty()
@@ -73,48 +98,130 @@ fn is_unchecked(v: &str) -> bool {
             .any(|u| v.eq_ignore_ascii_case(u))
 }
 
-/// Trim, collapse internal whitespace, lower-case.
+/// Unicode NFC, trim, collapse internal whitespace, lower-case.
 pub fn normalize_label(s: &str) -> String {
-    s.split_whitespace()
+    let nfc: String = s.nfc().collect();
+    nfc.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
 }
 
-enum Matched {
-    Option(String, Option<&'static str>),
-    Missing(String, Option<&'static str>),
-    None,
+#[derive(Debug, Clone, PartialEq)]
+enum Hit {
+    Option(String),
+    Missing(String),
 }
 
-fn match_label(spec: &Spec, q: &Question, raw: &str) -> Matched {
-    let norm = normalize_label(raw);
-    for o in spec.options(q) {
-        if raw == o.label {
-            return Matched::Option(o.code.0.clone(), None);
+/// The lookups for one question, built once.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    /// Verbatim labels.
+    exact: HashMap<String, Hit>,
+    /// Normalized labels, codes and aliases, with how they matched.
+    normalized: HashMap<String, (Hit, &'static str)>,
+    /// Fuzzy matching: the threshold and the normalized candidates.
+    fuzzy: Option<(f64, Vec<(String, Hit)>)>,
+    /// Fuzzy outcomes per normalized text (a million rows repeat a handful of typos).
+    fuzzy_cache: HashMap<String, Option<(Hit, f64)>>,
+}
+
+impl Matcher {
+    pub fn new(spec: &Spec, q: &Question) -> Self {
+        let mut m = Matcher::default();
+        let mut candidates = Vec::new();
+        let missing = spec.missing_codes(q);
+        for o in spec.options(q) {
+            let hit = Hit::Option(o.code.0.clone());
+            m.exact
+                .entry(o.label.clone())
+                .or_insert_with(|| hit.clone());
+            let norm = normalize_label(&o.label);
+            m.normalized
+                .entry(norm.clone())
+                .or_insert((hit.clone(), "variant"));
+            candidates.push((norm, hit.clone()));
+            for a in &o.aliases {
+                let na = normalize_label(a);
+                m.normalized
+                    .entry(na.clone())
+                    .or_insert((hit.clone(), "alias"));
+                candidates.push((na, hit.clone()));
+            }
         }
-        if norm == normalize_label(&o.label) {
-            return Matched::Option(o.code.0.clone(), Some("variant"));
+        for o in spec.options(q) {
+            m.normalized
+                .entry(normalize_label(&o.code.0))
+                .or_insert((Hit::Option(o.code.0.clone()), "code"));
         }
-        if norm == normalize_label(&o.code.0) {
-            return Matched::Option(o.code.0.clone(), Some("code"));
+        for c in missing {
+            let hit = Hit::Missing(c.code.0.clone());
+            m.exact
+                .entry(c.label.clone())
+                .or_insert_with(|| hit.clone());
+            let norm = normalize_label(&c.label);
+            m.normalized
+                .entry(norm.clone())
+                .or_insert((hit.clone(), "variant"));
+            m.normalized
+                .entry(normalize_label(&c.code.0))
+                .or_insert((hit.clone(), "code"));
+            candidates.push((norm, hit.clone()));
+            for a in &c.aliases {
+                let na = normalize_label(a);
+                m.normalized
+                    .entry(na.clone())
+                    .or_insert((hit.clone(), "alias"));
+                candidates.push((na, hit.clone()));
+            }
         }
-        if o.aliases.iter().any(|a| normalize_label(a) == norm) {
-            return Matched::Option(o.code.0.clone(), Some("alias"));
+        if let Some(t) = spec.cleaning.fuzzy_threshold {
+            m.fuzzy = Some((t, candidates));
         }
+        m
     }
-    for m in spec.missing_codes(q) {
-        if raw == m.label {
-            return Matched::Missing(m.code.0.clone(), None);
+
+    /// Exact, then normalized, then (when `fuzzy`) the most similar label above the threshold.
+    fn lookup_with(&mut self, raw: &str, fuzzy: bool) -> Option<(Hit, Option<Recode>)> {
+        if let Some(h) = self.exact.get(raw) {
+            return Some((h.clone(), None));
         }
-        if norm == normalize_label(&m.label) || norm == normalize_label(&m.code.0) {
-            return Matched::Missing(m.code.0.clone(), Some("variant"));
+        let norm = normalize_label(raw);
+        if let Some((h, how)) = self.normalized.get(&norm) {
+            return Some((h.clone(), Some(Recode::how(how))));
         }
-        if m.aliases.iter().any(|a| normalize_label(a) == norm) {
-            return Matched::Missing(m.code.0.clone(), Some("alias"));
+        if !fuzzy {
+            return None;
         }
+        let (threshold, candidates) = self.fuzzy.as_ref()?;
+        let found = self
+            .fuzzy_cache
+            .entry(norm)
+            .or_insert_with_key(|norm| {
+                let mut best: Option<(Hit, f64)> = None;
+                for (cand, hit) in candidates {
+                    let s = strsim::jaro_winkler(norm, cand);
+                    if s >= *threshold && best.as_ref().is_none_or(|b| s > b.1) {
+                        best = Some((hit.clone(), s));
+                    }
+                }
+                best
+            })
+            .clone();
+        found.map(|(h, s)| {
+            (
+                h,
+                Some(Recode {
+                    how: "fuzzy",
+                    similarity: Some(s),
+                }),
+            )
+        })
     }
-    Matched::None
+
+    fn lookup(&mut self, raw: &str) -> Option<(Hit, Option<Recode>)> {
+        self.lookup_with(raw, true)
+    }
 }
 
 fn parse_number(raw: &str) -> Option<f64> {
@@ -128,95 +235,103 @@ fn parse_number(raw: &str) -> Option<f64> {
 }
 
 /// Read the answer to `q` from one row. Returns the answer, the raw text (for quarantine and the
-/// log) and, when the value was recoded rather than read verbatim, how.
-pub(super) fn read_answer(
+/// log) and, when the value was not read verbatim, how it was recoded.
+pub(super) fn read_answer<'a>(
     spec: &Spec,
     q: &Question,
+    matcher: &mut Matcher,
     binding: &Binding,
-    cells: &csv::StringRecord,
-) -> (Answer, String, Option<&'static str>) {
+    cells: &'a csv::StringRecord,
+) -> (Answer, std::borrow::Cow<'a, str>, Option<Recode>) {
+    use std::borrow::Cow;
     match binding {
-        Binding::Absent => (Answer::Skipped, String::new(), None),
+        Binding::Absent => (Answer::Skipped, Cow::Borrowed(""), None),
         Binding::Split(cols) => {
             let options = spec.options(q);
             let mut chosen: Vec<usize> = Vec::new();
-            let mut raw_parts = Vec::new();
             for (col, opt) in cols {
-                let v = cells.get(*col).map_or("", str::trim);
-                if !is_unchecked(v) {
+                if !is_unchecked(cells.get(*col).map_or("", str::trim)) {
                     chosen.push(*opt);
-                    raw_parts.push(options[*opt].label.clone());
                 }
             }
             chosen.sort_unstable();
             chosen.dedup();
-            let raw = raw_parts.join("; ");
             if chosen.is_empty() {
-                (Answer::Skipped, raw, None)
-            } else {
-                (
-                    Answer::Codes(chosen.iter().map(|&i| options[i].code.0.clone()).collect()),
-                    raw,
-                    None,
-                )
+                return (Answer::Skipped, Cow::Borrowed(""), None);
             }
+            let raw = chosen
+                .iter()
+                .map(|&i| options[i].label.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            (
+                Answer::Codes(chosen.iter().map(|&i| options[i].code.0.clone()).collect()),
+                Cow::Owned(raw),
+                None,
+            )
         }
         Binding::Column(col) => {
-            let raw = cells.get(*col).unwrap_or_default().to_string();
+            let raw = cells.get(*col).unwrap_or_default();
             if raw.trim().is_empty() {
-                return (Answer::Skipped, raw, None);
+                return (Answer::Skipped, Cow::Borrowed(raw), None);
             }
-            let (answer, how) = interpret(spec, q, &raw);
-            (answer, raw, how)
+            let (answer, how) = interpret(spec, q, matcher, raw);
+            (answer, Cow::Borrowed(raw), how)
         }
     }
 }
 
-fn interpret(spec: &Spec, q: &Question, raw: &str) -> (Answer, Option<&'static str>) {
+fn interpret(
+    spec: &Spec,
+    q: &Question,
+    matcher: &mut Matcher,
+    raw: &str,
+) -> (Answer, Option<Recode>) {
     match q.kind {
         QuestionType::Text => (Answer::Text(raw.trim().to_string()), None),
         QuestionType::Numeric => {
-            if let Matched::Missing(c, how) = match_label(spec, q, raw) {
+            if let Some((Hit::Missing(c), how)) = matcher.lookup(raw) {
                 return (Answer::Missing(c), how);
             }
             match parse_number(raw) {
                 None => (
                     Answer::Invalid(format!("`{}` is not a number", raw.trim())),
-                    Some("unreadable"),
+                    Some(Recode::how("unreadable")),
                 ),
                 Some(x) => match q.range {
                     Some([lo, hi]) if x < lo || x > hi => (
                         Answer::Invalid(format!("{x} is outside [{lo}, {hi}]")),
-                        Some("out_of_range"),
+                        Some(Recode::how("out_of_range")),
                     ),
                     _ => (Answer::Number(x), None),
                 },
             }
         }
         QuestionType::Single | QuestionType::Likert | QuestionType::Yesno => {
-            match match_label(spec, q, raw) {
-                Matched::Option(c, how) => (Answer::Code(c), how),
-                Matched::Missing(c, how) => (Answer::Missing(c), how),
-                Matched::None => (
+            match matcher.lookup(raw) {
+                Some((Hit::Option(c), how)) => (Answer::Code(c), how),
+                Some((Hit::Missing(c), how)) => (Answer::Missing(c), how),
+                None => (
                     Answer::Invalid(format!("`{}` is not an option", raw.trim())),
-                    Some("unmatched"),
+                    Some(Recode::how("unmatched")),
                 ),
             }
         }
         QuestionType::Multi => {
-            // The whole cell may be one option (labels can contain the separator).
-            match match_label(spec, q, raw.trim().trim_end_matches(';')) {
-                Matched::Option(c, how) => return (Answer::Codes(vec![c]), how),
-                Matched::Missing(c, how) => return (Answer::Missing(c), how),
-                Matched::None => {}
+            // The whole cell may be one option (labels can contain the separator); never fuzzily,
+            // or a list of choices would match its most similar single option.
+            match matcher.lookup_with(raw.trim().trim_end_matches(';'), false) {
+                Some((Hit::Option(c), how)) => return (Answer::Codes(vec![c]), how),
+                Some((Hit::Missing(c), how)) => return (Answer::Missing(c), how),
+                None => {}
             }
             let sep = if raw.contains(';') { ';' } else { ',' };
             let options = spec.options(q);
             let mut chosen = Vec::new();
             let mut how = None;
             for part in raw.split(sep).map(str::trim).filter(|p| !p.is_empty()) {
-                match match_label(spec, q, part) {
-                    Matched::Option(c, h) => {
+                match matcher.lookup(part) {
+                    Some((Hit::Option(c), h)) => {
                         if h.is_some() {
                             how = h;
                         }
@@ -227,7 +342,7 @@ fn interpret(spec: &Spec, q: &Question, raw: &str) -> (Answer, Option<&'static s
                     _ => {
                         return (
                             Answer::Invalid(format!("`{part}` is not an option")),
-                            Some("unmatched"),
+                            Some(Recode::how("unmatched")),
                         )
                     }
                 }
@@ -239,5 +354,19 @@ fn interpret(spec: &Spec, q: &Question, raw: &str) -> (Answer, Option<&'static s
                 how,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_composes_trims_and_folds() {
+        // "é" as e + combining acute, extra spaces, capitals.
+        assert_eq!(
+            normalize_label("  Caf\u{65}\u{301}   RÉSUMÉ "),
+            "café résumé"
+        );
     }
 }

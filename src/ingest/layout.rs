@@ -26,6 +26,8 @@ use crate::spec::Layout;
 pub struct RowMeta {
     /// The platform's response id (Qualtrics ResponseId, Forms ID, REDCap record id, …).
     pub response_id: Option<String>,
+    /// Start time, ISO 8601 when recognisable.
+    pub started: Option<String>,
     /// Submission time, ISO 8601 (`YYYY-MM-DDTHH:MM:SS`) when recognisable.
     pub submitted: Option<String>,
     /// Duration in seconds, where the platform records it.
@@ -370,6 +372,12 @@ pub(crate) fn apply(
             ),
             _ => (None, None, None, None, None, None, None),
         };
+    let start_col = match layout {
+        Layout::Qualtrics => pos("StartDate"),
+        Layout::Msforms => pos("Start time"),
+        Layout::Surveymonkey => pos("Start Date"),
+        _ => None,
+    };
     let repeat_col = if layout == Layout::Redcap {
         pos("redcap_repeat_instrument").or_else(|| pos("Repeat Instrument"))
     } else {
@@ -403,6 +411,7 @@ pub(crate) fn apply(
             .to_ascii_lowercase();
         let meta = RowMeta {
             response_id: get(&cells, id_col),
+            started: get(&cells, start_col).map(|t| iso_timestamp(&t).unwrap_or(t)),
             submitted: get(&cells, time_col).map(|t| iso_timestamp(&t).unwrap_or(t)),
             duration_secs: get(&cells, duration_col).and_then(|d| d.parse().ok()),
             preview: status.contains("preview")

@@ -352,9 +352,6 @@ fn default_tiers() -> Vec<Tier> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cleaning {
-    /// Exclude platform preview/test responses.
-    #[serde(default = "yes")]
-    pub drop_preview: bool,
     /// Respondent keys of known test submissions.
     #[serde(default)]
     pub test_keys: Vec<String>,
@@ -364,21 +361,99 @@ pub struct Cleaning {
     /// Minimum share of scored items answered (declared missing codes count as answered).
     #[serde(default = "half")]
     pub min_answered_share: f64,
+    /// Match an unmatched label to the most similar option when the Jaro–Winkler similarity of
+    /// the normalized texts reaches this threshold (0–1); absent = no fuzzy matching.
+    #[serde(default)]
+    pub fuzzy_threshold: Option<f64>,
+    /// A response is a speeder when its duration is below this fraction of the median duration.
+    #[serde(default = "speeder_fraction")]
+    pub speeder_fraction: f64,
+    /// Grids of Likert items (question ids) checked for straight-lining.
+    #[serde(default)]
+    pub straightline_grids: Vec<Vec<String>>,
+    /// Fewest answered items of a grid for straight-lining to be judged.
+    #[serde(default = "straightline_min")]
+    pub straightline_min_items: usize,
+    /// What each respondent rule does: drop (quarantine), flag (keep, with a flag), off.
+    #[serde(default)]
+    pub actions: RuleActions,
 }
 
 impl Default for Cleaning {
     fn default() -> Self {
         Cleaning {
-            drop_preview: true,
             test_keys: Vec::new(),
             duplicates: DuplicateRule::default(),
             min_answered_share: half(),
+            fuzzy_threshold: None,
+            speeder_fraction: speeder_fraction(),
+            straightline_grids: Vec::new(),
+            straightline_min_items: straightline_min(),
+            actions: RuleActions::default(),
         }
     }
 }
 
 fn yes() -> bool {
     true
+}
+
+fn speeder_fraction() -> f64 {
+    0.3
+}
+
+fn straightline_min() -> usize {
+    4
+}
+
+/// What a respondent rule does with the rows it catches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// Quarantine the row with the rule's reason.
+    Drop,
+    /// Keep the row and record the rule in its `flags`.
+    Flag,
+    /// Do not apply the rule.
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleActions {
+    #[serde(default = "drop")]
+    pub duplicate: RuleAction,
+    #[serde(default = "drop")]
+    pub preview: RuleAction,
+    #[serde(default = "drop")]
+    pub test_key: RuleAction,
+    #[serde(default = "drop")]
+    pub incomplete: RuleAction,
+    #[serde(default = "flag")]
+    pub speeder: RuleAction,
+    #[serde(default = "flag")]
+    pub straightline: RuleAction,
+}
+
+impl Default for RuleActions {
+    fn default() -> Self {
+        RuleActions {
+            duplicate: drop(),
+            preview: drop(),
+            test_key: drop(),
+            incomplete: drop(),
+            speeder: flag(),
+            straightline: flag(),
+        }
+    }
+}
+
+fn drop() -> RuleAction {
+    RuleAction::Drop
+}
+
+fn flag() -> RuleAction {
+    RuleAction::Flag
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -481,7 +481,19 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
             };
         }
         let started = rng.below(field_secs - 7200) as u32;
-        let duration = 600 + rng.below(2400) as u32;
+        let mut duration = 600 + rng.below(2400) as u32;
+        if rng.chance(0.03) {
+            // A speeder: clicked through in a minute or two.
+            duration = 60 + rng.below(90) as u32;
+        }
+        if rng.chance(0.03) {
+            // A straight-liner: the same answer down the agreement grid.
+            for id in ["B3", "B5", "E4", "G1"] {
+                if let Some(qi) = spec.questions.iter().position(|q| q.id == id) {
+                    answers[qi] = Some(Val::Code("4".to_string()));
+                }
+            }
+        }
         let forms = rng.chance(0.3);
         let base = Response {
             org: Some(oi),
