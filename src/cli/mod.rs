@@ -140,10 +140,22 @@ where
                     if excl.is_empty() {
                         excl.push("none".into());
                     }
+                    let flags: Vec<String> = r
+                        .cleaned
+                        .log
+                        .flagged
+                        .iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect();
+                    let flagged = if flags.is_empty() {
+                        "none".to_string()
+                    } else {
+                        flags.join(", ")
+                    };
                     say(
                         quiet,
                         &format!(
-                            "{} round {}: read {} rows from {} sources; kept {}, quarantined {} ({})\n\
+                            "{} round {}: read {} rows from {} sources; kept {}, quarantined {} ({}); flagged {}\n\
                              weighting: {}{} to a population of {:.0}; Kish effective n {:.1}\n\
                              estimates: {} rows for {} metrics\n\
                              report: {}",
@@ -154,6 +166,7 @@ where
                             r.records().len(),
                             r.cleaned.quarantine.len(),
                             excl.join(", "),
+                            flagged,
                             w.method,
                             w.passes.map(|p| format!(" ({p} passes)")).unwrap_or_default(),
                             w.population_total,

@@ -8,6 +8,79 @@ use crate::error::{EXIT_ERROR, EXIT_OK};
 use crate::weight::Population;
 use crate::{clean, ingest, spec, weight};
 
+const EXAMPLES: usize = 3;
+
+fn place(file: &str, sheet: Option<&str>, row: usize) -> String {
+    match sheet {
+        Some(s) => format!("{file} [{s}] row {row}"),
+        None => format!("{file} row {row}"),
+    }
+}
+
+/// The cleaning outcome: counts per source and per rule, with the first examples of each.
+fn cleaning_report(c: &clean::Cleaned) -> Vec<String> {
+    let mut out = vec![format!(
+        "cleaning: {} rows read, {} kept, {} would be quarantined, {} kept with flags",
+        c.rows_read(),
+        c.records.len(),
+        c.quarantine.len(),
+        c.records.iter().filter(|r| !r.flags.is_empty()).count()
+    )];
+    for (src, n) in &c.log.sources {
+        out.push(format!(
+            "  {src}: read {}, kept {}, quarantined {}, flagged {}",
+            n.read, n.kept, n.quarantined, n.flagged
+        ));
+    }
+    for (reason, n) in &c.log.excluded {
+        let examples: Vec<String> = c
+            .quarantine
+            .iter()
+            .filter(|q| q.reasons.iter().any(|r| r.code() == *reason))
+            .take(EXAMPLES)
+            .map(|q| {
+                format!(
+                    "{}: {}",
+                    place(&q.file, q.sheet.as_deref(), q.row),
+                    q.message
+                )
+            })
+            .collect();
+        out.push(format!(
+            "  quarantined {reason} ({n}): {}{}",
+            examples.join("; "),
+            if *n > EXAMPLES { "; …" } else { "" }
+        ));
+    }
+    for (flag, n) in &c.log.flagged {
+        let examples: Vec<String> = c
+            .records
+            .iter()
+            .filter(|r| r.flags.iter().any(|f| f.code() == *flag))
+            .take(EXAMPLES)
+            .map(|r| place(&r.file, r.sheet.as_deref(), r.row))
+            .collect();
+        out.push(format!(
+            "  flagged {flag} ({n}): {}{}",
+            examples.join(", "),
+            if *n > EXAMPLES { ", …" } else { "" }
+        ));
+    }
+    let mut by_how: std::collections::BTreeMap<&str, (usize, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    for ((q, from, to, how), rc) in &c.log.recodes {
+        let e = by_how.entry(how).or_default();
+        e.0 += rc.count;
+        if e.1.len() < EXAMPLES {
+            e.1.push(format!("{q}: `{from}` → {to}"));
+        }
+    }
+    for (how, (n, examples)) in by_how {
+        out.push(format!("  recoded {how} ({n}): {}", examples.join("; ")));
+    }
+    out
+}
+
 pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
     let spec = match spec::load(round_dir) {
         Ok(s) => s,
@@ -51,23 +124,7 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
                 for (src, q) in &c.log.unbound {
                     info.push(format!("warning: {src}: question `{q}` matches no column; its answers are all skipped"));
                 }
-                let excl: Vec<String> = c
-                    .log
-                    .excluded
-                    .iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect();
-                info.push(format!(
-                    "cleaning: {} rows read, {} kept, {} would be quarantined{}",
-                    c.rows_read(),
-                    c.records.len(),
-                    c.quarantine.len(),
-                    if excl.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", excl.join(", "))
-                    }
-                ));
+                info.extend(cleaning_report(&c));
                 match weight::weight(&spec.spec, pop, &c.records) {
                     Ok(w) => info.push(format!(
                         "weighting: {}{}",

@@ -440,16 +440,82 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
 
     // Data quality.
     h.push_str("<h2>Data quality</h2>");
-    let excl: Vec<Vec<String>> = r
-        .cleaned
-        .log
-        .excluded
+    let log = &r.cleaned.log;
+    h.push_str(
+        "<p>Every row read is either kept or quarantined with a reason (<code>data/quarantine.csv</code>); \
+         kept rows that a rule set to <i>flag</i> caught carry the flag in <code>data/clean.csv</code>; every \
+         value that was not read verbatim is counted in <code>tables/cleaning_log.csv</code>.</p>",
+    );
+    let per_source: Vec<Vec<String>> = log
+        .sources
         .iter()
-        .map(|(k, n)| vec![(*k).to_string(), n.to_string()])
+        .map(|(src, c)| {
+            vec![
+                src.clone(),
+                c.read.to_string(),
+                c.kept.to_string(),
+                c.quarantined.to_string(),
+                c.flagged.to_string(),
+            ]
+        })
         .collect();
-    h.push_str("<p>Every row read is either kept or quarantined with a reason (<code>data/quarantine.csv</code>); \
-                every recoded value is counted in <code>tables/cleaning_log.csv</code>.</p>");
-    h.push_str(&table_html(&["Exclusion reason", "Rows"], &excl));
+    h.push_str(&table_html(
+        &[
+            "Source",
+            "Rows read",
+            "Kept",
+            "Quarantined",
+            "Kept with a flag",
+        ],
+        &per_source,
+    ));
+    let mut rules: Vec<&str> = log
+        .excluded
+        .keys()
+        .chain(log.flagged.keys())
+        .copied()
+        .collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let by_rule: Vec<Vec<String>> = rules
+        .iter()
+        .map(|k| {
+            vec![
+                (*k).to_string(),
+                log.excluded.get(k).map_or("–".into(), ToString::to_string),
+                log.flagged.get(k).map_or("–".into(), ToString::to_string),
+            ]
+        })
+        .collect();
+    h.push_str(&table_html(
+        &["Rule", "Rows quarantined", "Kept rows flagged"],
+        &by_rule,
+    ));
+    if let (Some(med), Some(thr)) = (log.speeder_median_secs, log.speeder_threshold_secs) {
+        let _ = write!(h, "<p class=\"note\">Speeders: median completion time {med:.0} s; responses faster than {thr:.0} s are caught.</p>");
+    }
+    let mut by_how: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for ((_, _, _, how), rc) in &log.recodes {
+        *by_how.entry(how).or_default() += rc.count;
+    }
+    let recodes: Vec<Vec<String>> = by_how
+        .iter()
+        .map(|(how, n)| {
+            let what = match *how {
+                "variant" => "a label with different case, spacing or accents",
+                "code" => "the option code instead of its label",
+                "alias" => "a spelling listed in the spec's aliases",
+                "fuzzy" => "a misspelled label matched to the most similar one",
+                "unmatched" => "no option matched: treated as unanswered",
+                "unreadable" => "not a number: treated as unanswered",
+                "out_of_range" => "a number outside the allowed range: treated as unanswered",
+                _ => "",
+            };
+            vec![(*how).to_string(), what.to_string(), n.to_string()]
+        })
+        .collect();
+    h.push_str("<p>Values not read verbatim:</p>");
+    h.push_str(&table_html(&["Recode", "Meaning", "Values"], &recodes));
     let n = r.records().len().max(1);
     let nonresp: Vec<Vec<String>> = spec
         .questions
