@@ -196,7 +196,19 @@ pub fn clean_table(r: &RunResult) -> Table {
     .text("source_sheet", recs.iter().map(|x| x.sheet.clone()))
     .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
     .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
-    .boolean("finished", recs.iter().map(|x| x.meta.finished));
+    .boolean("finished", recs.iter().map(|x| x.meta.finished))
+    .text(
+        "flags",
+        recs.iter().map(|x| {
+            Some(
+                x.flags
+                    .iter()
+                    .map(|f| f.code())
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            )
+        }),
+    );
     for (qi, q) in s.questions.iter().enumerate() {
         if s.respondent.identifying.contains(&q.id) {
             continue;

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test module that drives the library or the binary.
 
+mod clean;
 mod cli;
 mod ingest;
 mod properties;
