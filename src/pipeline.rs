@@ -306,21 +306,14 @@ pub fn quarantine_table(r: &RunResult) -> Table {
     t
 }
 
+/// One cleaning-log row: kind, source, question, rule, from, to, count, similarity.
+type LogRow = (&'static str, String, String, String, String, String, Option<usize>, Option<f64>);
+
 /// The cleaning log: one long table of rows read, kept, quarantined and flagged per source,
 /// exclusions and flags per rule, recodes, unbound questions and notes.
 pub fn cleaning_log_table(r: &RunResult) -> Table {
     let log = &r.cleaned.log;
-    // kind, source, question, rule, from, to, count, similarity
-    let mut rows: Vec<(
-        &str,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<usize>,
-        Option<f64>,
-    )> = Vec::new();
+    let mut rows: Vec<LogRow> = Vec::new();
     let e = String::new;
     for (src, c) in &log.sources {
         for (kind, n) in [
