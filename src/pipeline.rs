@@ -307,7 +307,16 @@ pub fn quarantine_table(r: &RunResult) -> Table {
 }
 
 /// One cleaning-log row: kind, source, question, rule, from, to, count, similarity.
-type LogRow = (&'static str, String, String, String, String, String, Option<usize>, Option<f64>);
+type LogRow = (
+    &'static str,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<usize>,
+    Option<f64>,
+);
 
 /// The cleaning log: one long table of rows read, kept, quarantined and flagged per source,
 /// exclusions and flags per rule, recodes, unbound questions and notes.

@@ -20,11 +20,16 @@ pub enum CalibrationError {
         total: f64,
         first_total: f64,
     },
+    /// The calibration equations have no unique solution (a level without respondents).
+    Singular,
 }
 
 impl std::fmt::Display for CalibrationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            CalibrationError::Singular => {
+                f.write_str("the calibration equations are singular (a level without respondents?)")
+            }
             CalibrationError::EmptyCell { margin, level } => {
                 write!(
                     f,
@@ -82,11 +87,7 @@ fn check_cells(margin: usize, codes: &[u32], targets: &[f64]) -> Result<(), Cali
 }
 
 fn cell_sums(w: &[f64], codes: &[u32], k: usize) -> Vec<f64> {
-    let mut groups: Vec<Vec<f64>> = vec![Vec::new(); k];
-    for (wi, &c) in w.iter().zip(codes) {
-        groups[c as usize].push(*wi);
-    }
-    groups.into_iter().map(sum).collect()
+    super::group_sums(w, codes, k)
 }
 
 /// Post-stratify: w*_i = w_i · N_g / Σ_{j∈g} w_j.
@@ -199,6 +200,8 @@ pub enum Calibration {
         margins: Vec<(Vec<u32>, usize)>,
         snapshots: Vec<Vec<f64>>,
     },
+    /// Calibrated by `calibrate` (linear or raking): residuals against the calibration model.
+    Greg(super::greg::GregResidual),
 }
 
 /// Back-fitting sweeps R runs for raking residuals.
@@ -216,52 +219,42 @@ impl Calibration {
                 after,
             } => {
                 // e = z / w*, ē_g = Σ_g w e / Σ_g w (old weights w), z ← z − w* ē_g.
-                let mut num: Vec<Vec<f64>> = vec![Vec::new(); *n_cells];
-                let mut den: Vec<Vec<f64>> = vec![Vec::new(); *n_cells];
+                let num: Vec<f64> = (0..z.len()).map(|i| before[i] * z[i] / after[i]).collect();
+                let num = super::group_sums(&num, cells, *n_cells);
+                let den = super::group_sums(before, cells, *n_cells);
                 for i in 0..z.len() {
                     let g = cells[i] as usize;
-                    num[g].push(before[i] * z[i] / after[i]);
-                    den[g].push(before[i]);
-                }
-                let ebar: Vec<f64> = num
-                    .into_iter()
-                    .zip(den)
-                    .map(|(n, d)| {
-                        let d = sum(d);
-                        if d > 0.0 {
-                            sum(n) / d
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                for i in 0..z.len() {
-                    z[i] -= after[i] * ebar[cells[i] as usize];
+                    if den[g] > 0.0 {
+                        z[i] -= after[i] * num[g] / den[g];
+                    }
                 }
             }
             Calibration::Rake { margins, snapshots } => {
-                for _ in 0..RAKE_SWEEPS {
-                    for ((codes, k), w) in margins.iter().zip(snapshots) {
-                        let mut groups: Vec<Vec<f64>> = vec![Vec::new(); *k];
-                        for i in 0..z.len() {
-                            groups[codes[i] as usize].push(z[i] / w[i]);
+                let counts: Vec<Vec<f64>> = margins
+                    .iter()
+                    .map(|(codes, k)| {
+                        let mut n = vec![0.0; *k];
+                        for &c in codes {
+                            n[c as usize] += 1.0;
                         }
-                        let means: Vec<f64> = groups
-                            .into_iter()
-                            .map(|g| {
-                                if g.is_empty() {
-                                    0.0
-                                } else {
-                                    sum(g.iter().copied()) / g.len() as f64
-                                }
-                            })
-                            .collect();
+                        n
+                    })
+                    .collect();
+                let mut e = vec![0.0; z.len()];
+                for _ in 0..RAKE_SWEEPS {
+                    for (((codes, k), w), n) in margins.iter().zip(snapshots).zip(&counts) {
                         for i in 0..z.len() {
-                            z[i] -= w[i] * means[codes[i] as usize];
+                            e[i] = z[i] / w[i];
+                        }
+                        let sums = super::group_sums(&e, codes, *k);
+                        for i in 0..z.len() {
+                            let g = codes[i] as usize;
+                            z[i] -= w[i] * sums[g] / n[g];
                         }
                     }
                 }
             }
+            Calibration::Greg(greg) => greg.residualize(z),
         }
     }
 }

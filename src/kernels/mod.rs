@@ -11,6 +11,8 @@
 pub mod calibration;
 pub mod design;
 pub mod estimators;
+pub mod greg;
+pub mod trim;
 
 /// Tolerances shared by the kernels and their tests.
 pub mod prec {
@@ -38,6 +40,23 @@ pub fn group_codes<T: Ord + Clone>(labels: &[T]) -> (Vec<u32>, Vec<T>) {
         .map(|l| levels.binary_search(l).map_or(0, |i| i as u32))
         .collect();
     (codes, levels)
+}
+
+/// Per-group sums (Neumaier-compensated) of `values` by group code 0..k, in one pass.
+pub fn group_sums(values: &[f64], codes: &[u32], k: usize) -> Vec<f64> {
+    let mut s = vec![0.0_f64; k];
+    let mut c = vec![0.0_f64; k];
+    for (&x, &g) in values.iter().zip(codes) {
+        let g = g as usize;
+        let t = s[g] + x;
+        if s[g].abs() >= x.abs() {
+            c[g] += (s[g] - t) + x;
+        } else {
+            c[g] += (x - t) + s[g];
+        }
+        s[g] = t;
+    }
+    s.iter().zip(&c).map(|(a, b)| a + b).collect()
 }
 
 /// Sum with Neumaier compensation (R accumulates in long double).

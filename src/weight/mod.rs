@@ -76,6 +76,9 @@ fn calibration_message(
             .join(", ")
     };
     match e {
+        CalibrationError::Singular => {
+            "the calibration equations are singular: some level has no respondents".to_string()
+        }
         CalibrationError::EmptyCell { margin, level } => {
             format!(
                 "the population cell {} has no respondents",
