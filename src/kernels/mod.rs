@@ -8,6 +8,8 @@
 //! - [`estimators`]: means, totals, proportions, quantiles with their standard errors and CIs.
 //! - [`prec`]: tolerances, in one place.
 
+#![allow(clippy::needless_range_loop)] // numeric kernels index several parallel slices
+
 pub mod calibration;
 pub mod design;
 pub mod estimators;
