@@ -90,6 +90,29 @@ fn cell_sums(w: &[f64], codes: &[u32], k: usize) -> Vec<f64> {
     super::group_sums(w, codes, k)
 }
 
+/// Post-stratify, ignoring population cells without sample rows (R's `partial = TRUE`): the
+/// weights of the sampled cells match their cells' counts; the total is their sum.
+pub fn poststratify_partial(
+    w: &[f64],
+    cells: &[u32],
+    targets: &[f64],
+) -> Result<Vec<f64>, CalibrationError> {
+    let sums = cell_sums(w, cells, targets.len());
+    for (level, (&t, &s)) in targets.iter().zip(&sums).enumerate() {
+        if s > 0.0 && !(t > 0.0 && t.is_finite()) {
+            return Err(CalibrationError::BadTarget {
+                margin: 0,
+                level,
+                target: t,
+            });
+        }
+    }
+    Ok(w.iter()
+        .zip(cells)
+        .map(|(wi, &g)| wi * targets[g as usize] / sums[g as usize])
+        .collect())
+}
+
 /// Post-stratify: w*_i = w_i · N_g / Σ_{j∈g} w_j.
 pub fn poststratify(
     w: &[f64],

@@ -61,13 +61,20 @@ struct Expected {
     deff: f64,
 }
 
+/// A file of expected values: the project's own R cases (tests/reference/) or shared/reference.
+fn reference_file(name: &str) -> PathBuf {
+    let own = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(name);
+    if own.exists() {
+        own
+    } else {
+        reference_dir().join("expected").join(name)
+    }
+}
+
 fn expected(scenario: &str) -> BTreeMap<(String, String, String, String), Expected> {
-    let mut r = csv::Reader::from_path(
-        reference_dir()
-            .join("expected")
-            .join(format!("{scenario}.csv")),
-    )
-    .unwrap();
+    let mut r = csv::Reader::from_path(reference_file(&format!("{scenario}.csv"))).unwrap();
     let mut out = BTreeMap::new();
     for rec in r.records() {
         let rec = rec.unwrap();
@@ -349,7 +356,7 @@ fn raked_cluster_design_matches_r_tight() {
 }
 
 fn reference_weights(file: &str) -> BTreeMap<i64, f64> {
-    let mut r = csv::Reader::from_path(reference_dir().join("expected").join(file)).unwrap();
+    let mut r = csv::Reader::from_path(reference_file(file)).unwrap();
     r.records()
         .map(|x| {
             let x = x.unwrap();
@@ -535,4 +542,148 @@ fn poststratified_weights_match_r() {
     let (stype, _) = group_codes(data.text("stype"));
     let after = poststratify(&w, &stype, &[4421.0, 755.0, 1018.0]).unwrap();
     assert_weights("api_poststrat", &data, &after, "api_poststrat_weights.csv");
+}
+
+/// Population margins written by `tests/reference/cases.R`: variable → level → count.
+fn targets() -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut r = csv::Reader::from_path(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/targets.csv"),
+    )
+    .unwrap();
+    let mut out: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        out.entry(rec[0].to_string())
+            .or_default()
+            .insert(rec[1].to_string(), rec[2].parse().unwrap());
+    }
+    out
+}
+
+/// A margin of `var` over the sample: codes by sorted level, targets in the same order.
+fn margin_of(data: &Data, var: &str, t: &BTreeMap<String, BTreeMap<String, f64>>) -> Margin {
+    let labels: Vec<String> = if var == "dnum" {
+        data.num(var)
+            .iter()
+            .map(|x| format!("{}", *x as i64))
+            .collect()
+    } else {
+        data.text(var).to_vec()
+    };
+    let levels: Vec<&String> = t[var].keys().collect();
+    let codes = labels
+        .iter()
+        .map(|l| levels.iter().position(|x| *x == l).unwrap() as u32)
+        .collect();
+    Margin {
+        codes,
+        targets: t[var].values().copied().collect(),
+    }
+}
+
+/// Own R cases (tests/reference/cases.R): a stratified design raked on three margins.
+#[test]
+fn r_case_stratified_design_raked_on_three_margins() {
+    let (data, design, w) = strat();
+    let t = targets();
+    let margins: Vec<Margin> = ["stype", "sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(&data, v, &t))
+        .collect();
+    let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
+    assert_weights(
+        "case_strat_rake3",
+        &data,
+        &fit.weights,
+        "case_strat_rake3_weights.csv",
+    );
+    let cal = Calibration::Rake {
+        margins: margins
+            .iter()
+            .map(|m| (m.codes.clone(), m.targets.len()))
+            .collect(),
+        snapshots: fit.snapshots.clone(),
+    };
+    check_scenario(
+        "case_strat_rake3",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &fit.weights,
+            calibration: &cal,
+        },
+    );
+}
+
+/// Own R cases: a cluster design raked on two margins.
+#[test]
+fn r_case_cluster_design_raked_on_two_margins() {
+    let (data, design, w) = clus1();
+    let t = targets();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(&data, v, &t))
+        .collect();
+    let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
+    assert_weights(
+        "case_clus_rake2",
+        &data,
+        &fit.weights,
+        "case_clus_rake2_weights.csv",
+    );
+    let cal = Calibration::Rake {
+        margins: margins
+            .iter()
+            .map(|m| (m.codes.clone(), m.targets.len()))
+            .collect(),
+        snapshots: fit.snapshots.clone(),
+    };
+    check_scenario(
+        "case_clus_rake2",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &fit.weights,
+            calibration: &cal,
+        },
+    );
+}
+
+/// Own R cases: partial post-stratification (`postStratify(partial = TRUE)`) on district.
+#[test]
+fn r_case_partial_poststratification() {
+    use supplyrisk::kernels::calibration::poststratify_partial;
+    let (data, design, w) = strat();
+    let t = targets();
+    let m = margin_of(&data, "dnum", &t);
+    assert!(
+        m.targets.len() > 700,
+        "most of the districts have no sampled school"
+    );
+    assert!(
+        poststratify(&w, &m.codes, &m.targets).is_err(),
+        "without `partial` an empty cell is an error"
+    );
+    let after = poststratify_partial(&w, &m.codes, &m.targets).unwrap();
+    assert_weights(
+        "case_partial_poststrat",
+        &data,
+        &after,
+        "case_partial_poststrat_weights.csv",
+    );
+    let cal = Calibration::PostStrat {
+        cells: m.codes.clone(),
+        n_cells: m.targets.len(),
+        before: w.clone(),
+        after: after.clone(),
+    };
+    check_scenario(
+        "case_partial_poststrat",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &after,
+            calibration: &cal,
+        },
+    );
 }
