@@ -477,8 +477,11 @@ pub struct Design {
     /// Question id whose value is the cluster (PSU); default: each organization is its own PSU.
     #[serde(default)]
     pub cluster: Option<String>,
-    /// Population counts file (`<var>...,count`), relative to the round directory.
-    pub population: String,
+    /// Population counts file, relative to the round directory: cells (`<var>…,count`, one
+    /// column per variable) or margins (`variable,level,count`). Optional when
+    /// `weighting.margins` gives the targets inline.
+    #[serde(default)]
+    pub population: Option<String>,
     /// Apply the finite population correction from the population counts.
     #[serde(default = "yes")]
     pub fpc: bool,
@@ -490,6 +493,56 @@ pub enum WeightMethod {
     None,
     Poststratify,
     Rake,
+    /// Calibration by Newton's method (R's `calibrate`), raking or linear (`calfun`).
+    Calibrate,
+}
+
+/// Calibration function of `method = "calibrate"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CalFunSpec {
+    #[default]
+    Raking,
+    Linear,
+}
+
+/// What trimming bounds are relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrimScale {
+    /// Bounds are weight values.
+    Absolute,
+    /// Bounds are multiples of the mean weight.
+    Mean,
+    /// Bounds are multiples of the median weight.
+    #[default]
+    Median,
+}
+
+/// Weight trimming after calibration (R's `trimWeights`), optionally re-calibrating until both
+/// the margins and the bounds hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trim {
+    #[serde(default)]
+    pub upper: Option<f64>,
+    #[serde(default)]
+    pub lower: Option<f64>,
+    #[serde(default)]
+    pub relative_to: TrimScale,
+    /// Repeat trimming until no weight is outside the bounds.
+    #[serde(default)]
+    pub strict: bool,
+    /// After trimming, calibrate again, and repeat until margins and bounds both hold.
+    #[serde(default)]
+    pub rerake: bool,
+    /// Trim-and-recalibrate rounds before giving up (a quality gate).
+    #[serde(default = "trim_passes")]
+    pub max_passes: usize,
+}
+
+fn trim_passes() -> usize {
+    50
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -500,6 +553,8 @@ pub enum EmptyCellRule {
     Error,
     /// Fall back to raking on the variables' margins.
     Rake,
+    /// Ignore population cells without respondents (R's `partial = TRUE`).
+    Ignore,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -516,6 +571,14 @@ pub struct Weighting {
     pub tolerance: f64,
     #[serde(default = "rake_passes")]
     pub max_iterations: usize,
+    /// `method = "calibrate"`: `raking` (default) or `linear`.
+    #[serde(default)]
+    pub calfun: CalFunSpec,
+    #[serde(default)]
+    pub trim: Option<Trim>,
+    /// Inline margins instead of a population file: `[weighting.margins.size] small = 121`.
+    #[serde(default)]
+    pub margins: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 fn rake_tol() -> f64 {

@@ -334,12 +334,52 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             ));
         }
     }
-    let pop = loaded.resolve(&spec.design.population);
-    if !pop.is_file() {
-        out.push(SpecProblem::new(
-            at(&[key("design"), key("population")]),
-            format!("file not found: {}", pop.display()),
-        ));
+    match &spec.design.population {
+        Some(file) => {
+            let pop = loaded.resolve(file);
+            if !pop.is_file() {
+                out.push(SpecProblem::new(
+                    at(&[key("design"), key("population")]),
+                    format!("file not found: {}", pop.display()),
+                ));
+            }
+            if !spec.weighting.margins.is_empty() {
+                out.push(SpecProblem::new(
+                    at(&[key("weighting"), key("margins")]),
+                    "give population targets either in design.population or inline here, not both",
+                ));
+            }
+        }
+        None if spec.weighting.margins.is_empty() => out.push(SpecProblem::new(
+            at(&[key("design")]),
+            "population targets are needed: `population = \"population.csv\"`, or [weighting.margins]",
+        )),
+        None => {}
+    }
+    for (v, levels) in &spec.weighting.margins {
+        for (l, c) in levels {
+            if !(c.is_finite() && *c >= 0.0) {
+                out.push(SpecProblem::new(
+                    at(&[key("weighting"), key("margins"), key(v), key(l)]),
+                    format!("expected a count ≥ 0, got {c}"),
+                ));
+            }
+        }
+    }
+    if let Some(t) = &spec.weighting.trim {
+        let bad = |x: Option<f64>| x.is_some_and(|v| !(v.is_finite() && v > 0.0));
+        if bad(t.upper) || bad(t.lower) || t.upper.zip(t.lower).is_some_and(|(u, l)| l >= u) {
+            out.push(SpecProblem::new(
+                at(&[key("weighting"), key("trim")]),
+                "trim bounds must be positive, with lower < upper",
+            ));
+        }
+        if t.upper.is_none() && t.lower.is_none() {
+            out.push(SpecProblem::new(
+                at(&[key("weighting"), key("trim")]),
+                "give `upper`, `lower` or both",
+            ));
+        }
     }
 
     // Weighting.

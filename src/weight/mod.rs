@@ -7,10 +7,14 @@ mod population;
 
 use crate::clean::Record;
 use crate::error::{Error, Result};
-use crate::kernels::calibration::{poststratify, rake, Calibration, CalibrationError, Margin};
+use crate::kernels::calibration::{
+    poststratify, poststratify_partial, rake, Calibration, CalibrationError, Margin,
+};
 use crate::kernels::design::{Design, DesignError};
+use crate::kernels::greg::{calibrate, column_totals, CalFun, GregResidual};
 use crate::kernels::group_codes;
-use crate::spec::{EmptyCellRule, Spec, WeightMethod};
+use crate::kernels::trim::trim_weights;
+use crate::spec::{CalFunSpec, EmptyCellRule, Spec, Trim, TrimScale, WeightMethod};
 
 pub use population::Population;
 
@@ -29,9 +33,12 @@ pub struct MarginCheck {
 pub struct Weighted {
     pub design: Design,
     pub base_weights: Vec<f64>,
+    /// Weights after calibration, before trimming.
+    pub calibrated_weights: Vec<f64>,
+    /// Final weights.
     pub weights: Vec<f64>,
     pub calibration: Calibration,
-    /// What was done: `none`, `poststratify`, `rake`.
+    /// What was done: `none`, `poststratify`, `rake`, `calibrate`.
     pub method: &'static str,
     /// Why the method differs from the spec's, or other remarks.
     pub note: Option<String>,
@@ -42,6 +49,7 @@ pub struct Weighted {
     pub margins: Vec<MarginCheck>,
     pub population_total: f64,
     pub fpc: bool,
+    pub trim: Option<TrimInfo>,
 }
 
 fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
@@ -197,52 +205,22 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
     )?;
 
     let vars = &spec.weighting.variables;
-    let mut note = None;
-    let (weights, calibration, method, passes, converged, max_rel_error) = match spec
-        .weighting
-        .method
-    {
-        WeightMethod::None => (
-            base_weights.clone(),
-            Calibration::None,
-            "none",
-            None,
-            true,
-            0.0,
-        ),
-        WeightMethod::Poststratify => {
-            let (codes, targets, keys) = cells(spec, pop, records, vars)?;
-            match poststratify(&base_weights, &codes, &targets) {
-                Ok(w) => {
-                    let cal = Calibration::PostStrat {
-                        cells: codes,
-                        n_cells: targets.len(),
-                        before: base_weights.clone(),
-                        after: w.clone(),
-                    };
-                    (w, cal, "poststratify", None, true, 0.0)
-                }
-                Err(e @ CalibrationError::EmptyCell { .. })
-                    if spec.weighting.empty_cell == EmptyCellRule::Rake && vars.len() > 1 =>
-                {
-                    note = Some(format!(
-                        "post-stratification impossible ({}); raked on the margins of {} instead (weighting.empty_cell = \"rake\")",
-                        calibration_message(&e, std::slice::from_ref(vars), &[keys]),
-                        vars.join(", ")
-                    ));
-                    run_rake(spec, pop, records, &base_weights)?
-                }
-                Err(e) => {
-                    return Err(Error::Weighting(calibration_message(
-                        &e,
-                        std::slice::from_ref(vars),
-                        &[keys],
-                    )))
-                }
-            }
-        }
-        WeightMethod::Rake => run_rake(spec, pop, records, &base_weights)?,
+    let fit = calibrate_weights(spec, pop, records, &base_weights)?;
+    let calibrated_weights = fit.weights.clone();
+    let (fit, trim) = match &spec.weighting.trim {
+        None => (fit, None),
+        Some(t) => trim_and_recalibrate(spec, pop, records, t, fit)?,
     };
+    let Fit {
+        weights,
+        calibration,
+        method,
+        passes,
+        converged,
+        max_rel_error,
+        note,
+    } = fit;
+    let converged = converged && trim.as_ref().is_none_or(|t| t.settled);
 
     let mut margins = Vec::new();
     for v in vars {
@@ -279,6 +257,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
     Ok(Weighted {
         design,
         base_weights,
+        calibrated_weights,
         weights,
         calibration,
         method,
@@ -289,17 +268,242 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         margins,
         population_total: pop.total(),
         fpc,
+        trim,
     })
 }
 
-type Fit = (
-    Vec<f64>,
-    Calibration,
-    &'static str,
-    Option<usize>,
-    bool,
-    f64,
-);
+/// The outcome of one calibration of the weights.
+struct Fit {
+    weights: Vec<f64>,
+    calibration: Calibration,
+    method: &'static str,
+    passes: Option<usize>,
+    converged: bool,
+    max_rel_error: f64,
+    note: Option<String>,
+}
+
+/// Calibrate `start` weights by the spec's method (with the empty-cell fallback).
+fn calibrate_weights(
+    spec: &Spec,
+    pop: &Population,
+    records: &[Record],
+    start: &[f64],
+) -> Result<Fit> {
+    let vars = &spec.weighting.variables;
+    let plain = |weights: Vec<f64>, calibration, method| Fit {
+        weights,
+        calibration,
+        method,
+        passes: None,
+        converged: true,
+        max_rel_error: 0.0,
+        note: None,
+    };
+    match spec.weighting.method {
+        WeightMethod::None => Ok(plain(start.to_vec(), Calibration::None, "none")),
+        WeightMethod::Rake => run_rake(spec, pop, records, start),
+        WeightMethod::Calibrate => run_calibrate(spec, pop, records, start),
+        WeightMethod::Poststratify => {
+            let (codes, targets, keys) = cells(spec, pop, records, vars)?;
+            let result = if spec.weighting.empty_cell == EmptyCellRule::Ignore {
+                poststratify_partial(start, &codes, &targets)
+            } else {
+                poststratify(start, &codes, &targets)
+            };
+            match result {
+                Ok(w) => {
+                    let cal = Calibration::PostStrat {
+                        cells: codes,
+                        n_cells: targets.len(),
+                        before: start.to_vec(),
+                        after: w.clone(),
+                    };
+                    Ok(plain(w, cal, "poststratify"))
+                }
+                Err(e @ CalibrationError::EmptyCell { .. })
+                    if spec.weighting.empty_cell == EmptyCellRule::Rake && vars.len() > 1 =>
+                {
+                    let mut fit = run_rake(spec, pop, records, start)?;
+                    fit.note = Some(format!(
+                        "post-stratification impossible ({}); raked on the margins of {} instead (weighting.empty_cell = \"rake\")",
+                        calibration_message(&e, std::slice::from_ref(vars), &[keys]),
+                        vars.join(", ")
+                    ));
+                    Ok(fit)
+                }
+                Err(e) => Err(Error::Weighting(calibration_message(
+                    &e,
+                    std::slice::from_ref(vars),
+                    &[keys],
+                ))),
+            }
+        }
+    }
+}
+
+/// What trimming did.
+#[derive(Debug, Clone)]
+pub struct TrimInfo {
+    /// Absolute bounds applied.
+    pub lower: f64,
+    pub upper: f64,
+    /// Weights outside the bounds before the first trim.
+    pub n_trimmed: usize,
+    /// Weights outside the bounds at the end.
+    pub n_outside_after: usize,
+    /// Trim (and re-calibrate) rounds run.
+    pub rounds: usize,
+    /// With `rerake`: margins and bounds both hold at the end (else a quality gate fails).
+    pub settled: bool,
+}
+
+fn median_of(w: &[f64]) -> f64 {
+    let mut s = w.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// Largest relative margin error of `w` over the weighting variables' margins.
+fn margin_error(spec: &Spec, pop: &Population, records: &[Record], w: &[f64]) -> Result<f64> {
+    let mut worst: f64 = 0.0;
+    for v in &spec.weighting.variables {
+        let (codes, targets, _) = cells(spec, pop, records, std::slice::from_ref(v))?;
+        let sums = crate::kernels::group_sums(w, &codes, targets.len());
+        for (s, t) in sums.iter().zip(&targets) {
+            if *t > 0.0 {
+                worst = worst.max((s - t).abs() / t);
+            }
+        }
+    }
+    Ok(worst)
+}
+
+/// Trim (R's `trimWeights`), and with `rerake` calibrate again and repeat until the margins and
+/// the bounds both hold or `max_passes` rounds have run. Bounds relative to the mean or median
+/// use the calibrated weights.
+fn trim_and_recalibrate(
+    spec: &Spec,
+    pop: &Population,
+    records: &[Record],
+    t: &Trim,
+    mut fit: Fit,
+) -> Result<(Fit, Option<TrimInfo>)> {
+    let scale = match t.relative_to {
+        TrimScale::Absolute => 1.0,
+        TrimScale::Mean => {
+            crate::kernels::sum(fit.weights.iter().copied()) / fit.weights.len() as f64
+        }
+        TrimScale::Median => median_of(&fit.weights),
+    };
+    let lower = t.lower.map_or(f64::NEG_INFINITY, |l| l * scale);
+    let upper = t.upper.map_or(f64::INFINITY, |u| u * scale);
+    let outside = |w: &[f64]| w.iter().filter(|&&x| x < lower || x > upper).count();
+    let n_trimmed = outside(&fit.weights);
+    let n = fit.weights.len() as f64;
+    let total = crate::kernels::sum(fit.weights.iter().copied());
+    if upper * n < total || lower * n > total {
+        return Err(Error::Weighting(format!(
+            "trim bounds [{lower}, {upper}] cannot hold: trimming keeps the total {total:.6}, whose mean weight {:.6} is outside them",
+            total / n
+        )));
+    }
+    let tolerance = spec.weighting.tolerance.max(1e-9);
+    let mut rounds = 0;
+    let mut settled = !t.rerake;
+    while rounds < t.max_passes.max(1) {
+        rounds += 1;
+        fit.weights = trim_weights(&fit.weights, lower, upper, t.strict).weights;
+        if !t.rerake || spec.weighting.method == WeightMethod::None {
+            settled = true;
+            break;
+        }
+        if margin_error(spec, pop, records, &fit.weights)? < tolerance {
+            settled = true;
+            break;
+        }
+        let note = fit.note.take();
+        fit = calibrate_weights(spec, pop, records, &fit.weights)?;
+        fit.note = note;
+        if outside(&fit.weights) == 0 {
+            settled = true;
+            break;
+        }
+    }
+    let info = TrimInfo {
+        lower,
+        upper,
+        n_trimmed,
+        n_outside_after: outside(&fit.weights),
+        rounds,
+        settled,
+    };
+    Ok((fit, Some(info)))
+}
+
+fn run_calibrate(spec: &Spec, pop: &Population, records: &[Record], start: &[f64]) -> Result<Fit> {
+    let mut margins = Vec::new();
+    let mut targets = Vec::new();
+    let mut names = Vec::new();
+    let mut keys_all = Vec::new();
+    for v in &spec.weighting.variables {
+        let (codes, t, keys) = cells(spec, pop, records, std::slice::from_ref(v))?;
+        // A level with no respondents makes the equations singular: name it first.
+        let mut seen = vec![false; t.len()];
+        for &c in &codes {
+            seen[c as usize] = true;
+        }
+        if let Some(level) = (0..t.len()).find(|&l| !seen[l] && t[l] > 0.0) {
+            return Err(Error::Weighting(format!(
+                "the population level {v}={} has no respondents, so calibration cannot reach it",
+                keys[level][0]
+            )));
+        }
+        margins.push((codes, t.len()));
+        targets.push(t);
+        names.push(vec![v.clone()]);
+        keys_all.push(keys);
+    }
+    let calfun = match spec.weighting.calfun {
+        CalFunSpec::Raking => CalFun::Raking,
+        CalFunSpec::Linear => CalFun::Linear,
+    };
+    let totals = column_totals(&targets);
+    let fit = calibrate(
+        start,
+        &margins,
+        &totals,
+        calfun,
+        spec.weighting.tolerance,
+        spec.weighting.max_iterations.min(500),
+    )
+    .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
+    if fit.weights.iter().any(|w| *w <= 0.0) {
+        return Err(Error::Weighting(
+            "linear calibration produced zero or negative weights; use calfun = \"raking\" or trim"
+                .into(),
+        ));
+    }
+    let residual = GregResidual::new(margins, start.to_vec(), fit.weights.clone())
+        .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
+    Ok(Fit {
+        weights: fit.weights,
+        calibration: Calibration::Greg(residual),
+        method: "calibrate",
+        passes: Some(fit.iterations),
+        converged: fit.converged,
+        max_rel_error: fit.max_rel_misfit,
+        note: None,
+    })
+}
 
 fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> Result<Fit> {
     let mut margins = Vec::new();
@@ -325,12 +529,13 @@ fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> 
             .collect(),
         snapshots: fit.snapshots,
     };
-    Ok((
-        fit.weights,
-        cal,
-        "rake",
-        Some(fit.passes),
-        fit.converged,
-        fit.max_rel_error,
-    ))
+    Ok(Fit {
+        weights: fit.weights,
+        calibration: cal,
+        method: "rake",
+        passes: Some(fit.passes),
+        converged: fit.converged,
+        max_rel_error: fit.max_rel_error,
+        note: None,
+    })
 }

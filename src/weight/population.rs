@@ -1,5 +1,12 @@
-//! Population targets: `population.csv` with one column per variable (question ids) and a
-//! `count` column, one row per cell. Margins and strata sizes are sums over cells.
+//! Population targets, from `design.population` or inline `[weighting.margins]`:
+//!
+//! - **cells**: one column per variable (question ids) and `count`, one row per cell;
+//!   margins and stratum sizes are sums over cells;
+//! - **margins**: `variable,level,count`, one row per level of each variable (enough for raking
+//!   and calibration; post-stratification on several variables needs cells).
+//!
+//! Checks: a numeric, non-negative `count`; no cell or level listed twice; variables that are
+//! questions of the spec; margins whose totals agree.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,105 +15,234 @@ use crate::spec::LoadedSpec;
 
 #[derive(Debug, Clone)]
 pub struct Population {
-    /// Path as written in the spec.
+    /// Where the targets came from: the path as written in the spec, or `survey.toml`.
     pub file: String,
     pub vars: Vec<String>,
-    /// (levels in `vars` order, count)
+    /// Cells: (levels in `vars` order, count). Empty when only margins are known.
     pub cells: Vec<(Vec<String>, f64)>,
+    /// Margins: variable → level → count (filled from the cells when cells are given).
+    pub margins: BTreeMap<String, BTreeMap<String, f64>>,
     pub sha256: String,
     pub bytes: u64,
 }
 
+/// Relative disagreement allowed between margin totals.
+const MARGIN_TOTAL_RTOL: f64 = 1e-6;
+
+fn parse_count(raw: &str, at: &str) -> Result<f64> {
+    let count: f64 = raw.trim().parse().map_err(|_| {
+        Error::input(
+            at,
+            format!("column `count`: expected a number, got `{}`", raw.trim()),
+        )
+    })?;
+    if !(count.is_finite() && count >= 0.0) {
+        return Err(Error::input(
+            at,
+            format!("column `count`: expected a count ≥ 0, got {count}"),
+        ));
+    }
+    Ok(count)
+}
+
 impl Population {
     pub fn read(spec: &LoadedSpec) -> Result<Population> {
-        let file = spec.spec.design.population.clone();
-        let path = spec.resolve(&file);
+        let pop = match &spec.spec.design.population {
+            Some(file) => Population::read_file(spec, file)?,
+            None => Population::from_margins(
+                "survey.toml".into(),
+                spec.spec.weighting.margins.clone(),
+                String::new(),
+                0,
+            ),
+        };
+        for v in &pop.vars {
+            if spec.spec.question(v).is_none() {
+                return Err(Error::input(
+                    &pop.file,
+                    format!("variable `{v}` is not a question id of the spec; population targets name the questions they count"),
+                ));
+            }
+        }
+        if pop.vars.is_empty() {
+            return Err(Error::input(&pop.file, "no population targets"));
+        }
+        pop.check_totals()?;
+        Ok(pop)
+    }
+
+    fn from_margins(
+        file: String,
+        margins: BTreeMap<String, BTreeMap<String, f64>>,
+        sha256: String,
+        bytes: u64,
+    ) -> Population {
+        Population {
+            file,
+            vars: margins.keys().cloned().collect(),
+            cells: Vec::new(),
+            margins,
+            sha256,
+            bytes,
+        }
+    }
+
+    fn read_file(spec: &LoadedSpec, file: &str) -> Result<Population> {
+        let path = spec.resolve(file);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let sha256 = crate::ingest::sha256_hex(&bytes);
         let mut notes = Vec::new();
-        let (text, _) = crate::ingest::decode_text(&bytes, &file, None, &mut notes)?;
+        let (text, _) = crate::ingest::decode_text(&bytes, file, None, &mut notes)?;
         let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
         let headers: Vec<String> = reader
             .headers()
-            .map_err(|e| Error::input(&file, format!("cannot read the header: {e}")))?
+            .map_err(|e| Error::input(file, format!("cannot read the header: {e}")))?
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
         let count_col = headers.iter().position(|h| h == "count").ok_or_else(|| {
             Error::input(
-                &file,
+                file,
                 format!("no `count` column; the columns are: {}", headers.join(", ")),
             )
         })?;
-        let vars: Vec<String> = headers.iter().filter(|h| *h != "count").cloned().collect();
-        for v in &vars {
-            if spec.spec.question(v).is_none() {
-                return Err(Error::input(
-                    &file,
-                    format!("column `{v}` is not a question id of the spec; population columns name the questions they count"),
-                ));
-            }
+        let records: Vec<(String, csv::StringRecord)> = reader
+            .records()
+            .map(|r| {
+                let r = r.map_err(|e| Error::input(file, e.to_string()))?;
+                let line = r.position().map_or(0, |p| p.line());
+                Ok((format!("{file}:{line}"), r))
+            })
+            .collect::<Result<_>>()?;
+        if records.is_empty() {
+            return Err(Error::input(file, "no population targets under the header"));
         }
+        // Margins format: variable, level, count.
+        if headers.len() == 3
+            && headers.iter().any(|h| h == "variable")
+            && headers.iter().any(|h| h == "level")
+        {
+            let (vc, lc) = (
+                headers.iter().position(|h| h == "variable").unwrap_or(0),
+                headers.iter().position(|h| h == "level").unwrap_or(1),
+            );
+            let mut margins: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+            for (at, r) in &records {
+                let (var, level) = (
+                    r.get(vc).unwrap_or("").trim(),
+                    r.get(lc).unwrap_or("").trim(),
+                );
+                let count = parse_count(r.get(count_col).unwrap_or(""), at)?;
+                if margins
+                    .entry(var.to_string())
+                    .or_default()
+                    .insert(level.to_string(), count)
+                    .is_some()
+                {
+                    return Err(Error::input(
+                        at,
+                        format!("`{var}` = `{level}` appears twice"),
+                    ));
+                }
+            }
+            return Ok(Population::from_margins(
+                file.to_string(),
+                margins,
+                sha256,
+                bytes.len() as u64,
+            ));
+        }
+        let vars: Vec<String> = headers.iter().filter(|h| *h != "count").cloned().collect();
         let mut cells = Vec::new();
         let mut seen = BTreeSet::new();
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| Error::input(&file, e.to_string()))?;
-            let line = rec.position().map_or(0, |p| p.line());
-            let at = format!("{file}:{line}");
-            let raw = rec.get(count_col).unwrap_or("").trim();
-            let count: f64 = raw.parse().map_err(|_| {
-                Error::input(
-                    &at,
-                    format!("column `count`: expected a number, got `{raw}`"),
-                )
-            })?;
-            if !(count.is_finite() && count >= 0.0) {
-                return Err(Error::input(
-                    &at,
-                    format!("column `count`: expected a count ≥ 0, got {count}"),
-                ));
-            }
-            let levels: Vec<String> = headers
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != count_col)
-                .map(|(i, _)| rec.get(i).unwrap_or("").trim().to_string())
+        for (at, rec) in &records {
+            let count = parse_count(rec.get(count_col).unwrap_or(""), at)?;
+            let levels: Vec<String> = (0..headers.len())
+                .filter(|i| *i != count_col)
+                .map(|i| rec.get(i).unwrap_or("").trim().to_string())
                 .collect();
             if !seen.insert(levels.clone()) {
                 return Err(Error::input(
-                    &at,
+                    at,
                     format!("the cell {} appears twice", levels.join(" × ")),
                 ));
             }
             cells.push((levels, count));
         }
-        if cells.is_empty() {
-            return Err(Error::input(&file, "no population cells"));
+        let mut margins: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for (levels, count) in &cells {
+            for (v, l) in vars.iter().zip(levels) {
+                *margins
+                    .entry(v.clone())
+                    .or_default()
+                    .entry(l.clone())
+                    .or_insert(0.0) += count;
+            }
         }
         Ok(Population {
-            file,
+            file: file.to_string(),
             vars,
             cells,
+            margins,
             sha256,
             bytes: bytes.len() as u64,
         })
     }
 
-    pub fn total(&self) -> f64 {
-        crate::kernels::sum(self.cells.iter().map(|c| c.1))
+    fn check_totals(&self) -> Result<()> {
+        let totals: Vec<(&String, f64)> = self
+            .margins
+            .iter()
+            .map(|(v, m)| (v, crate::kernels::sum(m.values().copied())))
+            .collect();
+        if let Some((first, t0)) = totals.first() {
+            for (v, t) in &totals[1..] {
+                if (t - t0).abs() > MARGIN_TOTAL_RTOL * t0.abs() {
+                    return Err(Error::Weighting(format!(
+                        "{}: the margins disagree: `{v}` totals {t} but `{first}` totals {t0}",
+                        self.file
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Counts summed over all variables but `vars` (which must be population columns), keyed
-    /// by the levels of `vars`.
+    pub fn total(&self) -> f64 {
+        self.margins
+            .values()
+            .next()
+            .map_or(0.0, |m| crate::kernels::sum(m.values().copied()))
+    }
+
+    /// Counts by the levels of `vars` (each a population variable). Several variables need cells.
     pub fn margin(&self, vars: &[String]) -> Result<BTreeMap<Vec<String>, f64>> {
-        let idx: Vec<usize> =
-            vars.iter()
-                .map(|v| {
-                    self.vars.iter().position(|x| x == v).ok_or_else(|| {
-                        Error::Weighting(format!("{} has no column `{v}`", self.file))
-                    })
-                })
-                .collect::<Result<_>>()?;
+        for v in vars {
+            if !self.margins.contains_key(v) {
+                return Err(Error::Weighting(format!(
+                    "{} has no targets for `{v}` (it has: {})",
+                    self.file,
+                    self.vars.join(", ")
+                )));
+            }
+        }
+        if let [v] = vars {
+            return Ok(self.margins[v]
+                .iter()
+                .map(|(l, c)| (vec![l.clone()], *c))
+                .collect());
+        }
+        if self.cells.is_empty() {
+            return Err(Error::Weighting(format!(
+                "post-stratification on {} needs cell counts, but {} gives margins only; use method = \"rake\" or \"calibrate\", or give cells",
+                vars.join(" × "),
+                self.file
+            )));
+        }
+        let idx: Vec<usize> = vars
+            .iter()
+            .map(|v| self.vars.iter().position(|x| x == v).unwrap_or(0))
+            .collect();
         let mut out: BTreeMap<Vec<String>, f64> = BTreeMap::new();
         for (levels, count) in &self.cells {
             let key: Vec<String> = idx.iter().map(|&i| levels[i].clone()).collect();
@@ -117,13 +253,9 @@ impl Population {
 
     /// Levels of each population variable (the sampling frame).
     pub fn frame(&self) -> crate::clean::Frame {
-        let mut out = crate::clean::Frame::new();
-        for (i, v) in self.vars.iter().enumerate() {
-            out.insert(
-                v.clone(),
-                self.cells.iter().map(|c| c.0[i].clone()).collect(),
-            );
-        }
-        out
+        self.margins
+            .iter()
+            .map(|(v, m)| (v.clone(), m.keys().cloned().collect()))
+            .collect()
     }
 }
