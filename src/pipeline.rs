@@ -264,7 +264,112 @@ pub fn clean_table(r: &RunResult) -> Table {
             "base_weight",
             r.weighted.base_weights.iter().map(|w| Some(*w)),
         )
+        .float(
+            "calibrated_weight",
+            r.weighted.calibrated_weights.iter().map(|w| Some(*w)),
+        )
         .float("weight", r.weighted.weights.iter().map(|w| Some(*w)));
+    t
+}
+
+/// Weight diagnostics overall and per segment: Kish effective sample size and weighting design
+/// effect, weight distribution, coefficient of variation, and how many weights trimming changed.
+pub fn weight_summary_table(r: &RunResult) -> Table {
+    use crate::kernels::estimators::kish_ess;
+    let w = &r.weighted.weights;
+    let segs = crate::estimate::segments(&r.spec.spec, r.records());
+    let mut rows: Vec<(String, String, Vec<f64>, usize)> = Vec::new();
+    for s in &segs {
+        let idx: Vec<usize> = (0..w.len())
+            .filter(|&i| s.mask.as_ref().is_none_or(|m| m[i]))
+            .collect();
+        let ws: Vec<f64> = idx.iter().map(|&i| w[i]).collect();
+        let trimmed = idx
+            .iter()
+            .filter(|&&i| r.weighted.trim.is_some() && w[i] != r.weighted.calibrated_weights[i])
+            .count();
+        rows.push((s.var.clone(), s.value.clone(), ws, trimmed));
+    }
+    let q = |ws: &[f64], p: f64| {
+        let mut s = ws.to_vec();
+        s.sort_by(f64::total_cmp);
+        if s.is_empty() {
+            return None;
+        }
+        let ones = vec![1.0; s.len()];
+        Some(crate::kernels::estimators::quantile_math(&s, &ones, p))
+    };
+    let stat = |ws: &[f64]| {
+        let n = ws.len() as f64;
+        let mean = crate::kernels::sum(ws.iter().copied()) / n;
+        let var = crate::kernels::sum(ws.iter().map(|x| (x - mean) * (x - mean))) / n;
+        (mean, var.sqrt() / mean)
+    };
+    let min_cell = r.spec.spec.publication.min_cell_size;
+    let shown = |ws: &[f64], x: Option<f64>| if ws.len() < min_cell { None } else { x };
+    let mut t = Table::new();
+    t.text("segment_var", rows.iter().map(|x| Some(x.0.clone())))
+        .text("segment_value", rows.iter().map(|x| Some(x.1.clone())))
+        .int(
+            "n",
+            rows.iter().map(|x| {
+                if x.2.len() < min_cell {
+                    None
+                } else {
+                    Some(x.2.len() as i64)
+                }
+            }),
+        )
+        .float(
+            "weight_sum",
+            rows.iter()
+                .map(|x| shown(&x.2, Some(crate::kernels::sum(x.2.iter().copied())))),
+        )
+        .float(
+            "kish_ess",
+            rows.iter().map(|x| shown(&x.2, Some(kish_ess(&x.2)))),
+        )
+        .float(
+            "kish_deff",
+            rows.iter()
+                .map(|x| shown(&x.2, Some(x.2.len() as f64 / kish_ess(&x.2)))),
+        )
+        .float(
+            "weight_min",
+            rows.iter()
+                .map(|x| shown(&x.2, x.2.iter().copied().reduce(f64::min))),
+        )
+        .float(
+            "weight_p25",
+            rows.iter().map(|x| shown(&x.2, q(&x.2, 0.25))),
+        )
+        .float(
+            "weight_median",
+            rows.iter().map(|x| shown(&x.2, q(&x.2, 0.5))),
+        )
+        .float(
+            "weight_p75",
+            rows.iter().map(|x| shown(&x.2, q(&x.2, 0.75))),
+        )
+        .float(
+            "weight_max",
+            rows.iter()
+                .map(|x| shown(&x.2, x.2.iter().copied().reduce(f64::max))),
+        )
+        .float(
+            "weight_cv",
+            rows.iter().map(|x| shown(&x.2, Some(stat(&x.2).1))),
+        )
+        .int(
+            "n_trimmed",
+            rows.iter().map(|x| {
+                if x.2.len() < min_cell {
+                    None
+                } else {
+                    Some(x.3 as i64)
+                }
+            }),
+        );
     t
 }
 
@@ -430,5 +535,6 @@ fn write_data(r: &RunResult) -> Result<()> {
     crate::estimate::estimates_table(&r.estimates).write_both(&tables, "estimates")?;
     cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
     weighting_table(r).write_both(&tables, "weighting")?;
+    weight_summary_table(r).write_both(&tables, "weight_summary")?;
     Ok(())
 }

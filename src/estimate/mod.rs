@@ -46,17 +46,18 @@ pub struct EstimateRow {
 }
 
 /// A segment: its variable label, value label and row mask (`None` = everyone).
-struct Segment {
-    var: String,
-    value: String,
-    mask: Option<Vec<bool>>,
+pub struct Segment {
+    pub var: String,
+    pub value: String,
+    pub mask: Option<Vec<bool>>,
 }
 
 fn question_index(spec: &Spec, id: &str) -> Option<usize> {
     spec.questions.iter().position(|q| q.id == id)
 }
 
-fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
+/// Every segment to estimate: overall, each level of each segment variable, each cross.
+pub fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
     let mut out = Vec::new();
     for vars in spec.segmentations() {
         if vars.is_empty() {

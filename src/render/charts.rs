@@ -387,3 +387,114 @@ impl Chart for Forest {
         Ok(())
     }
 }
+
+/// Histogram of the final weights (bars drawn as rectangles, so the SVG is deterministic), with
+/// trimming bounds as dashed lines when there are any.
+pub struct WeightHistogram {
+    pub title: String,
+    pub subtitle: String,
+    pub footer: String,
+    pub weights: Vec<f64>,
+    pub bounds: Option<(f64, f64)>,
+}
+
+impl Chart for WeightHistogram {
+    fn size(&self) -> (u32, u32) {
+        (900, 420)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        frame(area, &self.title, &self.subtitle, &self.footer)?;
+        let (w, h) = area.dim_in_pixel();
+        let (x0, x1, top, bottom) = (90, w as i32 - 40, TOP, h as i32 - BOTTOM);
+        let lo = 0.0_f64;
+        let max = self
+            .weights
+            .iter()
+            .copied()
+            .fold(0.0_f64, f64::max)
+            .max(1e-9);
+        let hi = (max * 1.05).max(1e-9);
+        let bins = 30usize;
+        let mut counts = vec![0usize; bins];
+        for &x in &self.weights {
+            let b = (((x - lo) / (hi - lo)) * bins as f64).floor() as usize;
+            counts[b.min(bins - 1)] += 1;
+        }
+        let cmax = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let sx = |v: f64| x0 + ((x1 - x0) as f64 * ((v - lo) / (hi - lo))).round() as i32;
+        let sy = |c: f64| bottom - ((bottom - top) as f64 * c / cmax).round() as i32;
+        for (b, &c) in counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let a = lo + (hi - lo) * b as f64 / bins as f64;
+            let z = lo + (hi - lo) * (b + 1) as f64 / bins as f64;
+            area.draw(&Rectangle::new(
+                [(sx(a) + 1, sy(c as f64)), (sx(z) - 1, bottom)],
+                PALETTE[4].filled(),
+            ))
+            .map_err(e)?;
+        }
+        if let Some((l, u)) = self.bounds {
+            for v in [l, u]
+                .into_iter()
+                .filter(|v| v.is_finite() && *v > lo && *v < hi)
+            {
+                let x = sx(v);
+                let mut y = top;
+                while y < bottom {
+                    area.draw(&PathElement::new(
+                        vec![(x, y), (x, (y + 6).min(bottom))],
+                        PALETTE[3].stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                    y += 10;
+                }
+            }
+        }
+        // Axes.
+        area.draw(&PathElement::new(
+            vec![(x0, top), (x0, bottom)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(e)?;
+        for k in 0..=4 {
+            let c = cmax * f64::from(k) / 4.0;
+            let y = sy(c);
+            area.draw_text(
+                &format!("{c:.0}"),
+                &text_style(12.0, &BLACK, HPos::Right, VPos::Center),
+                (x0 - 8, y),
+            )
+            .map_err(e)?;
+        }
+        area.draw_text(
+            "Respondents",
+            &text_style(13.0, &BLACK, HPos::Left, VPos::Bottom),
+            (x0 - 60, top - 8),
+        )
+        .map_err(e)?;
+        let ticks: Vec<(f64, String)> = (0..=4)
+            .map(|k| {
+                (
+                    f64::from(k) / 4.0,
+                    format!("{:.1}", lo + (hi - lo) * f64::from(k) / 4.0),
+                )
+            })
+            .collect();
+        x_axis(
+            area,
+            bottom,
+            x0,
+            x1,
+            &ticks,
+            "Final weight (organizations each response stands for)",
+            top,
+        )?;
+        Ok(())
+    }
+}

@@ -11,7 +11,7 @@ use crate::estimate::{EstimateRow, ALL};
 use crate::pipeline::RunResult;
 use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
 
-pub use charts::{write_chart, Chart, ChartRow, Forest, StackedShares};
+pub use charts::{write_chart, Chart, ChartRow, Forest, StackedShares, WeightHistogram};
 
 /// Escape text for HTML and SVG.
 pub fn escape_html(s: &str) -> String {
@@ -211,6 +211,25 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
         write_chart(&chart, &dir, "risk_index_by_segment")?;
         written.push("risk_index_by_segment".to_string());
     }
+    let w = &r.weighted;
+    let chart = WeightHistogram {
+        title: "Weight distribution".into(),
+        subtitle: format!(
+            "{} final weights, method {}; Kish effective sample size {:.1}{}",
+            w.weights.len(),
+            w.method,
+            crate::kernels::estimators::kish_ess(&w.weights),
+            w.trim
+                .as_ref()
+                .map(|t| format!("; dashed: trimming bounds ({} trimmed)", t.n_trimmed))
+                .unwrap_or_default()
+        ),
+        footer: footer(spec),
+        weights: w.weights.clone(),
+        bounds: w.trim.as_ref().map(|t| (t.lower, t.upper)),
+    };
+    write_chart(&chart, &dir, "weights")?;
+    written.push("weights".to_string());
     let mut out = Vec::new();
     for stem in written {
         let p = dir.join(format!("{stem}.svg"));
@@ -598,10 +617,29 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         ],
         &margins,
     ));
+    if let Some(t) = &w.trim {
+        let _ = write!(
+            h,
+            "<p>Trimming: bounds [{:.3}, {:.3}]; {} weights were outside them; {} round(s){}; {} still outside.</p>",
+            t.lower.max(0.0),
+            t.upper,
+            t.n_trimmed,
+            t.rounds,
+            if t.settled { "" } else { " without settling (quality gate)" },
+            t.n_outside_after
+        );
+    }
+    for (stem, svg) in charts.iter().filter(|(s, _)| s == "weights") {
+        let _ = write!(
+            h,
+            "<figure id=\"{stem}\">{}</figure>",
+            strip_xml_header(svg)
+        );
+    }
 
     // Risk distributions.
     h.push_str("<h2>Risk distributions by segment</h2>");
-    for (stem, svg) in charts {
+    for (stem, svg) in charts.iter().filter(|(s, _)| s != "weights") {
         let _ = write!(
             h,
             "<figure id=\"{stem}\">{}</figure>",
