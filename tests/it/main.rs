@@ -6,3 +6,4 @@ mod ingest;
 mod properties;
 mod reference;
 mod util;
+mod weight;

@@ -1,0 +1,439 @@
+//! Weighting on small rounds built in a scratch folder: every failure path names the variable,
+//! level or stratum; calibration, partial post-stratification, inline targets and trimming with
+//! re-calibration behave as documented. Plus kernel properties for raking.
+
+use proptest::prelude::*;
+use supplyrisk::clean::clean;
+use supplyrisk::ingest::read_all;
+use supplyrisk::kernels::calibration::{poststratify, rake, Margin};
+use supplyrisk::spec::load_str;
+use supplyrisk::weight::{weight, Population, Weighted};
+
+use crate::util::TestRun;
+
+const SPEC: &str = r#"
+[survey]
+id = "w"
+round = "t"
+title = "Weighting test"
+tlp = "CLEAR"
+
+[[sources]]
+path = "responses.csv"
+
+[respondent]
+key = "org"
+
+[[questions]]
+id = "org"
+type = "text"
+
+[[questions]]
+id = "a"
+type = "single"
+options = [{ code = "a1", label = "A one" }, { code = "a2", label = "A two" }]
+
+[[questions]]
+id = "b"
+type = "single"
+options = [{ code = "b1", label = "B one" }, { code = "b2", label = "B two" }, { code = "b3", label = "B three" }]
+
+[[questions]]
+id = "y"
+type = "numeric"
+
+[design]
+DESIGN
+
+[weighting]
+WEIGHTING
+"#;
+
+/// 24 respondents: a alternates, b cycles over b1, b2 (and b3 when `with_b3`).
+fn responses(with_b3: bool) -> String {
+    let mut s = String::from("org,a,b,y\n");
+    for i in 0..24 {
+        let a = if i % 2 == 0 { "A one" } else { "A two" };
+        let b = if with_b3 {
+            ["B one", "B two", "B three"][i % 3]
+        } else {
+            ["B one", "B two"][(i / 2) % 2]
+        };
+        s.push_str(&format!("o{i},{a},{b},{}\n", i * 3 % 17));
+    }
+    s
+}
+
+struct Round {
+    t: TestRun,
+}
+
+impl Round {
+    fn new(design: &str, weighting: &str, population: Option<&str>, with_b3: bool) -> Round {
+        let spec = SPEC
+            .replace("DESIGN", design)
+            .replace("WEIGHTING", weighting);
+        let mut t = TestRun::new()
+            .write("r/survey.toml", &spec)
+            .write("r/responses.csv", &responses(with_b3));
+        if let Some(p) = population {
+            t = t.write("r/population.csv", p);
+        }
+        Round { t }
+    }
+
+    fn weigh(&self) -> Result<Weighted, String> {
+        let dir = self.t.path("r");
+        let text = std::fs::read_to_string(dir.join("survey.toml")).unwrap();
+        let spec = load_str(&text, "survey.toml", &dir).map_err(|e| e.to_string())?;
+        let pop = Population::read(&spec).map_err(|e| e.to_string())?;
+        let sources = read_all(&spec).map_err(|e| e.to_string())?;
+        let cleaned = clean(&spec, &sources, &pop.frame()).map_err(|e| e.to_string())?;
+        weight(&spec.spec, &pop, &cleaned.records).map_err(|e| e.to_string())
+    }
+}
+
+const CELLS: &str = "a,b,count\na1,b1,30\na1,b2,20\na2,b1,25\na2,b2,25\n";
+const CELLS_B3: &str = "a,b,count\na1,b1,30\na1,b2,20\na1,b3,10\na2,b1,25\na2,b2,25\na2,b3,10\n";
+
+fn err(r: &Round) -> String {
+    match r.weigh() {
+        Ok(_) => panic!("expected a weighting error"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn an_empty_population_cell_is_named() {
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\", \"b\"]",
+        Some(CELLS_B3),
+        false,
+    );
+    let e = err(&r);
+    assert!(
+        e.contains("the population cell a=a1, b=b3 has no respondents"),
+        "{e}"
+    );
+    // With empty_cell = "ignore" (R's partial = TRUE) the cell is skipped.
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\", \"b\"]\nempty_cell = \"ignore\"",
+        Some(CELLS_B3),
+        false,
+    );
+    let w = r.weigh().unwrap();
+    assert!(
+        (w.weights.iter().sum::<f64>() - 100.0).abs() < 1e-9,
+        "the sampled cells' total"
+    );
+    // With empty_cell = "rake" the margins are raked instead — and b3 is still unreachable.
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\", \"b\"]\nempty_cell = \"rake\"",
+        Some(CELLS_B3),
+        false,
+    );
+    assert!(err(&r).contains("b=b3"), "{}", err(&r));
+}
+
+#[test]
+fn inconsistent_margins_and_bad_counts_are_refused() {
+    let margins = "variable,level,count\na,a1,50\na,a2,50\nb,b1,60\nb,b2,50\n";
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\", \"b\"]",
+        Some(margins),
+        false,
+    );
+    let e = err(&r);
+    assert!(
+        e.contains("the margins disagree")
+            && e.contains("`b` totals 110")
+            && e.contains("`a` totals 100"),
+        "{e}"
+    );
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\"]",
+        Some("a,count\na1,50\na2,-3\n"),
+        false,
+    );
+    assert!(
+        err(&r).contains("expected a count ≥ 0, got -3"),
+        "{}",
+        err(&r)
+    );
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\"]",
+        Some("a,count\na1,50\na2,0\n"),
+        false,
+    );
+    assert!(
+        err(&r).contains("a=a2 has respondents but a count of 0"),
+        "{}",
+        err(&r)
+    );
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\"]",
+        Some("a,count\na1,50\na1,10\na2,5\n"),
+        false,
+    );
+    assert!(err(&r).contains("appears twice"), "{}", err(&r));
+}
+
+#[test]
+fn margins_only_targets_rake_but_cannot_poststratify_on_several_variables() {
+    let margins = "variable,level,count\na,a1,50\na,a2,50\nb,b1,55\nb,b2,45\n";
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\", \"b\"]",
+        Some(margins),
+        false,
+    );
+    let w = r.weigh().unwrap();
+    assert!(w
+        .margins
+        .iter()
+        .all(|m| (m.weighted_total - m.population).abs() < 1e-8 * m.population));
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\", \"b\"]",
+        Some(margins),
+        false,
+    );
+    assert!(err(&r).contains("needs cell counts"), "{}", err(&r));
+}
+
+#[test]
+fn inline_margins_need_no_population_file() {
+    let r = Round::new(
+        "fpc = false",
+        "method = \"rake\"\nvariables = [\"a\", \"b\"]\n[weighting.margins.a]\na1 = 40\na2 = 60\n[weighting.margins.b]\nb1 = 70\nb2 = 30\n",
+        None,
+        false,
+    );
+    let w = r.weigh().unwrap();
+    assert!((w.weights.iter().sum::<f64>() - 100.0).abs() < 1e-8);
+    let both = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\"]\n[weighting.margins.a]\na1 = 40\na2 = 60\n",
+        Some(CELLS),
+        false,
+    );
+    assert!(err(&both).contains("not both"), "{}", err(&both));
+}
+
+#[test]
+fn raking_and_calibration_name_an_unreachable_level() {
+    let pop = "variable,level,count\na,a1,50\na,a2,50\nb,b1,40\nb,b2,40\nb,b3,20\n";
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\", \"b\"]",
+        Some(pop),
+        false,
+    );
+    assert!(err(&r).contains("b=b3 has no respondents"), "{}", err(&r));
+    let r = Round::new(
+        "population = \"population.csv\"",
+        "method = \"calibrate\"\nvariables = [\"a\", \"b\"]",
+        Some(pop),
+        false,
+    );
+    assert!(err(&r).contains("b=b3 has no respondents"), "{}", err(&r));
+}
+
+#[test]
+fn a_stratum_with_one_respondent_is_named() {
+    let mut r = Round::new(
+        "population = \"population.csv\"\nstrata = \"a\"",
+        "method = \"none\"",
+        Some("a,count\na1,50\na2,50\n"),
+        false,
+    );
+    let csv = "org,a,b,y\no1,A one,B one,1\no2,A one,B two,2\no3,A two,B one,3\n";
+    r.t = r.t.write("r/responses.csv", csv);
+    let e = err(&r);
+    assert!(
+        e.contains("stratum `a2` of `a` has a single PSU") && e.contains("merge it"),
+        "{e}"
+    );
+}
+
+#[test]
+fn calibration_equals_raking_when_the_design_weights_are_equal() {
+    let pop = "variable,level,count\na,a1,45\na,a2,55\nb,b1,70\nb,b2,30\n";
+    let rake = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\", \"b\"]\ntolerance = 1e-13",
+        Some(pop),
+        false,
+    );
+    let cal = Round::new(
+        "population = \"population.csv\"",
+        "method = \"calibrate\"\nvariables = [\"a\", \"b\"]\ntolerance = 1e-13",
+        Some(pop),
+        false,
+    );
+    let (r, c) = (rake.weigh().unwrap(), cal.weigh().unwrap());
+    assert_eq!(c.method, "calibrate");
+    for (x, y) in r.weights.iter().zip(&c.weights) {
+        assert!((x - y).abs() < 1e-9 * x, "{x} vs {y}");
+    }
+    let linear = Round::new(
+        "population = \"population.csv\"",
+        "method = \"calibrate\"\ncalfun = \"linear\"\nvariables = [\"a\"]",
+        Some(pop),
+        false,
+    );
+    let ps = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\"]",
+        Some(pop),
+        false,
+    );
+    for (x, y) in linear
+        .weigh()
+        .unwrap()
+        .weights
+        .iter()
+        .zip(&ps.weigh().unwrap().weights)
+    {
+        assert!(
+            (x - y).abs() < 1e-9 * x,
+            "linear calibration on one variable is post-stratification: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn trimming_with_recalibration_settles_with_both_margins_and_bounds() {
+    let trimmed = |pop: &str, upper: &str| {
+        Round::new(
+            "population = \"population.csv\"",
+            &format!(
+                "method = \"rake\"\nvariables = [\"a\", \"b\"]\n[weighting.trim]\nupper = {upper}\nrelative_to = \"median\"\nrerake = true\nmax_passes = 200"
+            ),
+            Some(pop),
+            false,
+        )
+    };
+    // a2 needs 80 units from 12 respondents: no weights under 2 × median can meet both the
+    // margins and the bound, so the rounds run out and the result is marked unsettled.
+    let w = trimmed(
+        "variable,level,count\na,a1,20\na,a2,80\nb,b1,30\nb,b2,70\n",
+        "2.0",
+    )
+    .weigh()
+    .unwrap();
+    let t = w.trim.as_ref().unwrap();
+    assert!(!t.settled && t.rounds == 200 && !w.converged, "{t:?}");
+    // A feasible bound settles.
+    let r = trimmed(
+        "variable,level,count\na,a1,45\na,a2,55\nb,b1,35\nb,b2,65\n",
+        "1.4",
+    );
+    let w = r.weigh().unwrap();
+    let t = w.trim.as_ref().unwrap();
+    assert!(t.n_trimmed > 0 && t.settled, "{t:?}");
+    assert!(
+        w.weights.iter().all(|&x| x <= t.upper * (1.0 + 1e-9)),
+        "bounds hold"
+    );
+    assert!(
+        w.margins
+            .iter()
+            .all(|m| (m.weighted_total - m.population).abs() < 1e-6 * m.population),
+        "margins hold"
+    );
+    let infeasible = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\"]\n[weighting.trim]\nupper = 2.0\nrelative_to = \"absolute\"",
+        Some("a,count\na1,50\na2,50\n"),
+        false,
+    );
+    assert!(
+        err(&infeasible).contains("cannot hold"),
+        "{}",
+        err(&infeasible)
+    );
+}
+
+#[test]
+fn the_example_round_runs_with_calibration_and_trimming() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let p = t.path("r/survey.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "method = \"poststratify\"\nvariables = [\"subsector\", \"size\"]\nempty_cell = \"rake\"",
+        "method = \"calibrate\"\nvariables = [\"subsector\", \"size\"]\n\n[weighting.trim]\nupper = 3.0\nrerake = true",
+    );
+    std::fs::write(&p, text).unwrap();
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.path("out/manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["settings"]["weighting"]["method_used"],
+        "calibrate"
+    );
+    let (head, rows) = crate::util::read_csv(&t.path("out/data/clean.csv"));
+    let (cw, w) = (
+        head.iter().position(|h| h == "calibrated_weight").unwrap(),
+        head.iter().position(|h| h == "weight").unwrap(),
+    );
+    assert!(
+        rows.iter().any(|r| r[cw] != r[w]),
+        "trimming changed some weights; the history keeps both"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Raking reproduces every margin, keeps weights positive, does not depend on row order,
+    /// and on one variable equals post-stratification.
+    #[test]
+    fn raking_properties(
+        rows in proptest::collection::vec((0u32..3, 0u32..2, 0.5f64..5.0), 12..60),
+        ta in proptest::collection::vec(10.0f64..100.0, 3),
+        tb_share in 0.2f64..0.8,
+    ) {
+        // Every cell of the cross has a respondent, so the margins can always be met.
+        let mut rows = rows;
+        for a in 0..3 {
+            for b in 0..2 {
+                rows.push((a, b, 1.0));
+            }
+        }
+        let total: f64 = ta.iter().sum();
+        let tb = vec![total * tb_share, total * (1.0 - tb_share)];
+        let w: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        let ma = Margin { codes: rows.iter().map(|r| r.0).collect(), targets: ta.clone() };
+        let mb = Margin { codes: rows.iter().map(|r| r.1).collect(), targets: tb.clone() };
+        let fit = rake(&w, &[ma.clone(), mb.clone()], 1e-12, 5000).unwrap();
+        prop_assert!(fit.converged);
+        prop_assert!(fit.weights.iter().all(|x| *x > 0.0));
+        for m in [&ma, &mb] {
+            let sums = supplyrisk::kernels::group_sums(&fit.weights, &m.codes, m.targets.len());
+            for (s, t) in sums.iter().zip(&m.targets) {
+                prop_assert!((s - t).abs() <= 1e-9 * t);
+            }
+        }
+        // Row order: reverse the rows, rake, and compare weight by weight.
+        let rev = |v: &[u32]| v.iter().rev().copied().collect::<Vec<_>>();
+        let wr: Vec<f64> = w.iter().rev().copied().collect();
+        let fit_r = rake(&wr, &[Margin { codes: rev(&ma.codes), targets: ta.clone() }, Margin { codes: rev(&mb.codes), targets: tb.clone() }], 1e-12, 5000).unwrap();
+        for (x, y) in fit.weights.iter().zip(fit_r.weights.iter().rev()) {
+            prop_assert!((x - y).abs() <= 1e-9 * x);
+        }
+        // One variable: raking is post-stratification.
+        let one = rake(&w, std::slice::from_ref(&ma), 1e-12, 100).unwrap();
+        let ps = poststratify(&w, &ma.codes, &ta).unwrap();
+        for (x, y) in one.weights.iter().zip(&ps) {
+            prop_assert!((x - y).abs() <= 1e-12 * x);
+        }
+    }
+}
