@@ -44,25 +44,52 @@ fn best_of<F: FnMut() -> String>(label: &str, repeats: usize, mut f: F) {
 fn main() {
     let mut g = Mix(2024);
     // Subsector (6) skewed, size (3), region (4); base weights vary by a factor of 5.
-    let a: Vec<u32> = (0..N).map(|_| if g.unit() < 0.4 { 0 } else { 1 + g.below(5) }).collect();
+    let a: Vec<u32> = (0..N)
+        .map(|_| if g.unit() < 0.4 { 0 } else { 1 + g.below(5) })
+        .collect();
     // Size depends on subsector and region on size, so the margins interact and raking needs
     // many passes (independent margins converge in two or three).
-    let b: Vec<u32> = a.iter().map(|&x| if g.unit() < 0.7 { x % 3 } else { g.below(3) }).collect();
-    let c: Vec<u32> = b.iter().map(|&x| if g.unit() < 0.6 { x } else { g.below(4) }).collect();
+    let b: Vec<u32> = a
+        .iter()
+        .map(|&x| if g.unit() < 0.7 { x % 3 } else { g.below(3) })
+        .collect();
+    let c: Vec<u32> = b
+        .iter()
+        .map(|&x| if g.unit() < 0.6 { x } else { g.below(4) })
+        .collect();
     let w: Vec<f64> = (0..N).map(|_| 1.0 + 4.0 * g.unit()).collect();
     let total = 2_500_000.0;
-    let share = |s: &[f64]| s.iter().map(|x| x * total / s.iter().sum::<f64>()).collect::<Vec<f64>>();
+    let share = |s: &[f64]| {
+        s.iter()
+            .map(|x| x * total / s.iter().sum::<f64>())
+            .collect::<Vec<f64>>()
+    };
     let margins = vec![
-        Margin { codes: a.clone(), targets: share(&[30.0, 12.0, 14.0, 8.0, 12.0, 4.0]) },
-        Margin { codes: b.clone(), targets: share(&[121.0, 140.0, 139.0]) },
-        Margin { codes: c, targets: share(&[18.0, 21.0, 38.0, 23.0]) },
+        Margin {
+            codes: a.clone(),
+            targets: share(&[30.0, 12.0, 14.0, 8.0, 12.0, 4.0]),
+        },
+        Margin {
+            codes: b.clone(),
+            targets: share(&[121.0, 140.0, 139.0]),
+        },
+        Margin {
+            codes: c,
+            targets: share(&[18.0, 21.0, 38.0, 23.0]),
+        },
     ];
     best_of("rake 1,000,000 × (6, 3, 4) to 1e-10", 3, || {
         let fit = rake(&w, &margins, 1e-10, 1000).expect("rake");
-        format!("{} passes, max relative margin error {:.1e}, converged {}", fit.passes, fit.max_rel_error, fit.converged)
+        format!(
+            "{} passes, max relative margin error {:.1e}, converged {}",
+            fit.passes, fit.max_rel_error, fit.converged
+        )
     });
     let cells: Vec<u32> = a.iter().zip(&b).map(|(x, y)| x * 3 + y).collect();
-    let cell_targets = share(&[45.0, 55.0, 50.0, 15.0, 20.0, 25.0, 20.0, 25.0, 25.0, 8.0, 12.0, 20.0, 25.0, 20.0, 15.0, 8.0, 8.0, 4.0]);
+    let cell_targets = share(&[
+        45.0, 55.0, 50.0, 15.0, 20.0, 25.0, 20.0, 25.0, 25.0, 8.0, 12.0, 20.0, 25.0, 20.0, 15.0,
+        8.0, 8.0, 4.0,
+    ]);
     best_of("poststratify 1,000,000 on 18 cells", 5, || {
         let out = poststratify(&w, &cells, &cell_targets).expect("poststratify");
         format!("total {:.1}", out.iter().sum::<f64>())

@@ -144,9 +144,15 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     for v in cleaned.log.invariant_violations() {
         failed_gates.push(format!("row accounting broken: {v}"));
     }
-    if !weighted.converged {
+    if let Some(t) = weighted.trim.as_ref().filter(|t| !t.settled) {
         failed_gates.push(format!(
-            "raking did not converge in {} passes (largest relative margin error {:.2e})",
+            "trimming and re-calibration did not settle in {} rounds: {} weights remain outside [{:.4}, {:.4}] or the margins do not hold",
+            t.rounds, t.n_outside_after, t.lower, t.upper
+        ));
+    } else if !weighted.converged {
+        failed_gates.push(format!(
+            "{} did not converge in {} passes (largest relative margin error {:.2e})",
+            weighted.method,
             weighted.passes.unwrap_or(0),
             weighted.max_rel_error
         ));
