@@ -485,6 +485,13 @@ pub struct Design {
     /// Apply the finite population correction from the population counts.
     #[serde(default = "yes")]
     pub fpc: bool,
+    /// A numeric question holding each respondent's base weight (instead of N_h / n_h).
+    #[serde(default)]
+    pub base_weight: Option<String>,
+    /// The finite population correction as a sampling fraction of PSUs (0–1), for every
+    /// stratum, instead of population counts (also with clusters).
+    #[serde(default)]
+    pub sampling_fraction: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -323,6 +323,25 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             &mut out,
         );
     }
+    if let Some(b) = &spec.design.base_weight {
+        if !spec
+            .question(b)
+            .is_some_and(|q| q.kind == QuestionType::Numeric)
+        {
+            out.push(SpecProblem::new(
+                at(&[key("design"), key("base_weight")]),
+                format!("`{b}` must be a numeric question holding the base weights"),
+            ));
+        }
+    }
+    if let Some(f) = spec.design.sampling_fraction {
+        if !(f > 0.0 && f <= 1.0) {
+            out.push(SpecProblem::new(
+                at(&[key("design"), key("sampling_fraction")]),
+                format!("expected a fraction in (0, 1], got {f}"),
+            ));
+        }
+    }
     if let Some(c) = &spec.design.cluster {
         if spec.question(c).is_none() {
             out.push(SpecProblem::new(

@@ -172,10 +172,25 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
     for h in &strata {
         n_h[*h as usize] += 1;
     }
-    let base_weights: Vec<f64> = strata
-        .iter()
-        .map(|h| stratum_pop[*h as usize] / n_h[*h as usize] as f64)
-        .collect();
+    let base_weights: Vec<f64> = match &spec.design.base_weight {
+        None => strata
+            .iter()
+            .map(|h| stratum_pop[*h as usize] / n_h[*h as usize] as f64)
+            .collect(),
+        Some(q) => {
+            let qi = spec.questions.iter().position(|x| &x.id == q).unwrap_or(0);
+            records
+                .iter()
+                .map(|r| match r.answers[qi].as_number() {
+                    Some(w) if w > 0.0 && w.is_finite() => Ok(w),
+                    other => Err(Error::input(
+                        format!("{} row {}", r.file, r.row),
+                        format!("base weight `{q}` must be a positive number, got {other:?}"),
+                    )),
+                })
+                .collect::<Result<_>>()?
+        }
+    };
     let (psu, fpc) = match &spec.design.cluster {
         Some(c) => {
             let qi = spec.questions.iter().position(|q| &q.id == c).unwrap_or(0);
@@ -192,17 +207,28 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         }
         None => ((0..n as u32).collect(), spec.design.fpc),
     };
-    let design = Design::new(strata.clone(), psu, fpc.then_some(stratum_pop.as_slice())).map_err(
-        |e| match e {
-            DesignError::LonelyPsu { stratum } => Error::Weighting(format!(
-                "stratum `{}` of `{}` has a single PSU, so its variance cannot be estimated; \
+    // FPC: population counts per stratum, or PSUs sampled / sampling fraction.
+    let fpc_counts: Option<Vec<f64>> = match spec.design.sampling_fraction {
+        Some(f) => {
+            let mut psus: Vec<std::collections::BTreeSet<u32>> =
+                vec![Default::default(); stratum_levels.len()];
+            for (h, c) in strata.iter().zip(&psu) {
+                psus[*h as usize].insert(*c);
+            }
+            Some(psus.iter().map(|s| s.len() as f64 / f).collect())
+        }
+        None => fpc.then(|| stratum_pop.clone()),
+    };
+    let fpc = fpc_counts.is_some();
+    let design = Design::new(strata.clone(), psu, fpc_counts.as_deref()).map_err(|e| match e {
+        DesignError::LonelyPsu { stratum } => Error::Weighting(format!(
+            "stratum `{}` of `{}` has a single PSU, so its variance cannot be estimated; \
              merge it with a neighbouring stratum in the spec or drop `design.strata`",
-                stratum_levels[stratum],
-                spec.design.strata.as_deref().unwrap_or("")
-            )),
-            other => Error::Weighting(other.to_string()),
-        },
-    )?;
+            stratum_levels[stratum],
+            spec.design.strata.as_deref().unwrap_or("")
+        )),
+        other => Error::Weighting(other.to_string()),
+    })?;
 
     let vars = &spec.weighting.variables;
     let fit = calibrate_weights(spec, pop, records, &base_weights)?;

@@ -188,13 +188,36 @@ fn check_scenario(scenario: &str, data: &Data, s: &Survey<'_>) {
             assert_close(&format!("{what} ci_high"), hi, want.ci_high, R_RTOL);
         }
     }
-    if let Some(ess) = e.get(&(
-        "kish_ess".into(),
-        String::new(),
-        "all".into(),
-        String::new(),
-    )) {
-        assert_close("kish_ess", kish_ess(s.weights), ess.estimate, R_RTOL);
+    let diag = |stat: &str| {
+        e.get(&(stat.into(), String::new(), "all".into(), String::new()))
+            .map(|x| x.estimate)
+    };
+    if let Some(ess) = diag("kish_ess") {
+        assert_close("kish_ess", kish_ess(s.weights), ess, R_RTOL);
+    }
+    let n = s.weights.len() as f64;
+    let mean = s.weights.iter().sum::<f64>() / n;
+    let cv = (s
+        .weights
+        .iter()
+        .map(|w| (w - mean) * (w - mean))
+        .sum::<f64>()
+        / n)
+        .sqrt()
+        / mean;
+    if let Some(want) = diag("weight_cv") {
+        assert_close("weight_cv", cv, want, R_RTOL);
+    }
+    if let Some(want) = diag("kish_deff_weighting") {
+        assert_close("kish_deff_weighting", n / kish_ess(s.weights), want, R_RTOL);
+    }
+    if let Some(want) = diag("weight_min") {
+        assert_close(
+            "weight_min",
+            s.weights.iter().copied().fold(f64::INFINITY, f64::min),
+            want,
+            R_RTOL,
+        );
     }
 }
 

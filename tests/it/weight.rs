@@ -437,3 +437,59 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fpc_from_a_sampling_fraction_equals_fpc_from_counts() {
+    let counts = Round::new(
+        "population = \"population.csv\"",
+        "method = \"none\"",
+        Some("a,count\na1,50\na2,50\n"),
+        false,
+    );
+    let fraction = Round::new(
+        "population = \"population.csv\"\nsampling_fraction = 0.24",
+        "method = \"none\"",
+        Some("a,count\na1,50\na2,50\n"),
+        false,
+    );
+    let (c, f) = (counts.weigh().unwrap(), fraction.weigh().unwrap());
+    let z: Vec<f64> = (0..24).map(|i| f64::from(i * 7 % 5)).collect();
+    let (vc, vf) = (c.design.variance(&z), f.design.variance(&z));
+    assert!(
+        (vc - vf).abs() < 1e-12 * vc,
+        "24 of 100 sampled: {vc} vs {vf}"
+    );
+}
+
+#[test]
+fn base_weights_from_a_column_must_be_positive() {
+    let r = Round::new(
+        "population = \"population.csv\"\nbase_weight = \"y\"",
+        "method = \"none\"",
+        Some("a,count\na1,50\na2,50\n"),
+        false,
+    );
+    let e = err(&r);
+    assert!(
+        e.contains("responses.csv row 2") && e.contains("must be a positive number"),
+        "{e}"
+    );
+}
+
+#[test]
+fn raking_that_runs_out_of_passes_fails_the_quality_gate() {
+    let t = TestRun::new().with_example("example-2023", "r");
+    let p = t.path("r/survey.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "method = \"poststratify\"\nvariables = [\"subsector\", \"size\"]",
+        "method = \"rake\"\nvariables = [\"subsector\", \"size\"]\nmax_iterations = 1",
+    );
+    std::fs::write(&p, text).unwrap();
+    let out = t.args(["run", "r", "--out", "out"]).run().expect_code(1);
+    assert!(
+        out.stderr
+            .contains("quality gate failed: rake did not converge in 1 passes"),
+        "{}",
+        out.stderr
+    );
+}
