@@ -584,7 +584,9 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         "<p>Method: <b>{}</b>{}. Base weights are population over respondents within each stratum{}. \
          Weights range from {:.2} to {:.2}; the Kish effective sample size is {:.1} of {} responses.</p>",
         w.method,
-        w.passes.map(|p| format!(" ({p} passes)")).unwrap_or_default(),
+        w.passes
+            .map(|p| format!(" ({p} passes; largest relative margin error {:.1e})", w.max_rel_error))
+            .unwrap_or_default(),
         if w.fpc { ", with the finite population correction" } else { "" },
         wmin,
         wmax,
