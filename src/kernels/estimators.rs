@@ -12,6 +12,7 @@ use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use super::calibration::Calibration;
 use super::design::Design;
+use super::intervals::{quantile, woodruff_f_interval, QRule, WoodruffCi};
 use super::sum;
 
 /// A weighted design with its calibration: what every estimator needs.
@@ -170,6 +171,21 @@ impl Survey<'_> {
         p: f64,
         level: f64,
     ) -> QuantileEstimate {
+        self.quantile_with(y, domain, p, QRule::Math, WoodruffCi::Mean, level)
+    }
+
+    /// Quantile by any of R's `qrule`s with a Woodruff interval of the given type: F̂ at the
+    /// quantile is estimated over the domain with the full design, its CI formed on t(df) and
+    /// mapped back with the same rule; SE = (upper − lower) / (2 t).
+    pub fn quantile_with(
+        &self,
+        y: &[f64],
+        domain: Option<&[bool]>,
+        p: f64,
+        rule: QRule,
+        interval: WoodruffCi,
+        level: f64,
+    ) -> QuantileEstimate {
         let used = self.used(y, domain);
         let mut rows: Vec<usize> = (0..y.len()).filter(|&i| used[i]).collect();
         let df = self.design.degf(|i| used[i]);
@@ -189,7 +205,7 @@ impl Survey<'_> {
         rows.sort_by(|&a, &b| y[a].total_cmp(&y[b]));
         let xs: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
         let ws: Vec<f64> = rows.iter().map(|&i| self.weights[i]).collect();
-        let value = quantile_math(&xs, &ws, p);
+        let value = quantile(&xs, &ws, p, rule);
         let ind: Vec<f64> = (0..y.len())
             .map(|i| {
                 if used[i] {
@@ -201,10 +217,10 @@ impl Survey<'_> {
             .collect();
         let f = self.mean(&ind, domain);
         let t = critical(level, df);
-        let (lo, hi) = (f.value - t * f.se, f.value + t * f.se);
+        let (lo, hi) = woodruff_f_interval(interval, f.value, f.se, df, self.weights.len(), level);
         let back = |q: f64| {
             if (0.0..=1.0).contains(&q) {
-                quantile_math(&xs, &ws, q)
+                quantile(&xs, &ws, q, rule)
             } else {
                 f64::NAN
             }

@@ -14,6 +14,7 @@ pub mod calibration;
 pub mod design;
 pub mod estimators;
 pub mod greg;
+pub mod intervals;
 pub mod trim;
 
 /// Tolerances shared by the kernels and their tests.

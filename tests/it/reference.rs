@@ -710,3 +710,68 @@ fn r_case_partial_poststratification() {
         },
     );
 }
+
+/// Every `svyciprop` method on api_strat (the likelihood interval is recorded only, as
+/// methods.md §9 advises), and every qrule and Woodruff interval type of `svyquantile` (not
+/// the `shahvaish` rule or the `score` interval).
+#[test]
+fn stratified_ciprop_methods_and_quantile_rules_match_r() {
+    use supplyrisk::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
+    let (data, design, w) = strat();
+    let cal = Calibration::None;
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &cal,
+    };
+    let e = expected("api_strat");
+    let p = s.mean(&data.indicator("sch.wide", "Yes"), None);
+    for (name, method, rtol) in [
+        ("logit", PropCi::Logit, R_RTOL_P),
+        ("xlogit", PropCi::Logit, R_RTOL),
+        ("mean", PropCi::Mean, R_RTOL),
+        ("asin", PropCi::Asin, R_RTOL),
+        ("beta", PropCi::Beta, R_RTOL),
+    ] {
+        let want = get(
+            &e,
+            &format!("ciprop;method={name}"),
+            "sch.wide=Yes",
+            "all",
+            "",
+        );
+        let (lo, hi) = proportion_ci(method, p.value, p.se, p.df, w.len(), 0.95);
+        assert_close(&format!("ciprop {name} low"), lo, want.ci_low, rtol);
+        assert_close(&format!("ciprop {name} high"), hi, want.ci_high, rtol);
+    }
+    let y = data.num("api00");
+    let mut checked = 0;
+    for (key, want) in &e {
+        let Some(rest) = key.0.strip_prefix("quantile;") else {
+            continue;
+        };
+        let parts: BTreeMap<&str, &str> = rest
+            .split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let Some(rule) = QRule::parse(parts["qrule"]) else {
+            continue;
+        };
+        let interval = match parts["interval"] {
+            "mean" => WoodruffCi::Mean,
+            "xlogit" => WoodruffCi::Xlogit,
+            "asin" => WoodruffCi::Asin,
+            "beta" => WoodruffCi::Beta,
+            _ => continue,
+        };
+        let prob: f64 = parts["p"].parse().unwrap();
+        let q = s.quantile_with(&y, None, prob, rule, interval, 0.95);
+        let what = format!("{} ", key.0);
+        assert_close(&format!("{what}estimate"), q.value, want.estimate, R_RTOL);
+        assert_close(&format!("{what}ci_low"), q.ci_low, want.ci_low, R_RTOL);
+        assert_close(&format!("{what}ci_high"), q.ci_high, want.ci_high, R_RTOL);
+        assert_close(&format!("{what}se"), q.se, want.se, R_RTOL);
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} quantile rows checked");
+}
