@@ -285,6 +285,6 @@ mod tests {
     #[test]
     fn wilson_stays_inside_the_unit_interval() {
         let (lo, hi) = proportion_ci(PropCi::Wilson, 0.02, 0.01, 100.0, 200, 0.95);
-        assert!(lo >= 0.0 && lo < 0.02 && hi > 0.02 && hi <= 1.0);
+        assert!((0.0..0.02).contains(&lo) && hi > 0.02 && hi <= 1.0);
     }
 }
