@@ -8,9 +8,10 @@
 //! know") or skipped is outside the denominator of that question's proportions.
 
 use crate::clean::{Answer, Record};
-use crate::kernels::estimators::{ci_logit, ci_normal, kish_ess, Estimate, Survey};
+use crate::kernels::estimators::{ci_normal, critical, kish_ess, Estimate, Survey};
+use crate::kernels::intervals::{proportion_ci, PropCi};
 use crate::score::Scores;
-use crate::spec::{MetricKind, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+use crate::spec::{MeanCi, MetricKind, ProportionCi, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
 use crate::table::Table;
 use crate::weight::Weighted;
 
@@ -279,8 +280,19 @@ pub fn estimate(
                             survey.mean(y, mask)
                         };
                         let (lo, hi, method) = if stat == "proportion" {
-                            let (lo, hi) = ci_logit(e.value, e.se, e.df, level);
-                            (lo, hi, "logit")
+                            let (method, name) = match spec.publication.proportion_ci {
+                                ProportionCi::Logit => (PropCi::Logit, "logit"),
+                                ProportionCi::Beta => (PropCi::Beta, "beta"),
+                                ProportionCi::Wilson => (PropCi::Wilson, "wilson"),
+                                ProportionCi::Mean => (PropCi::Mean, "mean"),
+                                ProportionCi::Asin => (PropCi::Asin, "asin"),
+                            };
+                            let (lo, hi) =
+                                proportion_ci(method, e.value, e.se, e.df, records.len(), level);
+                            (lo, hi, name)
+                        } else if spec.publication.mean_ci == MeanCi::T {
+                            let t = critical(level, e.df);
+                            (e.value - t * e.se, e.value + t * e.se, "t")
                         } else {
                             let (lo, hi) = ci_normal(e.value, e.se, level);
                             (lo, hi, "normal")
@@ -300,12 +312,25 @@ pub fn estimate(
                 };
                 let n_eff = ess(y, mask);
                 let mut flags = Vec::new();
-                let suppressed = n < min_cell;
+                let mut suppressed = n < min_cell;
                 if suppressed {
                     flags.push("below_min_cell");
                 }
-                if n_eff < 30.0 {
-                    flags.push("n_eff_lt_30");
+                if *statistic == "proportion" && spec.publication.nchs_proportions && n > 0 {
+                    let (nchs_suppress, nchs_flags) =
+                        nchs_proportion(est, se, df, n, level, records.len());
+                    suppressed |= nchs_suppress;
+                    flags.extend(nchs_flags);
+                } else if n > 0 {
+                    if n_eff < 30.0 {
+                        flags.push("n_eff_lt_30");
+                    }
+                    if est != 0.0 && se / est.abs() > 0.3 {
+                        flags.push("rse_gt_30");
+                    }
+                    if df < 8.0 {
+                        flags.push("df_lt_8");
+                    }
                 }
                 rows.push(EstimateRow {
                     metric_id: m.id.clone(),
@@ -331,6 +356,53 @@ pub fn estimate(
         }
     }
     rows
+}
+
+/// The NCHS Data Presentation Standards for Proportions (Parker et al. 2017; domain.md §5):
+/// Korn–Graubard interval and effective sample size n_eff = min(p(1−p)/Var, n), with
+/// - suppress when n_eff < 30, when the CI width ≥ 0.30, or when 0.05 < width < 0.30 and the
+///   width is more than 130 % of p;
+/// - flag for review when df < 8, when p is 0 or 1, or when the complement's relative width
+///   (width / (1 − p)) exceeds 130 %.
+///
+/// Returns whether to suppress and the flag codes (`nchs_*`).
+pub fn nchs_proportion(
+    p: f64,
+    se: f64,
+    df: f64,
+    n: usize,
+    level: f64,
+    nrow: usize,
+) -> (bool, Vec<&'static str>) {
+    let mut flags = Vec::new();
+    let n_eff = if se > 0.0 {
+        (p * (1.0 - p) / (se * se)).min(n as f64)
+    } else {
+        n as f64
+    };
+    let (lo, hi) = proportion_ci(PropCi::Beta, p, se, df.max(1.0), nrow, level);
+    let width = hi - lo;
+    let mut suppress = false;
+    if n_eff < 30.0 {
+        suppress = true;
+        flags.push("nchs_n_eff_lt_30");
+    }
+    if width >= 0.30 {
+        suppress = true;
+        flags.push("nchs_width_ge_30");
+    } else if width > 0.05 && p > 0.0 && width / p > 1.30 {
+        suppress = true;
+        flags.push("nchs_relative_width_gt_130");
+    }
+    if df < 8.0 {
+        flags.push("nchs_review_df_lt_8");
+    }
+    if p <= 0.0 || p >= 1.0 {
+        flags.push("nchs_review_p_0_or_1");
+    } else if width > 0.05 && width / (1.0 - p) > 1.30 {
+        flags.push("nchs_review_complement_width");
+    }
+    (suppress, flags)
 }
 
 /// The published estimates table: numbers of suppressed rows are blank.

@@ -654,6 +654,35 @@ pub struct Publication {
     /// Confidence level for every interval.
     #[serde(default = "ci_level")]
     pub ci_level: f64,
+    /// CI for proportions: `logit` (R's svyciprop default), `beta` (Korn–Graubard), `wilson`,
+    /// `mean`, `asin`.
+    #[serde(default)]
+    pub proportion_ci: ProportionCi,
+    /// CI for means and totals: `normal` (R's default) or `t` (on the design df).
+    #[serde(default)]
+    pub mean_ci: MeanCi,
+    /// Apply the NCHS Data Presentation Standards for Proportions (suppress and flag).
+    #[serde(default = "yes")]
+    pub nchs_proportions: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProportionCi {
+    #[default]
+    Logit,
+    Beta,
+    Wilson,
+    Mean,
+    Asin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeanCi {
+    #[default]
+    Normal,
+    T,
 }
 
 impl Default for Publication {
@@ -661,6 +690,9 @@ impl Default for Publication {
         Publication {
             min_cell_size: min_cell(),
             ci_level: ci_level(),
+            proportion_ci: ProportionCi::default(),
+            mean_ci: MeanCi::default(),
+            nchs_proportions: true,
         }
     }
 }
