@@ -442,3 +442,24 @@ pub fn estimates_table(rows: &[EstimateRow]) -> Table {
         .text("flag", rows.iter().map(|r| Some(r.flag.clone())));
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nchs_rules_suppress_and_flag() {
+        // p = 0.5 with SE 0.02 on 500 rows and 400 df: n_eff = 625 → shown, no flags.
+        let (s, f) = nchs_proportion(0.5, 0.02, 400.0, 500, 0.95, 500);
+        assert!(!s && f.is_empty(), "{f:?}");
+        // SE 0.1: n_eff = 25 and the interval is wide → suppressed.
+        let (s, f) = nchs_proportion(0.5, 0.1, 400.0, 500, 0.95, 500);
+        assert!(s && f.contains(&"nchs_n_eff_lt_30") && f.contains(&"nchs_width_ge_30"), "{f:?}");
+        // A small p with a moderate width: relative width > 130 % → suppressed.
+        let (s, f) = nchs_proportion(0.04, 0.015, 400.0, 500, 0.95, 500);
+        assert!(s && f.contains(&"nchs_relative_width_gt_130"), "{f:?}");
+        // Few degrees of freedom: review flag.
+        let (_, f) = nchs_proportion(0.5, 0.02, 5.0, 500, 0.95, 500);
+        assert!(f.contains(&"nchs_review_df_lt_8"), "{f:?}");
+    }
+}
