@@ -454,7 +454,10 @@ mod tests {
         assert!(!s && f.is_empty(), "{f:?}");
         // SE 0.1: n_eff = 25 and the interval is wide → suppressed.
         let (s, f) = nchs_proportion(0.5, 0.1, 400.0, 500, 0.95, 500);
-        assert!(s && f.contains(&"nchs_n_eff_lt_30") && f.contains(&"nchs_width_ge_30"), "{f:?}");
+        assert!(
+            s && f.contains(&"nchs_n_eff_lt_30") && f.contains(&"nchs_width_ge_30"),
+            "{f:?}"
+        );
         // A small p with a moderate width: relative width > 130 % → suppressed.
         let (s, f) = nchs_proportion(0.04, 0.015, 400.0, 500, 0.95, 500);
         assert!(s && f.contains(&"nchs_relative_width_gt_130"), "{f:?}");

@@ -158,6 +158,45 @@ impl Design {
         v
     }
 
+    /// Covariance matrix of the totals of several influence-score vectors (the matrix form of
+    /// [`Design::variance`]): `V[a][b] = Σ_h (1 − f_h) n_h/(n_h − 1) Σ_c (Z_hca − Z̄_ha)(Z_hcb − Z̄_hb)`.
+    pub fn covariance(&self, zs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let k = zs.len();
+        // PSU totals per column.
+        let mut totals = vec![vec![0.0; k]; self.n_psu];
+        let mut psu_stratum = vec![0u32; self.n_psu];
+        for i in 0..self.len() {
+            let c = self.psu[i] as usize;
+            psu_stratum[c] = self.strata[i];
+            for (a, z) in zs.iter().enumerate() {
+                totals[c][a] += z[i];
+            }
+        }
+        let mut v = vec![vec![0.0; k]; k];
+        for h in 0..self.n_strata {
+            let n = self.psus_in_stratum[h] as f64;
+            if n < 2.0 || self.fraction[h] >= 1.0 - FPC_CENSUS {
+                continue;
+            }
+            let members: Vec<usize> = (0..self.n_psu)
+                .filter(|&c| psu_stratum[c] as usize == h)
+                .collect();
+            let means: Vec<f64> = (0..k)
+                .map(|a| members.iter().map(|&c| totals[c][a]).sum::<f64>() / n)
+                .collect();
+            let scale = (1.0 - self.fraction[h]) * n / (n - 1.0);
+            for &c in &members {
+                for a in 0..k {
+                    let da = totals[c][a] - means[a];
+                    for b in 0..k {
+                        v[a][b] += scale * da * (totals[c][b] - means[b]);
+                    }
+                }
+            }
+        }
+        v
+    }
+
     /// Degrees of freedom over the rows where `used` holds: distinct PSUs − distinct strata.
     pub fn degf(&self, used: impl Fn(usize) -> bool) -> f64 {
         let mut psu_seen = vec![false; self.n_psu];

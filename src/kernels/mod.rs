@@ -11,6 +11,7 @@
 #![allow(clippy::needless_range_loop)] // numeric kernels index several parallel slices
 
 pub mod calibration;
+pub mod chisq;
 pub mod design;
 pub mod estimators;
 pub mod greg;

@@ -775,3 +775,40 @@ fn stratified_ciprop_methods_and_quantile_rules_match_r() {
     }
     assert!(checked >= 40, "only {checked} quantile rows checked");
 }
+
+/// `svychisq(~stype + sch.wide)`: Rao–Scott F (default), Chisq, Wald and adjusted Wald on the
+/// cluster and stratified designs.
+#[test]
+fn rao_scott_tests_match_r_svychisq() {
+    use supplyrisk::kernels::chisq::svychisq;
+    let mut r = csv::Reader::from_path(reference_dir().join("expected/api_chisq.csv")).unwrap();
+    let want: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    for (design_name, (data, design, w)) in [("api_clus1", clus1()), ("api_strat", strat())] {
+        let cal = Calibration::None;
+        let s = Survey {
+            design: &design,
+            weights: &w,
+            calibration: &cal,
+        };
+        let (rows, _) = group_codes(data.text("stype"));
+        let (cols, _) = group_codes(data.text("sch.wide"));
+        let got = svychisq(&s, &rows, 3, &cols, 2);
+        for rec in want.iter().filter(|x| &x[1] == design_name) {
+            let t = match &rec[2] {
+                "F" => got.f,
+                "Chisq" => got.chisq,
+                "Wald" => got.wald,
+                "adjWald" => got.adj_wald,
+                other => panic!("unknown statistic {other}"),
+            };
+            let num = |i: usize| rec[i].parse::<f64>().unwrap_or(f64::NAN);
+            let what = format!("{design_name} {}", &rec[2]);
+            assert_close(&format!("{what} statistic"), t.statistic, num(3), R_RTOL);
+            assert_close(&format!("{what} ndf"), t.ndf, num(4), R_RTOL);
+            if !num(5).is_nan() {
+                assert_close(&format!("{what} ddf"), t.ddf, num(5), R_RTOL);
+            }
+            assert_close(&format!("{what} p"), t.p_value, num(6), R_RTOL_P);
+        }
+    }
+}
