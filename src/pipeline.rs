@@ -539,6 +539,9 @@ fn write_data(r: &RunResult) -> Result<()> {
     clean_table(r).write_both(&data, "clean")?;
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
     crate::estimate::estimates_table(&r.estimates).write_both(&tables, "estimates")?;
+    let comparisons =
+        crate::estimate::comparisons(&r.spec.spec, r.records(), &r.scores, &r.weighted);
+    crate::estimate::comparisons_table(&comparisons).write_both(&tables, "comparisons")?;
     cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
     weighting_table(r).write_both(&tables, "weighting")?;
     weight_summary_table(r).write_both(&tables, "weight_summary")?;

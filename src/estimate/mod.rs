@@ -443,6 +443,264 @@ pub fn estimates_table(rows: &[EstimateRow]) -> Table {
     t
 }
 
+/// One comparison: a segment against the rest of the sector, or a test of association.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonRow {
+    pub metric_id: String,
+    pub metric_version: u32,
+    /// `difference` (segment − rest) or `rao_scott_f` (tier × segment variable).
+    pub test: &'static str,
+    pub level: String,
+    pub segment_var: String,
+    pub segment_value: String,
+    pub estimate: f64,
+    pub se: f64,
+    pub statistic: f64,
+    pub ndf: f64,
+    pub ddf: f64,
+    pub p_value: f64,
+    /// Benjamini–Hochberg adjusted across the rows of one table (metric × level × segment variable).
+    pub p_adjusted: f64,
+    pub n_segment: usize,
+    pub n_rest: usize,
+    pub suppressed: bool,
+}
+
+/// Benjamini–Hochberg adjusted p-values (R's `p.adjust(method = "BH")`).
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let mut out = vec![f64::NAN; m];
+    let mut running = f64::INFINITY;
+    for (rank_from_top, &i) in order.iter().enumerate() {
+        let rank = m - rank_from_top;
+        if p[i].is_nan() {
+            continue;
+        }
+        running = running.min(p[i] * m as f64 / rank as f64);
+        out[i] = running.min(1.0);
+    }
+    out
+}
+
+/// Each level of each segment variable against the rest of the sector, for every mean and
+/// proportion metric (t test on the design df), and a Rao–Scott F test of the risk tier by each
+/// segment variable; p-values BH-adjusted within each table.
+pub fn comparisons(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    weighted: &Weighted,
+) -> Vec<ComparisonRow> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let survey = Survey {
+        design: &weighted.design,
+        weights: &weighted.weights,
+        calibration: &weighted.calibration,
+    };
+    let min_cell = spec.publication.min_cell_size;
+    let df = weighted.design.degf(|_| true);
+    let t_dist = StudentsT::new(0.0, 1.0, df.max(1.0)).ok();
+    let segs: Vec<Segment> = segments(spec, records)
+        .into_iter()
+        .filter(|s| s.var != ALL && !s.var.contains(':'))
+        .collect();
+    let mut rows = Vec::new();
+    for m in &spec.metrics {
+        let series: Vec<(String, Vec<f64>)> = match m.kind {
+            MetricKind::Mean => vec![(
+                String::new(),
+                numeric_values(spec, records, scores, &m.variable),
+            )],
+            MetricKind::Proportion => vec![(
+                m.levels.join("|"),
+                indicator(spec, records, scores, &m.variable, &m.levels),
+            )],
+            MetricKind::Distribution => {
+                let levels = if m.levels.is_empty() {
+                    levels_of(spec, &m.variable)
+                } else {
+                    m.levels.clone()
+                };
+                levels
+                    .into_iter()
+                    .map(|l| {
+                        let y =
+                            indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
+                        (l, y)
+                    })
+                    .collect()
+            }
+            _ => continue,
+        };
+        for (level, y) in &series {
+            let start = rows.len();
+            for s in &segs {
+                let Some(mask) = &s.mask else { continue };
+                let rest: Vec<bool> = mask.iter().map(|x| !x).collect();
+                let count = |d: &[bool]| (0..y.len()).filter(|&i| d[i] && !y[i].is_nan()).count();
+                let (n_segment, n_rest) = (count(mask), count(&rest));
+                let (diff, se) = survey.mean_difference(y, mask, &rest);
+                let stat = diff / se;
+                let p = t_dist.as_ref().map_or(f64::NAN, |t| 2.0 * t.sf(stat.abs()));
+                rows.push(ComparisonRow {
+                    metric_id: m.id.clone(),
+                    metric_version: m.version,
+                    test: "difference",
+                    level: level.clone(),
+                    segment_var: s.var.clone(),
+                    segment_value: s.value.clone(),
+                    estimate: diff,
+                    se,
+                    statistic: stat,
+                    ndf: f64::NAN,
+                    ddf: df,
+                    p_value: p,
+                    p_adjusted: f64::NAN,
+                    n_segment,
+                    n_rest,
+                    suppressed: n_segment < min_cell || n_rest < min_cell,
+                });
+            }
+            // BH within each segment variable's rows of this series.
+            let vars: Vec<String> = rows[start..]
+                .iter()
+                .map(|r| r.segment_var.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for v in vars {
+                let idx: Vec<usize> = (start..rows.len())
+                    .filter(|&i| rows[i].segment_var == v)
+                    .collect();
+                let adj =
+                    benjamini_hochberg(&idx.iter().map(|&i| rows[i].p_value).collect::<Vec<_>>());
+                for (k, &i) in idx.iter().enumerate() {
+                    rows[i].p_adjusted = adj[k];
+                }
+            }
+        }
+    }
+    // Risk tier × each segment variable.
+    if let Some(m) = spec.metrics.iter().find(|m| m.variable == RISK_TIER) {
+        let have: Vec<usize> = (0..records.len())
+            .filter(|&i| scores.tier[i].is_some())
+            .collect();
+        for var in &spec.segments.variables {
+            let Some(qi) = question_index(spec, var) else {
+                continue;
+            };
+            let options = spec.options(&spec.questions[qi]);
+            let col: Vec<Option<usize>> = records
+                .iter()
+                .map(|r| {
+                    r.answers[qi]
+                        .as_code()
+                        .and_then(|c| options.iter().position(|o| o.code.0 == c))
+                })
+                .collect();
+            let rows_used: Vec<usize> =
+                have.iter().copied().filter(|&i| col[i].is_some()).collect();
+            if rows_used.len() != records.len() {
+                // The test needs every row classified; rounds with missing tiers or segments skip it.
+                continue;
+            }
+            let (tier_codes, tiers) = crate::kernels::group_codes(
+                &rows_used
+                    .iter()
+                    .map(|&i| scores.tier[i].unwrap_or(0))
+                    .collect::<Vec<_>>(),
+            );
+            let (seg_codes, segs_present) = crate::kernels::group_codes(
+                &rows_used
+                    .iter()
+                    .map(|&i| col[i].unwrap_or(0))
+                    .collect::<Vec<_>>(),
+            );
+            if tiers.len() < 2 || segs_present.len() < 2 {
+                continue;
+            }
+            let t = crate::kernels::chisq::svychisq(
+                &survey,
+                &tier_codes,
+                tiers.len(),
+                &seg_codes,
+                segs_present.len(),
+            );
+            rows.push(ComparisonRow {
+                metric_id: m.id.clone(),
+                metric_version: m.version,
+                test: "rao_scott_f",
+                level: String::new(),
+                segment_var: var.clone(),
+                segment_value: String::new(),
+                estimate: f64::NAN,
+                se: f64::NAN,
+                statistic: t.f.statistic,
+                ndf: t.f.ndf,
+                ddf: t.f.ddf,
+                p_value: t.f.p_value,
+                p_adjusted: t.f.p_value,
+                n_segment: records.len(),
+                n_rest: 0,
+                suppressed: false,
+            });
+        }
+    }
+    rows
+}
+
+/// The comparisons table: numbers of suppressed rows are blank.
+pub fn comparisons_table(rows: &[ComparisonRow]) -> Table {
+    let shown = |r: &ComparisonRow, x: f64| if r.suppressed { None } else { Some(x) };
+    let mut t = Table::new();
+    t.text("metric_id", rows.iter().map(|r| Some(r.metric_id.clone())))
+        .int(
+            "metric_version",
+            rows.iter().map(|r| Some(i64::from(r.metric_version))),
+        )
+        .text("test", rows.iter().map(|r| Some(r.test)))
+        .text("level", rows.iter().map(|r| Some(r.level.clone())))
+        .text(
+            "segment_var",
+            rows.iter().map(|r| Some(r.segment_var.clone())),
+        )
+        .text(
+            "segment_value",
+            rows.iter().map(|r| Some(r.segment_value.clone())),
+        )
+        .float("estimate", rows.iter().map(|r| shown(r, r.estimate)))
+        .float("se", rows.iter().map(|r| shown(r, r.se)))
+        .float("statistic", rows.iter().map(|r| shown(r, r.statistic)))
+        .float("ndf", rows.iter().map(|r| shown(r, r.ndf)))
+        .float("ddf", rows.iter().map(|r| shown(r, r.ddf)))
+        .float("p_value", rows.iter().map(|r| shown(r, r.p_value)))
+        .float("p_adjusted", rows.iter().map(|r| shown(r, r.p_adjusted)))
+        .int(
+            "n_segment",
+            rows.iter().map(|r| {
+                if r.suppressed {
+                    None
+                } else {
+                    Some(r.n_segment as i64)
+                }
+            }),
+        )
+        .int(
+            "n_rest",
+            rows.iter().map(|r| {
+                if r.suppressed {
+                    None
+                } else {
+                    Some(r.n_rest as i64)
+                }
+            }),
+        )
+        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)));
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +722,20 @@ mod tests {
         // Few degrees of freedom: review flag.
         let (_, f) = nchs_proportion(0.5, 0.02, 5.0, 500, 0.95, 500);
         assert!(f.contains(&"nchs_review_df_lt_8"), "{f:?}");
+    }
+}
+
+#[cfg(test)]
+mod bh_tests {
+    use super::benjamini_hochberg;
+
+    #[test]
+    fn matches_r_p_adjust_bh() {
+        // p.adjust(c(0.01, 0.04, 0.03, 0.20), "BH") = 0.04, 0.05333333, 0.05333333, 0.20
+        let adj = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.20]);
+        let want = [0.04, 0.16 / 3.0, 0.16 / 3.0, 0.20];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
     }
 }

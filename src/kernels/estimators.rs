@@ -113,6 +113,33 @@ impl Survey<'_> {
         self.mean_or_total(y, domain, true)
     }
 
+    /// The mean over a domain and its (unresidualized) influence scores.
+    fn mean_influence(&self, y: &[f64], domain: Option<&[bool]>) -> (f64, Vec<f64>) {
+        let used = self.used(y, domain);
+        let w = self.weights;
+        let wsum = sum((0..y.len()).filter(|&i| used[i]).map(|i| w[i]));
+        let mean = sum((0..y.len()).filter(|&i| used[i]).map(|i| w[i] * y[i])) / wsum;
+        let z = (0..y.len())
+            .map(|i| {
+                if used[i] {
+                    w[i] * (y[i] - mean) / wsum
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        (mean, z)
+    }
+
+    /// Difference of the means over domains `a` and `b` (e.g. a segment and the rest of the
+    /// sector) with its linearized SE: both estimates' influence scores over the full design.
+    pub fn mean_difference(&self, y: &[f64], a: &[bool], b: &[bool]) -> (f64, f64) {
+        let (ma, za) = self.mean_influence(y, Some(a));
+        let (mb, zb) = self.mean_influence(y, Some(b));
+        let z: Vec<f64> = za.iter().zip(&zb).map(|(x, y)| x - y).collect();
+        (ma - mb, self.variance(z).sqrt())
+    }
+
     fn mean_or_total(&self, y: &[f64], domain: Option<&[bool]>, total: bool) -> Estimate {
         let used = self.used(y, domain);
         let w = self.weights;
