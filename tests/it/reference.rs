@@ -812,3 +812,28 @@ fn rao_scott_tests_match_r_svychisq() {
         }
     }
 }
+
+/// A segment against the rest of the sector (difference of domain means, linearized over the
+/// full design and calibration) against R's svyglm coefficient of the segment indicator.
+#[test]
+fn segment_against_rest_matches_r() {
+    let mut r = csv::Reader::from_path(reference_file("case_contrast.csv")).unwrap();
+    let want: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let check = |name: &str, data: &Data, s: &Survey<'_>| {
+        let rec = want.iter().find(|x| &x[0] == name).unwrap();
+        let e: Vec<bool> = data.text("stype").iter().map(|x| x == "E").collect();
+        let rest: Vec<bool> = e.iter().map(|x| !x).collect();
+        let (diff, se) = s.mean_difference(&data.num("api00"), &e, &rest);
+        assert_close(&format!("{name} difference"), diff, rec[3].parse().unwrap(), R_RTOL);
+        assert_close(&format!("{name} se"), se, rec[4].parse().unwrap(), R_RTOL);
+    };
+    let (data, design, w) = strat();
+    let cal = Calibration::None;
+    check("api_strat", &data, &Survey { design: &design, weights: &w, calibration: &cal });
+    let (data, design, w) = clus1();
+    let t = targets();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"].iter().map(|v| margin_of(&data, v, &t)).collect();
+    let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
+    let cal = Calibration::Rake { margins: margins.iter().map(|m| (m.codes.clone(), m.targets.len())).collect(), snapshots: fit.snapshots.clone() };
+    check("case_clus_rake2", &data, &Survey { design: &design, weights: &fit.weights, calibration: &cal });
+}

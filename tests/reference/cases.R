@@ -67,3 +67,16 @@ rows("case_clus_rake2", rake(dclus1, list(~sch.wide, ~comp.imp), list(margin("sc
 #    districts have no sampled school and are ignored.
 rows("case_partial_poststrat", postStratify(dstrat, ~dnum, district, partial = TRUE))
 cat("wrote", out, "\n")
+
+# 4. A segment against the rest: the coefficient of a segment indicator in svyglm is the
+#    difference of the two domain means, with its linearized SE — on the stratified design and on
+#    the raked cluster design (calibrated: the SE keeps the calibration residuals).
+contrast <- function(design_name, design) {
+  design <- update(design, isE = as.numeric(stype == "E"))
+  m <- svyglm(api00 ~ isE, design = design)
+  data.frame(design = design_name, variable = "api00", segment = "stype=E",
+             estimate = fmt(coef(m)[["isE"]]), se = fmt(SE(m)[["isE"]]))
+}
+con <- rbind(contrast("api_strat", dstrat),
+             contrast("case_clus_rake2", rake(dclus1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")), control = tight)))
+write.csv(con, file.path(out, "case_contrast.csv"), row.names = FALSE)
