@@ -2,6 +2,7 @@
 
 mod clean;
 mod cli;
+mod estimate_props;
 mod ingest;
 mod properties;
 mod reference;

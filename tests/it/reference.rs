@@ -824,16 +824,46 @@ fn segment_against_rest_matches_r() {
         let e: Vec<bool> = data.text("stype").iter().map(|x| x == "E").collect();
         let rest: Vec<bool> = e.iter().map(|x| !x).collect();
         let (diff, se) = s.mean_difference(&data.num("api00"), &e, &rest);
-        assert_close(&format!("{name} difference"), diff, rec[3].parse().unwrap(), R_RTOL);
+        assert_close(
+            &format!("{name} difference"),
+            diff,
+            rec[3].parse().unwrap(),
+            R_RTOL,
+        );
         assert_close(&format!("{name} se"), se, rec[4].parse().unwrap(), R_RTOL);
     };
     let (data, design, w) = strat();
     let cal = Calibration::None;
-    check("api_strat", &data, &Survey { design: &design, weights: &w, calibration: &cal });
+    check(
+        "api_strat",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &w,
+            calibration: &cal,
+        },
+    );
     let (data, design, w) = clus1();
     let t = targets();
-    let margins: Vec<Margin> = ["sch.wide", "comp.imp"].iter().map(|v| margin_of(&data, v, &t)).collect();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(&data, v, &t))
+        .collect();
     let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
-    let cal = Calibration::Rake { margins: margins.iter().map(|m| (m.codes.clone(), m.targets.len())).collect(), snapshots: fit.snapshots.clone() };
-    check("case_clus_rake2", &data, &Survey { design: &design, weights: &fit.weights, calibration: &cal });
+    let cal = Calibration::Rake {
+        margins: margins
+            .iter()
+            .map(|m| (m.codes.clone(), m.targets.len()))
+            .collect(),
+        snapshots: fit.snapshots.clone(),
+    };
+    check(
+        "case_clus_rake2",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &fit.weights,
+            calibration: &cal,
+        },
+    );
 }
