@@ -867,3 +867,42 @@ fn segment_against_rest_matches_r() {
         },
     );
 }
+
+/// The whole pipeline on the bundled example round against R (tests/reference/example_2024.R):
+/// risk-index means overall, by subsector and by subsector × size; a proportion whose "Don't
+/// know" answers leave the denominator; a multi-select option — estimates, SEs and CIs.
+#[test]
+fn the_example_round_matches_r_end_to_end() {
+    let t = crate::util::TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let (head, rows) = crate::util::read_csv(&t.path("out/tables/estimates.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let mut r = csv::Reader::from_path(reference_file("example_2024.csv")).unwrap();
+    let mut compared = 0;
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let Some(row) = rows.iter().find(|x| {
+            x[col("metric_id")] == rec[0]
+                && x[col("level")] == rec[1]
+                && x[col("segment_var")] == rec[2]
+                && x[col("segment_value")] == rec[3]
+        }) else {
+            panic!("no estimate row for {rec:?}");
+        };
+        if row[col("suppressed")] == "true" {
+            continue;
+        }
+        let is_prop = row[col("statistic")] == "proportion";
+        let rtol = if is_prop { R_RTOL_P } else { R_RTOL };
+        let what = format!("{} {} {}={}", &rec[0], &rec[1], &rec[2], &rec[3]);
+        for (name, i) in [("estimate", 4), ("se", 5), ("ci_low", 6), ("ci_high", 7)] {
+            let got: f64 = row[col(name)].parse().unwrap();
+            let want: f64 = rec[i].parse().unwrap();
+            assert_close(&format!("{what} {name}"), got, want, rtol);
+        }
+        compared += 1;
+    }
+    assert!(compared >= 20, "only {compared} rows compared");
+}

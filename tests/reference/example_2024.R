@@ -1,0 +1,59 @@
+# The supplier-survey shape against R: the bundled example round, as supplyrisk cleaned, scored
+# and weighted it, estimated again by R's survey package. Run from the project root after
+#
+#   cargo run -- run surveys/example-2024          # writes output/example-2024/data/clean.csv
+#   Rscript tests/reference/example_2024.R         # writes tests/reference/example_2024.csv
+#
+# Design: strata = subsector with fpc from population.csv, base weights as supplyrisk computed
+# them, post-stratified on subsector × size. Estimates: the risk index overall, by subsector and
+# by the subsector × size cross (domains); a Likert-derived proportion whose "Don't know" answers
+# leave the denominator (C1 = complete); a multi-select option (C3 = clearinghouse). Proportion
+# CIs: svyciprop(method = "logit") on the domain's degf.
+suppressMessages(library(survey))
+options(digits = 17)
+d <- read.csv("output/example-2024/data/clean.csv", stringsAsFactors = FALSE)
+pop <- read.csv("surveys/example-2024/population.csv", stringsAsFactors = FALSE)
+d$N_h <- ave(d$subsector, d$subsector, FUN = function(s) sum(pop$count[pop$subsector == s[1]]))
+d$N_h <- as.numeric(d$N_h)
+d$cell <- paste(d$subsector, d$size, sep = ":")
+des <- svydesign(ids = ~1, strata = ~subsector, fpc = ~N_h, weights = ~base_weight, data = d)
+pop$cell <- paste(pop$subsector, pop$size, sep = ":")
+des <- postStratify(des, ~cell, data.frame(cell = pop$cell, Freq = pop$count))
+fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(as.numeric(x), digits = 17, format = "g")))
+out <- list()
+add <- function(metric, level, sv, sval, est, se, lo, hi) {
+  row <- c(metric, level, sv, as.character(sval), fmt(unname(est)), fmt(unname(se)), fmt(unname(lo)), fmt(unname(hi)))
+  names(row) <- c("metric_id", "level", "segment_var", "segment_value", "estimate", "se", "ci_low", "ci_high")
+  out[[length(out) + 1]] <<- as.data.frame(as.list(row), stringsAsFactors = FALSE)
+}
+# Risk index means.
+m <- svymean(~risk_index, des, na.rm = TRUE)
+ci <- confint(m)
+add("SCRM.RISK.01", "", "all", "", coef(m), SE(m), ci[1], ci[2])
+for (by in c("subsector", "cell")) {
+  b <- svyby(~risk_index, as.formula(paste0("~", by)), des, svymean, na.rm = TRUE)
+  ci <- confint(b)
+  for (i in seq_len(nrow(b))) {
+    add("SCRM.RISK.01", "", ifelse(by == "cell", "subsector:size", by), b[i, 1], b$risk_index[i], b$se[i], ci[i, 1], ci[i, 2])
+  }
+}
+# Proportions: C1 = complete among C1 answered (not skipped, not "dk"); C3 = clearinghouse among C3 answered.
+d_c1 <- subset(des, !is.na(C1) & C1 != "" & C1 != "dk")
+d_c3 <- subset(des, !is.na(C3.clearinghouse))
+for (spec in list(list("SCRM.INV.01", "complete", d_c1, ~I(C1 == "complete"), ~as.numeric(C1 == "complete")),
+                  list("SCRM.CAT.01", "clearinghouse", d_c3, ~I(C3.clearinghouse == 1), ~C3.clearinghouse))) {
+  p <- svyciprop(spec[[4]], spec[[3]], method = "logit")
+  ci <- attr(p, "ci")
+  se <- SE(svymean(spec[[5]], spec[[3]], na.rm = TRUE))[1]
+  add(spec[[1]], spec[[2]], "all", "", coef(p), se, ci[1], ci[2])
+  for (s in sort(unique(d$subsector))) {
+    sub <- subset(spec[[3]], subsector == s)
+    if (sum(weights(sub) > 0) < 5) next
+    p <- svyciprop(spec[[4]], sub, method = "logit")
+    ci <- attr(p, "ci")
+    se <- SE(svymean(spec[[5]], sub, na.rm = TRUE))[1]
+    add(spec[[1]], spec[[2]], "subsector", s, coef(p), se, ci[1], ci[2])
+  }
+}
+write.csv(do.call(rbind, out), "tests/reference/example_2024.csv", row.names = FALSE)
+cat("wrote tests/reference/example_2024.csv\n")
