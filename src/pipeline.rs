@@ -542,6 +542,9 @@ fn write_data(r: &RunResult) -> Result<()> {
     let comparisons =
         crate::estimate::comparisons(&r.spec.spec, r.records(), &r.scores, &r.weighted);
     crate::estimate::comparisons_table(&comparisons).write_both(&tables, "comparisons")?;
+    let distributions =
+        crate::estimate::distributions(&r.spec.spec, r.records(), &r.scores, &r.weighted);
+    crate::estimate::distributions_table(&distributions).write_both(&tables, "distributions")?;
     cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
     weighting_table(r).write_both(&tables, "weighting")?;
     weight_summary_table(r).write_both(&tables, "weight_summary")?;

@@ -702,6 +702,146 @@ pub fn comparisons_table(rows: &[ComparisonRow]) -> Table {
 }
 
 #[cfg(test)]
+mod bh_tests {
+    use super::benjamini_hochberg;
+
+    #[test]
+    fn matches_r_p_adjust_bh() {
+        // p.adjust(c(0.01, 0.04, 0.03, 0.20), "BH") = 0.04, 0.05333333, 0.05333333, 0.20
+        let adj = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.20]);
+        let want = [0.04, 0.16 / 3.0, 0.16 / 3.0, 0.20];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+    }
+}
+
+/// One bin of a weighted histogram in one segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistributionRow {
+    pub variable: String,
+    pub segment_var: String,
+    pub segment_value: String,
+    pub bin_low: f64,
+    pub bin_high: f64,
+    pub share: f64,
+    pub se: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Respondents in the bin.
+    pub n_bin: usize,
+    /// Respondents with a value in the segment.
+    pub n: usize,
+    pub suppressed: bool,
+}
+
+/// Weighted histograms of the spec's `[[distributions]]` for every segment: the share in each
+/// bin is a domain proportion with its linearized SE and the spec's proportion CI.
+pub fn distributions(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    weighted: &Weighted,
+) -> Vec<DistributionRow> {
+    let survey = Survey {
+        design: &weighted.design,
+        weights: &weighted.weights,
+        calibration: &weighted.calibration,
+    };
+    let level = spec.publication.ci_level;
+    let method = match spec.publication.proportion_ci {
+        ProportionCi::Logit => PropCi::Logit,
+        ProportionCi::Beta => PropCi::Beta,
+        ProportionCi::Wilson => PropCi::Wilson,
+        ProportionCi::Mean => PropCi::Mean,
+        ProportionCi::Asin => PropCi::Asin,
+    };
+    let segs = segments(spec, records);
+    let mut out = Vec::new();
+    for d in &spec.distributions {
+        let y = numeric_values(spec, records, scores, &d.variable);
+        let last = d.bins.len() - 2;
+        for (k, edge) in d.bins.windows(2).enumerate() {
+            let (lo, hi) = (edge[0], edge[1]);
+            let ind: Vec<f64> = y
+                .iter()
+                .map(|&v| {
+                    if v.is_nan() {
+                        f64::NAN
+                    } else {
+                        f64::from(u8::from(v >= lo && (v < hi || (k == last && v <= hi))))
+                    }
+                })
+                .collect();
+            for s in &segs {
+                let mask = s.mask.as_deref();
+                let e = survey.mean(&ind, mask);
+                let n_bin = (0..ind.len())
+                    .filter(|&i| ind[i] == 1.0 && mask.is_none_or(|m| m[i]))
+                    .count();
+                let (cl, ch) = proportion_ci(method, e.value, e.se, e.df, records.len(), level);
+                out.push(DistributionRow {
+                    variable: d.variable.clone(),
+                    segment_var: s.var.clone(),
+                    segment_value: s.value.clone(),
+                    bin_low: lo,
+                    bin_high: hi,
+                    share: e.value,
+                    se: e.se,
+                    ci_low: cl,
+                    ci_high: ch,
+                    n_bin,
+                    n: e.n,
+                    // A segment below the minimum cell size, or a bin holding 1 to (min − 1)
+                    // organizations (an empty bin may show).
+                    suppressed: e.n < spec.publication.min_cell_size
+                        || (n_bin > 0 && n_bin < spec.publication.min_cell_size),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The distributions table: numbers of segments below the minimum cell size are blank.
+pub fn distributions_table(rows: &[DistributionRow]) -> Table {
+    let shown = |r: &DistributionRow, x: f64| if r.suppressed { None } else { Some(x) };
+    let mut t = Table::new();
+    t.text("variable", rows.iter().map(|r| Some(r.variable.clone())))
+        .text(
+            "segment_var",
+            rows.iter().map(|r| Some(r.segment_var.clone())),
+        )
+        .text(
+            "segment_value",
+            rows.iter().map(|r| Some(r.segment_value.clone())),
+        )
+        .float("bin_low", rows.iter().map(|r| Some(r.bin_low)))
+        .float("bin_high", rows.iter().map(|r| Some(r.bin_high)))
+        .float("share", rows.iter().map(|r| shown(r, r.share)))
+        .float("se", rows.iter().map(|r| shown(r, r.se)))
+        .float("ci_low", rows.iter().map(|r| shown(r, r.ci_low)))
+        .float("ci_high", rows.iter().map(|r| shown(r, r.ci_high)))
+        .int(
+            "n_bin",
+            rows.iter().map(|r| {
+                if r.suppressed {
+                    None
+                } else {
+                    Some(r.n_bin as i64)
+                }
+            }),
+        )
+        .int(
+            "n",
+            rows.iter()
+                .map(|r| if r.suppressed { None } else { Some(r.n as i64) }),
+        )
+        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)));
+    t
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -722,20 +862,5 @@ mod tests {
         // Few degrees of freedom: review flag.
         let (_, f) = nchs_proportion(0.5, 0.02, 5.0, 500, 0.95, 500);
         assert!(f.contains(&"nchs_review_df_lt_8"), "{f:?}");
-    }
-}
-
-#[cfg(test)]
-mod bh_tests {
-    use super::benjamini_hochberg;
-
-    #[test]
-    fn matches_r_p_adjust_bh() {
-        // p.adjust(c(0.01, 0.04, 0.03, 0.20), "BH") = 0.04, 0.05333333, 0.05333333, 0.20
-        let adj = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.20]);
-        let want = [0.04, 0.16 / 3.0, 0.16 / 3.0, 0.20];
-        for (a, w) in adj.iter().zip(want) {
-            assert!((a - w).abs() < 1e-12, "{adj:?}");
-        }
     }
 }

@@ -61,6 +61,9 @@ pub struct Spec {
     pub segments: Segments,
     #[serde(default)]
     pub metrics: Vec<Metric>,
+    /// Weighted histograms on fixed bins, per segment (`tables/distributions.csv`).
+    #[serde(default)]
+    pub distributions: Vec<Distribution>,
     #[serde(default)]
     pub publication: Publication,
     #[serde(default)]
@@ -643,6 +646,17 @@ pub struct Metric {
     /// The population the metric describes.
     #[serde(default)]
     pub population: Option<String>,
+}
+
+/// A weighted histogram: the share of organizations in each bin `[edge_k, edge_k+1)` (the last
+/// bin closed), with CIs, for every segment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    /// A numeric variable: a numeric question, `risk_index` or `maturity:<domain>`.
+    pub variable: String,
+    /// Increasing bin edges.
+    pub bins: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -563,6 +563,32 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         }
     }
 
+    // Distributions.
+    for (i, d) in spec.distributions.iter().enumerate() {
+        let numeric = d.variable == RISK_INDEX
+            || d.variable
+                .strip_prefix(MATURITY_PREFIX)
+                .is_some_and(|x| domain_ids.contains(x))
+            || spec
+                .question(&d.variable)
+                .is_some_and(|q| q.kind == QuestionType::Numeric);
+        if !numeric {
+            out.push(SpecProblem::new(
+                at(&[key("distributions"), PathSeg::Index(i), key("variable")]),
+                format!("`{}` is not a numeric variable (a numeric question, `{RISK_INDEX}` or `{MATURITY_PREFIX}<domain>`)", d.variable),
+            ));
+        }
+        if d.bins.len() < 2
+            || d.bins.windows(2).any(|w| !(w[0] < w[1]))
+            || d.bins.iter().any(|b| !b.is_finite())
+        {
+            out.push(SpecProblem::new(
+                at(&[key("distributions"), PathSeg::Index(i), key("bins")]),
+                "expected at least two increasing, finite bin edges",
+            ));
+        }
+    }
+
     // Publication.
     let ci = spec.publication.ci_level;
     if !(ci > 0.5 && ci < 1.0) {
