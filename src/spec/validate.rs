@@ -579,7 +579,7 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             ));
         }
         if d.bins.len() < 2
-            || d.bins.windows(2).any(|w| !(w[0] < w[1]))
+            || d.bins.windows(2).any(|w| w[0] >= w[1])
             || d.bins.iter().any(|b| !b.is_finite())
         {
             out.push(SpecProblem::new(
