@@ -16,6 +16,7 @@ pub mod design;
 pub mod estimators;
 pub mod greg;
 pub mod intervals;
+pub mod replicates;
 pub mod trim;
 
 /// Tolerances shared by the kernels and their tests.

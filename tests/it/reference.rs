@@ -906,3 +906,92 @@ fn the_example_round_matches_r_end_to_end() {
     }
     assert!(compared >= 20, "only {compared} rows compared");
 }
+
+/// Replicate-weight variance against R's `as.svrepdesign`: JK1 on the cluster design, JKn on the
+/// stratified design (both with the FPC), and JK1 replicates each raked (`rake()` of a
+/// svrepdesign).
+#[test]
+fn replicate_variances_match_r() {
+    use supplyrisk::kernels::replicates::{jk1, jkn, replicate_se, ReplicateSet};
+    let check = |scenario: &str, data: &Data, w: &[f64], set: &ReplicateSet| {
+        let e = expected(scenario);
+        let (stype, levels) = group_codes(data.text("stype"));
+        for ((stat, var, seg, val), want) in &e {
+            let y = data.num(var);
+            let domain: Option<Vec<bool>> = (seg == "stype")
+                .then(|| stype.iter().map(|c| levels[*c as usize] == *val).collect());
+            let total = stat == "total";
+            let (mut sw, mut swy) = (0.0, 0.0);
+            for i in 0..y.len() {
+                if domain.as_ref().is_none_or(|d| d[i]) {
+                    sw += w[i];
+                    swy += w[i] * y[i];
+                }
+            }
+            let est = if total { swy } else { swy / sw };
+            let se = replicate_se(set, &y, domain.as_deref(), total);
+            assert_close(
+                &format!("{scenario} {stat} {var} {seg}={val} estimate"),
+                est,
+                want.estimate,
+                R_RTOL,
+            );
+            assert_close(
+                &format!("{scenario} {stat} {var} {seg}={val} se"),
+                se,
+                want.se,
+                R_RTOL,
+            );
+        }
+    };
+    let (data, _, w) = clus1();
+    let (psu, levels) = group_codes(
+        &data
+            .num("dnum")
+            .iter()
+            .map(|x| *x as i64)
+            .collect::<Vec<_>>(),
+    );
+    let fraction = levels.len() as f64 / data.num("fpc")[0];
+    let mut set = jk1(&psu, fraction);
+    for r in &mut set.weights {
+        for (m, wi) in r.iter_mut().zip(&w) {
+            *m *= wi;
+        }
+    }
+    check("case_jk1", &data, &w, &set);
+
+    // Each replicate raked to the margins; the estimate from the raked full-sample weights.
+    let t = targets();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(&data, v, &t))
+        .collect();
+    let full = rake(&w, &margins, 1e-13, 1000).unwrap().weights;
+    let mut raked = set.clone();
+    for r in &mut raked.weights {
+        *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
+    }
+    check("case_jk1_rake", &data, &full, &raked);
+
+    let (data, _, w) = strat();
+    let (stype, _) = group_codes(data.text("stype"));
+    let fpc = data.num("fpc");
+    let mut fractions = vec![0.0; 3];
+    for h in 0..3u32 {
+        let n_h = stype.iter().filter(|s| **s == h).count() as f64;
+        let big = fpc[stype.iter().position(|s| *s == h).unwrap()];
+        fractions[h as usize] = n_h / big;
+    }
+    let mut set = jkn(
+        &stype,
+        &(0..stype.len() as u32).collect::<Vec<_>>(),
+        &fractions,
+    );
+    for r in &mut set.weights {
+        for (m, wi) in r.iter_mut().zip(&w) {
+            *m *= wi;
+        }
+    }
+    check("case_jkn", &data, &w, &set);
+}

@@ -80,3 +80,23 @@ contrast <- function(design_name, design) {
 con <- rbind(contrast("api_strat", dstrat),
              contrast("case_clus_rake2", rake(dclus1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")), control = tight)))
 write.csv(con, file.path(out, "case_contrast.csv"), row.names = FALSE)
+
+# 5. Replicate-weight variance: JK1 on the cluster design (with fpc), JKn on the stratified design
+#    (with fpc), and JK1 replicates each raked on sch.wide and comp.imp (rake() of a svrepdesign).
+reprows <- function(scenario, design) {
+  r <- list()
+  add <- function(stat, var, sv, sval, est, se) {
+    r[[length(r) + 1]] <<- data.frame(scenario = scenario, statistic = stat, variable = var, segment_var = sv,
+      segment_value = sval, estimate = fmt(as.numeric(est)), se = fmt(as.numeric(se)),
+      ci_low = "", ci_high = "", n = "", weight_sum = "", deff = "")
+  }
+  m <- svymean(~api00, design); add("mean", "api00", "all", "", coef(m), SE(m))
+  t <- svytotal(~enroll, design); add("total", "enroll", "all", "", coef(t), SE(t))
+  b <- svyby(~api00, ~stype, design, svymean)
+  for (i in seq_len(nrow(b))) add("mean", "api00", "stype", as.character(b$stype[i]), b$api00[i], b$se[i])
+  write.csv(do.call(rbind, r), file.path(out, paste0(scenario, ".csv")), row.names = FALSE)
+}
+reprows("case_jk1", as.svrepdesign(dclus1, type = "JK1", compress = FALSE))
+reprows("case_jkn", as.svrepdesign(dstrat, type = "JKn", compress = FALSE))
+rep1 <- as.svrepdesign(dclus1, type = "JK1", compress = FALSE)
+reprows("case_jk1_rake", rake(rep1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")), control = tight))
