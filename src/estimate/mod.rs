@@ -10,6 +10,7 @@
 use crate::clean::{Answer, Record};
 use crate::kernels::estimators::{ci_normal, critical, kish_ess, Estimate, Survey};
 use crate::kernels::intervals::{proportion_ci, PropCi};
+use crate::kernels::replicates::replicate_se;
 use crate::score::Scores;
 use crate::spec::{MeanCi, MetricKind, ProportionCi, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
 use crate::table::Table;
@@ -274,11 +275,17 @@ pub fn estimate(
                         )
                     }
                     stat => {
-                        let e: Estimate = if stat == "total" {
+                        let mut e: Estimate = if stat == "total" {
                             survey.total(y, mask)
                         } else {
                             survey.mean(y, mask)
                         };
+                        if let Some(set) = &weighted.replicates {
+                            // Replicate variance: the design effect keeps its SRS denominator.
+                            let se = replicate_se(set, y, mask, stat == "total");
+                            e.deff *= (se / e.se).powi(2);
+                            e.se = se;
+                        }
                         let (lo, hi, method) = if stat == "proportion" {
                             let (method, name) = match spec.publication.proportion_ci {
                                 ProportionCi::Logit => (PropCi::Logit, "logit"),

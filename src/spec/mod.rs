@@ -495,6 +495,34 @@ pub struct Design {
     /// stratum, instead of population counts (also with clusters).
     #[serde(default)]
     pub sampling_fraction: Option<f64>,
+    /// Variance estimation: `linearization` (default), or replicate weights `jk1`, `jkn`,
+    /// `bootstrap` (each replicate calibrated like the full sample).
+    #[serde(default)]
+    pub variance: VarianceMethod,
+    /// Bootstrap replicates.
+    #[serde(default = "bootstrap_replicates")]
+    pub replicates: usize,
+    /// Bootstrap seed (recorded in the manifest).
+    #[serde(default = "bootstrap_seed")]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VarianceMethod {
+    #[default]
+    Linearization,
+    Jk1,
+    Jkn,
+    Bootstrap,
+}
+
+fn bootstrap_replicates() -> usize {
+    500
+}
+
+fn bootstrap_seed() -> u64 {
+    20_240_229
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -13,8 +13,9 @@ use crate::kernels::calibration::{
 use crate::kernels::design::{Design, DesignError};
 use crate::kernels::greg::{calibrate, column_totals, CalFun, GregResidual};
 use crate::kernels::group_codes;
+use crate::kernels::replicates::{bootstrap, jk1, jkn, ReplicateSet};
 use crate::kernels::trim::trim_weights;
-use crate::spec::{CalFunSpec, EmptyCellRule, Spec, Trim, TrimScale, WeightMethod};
+use crate::spec::{CalFunSpec, EmptyCellRule, Spec, Trim, TrimScale, VarianceMethod, WeightMethod};
 
 pub use population::Population;
 
@@ -50,6 +51,9 @@ pub struct Weighted {
     pub population_total: f64,
     pub fpc: bool,
     pub trim: Option<TrimInfo>,
+    /// Replicate weights (each replicate calibrated like the full sample), when the spec asks
+    /// for replicate variance.
+    pub replicates: Option<ReplicateSet>,
 }
 
 fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
@@ -280,7 +284,54 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
             });
         }
     }
+    let replicates = match spec.design.variance {
+        VarianceMethod::Linearization => None,
+        method => {
+            let fractions: Vec<f64> = fpc_counts.as_ref().map_or_else(
+                || vec![0.0; stratum_levels.len()],
+                |counts| {
+                    let mut psus: Vec<std::collections::BTreeSet<u32>> =
+                        vec![Default::default(); stratum_levels.len()];
+                    for (h, c) in strata.iter().zip(design.psu()) {
+                        psus[*h as usize].insert(*c);
+                    }
+                    psus.iter()
+                        .zip(counts)
+                        .map(|(s, n)| s.len() as f64 / n)
+                        .collect()
+                },
+            );
+            let mut set = match method {
+                VarianceMethod::Jk1 => {
+                    // One fraction for all PSUs: sampled PSUs over population PSUs.
+                    let f = fpc_counts.as_ref().map_or(0.0, |c| {
+                        let sampled: std::collections::BTreeSet<u32> =
+                            design.psu().iter().copied().collect();
+                        sampled.len() as f64 / c.iter().sum::<f64>()
+                    });
+                    jk1(design.psu(), f)
+                }
+                VarianceMethod::Jkn => jkn(&strata, design.psu(), &fractions),
+                _ => bootstrap(
+                    &strata,
+                    design.psu(),
+                    spec.design.replicates.max(2),
+                    spec.design.seed,
+                ),
+            };
+            for r in &mut set.weights {
+                for (m, b) in r.iter_mut().zip(&base_weights) {
+                    *m *= b;
+                }
+                if spec.weighting.method != WeightMethod::None {
+                    *r = calibrate_weights(spec, pop, records, r)?.weights;
+                }
+            }
+            Some(set)
+        }
+    };
     Ok(Weighted {
+        replicates,
         design,
         base_weights,
         calibrated_weights,

@@ -493,3 +493,32 @@ fn raking_that_runs_out_of_passes_fails_the_quality_gate() {
         out.stderr
     );
 }
+
+#[test]
+fn replicate_variance_runs_on_the_example_and_is_reproducible() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let p = t.path("r/survey.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "[design]\nstrata = \"subsector\"",
+        "[design]\nvariance = \"bootstrap\"\nreplicates = 100\nseed = 7\nstrata = \"subsector\"",
+    );
+    std::fs::write(&p, text).unwrap();
+    let t = t.args(["run", "r", "--out", "a", "-q"]);
+    t.run().expect_code(0);
+    let u = t.again().args(["run", "r", "--out", "b", "-q"]);
+    u.run().expect_code(0);
+    let a = std::fs::read(u.path("a/tables/estimates.csv")).unwrap();
+    let b = std::fs::read(u.path("b/tables/estimates.csv")).unwrap();
+    assert!(a == b, "the seed makes bootstrap SEs reproducible");
+    let (head, rows) = crate::util::read_csv(&u.path("a/tables/estimates.csv"));
+    let c = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let overall = rows
+        .iter()
+        .find(|r| r[c("metric_id")] == "SCRM.RISK.01" && r[c("segment_var")] == "all")
+        .unwrap();
+    let se: f64 = overall[c("se")].parse().unwrap();
+    assert!(
+        se > 0.5 && se < 2.0,
+        "a bootstrap SE near the linearized 1.06: {se}"
+    );
+}
