@@ -181,6 +181,68 @@ fn levels_of(spec: &Spec, var: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The per-record series a metric is estimated from: (statistic, level label, values) — one for
+/// a mean, total or proportion, one per level of a distribution, one per probability of a
+/// quantile. NaN marks a record outside the denominator.
+fn metric_series(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    m: &crate::spec::Metric,
+) -> Vec<(&'static str, String, Vec<f64>)> {
+    match m.kind {
+        MetricKind::Mean => vec![(
+            "mean",
+            String::new(),
+            numeric_values(spec, records, scores, &m.variable),
+        )],
+        MetricKind::Total => vec![(
+            "total",
+            String::new(),
+            numeric_values(spec, records, scores, &m.variable),
+        )],
+        MetricKind::Quantile => {
+            let y = numeric_values(spec, records, scores, &m.variable);
+            m.probs
+                .iter()
+                .map(|p| ("quantile", format!("p{}", (p * 100.0).round()), y.clone()))
+                .collect()
+        }
+        MetricKind::Proportion => {
+            vec![(
+                "proportion",
+                m.levels.join("|"),
+                indicator(spec, records, scores, &m.variable, &m.levels),
+            )]
+        }
+        MetricKind::Distribution => {
+            let levels = if m.levels.is_empty() {
+                levels_of(spec, &m.variable)
+            } else {
+                m.levels.clone()
+            };
+            levels
+                .into_iter()
+                .map(|l| {
+                    let y = indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
+                    ("proportion", l, y)
+                })
+                .collect()
+        }
+    }
+}
+
+/// The proportion CI method the spec asks for, and its name in the outputs.
+fn proportion_method(spec: &Spec) -> (PropCi, &'static str) {
+    match spec.publication.proportion_ci {
+        ProportionCi::Logit => (PropCi::Logit, "logit"),
+        ProportionCi::Beta => (PropCi::Beta, "beta"),
+        ProportionCi::Wilson => (PropCi::Wilson, "wilson"),
+        ProportionCi::Mean => (PropCi::Mean, "mean"),
+        ProportionCi::Asin => (PropCi::Asin, "asin"),
+    }
+}
+
 /// Estimate every metric for every segment.
 pub fn estimate(
     spec: &Spec,
@@ -206,45 +268,7 @@ pub fn estimate(
     };
     for m in &spec.metrics {
         // (statistic, level label, values) series to estimate for this metric.
-        let series: Vec<(&'static str, String, Vec<f64>)> = match m.kind {
-            MetricKind::Mean => vec![(
-                "mean",
-                String::new(),
-                numeric_values(spec, records, scores, &m.variable),
-            )],
-            MetricKind::Total => vec![(
-                "total",
-                String::new(),
-                numeric_values(spec, records, scores, &m.variable),
-            )],
-            MetricKind::Quantile => {
-                let y = numeric_values(spec, records, scores, &m.variable);
-                m.probs
-                    .iter()
-                    .map(|p| ("quantile", format!("p{}", (p * 100.0).round()), y.clone()))
-                    .collect()
-            }
-            MetricKind::Proportion => vec![(
-                "proportion",
-                m.levels.join("|"),
-                indicator(spec, records, scores, &m.variable, &m.levels),
-            )],
-            MetricKind::Distribution => {
-                let levels = if m.levels.is_empty() {
-                    levels_of(spec, &m.variable)
-                } else {
-                    m.levels.clone()
-                };
-                levels
-                    .into_iter()
-                    .map(|l| {
-                        let y =
-                            indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
-                        ("proportion", l, y)
-                    })
-                    .collect()
-            }
-        };
+        let series = metric_series(spec, records, scores, m);
         for (statistic, level_label, y) in &series {
             for seg in &segs {
                 let mask = seg.mask.as_deref();
@@ -287,13 +311,7 @@ pub fn estimate(
                             e.se = se;
                         }
                         let (lo, hi, method) = if stat == "proportion" {
-                            let (method, name) = match spec.publication.proportion_ci {
-                                ProportionCi::Logit => (PropCi::Logit, "logit"),
-                                ProportionCi::Beta => (PropCi::Beta, "beta"),
-                                ProportionCi::Wilson => (PropCi::Wilson, "wilson"),
-                                ProportionCi::Mean => (PropCi::Mean, "mean"),
-                                ProportionCi::Asin => (PropCi::Asin, "asin"),
-                            };
+                            let (method, name) = proportion_method(spec);
                             let (lo, hi) =
                                 proportion_ci(method, e.value, e.se, e.df, records.len(), level);
                             (lo, hi, name)
@@ -515,32 +533,16 @@ pub fn comparisons(
         .collect();
     let mut rows = Vec::new();
     for m in &spec.metrics {
-        let series: Vec<(String, Vec<f64>)> = match m.kind {
-            MetricKind::Mean => vec![(
-                String::new(),
-                numeric_values(spec, records, scores, &m.variable),
-            )],
-            MetricKind::Proportion => vec![(
-                m.levels.join("|"),
-                indicator(spec, records, scores, &m.variable, &m.levels),
-            )],
-            MetricKind::Distribution => {
-                let levels = if m.levels.is_empty() {
-                    levels_of(spec, &m.variable)
-                } else {
-                    m.levels.clone()
-                };
-                levels
-                    .into_iter()
-                    .map(|l| {
-                        let y =
-                            indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
-                        (l, y)
-                    })
-                    .collect()
-            }
-            _ => continue,
-        };
+        if !matches!(
+            m.kind,
+            MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
+        ) {
+            continue;
+        }
+        let series: Vec<(String, Vec<f64>)> = metric_series(spec, records, scores, m)
+            .into_iter()
+            .map(|(_, l, y)| (l, y))
+            .collect();
         for (level, y) in &series {
             let start = rows.len();
             for s in &segs {
@@ -756,13 +758,7 @@ pub fn distributions(
         calibration: &weighted.calibration,
     };
     let level = spec.publication.ci_level;
-    let method = match spec.publication.proportion_ci {
-        ProportionCi::Logit => PropCi::Logit,
-        ProportionCi::Beta => PropCi::Beta,
-        ProportionCi::Wilson => PropCi::Wilson,
-        ProportionCi::Mean => PropCi::Mean,
-        ProportionCi::Asin => PropCi::Asin,
-    };
+    let (method, _) = proportion_method(spec);
     let segs = segments(spec, records);
     let mut out = Vec::new();
     for d in &spec.distributions {

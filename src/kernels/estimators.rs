@@ -268,29 +268,7 @@ impl Survey<'_> {
 /// R's `qrule_math` on sorted values and their weights: the smallest x with F̂(x) ≥ p, with R's
 /// `qs()` position rule (cumulative sums compensated, `wlow == 0` tested exactly).
 pub fn quantile_math(xs: &[f64], ws: &[f64], p: f64) -> f64 {
-    let n = xs.len();
-    let mut cum = Vec::with_capacity(n);
-    let (mut s, mut c) = (0.0_f64, 0.0_f64);
-    for &w in ws {
-        let t = s + w;
-        if s.abs() >= w.abs() {
-            c += (s - t) + w;
-        } else {
-            c += (w - t) + s;
-        }
-        s = t;
-        cum.push(s + c);
-    }
-    let total = cum[n - 1];
-    let pw = p * total;
-    let pos = cum.iter().rposition(|&ck| ck <= pw).unwrap_or(0);
-    let next = (pos + 1).min(n - 1);
-    let wlow = p - cum[pos] / total;
-    if wlow == 0.0 {
-        xs[pos]
-    } else {
-        xs[next]
-    }
+    quantile(xs, ws, p, QRule::Math)
 }
 
 #[cfg(test)]
