@@ -258,6 +258,15 @@ pub fn clean_table(r: &RunResult) -> Table {
             r.scores.maturity.iter().map(|m| m[di]),
         );
     }
+    for (di, d) in r.scores.domains.iter().enumerate() {
+        t.int(
+            &format!("tier:{d}"),
+            r.scores
+                .maturity
+                .iter()
+                .map(|m| m[di].map(|x| i64::from(crate::score::maturity_tier(x)))),
+        );
+    }
     t.float("risk_index", r.scores.risk_index.iter().copied())
         .text(
             "risk_tier",
