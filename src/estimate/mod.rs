@@ -9,7 +9,7 @@
 
 use crate::clean::{Answer, Record};
 use crate::kernels::estimators::{ci_normal, critical, kish_ess, Estimate, Survey};
-use crate::kernels::intervals::{proportion_ci, PropCi};
+use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
 use crate::kernels::replicates::replicate_se;
 use crate::score::Scores;
 use crate::spec::{MeanCi, MetricKind, ProportionCi, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
@@ -285,7 +285,11 @@ pub fn estimate(
                             .copied()
                             .find(|x| ((x * 100.0).round() - p * 100.0).abs() < 1e-9)
                             .unwrap_or(p);
-                        let q = survey.quantile(y, mask, p, level);
+                        let rule =
+                            QRule::parse(&spec.publication.quantile_rule).unwrap_or(QRule::Math);
+                        let interval = WoodruffCi::parse(&spec.publication.quantile_interval)
+                            .unwrap_or(WoodruffCi::Mean);
+                        let q = survey.quantile_with(y, mask, p, rule, interval, level);
                         (
                             q.value,
                             q.se,

@@ -251,6 +251,18 @@ pub enum WoodruffCi {
     Beta,
 }
 
+impl WoodruffCi {
+    pub fn parse(s: &str) -> Option<WoodruffCi> {
+        Some(match s {
+            "mean" => WoodruffCi::Mean,
+            "xlogit" => WoodruffCi::Xlogit,
+            "asin" => WoodruffCi::Asin,
+            "beta" => WoodruffCi::Beta,
+            _ => return None,
+        })
+    }
+}
+
 /// The CI for F̂ (the proportion at or below the quantile) that the Woodruff method maps back.
 pub fn woodruff_f_interval(
     kind: WoodruffCi,

@@ -706,6 +706,20 @@ pub struct Publication {
     /// Apply the NCHS Data Presentation Standards for Proportions (suppress and flag).
     #[serde(default = "yes")]
     pub nchs_proportions: bool,
+    /// Quantile rule (R's `qrule`): `math` (default), `school`, `hf3` … `hf9`.
+    #[serde(default = "quantile_rule")]
+    pub quantile_rule: String,
+    /// Woodruff interval type (R's `interval.type`): `mean` (default), `xlogit`, `asin`, `beta`.
+    #[serde(default = "quantile_interval")]
+    pub quantile_interval: String,
+}
+
+fn quantile_rule() -> String {
+    "math".into()
+}
+
+fn quantile_interval() -> String {
+    "mean".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -735,6 +749,8 @@ impl Default for Publication {
             proportion_ci: ProportionCi::default(),
             mean_ci: MeanCi::default(),
             nchs_proportions: true,
+            quantile_rule: quantile_rule(),
+            quantile_interval: quantile_interval(),
         }
     }
 }

@@ -597,6 +597,24 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             format!("expected a confidence level in (0.5, 1), got {ci}"),
         ));
     }
+    if crate::kernels::intervals::QRule::parse(&spec.publication.quantile_rule).is_none() {
+        out.push(SpecProblem::new(
+            at(&[key("publication"), key("quantile_rule")]),
+            format!(
+                "unknown quantile rule `{}`; expected math, school, hf3 … hf9",
+                spec.publication.quantile_rule
+            ),
+        ));
+    }
+    if crate::kernels::intervals::WoodruffCi::parse(&spec.publication.quantile_interval).is_none() {
+        out.push(SpecProblem::new(
+            at(&[key("publication"), key("quantile_interval")]),
+            format!(
+                "unknown interval `{}`; expected mean, xlogit, asin or beta",
+                spec.publication.quantile_interval
+            ),
+        ));
+    }
     if spec.publication.min_cell_size == 0 {
         out.push(SpecProblem::new(
             at(&[key("publication"), key("min_cell_size")]),
