@@ -10,7 +10,7 @@
 use crate::clean::{Answer, Record};
 use crate::kernels::estimators::{ci_normal, critical, kish_ess, Estimate, Survey};
 use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
-use crate::kernels::replicates::replicate_se;
+use crate::kernels::replicates::{replicate_ratio_se, replicate_se};
 use crate::score::Scores;
 use crate::spec::{MeanCi, MetricKind, ProportionCi, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
 use crate::table::Table;
@@ -201,6 +201,11 @@ fn metric_series(
             String::new(),
             numeric_values(spec, records, scores, &m.variable),
         )],
+        MetricKind::Ratio => vec![(
+            "ratio",
+            String::new(),
+            numeric_values(spec, records, scores, &m.variable),
+        )],
         MetricKind::Quantile => {
             let y = numeric_values(spec, records, scores, &m.variable);
             m.probs
@@ -305,12 +310,25 @@ pub fn estimate(
                     stat => {
                         let mut e: Estimate = if stat == "total" {
                             survey.total(y, mask)
+                        } else if stat == "ratio" {
+                            let den = m.denominator.as_deref().unwrap_or_default();
+                            survey.ratio(y, &numeric_values(spec, records, scores, den), mask)
                         } else {
                             survey.mean(y, mask)
                         };
                         if let Some(set) = &weighted.replicates {
                             // Replicate variance: the design effect keeps its SRS denominator.
-                            let se = replicate_se(set, y, mask, stat == "total");
+                            let se = if stat == "ratio" {
+                                let den = m.denominator.as_deref().unwrap_or_default();
+                                replicate_ratio_se(
+                                    set,
+                                    y,
+                                    &numeric_values(spec, records, scores, den),
+                                    mask,
+                                )
+                            } else {
+                                replicate_se(set, y, mask, stat == "total")
+                            };
                             e.deff *= (se / e.se).powi(2);
                             e.se = se;
                         }

@@ -113,6 +113,52 @@ impl Survey<'_> {
         self.mean_or_total(y, domain, true)
     }
 
+    /// Ratio of weighted totals Σw·y / Σw·x over the domain (rows where both are present), with
+    /// its linearized SE: z = w (y − R x) / Σw·x (R's `svyratio`).
+    pub fn ratio(&self, y: &[f64], x: &[f64], domain: Option<&[bool]>) -> Estimate {
+        let both: Vec<f64> = y
+            .iter()
+            .zip(x)
+            .map(|(a, b)| if b.is_nan() { f64::NAN } else { *a })
+            .collect();
+        let used = self.used(&both, domain);
+        let w = self.weights;
+        let idx = || (0..y.len()).filter(|&i| used[i]);
+        let n = idx().count();
+        let df = self.design.degf(|i| used[i]);
+        let wsum = sum(idx().map(|i| w[i]));
+        let tx = sum(idx().map(|i| w[i] * x[i]));
+        let ty = sum(idx().map(|i| w[i] * y[i]));
+        if n == 0 || tx == 0.0 {
+            return Estimate {
+                value: f64::NAN,
+                se: f64::NAN,
+                n,
+                weight_sum: wsum,
+                deff: f64::NAN,
+                df,
+            };
+        }
+        let r = ty / tx;
+        let z: Vec<f64> = (0..y.len())
+            .map(|i| {
+                if used[i] {
+                    w[i] * (y[i] - r * x[i]) / tx
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Estimate {
+            value: r,
+            se: self.variance(z).sqrt(),
+            n,
+            weight_sum: wsum,
+            deff: f64::NAN,
+            df,
+        }
+    }
+
     /// The mean over a domain and its (unresidualized) influence scores.
     fn mean_influence(&self, y: &[f64], domain: Option<&[bool]>) -> (f64, Vec<f64>) {
         let used = self.used(y, domain);

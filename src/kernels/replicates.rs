@@ -149,6 +149,30 @@ pub fn replicate_se(set: &ReplicateSet, y: &[f64], domain: Option<&[bool]>, tota
     replicate_variance(&thetas, &set.rscales, set.scale).sqrt()
 }
 
+/// Ratio Σw·y / Σw·x over a domain under each replicate's weights, and its replicate SE.
+pub fn replicate_ratio_se(
+    set: &ReplicateSet,
+    y: &[f64],
+    x: &[f64],
+    domain: Option<&[bool]>,
+) -> f64 {
+    let thetas: Vec<f64> = set
+        .weights
+        .iter()
+        .map(|w| {
+            let (mut sx, mut sy) = (0.0, 0.0);
+            for i in 0..y.len() {
+                if !y[i].is_nan() && !x[i].is_nan() && w[i] > 0.0 && domain.is_none_or(|d| d[i]) {
+                    sx += w[i] * x[i];
+                    sy += w[i] * y[i];
+                }
+            }
+            sy / sx
+        })
+        .collect();
+    replicate_variance(&thetas, &set.rscales, set.scale).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

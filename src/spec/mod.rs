@@ -647,6 +647,8 @@ pub enum MetricKind {
     Mean,
     Total,
     Quantile,
+    /// Ratio of weighted totals: `variable` over `denominator`.
+    Ratio,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -665,6 +667,9 @@ pub struct Metric {
     /// Quantile probabilities (0–1).
     #[serde(default)]
     pub probs: Vec<f64>,
+    /// Ratio metrics: the denominator variable (numeric).
+    #[serde(default)]
+    pub denominator: Option<String>,
     #[serde(default)]
     pub unit: Option<String>,
     /// CSF 2.0 subcategory the metric describes.

@@ -504,7 +504,9 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             continue;
         }
         match m.kind {
-            MetricKind::Mean | MetricKind::Total | MetricKind::Quantile if !numeric_var => {
+            MetricKind::Mean | MetricKind::Total | MetricKind::Quantile | MetricKind::Ratio
+                if !numeric_var =>
+            {
                 out.push(SpecProblem::new(
                     with("variable"),
                     format!(
@@ -544,6 +546,22 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                 }
             },
             _ => {}
+        }
+        if m.kind == MetricKind::Ratio {
+            let ok = m.denominator.as_deref().is_some_and(|d| {
+                d == RISK_INDEX
+                    || d.strip_prefix(MATURITY_PREFIX)
+                        .is_some_and(|x| domain_ids.contains(x))
+                    || spec
+                        .question(d)
+                        .is_some_and(|q| q.kind == QuestionType::Numeric)
+            });
+            if !ok {
+                out.push(SpecProblem::new(
+                    with("denominator"),
+                    "a ratio needs a numeric `denominator` variable",
+                ));
+            }
         }
         if m.kind == MetricKind::Quantile {
             if m.probs.is_empty() {

@@ -465,3 +465,27 @@ fn any_survey_runs_from_the_init_scaffold_with_a_plain_windows_1252_csv() {
     );
     assert!(manifest.contains("\"plain\""));
 }
+
+#[test]
+fn ratio_metrics_are_estimated() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let (head, rows) = read_csv(&t.path("out/tables/estimates.csv"));
+    let c = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r[c("metric_id")] == "SCRM.CRIT.01" && r[c("segment_var")] == "all")
+        .unwrap();
+    assert_eq!(row[c("statistic")], "ratio");
+    let (est, lo, hi): (f64, f64, f64) = (
+        row[c("estimate")].parse().unwrap(),
+        row[c("ci_low")].parse().unwrap(),
+        row[c("ci_high")].parse().unwrap(),
+    );
+    assert!(
+        est > 0.05 && est < 0.2 && lo < est && est < hi,
+        "S5 is drawn as 5–20 % of S4: {est} [{lo}, {hi}]"
+    );
+}

@@ -995,3 +995,68 @@ fn replicate_variances_match_r() {
     }
     check("case_jkn", &data, &w, &set);
 }
+
+/// `svyratio(~api00, ~api99)` overall and by stype, on the stratified and a raked cluster design.
+#[test]
+fn ratio_estimates_match_r_svyratio() {
+    let mut r = csv::Reader::from_path(reference_file("case_ratio.csv")).unwrap();
+    let want: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let check = |name: &str, data: &Data, s: &Survey<'_>| {
+        let (stype, levels) = group_codes(data.text("stype"));
+        for rec in want.iter().filter(|x| &x[0] == name) {
+            let domain: Option<Vec<bool>> = (&rec[1] != "all").then(|| {
+                stype
+                    .iter()
+                    .map(|c| levels[*c as usize] == rec[1])
+                    .collect()
+            });
+            let e = s.ratio(&data.num("api00"), &data.num("api99"), domain.as_deref());
+            assert_close(
+                &format!("{name} {} ratio", &rec[1]),
+                e.value,
+                rec[2].parse().unwrap(),
+                R_RTOL,
+            );
+            assert_close(
+                &format!("{name} {} se", &rec[1]),
+                e.se,
+                rec[3].parse().unwrap(),
+                R_RTOL,
+            );
+        }
+    };
+    let (data, design, w) = strat();
+    let cal = Calibration::None;
+    check(
+        "api_strat",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &w,
+            calibration: &cal,
+        },
+    );
+    let (data, design, w) = clus1();
+    let t = targets();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(&data, v, &t))
+        .collect();
+    let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
+    let cal = Calibration::Rake {
+        margins: margins
+            .iter()
+            .map(|m| (m.codes.clone(), m.targets.len()))
+            .collect(),
+        snapshots: fit.snapshots.clone(),
+    };
+    check(
+        "case_clus_rake2",
+        &data,
+        &Survey {
+            design: &design,
+            weights: &fit.weights,
+            calibration: &cal,
+        },
+    );
+}

@@ -100,3 +100,14 @@ reprows("case_jk1", as.svrepdesign(dclus1, type = "JK1", compress = FALSE))
 reprows("case_jkn", as.svrepdesign(dstrat, type = "JKn", compress = FALSE))
 rep1 <- as.svrepdesign(dclus1, type = "JK1", compress = FALSE)
 reprows("case_jk1_rake", rake(rep1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")), control = tight))
+
+# 6. Ratio estimator: svyratio(~api00, ~api99) overall and by stype, stratified and raked cluster designs.
+ratios <- function(design_name, design) {
+  r <- svyratio(~api00, ~api99, design)
+  b <- svyby(~api00, ~stype, design, denominator = ~api99, FUN = svyratio)
+  rbind(data.frame(design = design_name, segment = "all", estimate = fmt(coef(r)), se = fmt(SE(r))),
+        data.frame(design = design_name, segment = as.character(b$stype), estimate = fmt(b[[2]]), se = fmt(b[[3]])))
+}
+write.csv(rbind(ratios("api_strat", dstrat),
+                ratios("case_clus_rake2", rake(dclus1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")), control = tight))),
+          file.path(out, "case_ratio.csv"), row.names = FALSE)
