@@ -111,3 +111,19 @@ ratios <- function(design_name, design) {
 write.csv(rbind(ratios("api_strat", dstrat),
                 ratios("case_clus_rake2", rake(dclus1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")), control = tight))),
           file.path(out, "case_ratio.csv"), row.names = FALSE)
+
+# 7. Rao–Scott tests on a domain: api00 in three bands (missing for schools with enroll > 1500),
+#    by stype, on subset(dstrat, !is.na(band)) — the form the tier × segment test needs when some
+#    respondents have no risk tier. Not yet reproduced by supplyrisk: with zero influence outside
+#    the domain its cell covariances, proportions, X² and degrees of freedom equal R's, but the
+#    Rao–Scott trace does not (F 1.2596 vs 1.6897) — open in issue 6.
+apistrat$band <- cut(apistrat$api00, c(0, 600, 750, 1000), labels = c("low", "mid", "high"))
+apistrat$band[apistrat$enroll > 1500] <- NA
+dstrat_b <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)
+dsub <- subset(dstrat_b, !is.na(band))
+tests <- lapply(c("F", "Chisq", "Wald", "adjWald"), function(s) {
+  x <- svychisq(~band + stype, dsub, statistic = s)
+  data.frame(statistic = s, value = fmt(unname(x$statistic)), ndf = fmt(unname(x$parameter[1])),
+             ddf = fmt(if (length(x$parameter) > 1) unname(x$parameter[2]) else NA), p_value = fmt(x$p.value))
+})
+write.csv(do.call(rbind, tests), file.path(out, "case_chisq_domain.csv"), row.names = FALSE)
