@@ -615,9 +615,6 @@ pub fn comparisons(
     }
     // Risk tier × each segment variable.
     if let Some(m) = spec.metrics.iter().find(|m| m.variable == RISK_TIER) {
-        let have: Vec<usize> = (0..records.len())
-            .filter(|&i| scores.tier[i].is_some())
-            .collect();
         for var in &spec.segments.variables {
             let Some(qi) = question_index(spec, var) else {
                 continue;
@@ -631,33 +628,40 @@ pub fn comparisons(
                         .and_then(|c| options.iter().position(|o| o.code.0 == c))
                 })
                 .collect();
-            let rows_used: Vec<usize> =
-                have.iter().copied().filter(|&i| col[i].is_some()).collect();
-            if rows_used.len() != records.len() {
-                // The test needs every row classified; rounds with missing tiers or segments skip it.
+            // The respondents with both a tier and a value: a domain of the full design (R's
+            // svychisq on a subset).
+            let domain: Vec<bool> = (0..records.len())
+                .map(|i| scores.tier[i].is_some() && col[i].is_some())
+                .collect();
+            let n_used = domain.iter().filter(|d| **d).count();
+            let tier_levels: std::collections::BTreeSet<usize> = (0..records.len())
+                .filter(|&i| domain[i])
+                .filter_map(|i| scores.tier[i])
+                .collect();
+            let seg_levels: std::collections::BTreeSet<usize> = (0..records.len())
+                .filter(|&i| domain[i])
+                .filter_map(|i| col[i])
+                .collect();
+            if tier_levels.len() < 2 || seg_levels.len() < 2 {
                 continue;
             }
-            let (tier_codes, tiers) = crate::kernels::group_codes(
-                &rows_used
-                    .iter()
-                    .map(|&i| scores.tier[i].unwrap_or(0))
-                    .collect::<Vec<_>>(),
-            );
-            let (seg_codes, segs_present) = crate::kernels::group_codes(
-                &rows_used
-                    .iter()
-                    .map(|&i| col[i].unwrap_or(0))
-                    .collect::<Vec<_>>(),
-            );
-            if tiers.len() < 2 || segs_present.len() < 2 {
-                continue;
-            }
+            let code = |levels: &std::collections::BTreeSet<usize>, v: Option<usize>| {
+                v.and_then(|v| levels.iter().position(|l| *l == v))
+                    .unwrap_or(0) as u32
+            };
+            let tier_codes: Vec<u32> = (0..records.len())
+                .map(|i| code(&tier_levels, scores.tier[i]))
+                .collect();
+            let seg_codes: Vec<u32> = (0..records.len())
+                .map(|i| code(&seg_levels, col[i]))
+                .collect();
             let t = crate::kernels::chisq::svychisq(
                 &survey,
                 &tier_codes,
-                tiers.len(),
+                tier_levels.len(),
                 &seg_codes,
-                segs_present.len(),
+                seg_levels.len(),
+                Some(&domain),
             );
             rows.push(ComparisonRow {
                 metric_id: m.id.clone(),
@@ -673,7 +677,7 @@ pub fn comparisons(
                 ddf: t.f.ddf,
                 p_value: t.f.p_value,
                 p_adjusted: t.f.p_value,
-                n_segment: records.len(),
+                n_segment: n_used,
                 n_rest: 0,
                 suppressed: false,
             });

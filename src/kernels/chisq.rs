@@ -29,17 +29,27 @@ fn f_sf(x: f64, d1: f64, d2: f64) -> f64 {
     FisherSnedecor::new(d1, d2).map_or(f64::NAN, |f| f.sf(x))
 }
 
-/// Association of `rows` (codes 0..r) with `cols` (codes 0..c) over all rows of the design.
-pub fn svychisq(s: &Survey<'_>, rows: &[u32], r: usize, cols: &[u32], c: usize) -> Chisq {
+/// Association of `rows` (codes 0..r) with `cols` (codes 0..c) over the rows of `domain` (all
+/// rows when `None`), as R's `svychisq` on `subset(design, domain)`: rows outside keep their
+/// place in the design with zero influence; N and the degrees of freedom are the domain's.
+pub fn svychisq(
+    s: &Survey<'_>,
+    rows: &[u32],
+    r: usize,
+    cols: &[u32],
+    c: usize,
+    domain: Option<&[bool]>,
+) -> Chisq {
     let n = rows.len();
+    let inside = |i: usize| domain.is_none_or(|d| d[i]);
     let cells = r * c;
     // Cell indicators, the row factor varying fastest.
     let cell_of = |i: usize| rows[i] as usize + r * cols[i] as usize;
     let w = s.weights;
-    let wsum = super::sum(w.iter().copied());
+    let wsum = super::sum((0..n).filter(|&i| inside(i)).map(|i| w[i]));
     // Means (proportions) and their influence scores.
     let mut p = vec![0.0; cells];
-    for i in 0..n {
+    for i in (0..n).filter(|&i| inside(i)) {
         p[cell_of(i)] += w[i];
     }
     for x in &mut p {
@@ -48,7 +58,13 @@ pub fn svychisq(s: &Survey<'_>, rows: &[u32], r: usize, cols: &[u32], c: usize) 
     let infl_mean: Vec<Vec<f64>> = (0..cells)
         .map(|k| {
             let mut z: Vec<f64> = (0..n)
-                .map(|i| w[i] * (f64::from(u8::from(cell_of(i) == k)) - p[k]) / wsum)
+                .map(|i| {
+                    if inside(i) {
+                        w[i] * (f64::from(u8::from(cell_of(i) == k)) - p[k]) / wsum
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             s.calibration.residualize(&mut z);
             z
@@ -56,8 +72,8 @@ pub fn svychisq(s: &Survey<'_>, rows: &[u32], r: usize, cols: &[u32], c: usize) 
         .collect();
     let v = s.design.covariance(&infl_mean);
     let vm = DMatrix::from_fn(cells, cells, |a, b| v[a][b]);
-    let big_n = n as f64;
-    let nu = s.design.degf(|_| true);
+    let big_n = (0..n).filter(|&i| inside(i)).count() as f64;
+    let nu = s.design.degf(|i| inside(i) && w[i] > 0.0);
 
     // Model matrices over the cell grid (treatment contrasts).
     let k = (r - 1) * (c - 1);
@@ -128,13 +144,19 @@ pub fn svychisq(s: &Survey<'_>, rows: &[u32], r: usize, cols: &[u32], c: usize) 
 
     // Wald: Y_ij = T_ij − T_i. T_.j / T (i, j ≥ 1), delta-method covariance from the totals.
     let mut t = vec![0.0; cells];
-    for i in 0..n {
+    for i in (0..n).filter(|&i| inside(i)) {
         t[cell_of(i)] += w[i];
     }
     let infl_total: Vec<Vec<f64>> = (0..cells)
         .map(|kk| {
             let mut z: Vec<f64> = (0..n)
-                .map(|i| if cell_of(i) == kk { w[i] } else { 0.0 })
+                .map(|i| {
+                    if inside(i) && cell_of(i) == kk {
+                        w[i]
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             s.calibration.residualize(&mut z);
             z

@@ -792,7 +792,7 @@ fn rao_scott_tests_match_r_svychisq() {
         };
         let (rows, _) = group_codes(data.text("stype"));
         let (cols, _) = group_codes(data.text("sch.wide"));
-        let got = svychisq(&s, &rows, 3, &cols, 2);
+        let got = svychisq(&s, &rows, 3, &cols, 2, None);
         for rec in want.iter().filter(|x| &x[1] == design_name) {
             let t = match &rec[2] {
                 "F" => got.f,
@@ -1059,4 +1059,61 @@ fn ratio_estimates_match_r_svyratio() {
             calibration: &cal,
         },
     );
+}
+
+/// svychisq on a domain (`subset(design, !is.na(band))`, tests/reference/cases.R §7): api00 in
+/// three bands, missing for large schools, by stype on the stratified design.
+#[test]
+fn rao_scott_tests_on_a_domain_match_r() {
+    use supplyrisk::kernels::chisq::svychisq;
+    let (data, design, w) = strat();
+    let cal = Calibration::None;
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &cal,
+    };
+    let domain: Vec<bool> = data.num("enroll").iter().map(|e| *e <= 1500.0).collect();
+    let band: Vec<u32> = data
+        .num("api00")
+        .iter()
+        .map(|a| {
+            if *a <= 600.0 {
+                0
+            } else if *a <= 750.0 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    let (stype, _) = group_codes(data.text("stype"));
+    let got = svychisq(&s, &band, 3, &stype, 3, Some(&domain));
+    let mut r = csv::Reader::from_path(reference_file("case_chisq_domain.csv")).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let t = match &rec[0] {
+            "F" => got.f,
+            "Chisq" => got.chisq,
+            "Wald" => got.wald,
+            _ => got.adj_wald,
+        };
+        let num = |i: usize| rec[i].parse::<f64>().unwrap_or(f64::NAN);
+        assert_close(
+            &format!("domain {} statistic", &rec[0]),
+            t.statistic,
+            num(1),
+            R_RTOL,
+        );
+        assert_close(&format!("domain {} ndf", &rec[0]), t.ndf, num(2), R_RTOL);
+        if !num(3).is_nan() {
+            assert_close(&format!("domain {} ddf", &rec[0]), t.ddf, num(3), R_RTOL);
+        }
+        assert_close(
+            &format!("domain {} p", &rec[0]),
+            t.p_value,
+            num(4),
+            R_RTOL_P,
+        );
+    }
 }

@@ -113,10 +113,8 @@ write.csv(rbind(ratios("api_strat", dstrat),
           file.path(out, "case_ratio.csv"), row.names = FALSE)
 
 # 7. Rao–Scott tests on a domain: api00 in three bands (missing for schools with enroll > 1500),
-#    by stype, on subset(dstrat, !is.na(band)) — the form the tier × segment test needs when some
-#    respondents have no risk tier. Not yet reproduced by supplyrisk: with zero influence outside
-#    the domain its cell covariances, proportions, X² and degrees of freedom equal R's, but the
-#    Rao–Scott trace does not (F 1.2596 vs 1.6897) — open in issue 6.
+#    by stype, on subset(dstrat, !is.na(band)) — the form supplyrisk's tier × segment test uses
+#    when some respondents have no risk tier.
 apistrat$band <- cut(apistrat$api00, c(0, 600, 750, 1000), labels = c("low", "mid", "high"))
 apistrat$band[apistrat$enroll > 1500] <- NA
 dstrat_b <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)
