@@ -233,7 +233,11 @@ impl Chart for StackedShares {
                 ))
                 .map_err(e)?;
                 area.draw_text(
-                    "suppressed: too few respondents",
+                    if row.right.starts_with("n <") {
+                        "suppressed: too few respondents"
+                    } else {
+                        "suppressed: too uncertain to publish (NCHS standard)"
+                    },
                     &text_style(12.0, &GREY, HPos::Center, VPos::Center),
                     ((x0 + x1) / 2, mid),
                 )

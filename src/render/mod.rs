@@ -143,8 +143,12 @@ fn chart_rows(
                 } else {
                     values(&group)
                 },
-                right: if suppressed {
+                // Why a row is suppressed: too few respondents to show at all, or an estimate too
+                // unreliable to publish (NCHS standard) — the respondent count may then show.
+                right: if group.iter().any(|r| r.flag.contains("below_min_cell")) {
                     format!("n < {}", spec.publication.min_cell_size)
+                } else if suppressed {
+                    format!("n = {n}, unreliable")
                 } else {
                     format!("n = {n}")
                 },
