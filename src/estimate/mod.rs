@@ -271,7 +271,10 @@ pub fn estimate(
             .collect();
         kish_ess(&w)
     };
-    for m in &spec.metrics {
+    // One metric per task; the results are put back in spec order, so the output does not
+    // depend on how the work was split.
+    let per_metric = |m: &crate::spec::Metric| -> Vec<EstimateRow> {
+        let mut rows = Vec::new();
         // (statistic, level label, values) series to estimate for this metric.
         let series = metric_series(spec, records, scores, m);
         for (statistic, level_label, y) in &series {
@@ -401,7 +404,33 @@ pub fn estimate(
                 });
             }
         }
-    }
+        rows
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(spec.metrics.len().max(1));
+    let mut parts: Vec<Vec<EstimateRow>> = vec![Vec::new(); spec.metrics.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let per_metric = &per_metric;
+                scope.spawn(move || {
+                    spec.metrics
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % threads == t)
+                        .map(|(i, m)| (i, per_metric(m)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, r) in h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                parts[i] = r;
+            }
+        }
+    });
+    rows.extend(parts.into_iter().flatten());
     rows
 }
 
