@@ -454,29 +454,10 @@ pub fn cleaning_log_table(r: &RunResult) -> Table {
             rows.push((kind, src.clone(), e(), e(), e(), e(), Some(n), None));
         }
     }
-    for (reason, n) in &log.excluded {
-        rows.push((
-            "excluded",
-            e(),
-            e(),
-            (*reason).into(),
-            e(),
-            e(),
-            Some(*n),
-            None,
-        ));
-    }
-    for (reason, n) in &log.flagged {
-        rows.push((
-            "flagged",
-            e(),
-            e(),
-            (*reason).into(),
-            e(),
-            e(),
-            Some(*n),
-            None,
-        ));
+    for (kind, counts) in [("excluded", &log.excluded), ("flagged", &log.flagged)] {
+        for (reason, n) in counts {
+            rows.push((kind, e(), e(), (*reason).into(), e(), e(), Some(*n), None));
+        }
     }
     if let (Some(med), Some(thr)) = (log.speeder_median_secs, log.speeder_threshold_secs) {
         rows.push((

@@ -118,6 +118,20 @@ fn assert_close(what: &str, got: f64, want: f64, rtol: f64) {
     );
 }
 
+/// The variance structure of raking `margins` (R's `rake()` back-fitting route).
+fn rake_calibration(
+    margins: &[Margin],
+    fit: &supplyrisk::kernels::calibration::RakeFit,
+) -> Calibration {
+    Calibration::Rake {
+        margins: margins
+            .iter()
+            .map(|m| (m.codes.clone(), m.targets.len()))
+            .collect(),
+        snapshots: fit.snapshots.clone(),
+    }
+}
+
 /// Check mean/total rows (overall and by stype) of a scenario.
 fn check_scenario(scenario: &str, data: &Data, s: &Survey<'_>) {
     let e = expected(scenario);
@@ -620,13 +634,7 @@ fn r_case_stratified_design_raked_on_three_margins() {
         &fit.weights,
         "case_strat_rake3_weights.csv",
     );
-    let cal = Calibration::Rake {
-        margins: margins
-            .iter()
-            .map(|m| (m.codes.clone(), m.targets.len()))
-            .collect(),
-        snapshots: fit.snapshots.clone(),
-    };
+    let cal = rake_calibration(&margins, &fit);
     check_scenario(
         "case_strat_rake3",
         &data,
@@ -654,13 +662,7 @@ fn r_case_cluster_design_raked_on_two_margins() {
         &fit.weights,
         "case_clus_rake2_weights.csv",
     );
-    let cal = Calibration::Rake {
-        margins: margins
-            .iter()
-            .map(|m| (m.codes.clone(), m.targets.len()))
-            .collect(),
-        snapshots: fit.snapshots.clone(),
-    };
+    let cal = rake_calibration(&margins, &fit);
     check_scenario(
         "case_clus_rake2",
         &data,
@@ -850,13 +852,7 @@ fn segment_against_rest_matches_r() {
         .map(|v| margin_of(&data, v, &t))
         .collect();
     let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
-    let cal = Calibration::Rake {
-        margins: margins
-            .iter()
-            .map(|m| (m.codes.clone(), m.targets.len()))
-            .collect(),
-        snapshots: fit.snapshots.clone(),
-    };
+    let cal = rake_calibration(&margins, &fit);
     check(
         "case_clus_rake2",
         &data,
@@ -1043,13 +1039,7 @@ fn ratio_estimates_match_r_svyratio() {
         .map(|v| margin_of(&data, v, &t))
         .collect();
     let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
-    let cal = Calibration::Rake {
-        margins: margins
-            .iter()
-            .map(|m| (m.codes.clone(), m.targets.len()))
-            .collect(),
-        snapshots: fit.snapshots.clone(),
-    };
+    let cal = rake_calibration(&margins, &fit);
     check(
         "case_clus_rake2",
         &data,
