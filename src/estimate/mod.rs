@@ -7,12 +7,22 @@
 //! the design with zero influence. A categorical answer that is a declared missing code ("Don't
 //! know") or skipped is outside the denominator of that question's proportions.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use crate::clean::{Answer, Record};
-use crate::kernels::estimators::{ci_normal, critical, kish_ess, Estimate, Survey};
+use crate::kernels::domains::{
+    DomainEstimate, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN,
+};
+use crate::kernels::estimators::{
+    ci_normal, critical, kish_ess, Estimate, QuantileEstimate, Survey,
+};
 use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
 use crate::kernels::replicates::{replicate_ratio_se, replicate_se};
 use crate::score::Scores;
-use crate::spec::{MeanCi, MetricKind, ProportionCi, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+use crate::spec::{
+    MeanCi, MetricKind, ProportionCi, QuestionType, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER,
+};
 use crate::table::Table;
 use crate::weight::Weighted;
 
@@ -60,6 +70,10 @@ fn question_index(spec: &Spec, id: &str) -> Option<usize> {
 
 /// Every segment to estimate: overall, each level of each segment variable, each cross.
 pub fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
+    segments_with(spec, records, &AnswerSetCache::default())
+}
+
+fn segments_with(spec: &Spec, records: &[Record], cache: &AnswerSetCache) -> Vec<Segment> {
     let mut out = Vec::new();
     for vars in spec.segmentations() {
         if vars.is_empty() {
@@ -74,39 +88,83 @@ pub fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
             .iter()
             .filter_map(|v| question_index(spec, v))
             .collect();
-        // Option index of each record's answer per variable (None when missing).
-        let keys: Vec<Option<Vec<usize>>> = records
+        // Each record's cell as one mixed-radix number of its option indexes (first variable
+        // most significant, so numeric order is the order of the option tuples).
+        let radix: Vec<u64> = qis
             .iter()
-            .map(|r| {
-                qis.iter()
-                    .map(|&qi| {
-                        let code = r.answers[qi].as_code()?;
-                        spec.options(&spec.questions[qi])
-                            .iter()
-                            .position(|o| o.code.0 == code)
+            .map(|&qi| spec.options(&spec.questions[qi]).len() as u64)
+            .collect();
+        let columns: Vec<Vec<u32>> = qis
+            .iter()
+            .map(|&qi| match cache.get(qi) {
+                // A single choice is a one-option set.
+                Some((sets, _)) => sets
+                    .iter()
+                    .map(|s| match s {
+                        Some(s)
+                            if s.count_ones() == 1
+                                && matches!(
+                                    spec.questions[qi].kind,
+                                    QuestionType::Single
+                                        | QuestionType::Likert
+                                        | QuestionType::Yesno
+                                ) =>
+                        {
+                            s.trailing_zeros()
+                        }
+                        _ => NOT_AN_OPTION,
                     })
-                    .collect()
+                    .collect(),
+                None => option_indexes(spec, records, qi),
             })
             .collect();
-        let mut present: Vec<Vec<usize>> = keys.iter().flatten().cloned().collect();
-        present.sort();
-        present.dedup();
+        let keys: Vec<Option<u64>> = (0..records.len())
+            .map(|i| {
+                columns.iter().zip(&radix).try_fold(0u64, |key, (col, &k)| {
+                    (col[i] != NOT_AN_OPTION).then(|| key * k + u64::from(col[i]))
+                })
+            })
+            .collect();
+        let present: std::collections::BTreeSet<u64> = keys.iter().flatten().copied().collect();
         for key in present {
-            let value = key
-                .iter()
-                .zip(&qis)
-                .map(|(&k, &qi)| spec.options(&spec.questions[qi])[k].code.0.clone())
-                .collect::<Vec<_>>()
-                .join(":");
-            let mask = keys.iter().map(|k| k.as_ref() == Some(&key)).collect();
+            let mut rest = key;
+            let mut parts = Vec::with_capacity(qis.len());
+            for (&qi, &k) in qis.iter().zip(&radix).rev() {
+                parts.push(
+                    spec.options(&spec.questions[qi])[(rest % k) as usize]
+                        .code
+                        .0
+                        .clone(),
+                );
+                rest /= k;
+            }
+            parts.reverse();
+            let mask = keys.iter().map(|k| *k == Some(key)).collect();
             out.push(Segment {
                 var: vars.join(":"),
-                value,
+                value: parts.join(":"),
                 mask: Some(mask),
             });
         }
     }
     out
+}
+
+/// No option: the answer is missing, skipped or not a single code.
+const NOT_AN_OPTION: u32 = u32::MAX;
+
+/// Each record's option index for question `qi` ([`NOT_AN_OPTION`] when not a single code).
+fn option_indexes(spec: &Spec, records: &[Record], qi: usize) -> Vec<u32> {
+    let options = spec.options(&spec.questions[qi]);
+    records
+        .iter()
+        .map(|r| {
+            r.answers[qi]
+                .as_code()
+                .and_then(|c| options.iter().position(|o| o.code.0 == c))
+                .map_or(NOT_AN_OPTION, |i| i as u32)
+        })
+        .collect()
 }
 
 /// Per-record numeric values of a metric variable (NaN = missing).
@@ -133,14 +191,152 @@ fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -
         .collect()
 }
 
-/// Per-record indicator that the variable's answer is in `levels` (NaN = not answered).
+/// Per-record answer sets (shared by a metric's levels) and the level codes.
+type AnswerSets = (Arc<Vec<Option<u64>>>, Vec<String>);
+
+/// The answer sets of every question a proportion or distribution metric reads, converted in
+/// one row-major pass over the records (on both cores) rather than one pass per metric: the
+/// records' answers are strings behind pointers, and visiting each record once is what makes
+/// a million-row round fast.
+#[derive(Default)]
+struct AnswerSetCache {
+    by_question: Vec<(usize, AnswerSets)>,
+}
+
+impl AnswerSetCache {
+    fn new(spec: &Spec, records: &[Record]) -> Self {
+        let mut wanted: Vec<usize> = spec
+            .metrics
+            .iter()
+            .filter(|m| matches!(m.kind, MetricKind::Proportion | MetricKind::Distribution))
+            .map(|m| m.variable.as_str())
+            .chain(spec.segmentations().iter().flatten().map(String::as_str))
+            .filter_map(|v| question_index(spec, v))
+            .filter(|&qi| spec.options(&spec.questions[qi]).len() <= 64)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return AnswerSetCache::default();
+        }
+        let codes: Vec<Vec<String>> = wanted
+            .iter()
+            .map(|&qi| levels_of(spec, &spec.questions[qi].id))
+            .collect();
+        let keys: Vec<Vec<(usize, u64)>> = codes
+            .iter()
+            .map(|c| c.iter().map(|x| code_key(x)).collect())
+            .collect();
+        let convert = |chunk: &[Record]| -> Vec<Vec<Option<u64>>> {
+            let mut out: Vec<Vec<Option<u64>>> = wanted
+                .iter()
+                .map(|_| Vec::with_capacity(chunk.len()))
+                .collect();
+            for r in chunk {
+                for (((&qi, codes), keys), col) in
+                    wanted.iter().zip(&codes).zip(&keys).zip(out.iter_mut())
+                {
+                    col.push(answer_set(&r.answers[qi], codes, keys));
+                }
+            }
+            out
+        };
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let chunk = records.len().div_ceil(threads).max(1);
+        let parts: Vec<Vec<Vec<Option<u64>>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = records
+                .chunks(chunk)
+                .map(|c| scope.spawn(move || convert(c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let by_question = wanted
+            .iter()
+            .zip(codes)
+            .enumerate()
+            .map(|(k, (&qi, codes))| {
+                let sets: Vec<Option<u64>> =
+                    parts.iter().flat_map(|p| p[k].iter().copied()).collect();
+                (qi, (Arc::new(sets), codes))
+            })
+            .collect();
+        AnswerSetCache { by_question }
+    }
+
+    fn get(&self, qi: usize) -> Option<AnswerSets> {
+        self.by_question
+            .iter()
+            .find(|(q, _)| *q == qi)
+            .map(|(_, (sets, codes))| (Arc::clone(sets), codes.clone()))
+    }
+}
+
+/// A code's length and first eight bytes: most codes differ there, so matching an answer
+/// against a question's codes is a few integer comparisons rather than string comparisons.
+fn code_key(c: &str) -> (usize, u64) {
+    let mut head = [0u8; 8];
+    let n = c.len().min(8);
+    head[..n].copy_from_slice(&c.as_bytes()[..n]);
+    (c.len(), u64::from_le_bytes(head))
+}
+
+/// One answer as a set of option indexes (`None` = not answered).
+fn answer_set(answer: &Answer, codes: &[String], keys: &[(usize, u64)]) -> Option<u64> {
+    let bit = |c: &str| {
+        let key = code_key(c);
+        keys.iter()
+            .zip(codes)
+            .position(|(k, code)| *k == key && (key.0 <= 8 || code == c))
+            .map_or(0, |i| 1u64 << i)
+    };
+    match answer {
+        Answer::Code(c) => Some(bit(c)),
+        Answer::Codes(cs) => Some(cs.iter().fold(0, |acc, c| acc | bit(c))),
+        _ => None,
+    }
+}
+
+/// Each record's answer as a set of option indexes (bit k = the variable's k-th level; `None`
+/// = not answered), and the level codes — or `None` when the variable has more than 64 levels.
+fn answer_sets(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    cache: &AnswerSetCache,
+    var: &str,
+) -> Option<AnswerSets> {
+    let codes = levels_of(spec, var);
+    if codes.len() > 64 {
+        return None;
+    }
+    if var == RISK_TIER {
+        let sets = scores.tier.iter().map(|t| t.map(|t| 1u64 << t)).collect();
+        return Some((Arc::new(sets), codes));
+    }
+    let qi = question_index(spec, var)?;
+    if let Some(cached) = cache.get(qi) {
+        return Some(cached);
+    }
+    let keys: Vec<(usize, u64)> = codes.iter().map(|x| code_key(x)).collect();
+    let sets = records
+        .iter()
+        .map(|r| answer_set(&r.answers[qi], &codes, &keys))
+        .collect();
+    Some((Arc::new(sets), codes))
+}
+
+/// Per-record indicator that the variable's answer is in `levels` (NaN = not answered), as a
+/// level set with one level.
 fn indicator(
     spec: &Spec,
     records: &[Record],
     scores: &Scores,
     var: &str,
     levels: &[String],
-) -> Vec<f64> {
+) -> Vec<Option<u64>> {
     if var == RISK_TIER {
         let wanted: Vec<usize> = spec
             .scoring
@@ -153,16 +349,16 @@ fn indicator(
         return scores
             .tier
             .iter()
-            .map(|t| t.map_or(f64::NAN, |t| f64::from(u8::from(wanted.contains(&t)))))
+            .map(|t| t.map(|t| u64::from(wanted.contains(&t))))
             .collect();
     }
     let qi = question_index(spec, var).unwrap_or(0);
     records
         .iter()
         .map(|r| match &r.answers[qi] {
-            Answer::Code(c) => f64::from(u8::from(levels.contains(c))),
-            Answer::Codes(cs) => f64::from(u8::from(cs.iter().any(|c| levels.contains(c)))),
-            _ => f64::NAN,
+            Answer::Code(c) => Some(u64::from(levels.contains(c))),
+            Answer::Codes(cs) => Some(u64::from(cs.iter().any(|c| levels.contains(c)))),
+            _ => None,
         })
         .collect()
 }
@@ -181,58 +377,95 @@ fn levels_of(spec: &Spec, var: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A metric series' per-record values.
+#[derive(Clone)]
+enum SeriesValues {
+    /// NaN = missing.
+    Numeric(Vec<f64>),
+    /// A proportion: the records whose answer set meets `mask`, among those answering. The
+    /// sets are shared by every level of a metric.
+    Levels {
+        sets: Arc<Vec<Option<u64>>>,
+        mask: u64,
+    },
+}
+
+impl SeriesValues {
+    /// As numbers: the values, or the 0/1 indicator (NaN = not answered).
+    fn values(&self) -> Cow<'_, [f64]> {
+        match self {
+            SeriesValues::Numeric(y) => Cow::Borrowed(y),
+            SeriesValues::Levels { sets, mask } => Cow::Owned(
+                sets.iter()
+                    .map(|s| s.map_or(f64::NAN, |s| f64::from(u8::from(s & mask != 0))))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// The per-record series a metric is estimated from: (statistic, level label, values) — one for
 /// a mean, total or proportion, one per level of a distribution, one per probability of a
-/// quantile. NaN marks a record outside the denominator.
+/// quantile.
 fn metric_series(
     spec: &Spec,
     records: &[Record],
     scores: &Scores,
+    cache: &AnswerSetCache,
     m: &crate::spec::Metric,
-) -> Vec<(&'static str, String, Vec<f64>)> {
+) -> Vec<(&'static str, String, SeriesValues)> {
+    let numeric = || SeriesValues::Numeric(numeric_values(spec, records, scores, &m.variable));
     match m.kind {
-        MetricKind::Mean => vec![(
-            "mean",
-            String::new(),
-            numeric_values(spec, records, scores, &m.variable),
-        )],
-        MetricKind::Total => vec![(
-            "total",
-            String::new(),
-            numeric_values(spec, records, scores, &m.variable),
-        )],
-        MetricKind::Ratio => vec![(
-            "ratio",
-            String::new(),
-            numeric_values(spec, records, scores, &m.variable),
-        )],
+        MetricKind::Mean => vec![("mean", String::new(), numeric())],
+        MetricKind::Total => vec![("total", String::new(), numeric())],
+        MetricKind::Ratio => vec![("ratio", String::new(), numeric())],
         MetricKind::Quantile => {
-            let y = numeric_values(spec, records, scores, &m.variable);
+            let y = numeric();
             m.probs
                 .iter()
                 .map(|p| ("quantile", format!("p{}", (p * 100.0).round()), y.clone()))
                 .collect()
         }
-        MetricKind::Proportion => {
-            vec![(
-                "proportion",
-                m.levels.join("|"),
-                indicator(spec, records, scores, &m.variable, &m.levels),
-            )]
-        }
-        MetricKind::Distribution => {
-            let levels = if m.levels.is_empty() {
+        MetricKind::Proportion | MetricKind::Distribution => {
+            let counted: Vec<Vec<String>> = if m.kind == MetricKind::Proportion {
+                vec![m.levels.clone()]
+            } else if m.levels.is_empty() {
                 levels_of(spec, &m.variable)
+                    .into_iter()
+                    .map(|l| vec![l])
+                    .collect()
             } else {
-                m.levels.clone()
+                m.levels.iter().map(|l| vec![l.clone()]).collect()
             };
-            levels
-                .into_iter()
-                .map(|l| {
-                    let y = indicator(spec, records, scores, &m.variable, std::slice::from_ref(&l));
-                    ("proportion", l, y)
-                })
-                .collect()
+            let label = |levels: &[String]| levels.join("|");
+            match answer_sets(spec, records, scores, cache, &m.variable) {
+                Some((sets, codes)) => counted
+                    .iter()
+                    .map(|levels| {
+                        let mask = codes
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| levels.contains(c))
+                            .fold(0u64, |acc, (i, _)| acc | 1 << i);
+                        let values = SeriesValues::Levels {
+                            sets: Arc::clone(&sets),
+                            mask,
+                        };
+                        ("proportion", label(levels), values)
+                    })
+                    .collect(),
+                None => counted
+                    .iter()
+                    .map(|levels| {
+                        let sets = indicator(spec, records, scores, &m.variable, levels);
+                        let values = SeriesValues::Levels {
+                            sets: Arc::new(sets),
+                            mask: 1,
+                        };
+                        ("proportion", label(levels), values)
+                    })
+                    .collect(),
+            }
         }
     }
 }
@@ -246,6 +479,172 @@ fn proportion_method(spec: &Spec) -> (PropCi, &'static str) {
         ProportionCi::Mean => (PropCi::Mean, "mean"),
         ProportionCi::Asin => (PropCi::Asin, "asin"),
     }
+}
+
+/// The segments as partitions, one per segment variable (or cross): each row's domain code in
+/// it, and where each segment sits.
+struct SegmentPartitions {
+    parts: Vec<(Vec<u32>, usize)>,
+    /// Segment index → (partition, domain).
+    place: Vec<(usize, usize)>,
+}
+
+impl SegmentPartitions {
+    fn new(segs: &[Segment], n: usize) -> Self {
+        let mut parts: Vec<(Vec<u32>, usize)> = Vec::new();
+        let mut place = Vec::with_capacity(segs.len());
+        let mut current: Option<&str> = None;
+        for seg in segs {
+            if current != Some(seg.var.as_str()) {
+                parts.push((vec![NO_DOMAIN; n], 0));
+                current = Some(seg.var.as_str());
+            }
+            let p = parts.len() - 1;
+            let (codes, k) = &mut parts[p];
+            for i in 0..n {
+                if seg.mask.as_ref().is_none_or(|m| m[i]) {
+                    codes[i] = *k as u32;
+                }
+            }
+            place.push((p, *k));
+            *k += 1;
+        }
+        SegmentPartitions { parts, place }
+    }
+
+    fn partition(&self, p: usize) -> Partition<'_> {
+        Partition {
+            codes: &self.parts[p].0,
+            k: self.parts[p].1,
+        }
+    }
+}
+
+/// A batched result for one (series, segment), with the Kish n_eff of its rows.
+#[derive(Clone, Copy)]
+enum Batched {
+    Estimate(Estimate, f64),
+    Quantile(QuantileEstimate, f64),
+    /// Estimated one segment at a time (ratios).
+    Ratio,
+}
+
+/// Every series of a metric for every segment: `[series][segment]`. A metric's proportion
+/// series share one pass (each is a level of the same answer sets); every segment variable is
+/// estimated in that same pass; quantiles sort each domain once for all probabilities.
+fn batch_estimates(
+    lin: &DomainLinearizer<'_>,
+    parts: &SegmentPartitions,
+    domains: &Domains<'_>,
+    series: &[(&'static str, String, SeriesValues)],
+    spec: &Spec,
+    m: &crate::spec::Metric,
+    level: f64,
+) -> Vec<Vec<Batched>> {
+    let n_seg = parts.place.len();
+    let mut out = vec![vec![Batched::Ratio; n_seg]; series.len()];
+    let mut put = |s: usize, results: &[Vec<Vec<DomainEstimate>>], l: usize| {
+        for (g, &(p, d)) in parts.place.iter().enumerate() {
+            let r = results[p][d][l];
+            out[s][g] = Batched::Estimate(r.estimate, r.n_eff);
+        }
+    };
+    // Proportions: the series over the same answer sets, up to 64 per pass.
+    let mut done = vec![false; series.len()];
+    for s in 0..series.len() {
+        let SeriesValues::Levels { sets, .. } = &series[s].2 else {
+            continue;
+        };
+        if done[s] {
+            continue;
+        }
+        let group: Vec<(usize, u64)> = (s..series.len())
+            .filter_map(|t| match &series[t].2 {
+                SeriesValues::Levels { sets: other, mask } if Arc::ptr_eq(sets, other) => {
+                    Some((t, *mask))
+                }
+                _ => None,
+            })
+            .collect();
+        for chunk in group.chunks(64) {
+            let identity = chunk
+                .iter()
+                .enumerate()
+                .all(|(b, &(_, mask))| mask == 1 << b);
+            let remapped: Vec<Option<u64>>;
+            let level_sets: &[Option<u64>] = if identity {
+                sets
+            } else {
+                remapped = sets
+                    .iter()
+                    .map(|set| {
+                        set.map(|set| {
+                            chunk.iter().enumerate().fold(0u64, |acc, (b, &(_, mask))| {
+                                acc | (u64::from(set & mask != 0) << b)
+                            })
+                        })
+                    })
+                    .collect();
+                &remapped
+            };
+            let k = chunk.len();
+            let results = lin.estimate(
+                Series::Levels {
+                    k,
+                    sets: level_sets,
+                },
+                domains,
+                false,
+            );
+            for (b, &(t, _)) in chunk.iter().enumerate() {
+                put(t, &results, b);
+                done[t] = true;
+            }
+        }
+    }
+    // Quantiles: every probability of the metric at once.
+    let quantile_series: Vec<usize> = (0..series.len())
+        .filter(|&s| series[s].0 == "quantile")
+        .collect();
+    if let Some(&first) = quantile_series.first() {
+        let probs: Vec<f64> = quantile_series
+            .iter()
+            .map(|&s| {
+                let p_label: f64 = series[s]
+                    .1
+                    .trim_start_matches('p')
+                    .parse::<f64>()
+                    .unwrap_or(50.0)
+                    / 100.0;
+                m.probs
+                    .iter()
+                    .copied()
+                    .find(|x| ((x * 100.0).round() - p_label * 100.0).abs() < 1e-9)
+                    .unwrap_or(p_label)
+            })
+            .collect();
+        let rule = QRule::parse(&spec.publication.quantile_rule).unwrap_or(QRule::Math);
+        let interval =
+            WoodruffCi::parse(&spec.publication.quantile_interval).unwrap_or(WoodruffCi::Mean);
+        let y = series[first].2.values();
+        let results = lin.quantiles(&y, domains, &probs, rule, interval, level);
+        for (pi, &s) in quantile_series.iter().enumerate() {
+            for (g, &(p, d)) in parts.place.iter().enumerate() {
+                let (q, n_eff) = results[p][pi][d];
+                out[s][g] = Batched::Quantile(q, n_eff);
+            }
+        }
+    }
+    for (s, (statistic, _, values)) in series.iter().enumerate() {
+        if let ("mean" | "total", SeriesValues::Numeric(y)) = (*statistic, values) {
+            let results = lin.estimate(Series::Numeric(y), domains, *statistic == "total");
+            for (g, &(p, d)) in parts.place.iter().enumerate() {
+                let r = results[p][d][0];
+                out[s][g] = Batched::Estimate(r.estimate, r.n_eff);
+            }
+        }
+    }
+    out
 }
 
 /// Estimate every metric for every segment.
@@ -262,42 +661,36 @@ pub fn estimate(
     };
     let level = spec.publication.ci_level;
     let min_cell = spec.publication.min_cell_size;
-    let segs = segments(spec, records);
+    let answer_cache = AnswerSetCache::new(spec, records);
+    let segs = segments_with(spec, records, &answer_cache);
+    let parts = SegmentPartitions::new(&segs, records.len());
+    let domains = Domains::new((0..parts.parts.len()).map(|p| parts.partition(p)).collect());
+    let linearizer = DomainLinearizer::new(survey);
     let mut rows = Vec::new();
-    let ess = |y: &[f64], mask: Option<&[bool]>| {
-        let w: Vec<f64> = (0..y.len())
-            .filter(|&i| !y[i].is_nan() && weighted.weights[i] > 0.0 && mask.is_none_or(|m| m[i]))
-            .map(|i| weighted.weights[i])
-            .collect();
-        kish_ess(&w)
-    };
     // One metric per task; the results are put back in spec order, so the output does not
     // depend on how the work was split.
     let per_metric = |m: &crate::spec::Metric| -> Vec<EstimateRow> {
         let mut rows = Vec::new();
         // (statistic, level label, values) series to estimate for this metric.
-        let series = metric_series(spec, records, scores, m);
-        for (statistic, level_label, y) in &series {
-            for seg in &segs {
+        let series = metric_series(spec, records, scores, &answer_cache, m);
+        // Every segment of every series in one pass per segment variable (ratios aside).
+        let batched = batch_estimates(&linearizer, &parts, &domains, &series, spec, m, level);
+        for (si, (statistic, level_label, values)) in series.iter().enumerate() {
+            // The numbers themselves only for ratios and replicate variances.
+            let needs_values = *statistic == "ratio" || weighted.replicates.is_some();
+            let y: Cow<'_, [f64]> = if needs_values {
+                values.values()
+            } else {
+                Cow::Borrowed(&[])
+            };
+            let y: &[f64] = &y;
+            for (gi, seg) in segs.iter().enumerate() {
                 let mask = seg.mask.as_deref();
                 let (est, se, lo, hi, method, n, ws, deff, df) = match *statistic {
                     "quantile" => {
-                        let p: f64 = level_label
-                            .trim_start_matches('p')
-                            .parse::<f64>()
-                            .unwrap_or(50.0)
-                            / 100.0;
-                        let p = m
-                            .probs
-                            .iter()
-                            .copied()
-                            .find(|x| ((x * 100.0).round() - p * 100.0).abs() < 1e-9)
-                            .unwrap_or(p);
-                        let rule =
-                            QRule::parse(&spec.publication.quantile_rule).unwrap_or(QRule::Math);
-                        let interval = WoodruffCi::parse(&spec.publication.quantile_interval)
-                            .unwrap_or(WoodruffCi::Mean);
-                        let q = survey.quantile_with(y, mask, p, rule, interval, level);
+                        let Batched::Quantile(q, _) = batched[si][gi] else {
+                            unreachable!("quantile series are batched as quantiles")
+                        };
                         (
                             q.value,
                             q.se,
@@ -311,13 +704,12 @@ pub fn estimate(
                         )
                     }
                     stat => {
-                        let mut e: Estimate = if stat == "total" {
-                            survey.total(y, mask)
-                        } else if stat == "ratio" {
-                            let den = m.denominator.as_deref().unwrap_or_default();
-                            survey.ratio(y, &numeric_values(spec, records, scores, den), mask)
-                        } else {
-                            survey.mean(y, mask)
+                        let mut e: Estimate = match batched[si][gi] {
+                            Batched::Estimate(e, _) => e,
+                            _ => {
+                                let den = m.denominator.as_deref().unwrap_or_default();
+                                survey.ratio(y, &numeric_values(spec, records, scores, den), mask)
+                            }
                         };
                         if let Some(set) = &weighted.replicates {
                             // Replicate variance: the design effect keeps its SRS denominator.
@@ -360,7 +752,20 @@ pub fn estimate(
                         )
                     }
                 };
-                let n_eff = ess(y, mask);
+                let n_eff = match batched[si][gi] {
+                    Batched::Estimate(_, n_eff) | Batched::Quantile(_, n_eff) => n_eff,
+                    Batched::Ratio => {
+                        let w: Vec<f64> = (0..y.len())
+                            .filter(|&i| {
+                                !y[i].is_nan()
+                                    && weighted.weights[i] > 0.0
+                                    && mask.is_none_or(|m| m[i])
+                            })
+                            .map(|i| weighted.weights[i])
+                            .collect();
+                        kish_ess(&w)
+                    }
+                };
                 let mut flags = Vec::new();
                 let mut suppressed = n < min_cell;
                 if suppressed {
@@ -590,10 +995,11 @@ pub fn comparisons(
         ) {
             continue;
         }
-        let series: Vec<(String, Vec<f64>)> = metric_series(spec, records, scores, m)
-            .into_iter()
-            .map(|(_, l, y)| (l, y))
-            .collect();
+        let series: Vec<(String, Vec<f64>)> =
+            metric_series(spec, records, scores, &AnswerSetCache::default(), m)
+                .into_iter()
+                .map(|(_, l, y)| (l, y.values().into_owned()))
+                .collect();
         for (level, y) in &series {
             let start = rows.len();
             for s in &segs {

@@ -228,7 +228,7 @@ pub enum Calibration {
 }
 
 /// Back-fitting sweeps R runs for raking residuals.
-const RAKE_SWEEPS: usize = 10;
+pub(crate) const RAKE_SWEEPS: usize = 10;
 
 impl Calibration {
     /// Replace influence scores by calibration residuals, in place.

@@ -123,6 +123,34 @@ impl Design {
         &self.psu
     }
 
+    pub fn n_psu(&self) -> usize {
+        self.n_psu
+    }
+
+    pub fn n_strata(&self) -> usize {
+        self.n_strata
+    }
+
+    /// Sampled PSUs per stratum in the full design (n_h).
+    pub fn psus_in_stratum(&self) -> &[usize] {
+        &self.psus_in_stratum
+    }
+
+    /// Each stratum's factor (1 − f_h) n_h/(n_h − 1) in [`Design::variance`]; 0 for a stratum
+    /// that contributes no variance (one PSU, or a census).
+    pub fn stratum_scales(&self) -> Vec<f64> {
+        (0..self.n_strata)
+            .map(|h| {
+                let n = self.psus_in_stratum[h] as f64;
+                if n < 2.0 || self.fraction[h] >= 1.0 - FPC_CENSUS {
+                    0.0
+                } else {
+                    (1.0 - self.fraction[h]) * n / (n - 1.0)
+                }
+            })
+            .collect()
+    }
+
     /// Linearized variance of a total of influence scores `z` (methods.md §3):
     /// Σ_h (1 − f_h) n_h/(n_h − 1) Σ_c (Z_hc − Z̄_h)², PSUs without rows counting as zeros.
     pub fn variance(&self, z: &[f64]) -> f64 {

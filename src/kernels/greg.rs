@@ -184,6 +184,21 @@ impl GregResidual {
         })
     }
 
+    /// Pre-calibration and final weights (for batched domain variances, [`super::domains`]).
+    pub(crate) fn pre_post(&self) -> (&[f64], &[f64]) {
+        (&self.pre, &self.post)
+    }
+
+    /// (X'DX)⁻¹.
+    pub(crate) fn inverse(&self) -> &DMatrix<f64> {
+        &self.inverse
+    }
+
+    /// Column indices of row `i` in the calibration model matrix.
+    pub(crate) fn columns_of(&self, i: usize, out: &mut Vec<usize>) {
+        columns(&self.margins, i, out);
+    }
+
     /// z ← w (e − x'β̂), β̂ = (X'DX)⁻¹ X'D e, e = z/w.
     pub fn residualize(&self, z: &mut [f64]) {
         let p = self.inverse.nrows();

@@ -13,6 +13,7 @@
 pub mod calibration;
 pub mod chisq;
 pub mod design;
+pub mod domains;
 pub mod estimators;
 pub mod greg;
 pub mod intervals;

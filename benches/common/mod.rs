@@ -1,0 +1,69 @@
+//! Shared by the benchmarks: the 1,000,000-response round made from the example's rows, and
+//! the process's peak memory.
+
+#![allow(dead_code)] // each bench uses what it needs
+
+use std::io::Write;
+use std::path::PathBuf;
+
+pub const ROWS: usize = 1_000_000;
+
+/// `target/bench-data/clean-1m`: the example-2024 round with only its Qualtrics source,
+/// replicated to [`ROWS`] data rows (label variants, typos, partial and test rows included)
+/// under fresh member ids. Made on first use (≈ 1 GB).
+pub fn round_dir() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = repo.join("target/bench-data/clean-1m");
+    if dir.join("survey.toml").exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = repo.join("surveys/example-2024");
+    let spec = std::fs::read_to_string(example.join("survey.toml")).unwrap();
+    // Only the Qualtrics source.
+    let spec = spec.replace(
+        "[[sources]]\npath = \"responses_forms.xlsx\"\nlayout = \"msforms\"\nsheet = \"Sheet1\"\n",
+        "",
+    );
+    std::fs::write(dir.join("survey.toml"), spec).unwrap();
+    std::fs::copy(example.join("population.csv"), dir.join("population.csv")).unwrap();
+    let text = std::fs::read_to_string(example.join("responses_qualtrics.csv")).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let key = records[0]
+        .iter()
+        .position(|h| h == "ExternalReference")
+        .unwrap();
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(
+        std::fs::File::create(dir.join("responses_qualtrics.csv")).unwrap(),
+    ));
+    for r in &records[..3] {
+        w.write_record(r).unwrap();
+    }
+    let data = &records[3..];
+    for i in 0..ROWS {
+        let src = &data[i % data.len()];
+        let mut row: Vec<String> = src.iter().map(str::to_string).collect();
+        if !row[key].is_empty() && row[key] != "HSCC-TEST" {
+            // Keep the template's duplicate pairs as pairs: the id depends on the replica number.
+            row[key] = format!("{}-{}", row[key], i / data.len());
+        }
+        w.write_record(&row).unwrap();
+    }
+    w.flush().unwrap();
+    std::io::stdout().flush().unwrap();
+    dir
+}
+
+/// Peak resident memory of this process so far (VmHWM), MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
