@@ -6,6 +6,7 @@
 //! - [`calibration`]: post-stratification and raking of weights, and the residual step that
 //!   makes the variance account for them.
 //! - [`estimators`]: means, totals, proportions, quantiles with their standard errors and CIs.
+//! - [`domains`]: the same for every domain of several segmentations at once, in one pass.
 //! - [`prec`]: tolerances, in one place.
 
 #![allow(clippy::needless_range_loop)] // numeric kernels index several parallel slices

@@ -6,6 +6,13 @@
 //! `score_share` score the share of options chosen. Declared missing codes and skipped items do
 //! not score. A domain scores when at least `domain_min_answered` of its items do; the index
 //! exists when at least `index_min_domains` of the domains do.
+//!
+//! Averages are exact: option points, counts of chosen options and the spec's weights and tier
+//! thresholds are all rationals (every finite f64 is one), so domain means and the index are
+//! computed as exact fractions ([`Ratio`]) and an organization whose index is exactly 25 is
+//! "Moderate", never "Low" by a rounding error. The float a table shows is the correctly
+//! rounded fraction. Only numeric items (a real answer scaled over `score_range`) fall back to
+//! floating point, for the organizations that answered one.
 
 use crate::clean::{Answer, Record};
 use crate::spec::{QuestionType, Spec};
@@ -20,6 +27,137 @@ pub struct Scores {
     pub risk_index: Vec<Option<f64>>,
     /// Index into the spec's tiers.
     pub tier: Vec<Option<usize>>,
+}
+
+/// An exact fraction num/den (den > 0, reduced). i128 holds every fraction scoring builds from
+/// survey-sized inputs; an operation that would overflow returns `None` (float fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ratio {
+    num: i128,
+    den: i128,
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    a = a.abs();
+    b = b.abs();
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+impl Ratio {
+    pub fn new(num: i128, den: i128) -> Option<Ratio> {
+        if den == 0 {
+            return None;
+        }
+        let g = gcd(num, den) * den.signum();
+        Some(Ratio {
+            num: num / g,
+            den: den / g,
+        })
+    }
+
+    pub fn int(n: i128) -> Ratio {
+        Ratio { num: n, den: 1 }
+    }
+
+    /// The exact value of a finite f64 (mantissa × 2^exp), if it fits.
+    pub fn from_f64(x: f64) -> Option<Ratio> {
+        if !x.is_finite() {
+            return None;
+        }
+        if x == x.trunc() && x.abs() < 1e30 {
+            return Some(Ratio::int(x as i128));
+        }
+        let bits = x.to_bits();
+        let sign: i128 = if bits >> 63 == 0 { 1 } else { -1 };
+        let exp = ((bits >> 52) & 0x7ff) as i32;
+        let frac = (bits & ((1 << 52) - 1)) as i128;
+        let (mant, e) = if exp == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1 << 52), exp - 1075)
+        };
+        if e >= 0 || -e > 100 {
+            return None;
+        }
+        Ratio::new(sign * mant, 1i128 << -e)
+    }
+
+    pub fn checked_add(self, o: Ratio) -> Option<Ratio> {
+        let g = gcd(self.den, o.den);
+        let den = (self.den / g).checked_mul(o.den)?;
+        let num = self
+            .num
+            .checked_mul(o.den / g)?
+            .checked_add(o.num.checked_mul(self.den / g)?)?;
+        Ratio::new(num, den)
+    }
+
+    pub fn checked_mul(self, o: Ratio) -> Option<Ratio> {
+        let (g1, g2) = (gcd(self.num, o.den), gcd(o.num, self.den));
+        Ratio::new(
+            (self.num / g1).checked_mul(o.num / g2)?,
+            (self.den / g2).checked_mul(o.den / g1)?,
+        )
+    }
+
+    pub fn checked_div(self, o: Ratio) -> Option<Ratio> {
+        if o.num == 0 {
+            return None;
+        }
+        self.checked_mul(Ratio::new(o.den, o.num)?)
+    }
+
+    /// self < o, exactly.
+    pub fn lt(self, o: Ratio) -> Option<bool> {
+        Some(self.num.checked_mul(o.den)? < o.num.checked_mul(self.den)?)
+    }
+
+    /// The nearest f64 (exact when numerator and denominator are below 2^53).
+    pub fn to_f64(self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+}
+
+/// Exact maturity of one answer, for the item kinds whose score is a fraction.
+fn item_maturity_exact(spec: &Spec, qi: usize, answer: &Answer) -> Option<Ratio> {
+    let q = &spec.questions[qi];
+    q.domain.as_ref()?;
+    let m = match (q.kind, answer) {
+        (QuestionType::Multi, Answer::Codes(cs)) if q.score_share => {
+            Ratio::new(cs.len() as i128, spec.options(q).len() as i128)?
+        }
+        (QuestionType::Single | QuestionType::Likert | QuestionType::Yesno, Answer::Code(c)) => {
+            let options = spec.options(q);
+            let max = options.iter().filter_map(|o| o.score).max()?;
+            let pts = options.iter().find(|o| &o.code.0 == c)?.score?;
+            Ratio::new(i128::from(pts), i128::from(max))?
+        }
+        _ => return None,
+    };
+    if q.reverse {
+        Ratio::int(1).checked_add(Ratio::new(-m.num, m.den)?)
+    } else {
+        Some(m)
+    }
+}
+
+/// Tier index for an exact risk index.
+fn tier_of_exact(spec: &Spec, index: Ratio) -> Option<usize> {
+    let tiers = &spec.scoring.tiers;
+    for (i, t) in tiers.iter().enumerate() {
+        match t.below {
+            None => return Some(i),
+            Some(b) => {
+                if index.lt(Ratio::from_f64(b)?)? {
+                    return Some(i);
+                }
+            }
+        }
+    }
+    Some(tiers.len().saturating_sub(1))
 }
 
 /// Maturity (0–1) of one answer to one question, when it scores.
@@ -80,6 +218,12 @@ pub fn score(spec: &Spec, records: &[Record]) -> Scores {
     let mut risk_index = Vec::with_capacity(records.len());
     let mut tier = Vec::with_capacity(records.len());
     for r in records {
+        if let Some((dm, idx, t)) = score_exact(spec, &items, r) {
+            tier.push(t);
+            risk_index.push(idx);
+            maturity.push(dm);
+            continue;
+        }
         let dm: Vec<Option<f64>> = items
             .iter()
             .map(|qs| {
@@ -123,9 +267,155 @@ pub fn score(spec: &Spec, records: &[Record]) -> Scores {
     }
 }
 
+/// One organization's scores in exact arithmetic; `None` when an item is numeric or a fraction
+/// outgrows i128 (the caller then scores in floating point).
+#[allow(clippy::type_complexity)]
+fn score_exact(
+    spec: &Spec,
+    items: &[Vec<usize>],
+    r: &Record,
+) -> Option<(Vec<Option<f64>>, Option<f64>, Option<usize>)> {
+    let mut domain_means: Vec<Option<Ratio>> = Vec::with_capacity(items.len());
+    for qs in items {
+        let mut sum = Ratio::int(0);
+        let mut scored = 0usize;
+        for &qi in qs {
+            if spec.questions[qi].kind == QuestionType::Numeric
+                && item_maturity(spec, qi, &r.answers[qi]).is_some()
+            {
+                return None;
+            }
+            if let Some(m) = item_maturity_exact(spec, qi, &r.answers[qi]) {
+                sum = sum.checked_add(m)?;
+                scored += 1;
+            } else if item_maturity(spec, qi, &r.answers[qi]).is_some() {
+                return None;
+            }
+        }
+        let enough = !qs.is_empty()
+            && scored > 0
+            && (scored as f64) >= spec.scoring.domain_min_answered * qs.len() as f64;
+        domain_means.push(if enough {
+            Some(sum.checked_div(Ratio::int(scored as i128))?)
+        } else {
+            None
+        });
+    }
+    let present: Vec<(Ratio, Ratio)> = domain_means
+        .iter()
+        .zip(&spec.domains)
+        .filter_map(|(m, d)| m.map(|m| Ratio::from_f64(d.weight).map(|w| (m, w))))
+        .collect::<Option<Vec<_>>>()?;
+    let n_domains = items.len();
+    let (idx, t) = if !present.is_empty()
+        && present.len() as f64 >= spec.scoring.index_min_domains * n_domains as f64
+    {
+        let mut wsum = Ratio::int(0);
+        let mut msum = Ratio::int(0);
+        for &(m, w) in &present {
+            wsum = wsum.checked_add(w)?;
+            msum = msum.checked_add(m.checked_mul(w)?)?;
+        }
+        // 100 (1 − Σ m w / Σ w)
+        let one_minus =
+            Ratio::int(1).checked_add(Ratio::new(-1, 1)?.checked_mul(msum.checked_div(wsum)?)?)?;
+        let index = Ratio::int(100).checked_mul(one_minus)?;
+        (Some(index.to_f64()), Some(tier_of_exact(spec, index)?))
+    } else {
+        (None, None)
+    };
+    let dm = domain_means.iter().map(|m| m.map(Ratio::to_f64)).collect();
+    Some((dm, idx, t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fractions_are_exact() {
+        let third = Ratio::new(1, 3).unwrap();
+        assert_eq!(
+            third
+                .checked_add(third)
+                .unwrap()
+                .checked_add(third)
+                .unwrap(),
+            Ratio::int(1)
+        );
+        assert_eq!(Ratio::from_f64(37.5), Ratio::new(75, 2));
+        assert_eq!(Ratio::from_f64(0.1).unwrap().to_f64(), 0.1);
+        // 1/2, 5/6, 5/6, 5/6 average to exactly 3/4: in floating point 0.7500000000000001.
+        let ms = [(1, 2), (5, 6), (5, 6), (5, 6)].map(|(a, b)| Ratio::new(a, b).unwrap());
+        let sum = ms
+            .iter()
+            .fold(Ratio::int(0), |s, m| s.checked_add(*m).unwrap());
+        assert_eq!(
+            sum.checked_div(Ratio::int(4)).unwrap(),
+            Ratio::new(3, 4).unwrap()
+        );
+        let float: f64 = [0.5, 5.0 / 6.0, 5.0 / 6.0, 5.0 / 6.0].iter().sum::<f64>() / 4.0;
+        assert!(100.0 * (1.0 - float) < 25.0, "the float path would say Low");
+    }
+
+    /// Four domains of one 7-point item each, answered 3, 5, 5, 5 (of 6): maturities 1/2,
+    /// 5/6, 5/6, 5/6, index exactly 25 — "Moderate" (25 ≤ Moderate < 50), where summing floats
+    /// gives 24.999999999999993 and "Low".
+    #[test]
+    fn an_index_exactly_on_a_threshold_gets_the_upper_tier() {
+        let mut toml = String::from(
+            "[survey]\nid = \"t\"\nround = \"1\"\ntitle = \"t\"\ntlp = \"GREEN\"\n\n[[sources]]\npath = \"Cargo.toml\"\n\n\
+             [respondent]\nkey = \"id\"\n\n[scales.seven]\noptions = [\n",
+        );
+        for k in 0..7 {
+            toml.push_str(&format!(
+                "  {{ code = {k}, label = \"p{k}\", score = {k} }},\n"
+            ));
+        }
+        toml.push_str("]\n\n[[questions]]\nid = \"id\"\ntype = \"text\"\n\n");
+        for d in 1..=4 {
+            toml.push_str(&format!(
+                "[[questions]]\nid = \"q{d}\"\ntype = \"likert\"\nscale = \"seven\"\ndomain = \"D{d}\"\n\n\
+                 [[domains]]\nid = \"D{d}\"\ntitle = \"D{d}\"\n\n"
+            ));
+        }
+        toml.push_str(
+            "[scoring]\ntiers = [{ name = \"Low\", below = 25 }, { name = \"Moderate\", below = 50 }, \
+             { name = \"High\" }]\n\n[design]\npopulation = \"surveys/example-2024/population.csv\"\n\n[weighting]\nmethod = \"none\"\n",
+        );
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let spec = crate::spec::load_str(&toml, "survey.toml", dir)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .spec;
+        let answers = ["", "3", "5", "5", "5"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    Answer::Text("org".into())
+                } else {
+                    Answer::Code((*c).into())
+                }
+            })
+            .collect();
+        let record = Record {
+            file: "x.csv".into(),
+            sheet: None,
+            row: 2,
+            meta: Default::default(),
+            answers,
+            flags: Vec::new(),
+        };
+        let s = score(&spec, &[record]);
+        assert_eq!(s.risk_index[0], Some(25.0));
+        assert_eq!(spec.scoring.tiers[s.tier[0].unwrap()].name, "Moderate");
+        let float = [0.5, 5.0 / 6.0, 5.0 / 6.0, 5.0 / 6.0].iter().sum::<f64>() / 4.0;
+        assert_eq!(
+            tier_of(&spec, 100.0 * (1.0 - float)),
+            0,
+            "floats would say Low"
+        );
+    }
 
     #[test]
     fn maturity_tiers_split_quarters() {

@@ -6,7 +6,8 @@
 #
 # Design: strata = subsector with fpc from population.csv, base weights as supplyrisk computed
 # them, post-stratified on subsector × size. Estimates: the risk index overall, by subsector and
-# by the subsector × size cross (domains); a Likert-derived proportion whose "Don't know" answers
+# by the subsector × size cross (domains); CSF domain maturity means with organizations (and
+# whole cells) lacking the domain score; a Likert-derived proportion whose "Don't know" answers
 # leave the denominator (C1 = complete); a multi-select option (C3 = clearinghouse). Proportion
 # CIs: svyciprop(method = "logit") on the domain's degf.
 suppressMessages(library(survey))
@@ -35,6 +36,23 @@ for (by in c("subsector", "cell")) {
   ci <- confint(b)
   for (i in seq_len(nrow(b))) {
     add("SCRM.RISK.01", "", ifelse(by == "cell", "subsector:size", by), b[i, 1], b$risk_index[i], b$se[i], ci[i, 1], ci[i, 2])
+  }
+}
+# CSF domain maturity means where some organizations have no score for the domain (too few of
+# its items answered): GV.SC-08..10 miss 8–19 organizations, and in some subsector × size cells
+# every organization (R's svyby, na.rm = TRUE: rows without a score keep the design).
+for (k in c("08", "09", "10")) {
+  v <- paste0("maturity.GV.SC.", k)
+  f <- as.formula(paste0("~", v))
+  m <- svymean(f, des, na.rm = TRUE)
+  ci <- confint(m)
+  add(paste0("SCRM.DOM.", k), "", "all", "", coef(m), SE(m), ci[1], ci[2])
+  for (by in c("subsector", "cell")) {
+    b <- svyby(f, as.formula(paste0("~", by)), des, svymean, na.rm = TRUE)
+    ci <- confint(b)
+    for (i in seq_len(nrow(b))) {
+      add(paste0("SCRM.DOM.", k), "", ifelse(by == "cell", "subsector:size", by), b[i, 1], b[[v]][i], b$se[i], ci[i, 1], ci[i, 2])
+    }
   }
 }
 # Proportions: C1 = complete among C1 answered (not skipped, not "dk"); C3 = clearinghouse among C3 answered.
