@@ -690,6 +690,38 @@ impl<'a> DomainLinearizer<'a> {
     ) -> Vec<Vec<Vec<(QuantileEstimate, f64)>>> {
         let w = self.survey.weights;
         let partitions = domains.partitions();
+        if interval == WoodruffCi::Score {
+            // The score interval searches θ with a variance per step: one domain at a time.
+            return partitions
+                .iter()
+                .map(|part| {
+                    probs
+                        .iter()
+                        .map(|&p| {
+                            (0..part.k as u32)
+                                .map(|d| {
+                                    let mask: Vec<bool> =
+                                        part.codes.iter().map(|&c| c == d).collect();
+                                    let q = self.survey.quantile_with(
+                                        y,
+                                        Some(&mask),
+                                        p,
+                                        rule,
+                                        interval,
+                                        level,
+                                    );
+                                    let used: Vec<f64> = (0..y.len())
+                                        .filter(|&i| mask[i] && w[i] > 0.0 && !y[i].is_nan())
+                                        .map(|i| w[i])
+                                        .collect();
+                                    (q, super::estimators::kish_ess(&used))
+                                })
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+        }
         // Each domain's values and weights, sorted once for every probability.
         let sorted: Vec<Vec<(Vec<f64>, Vec<f64>)>> = partitions
             .iter()

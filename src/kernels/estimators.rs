@@ -288,8 +288,20 @@ impl Survey<'_> {
                 }
             })
             .collect();
-        let f = self.mean(&ind, domain);
         let t = critical(level, df);
+        if interval == WoodruffCi::Score {
+            let (ci_low, ci_high) = self.score_interval(y, &used, domain, &xs, &ws, p, rule, t);
+            return QuantileEstimate {
+                value,
+                ci_low,
+                ci_high,
+                se: (ci_high - ci_low) / (2.0 * t),
+                n,
+                weight_sum,
+                df,
+            };
+        }
+        let f = self.mean(&ind, domain);
         let (lo, hi) = woodruff_f_interval(interval, f.value, f.se, df, self.weights.len(), level);
         let back = |q: f64| {
             if (0.0..=1.0).contains(&q) {
@@ -308,6 +320,98 @@ impl Survey<'_> {
             weight_sum,
             df,
         }
+    }
+}
+
+impl Survey<'_> {
+    /// R's `interval.type = "score"` (Francisco and Fuller, `ffullerCI`): the θ where the score
+    /// statistic of U(θ) = 1{x > θ} − (1 − p) equals ±t — found, as R's `uniroot` does, within
+    /// [min + IQR/100, max − IQR/100] — and the quantiles, by the same rule, at the unweighted
+    /// shares of values at or below them. U is a step function of θ, so each root is a data
+    /// value; which side of it `uniroot` stops on is taken as the side where |score| is smaller
+    /// (its convergence rule). R documents this interval as approximate (methods.md §12).
+    #[allow(clippy::too_many_arguments)]
+    fn score_interval(
+        &self,
+        y: &[f64],
+        used: &[bool],
+        domain: Option<&[bool]>,
+        xs: &[f64],
+        ws: &[f64],
+        p: f64,
+        rule: QRule,
+        t: f64,
+    ) -> (f64, f64) {
+        let n = xs.len();
+        if n < 2 {
+            return (f64::NAN, f64::NAN);
+        }
+        // R's IQR (type-7 quantiles of the unweighted values).
+        let q7 = |prob: f64| {
+            let h = (n - 1) as f64 * prob;
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            xs[lo] + (h - lo as f64) * (xs[hi] - xs[lo])
+        };
+        let iqr = q7(0.75) - q7(0.25);
+        let (lower, upper) = (xs[0] + iqr / 100.0, xs[n - 1] - iqr / 100.0);
+        let score = |theta: f64| {
+            let ind: Vec<f64> = (0..y.len())
+                .map(|i| {
+                    if used[i] {
+                        f64::from(u8::from(y[i] > theta))
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect();
+            let e = self.mean(&ind, domain);
+            (e.value - (1.0 - p)) / e.se
+        };
+        let mut unique: Vec<f64> = xs
+            .iter()
+            .copied()
+            .filter(|&x| x > lower && x < upper)
+            .collect();
+        unique.dedup();
+        let root = |limit: f64| -> f64 {
+            let g = |theta: f64| score(theta) - limit;
+            let (g_lo, g_hi) = (g(lower), g(upper));
+            if g_lo.is_nan() || g_hi.is_nan() || (g_lo > 0.0) == (g_hi > 0.0) {
+                return f64::NAN;
+            }
+            // g is constant between data values: find the first data value past the sign change.
+            let (mut a, mut b) = (0usize, unique.len());
+            while a < b {
+                let m = (a + b) / 2;
+                if (g(unique[m]) > 0.0) == (g_lo > 0.0) {
+                    a = m + 1;
+                } else {
+                    b = m;
+                }
+            }
+            if a >= unique.len() {
+                return upper;
+            }
+            let before = if a == 0 { g_lo } else { g(unique[a - 1]) };
+            let at = g(unique[a]);
+            if at.abs() <= before.abs() {
+                unique[a]
+            } else {
+                // Just below the data value: it is not counted.
+                f64::from_bits(unique[a].to_bits() - 1)
+            }
+        };
+        let share = |theta: f64| xs.iter().filter(|&&x| x <= theta).count() as f64 / n as f64;
+        let (q_low, q_up) = (root(t), root(-t));
+        let back = |theta: f64| {
+            if theta.is_nan() {
+                f64::NAN
+            } else {
+                quantile(xs, ws, share(theta), rule)
+            }
+        };
+        (back(q_low), back(q_up))
     }
 }
 

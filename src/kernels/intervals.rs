@@ -127,6 +127,10 @@ pub enum QRule {
     Hf7,
     Hf8,
     Hf9,
+    /// `shahvaish` (Shah & Vaish): a step function at p_k = (S_k + 0.5 − w_k/2)/(n+1),
+    /// S = cumsum(w/mean(w)), with R's quirk of the raw w_k (methods.md §8): reproduced for
+    /// completeness; with unequal weights its estimate can fall outside its own interval.
+    ShahVaish,
 }
 
 impl QRule {
@@ -141,6 +145,7 @@ impl QRule {
             "hf7" => QRule::Hf7,
             "hf8" => QRule::Hf8,
             "hf9" => QRule::Hf9,
+            "shahvaish" => QRule::ShahVaish,
             _ => return None,
         })
     }
@@ -240,6 +245,31 @@ pub fn quantile(xs: &[f64], ws: &[f64], p: f64, rule: QRule) -> f64 {
                 ux[next]
             }
         }
+        QRule::ShahVaish => {
+            let mean_w = total / n as f64;
+            let s = cumsum(&ws.iter().map(|w| w / mean_w).collect::<Vec<_>>());
+            // R's approx(pk, x, p, method = "constant", f = 0, rule = 2): pairs sorted by p_k,
+            // tied p_k averaged, then the value at the last p_k ≤ p (end values outside).
+            let mut pairs: Vec<(f64, f64)> = (0..n)
+                .map(|k| ((s[k] + 0.5 - ws[k] / 2.0) / (n as f64 + 1.0), xs[k]))
+                .collect();
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut steps: Vec<(f64, f64, usize)> = Vec::new();
+            for (pk, x) in pairs {
+                match steps.last_mut() {
+                    Some(last) if last.0 == pk => {
+                        last.1 += x;
+                        last.2 += 1;
+                    }
+                    _ => steps.push((pk, x, 1)),
+                }
+            }
+            let value = |i: usize| steps[i].1 / steps[i].2 as f64;
+            match steps.iter().rposition(|s| s.0 <= p) {
+                Some(i) => value(i),
+                None => value(0),
+            }
+        }
         QRule::Hf5 | QRule::Hf6 | QRule::Hf7 | QRule::Hf8 | QRule::Hf9 => {
             let wn = ws[n - 1];
             let prev = |k: usize| if k == 0 { 0.0 } else { cum[k - 1] };
@@ -257,13 +287,16 @@ pub fn quantile(xs: &[f64], ws: &[f64], p: f64, rule: QRule) -> f64 {
     }
 }
 
-/// Woodruff interval types of `svyquantile`.
+/// Interval types of `svyquantile`: the Woodruff intervals (a CI for F̂ mapped back through
+/// the quantile rule) and `score`, Francisco and Fuller's inverted score test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WoodruffCi {
     Mean,
     Xlogit,
     Asin,
     Beta,
+    /// Francisco–Fuller: not a Woodruff interval; see `Survey::quantile_with`.
+    Score,
 }
 
 impl WoodruffCi {
@@ -273,6 +306,7 @@ impl WoodruffCi {
             "xlogit" => WoodruffCi::Xlogit,
             "asin" => WoodruffCi::Asin,
             "beta" => WoodruffCi::Beta,
+            "score" => WoodruffCi::Score,
             _ => return None,
         })
     }
@@ -292,6 +326,8 @@ pub fn woodruff_f_interval(
         WoodruffCi::Xlogit => proportion_ci(PropCi::Logit, f, se, df, nrow, level),
         WoodruffCi::Asin => proportion_ci(PropCi::Asin, f, se, df, nrow, level),
         WoodruffCi::Beta => proportion_ci(PropCi::Beta, f, se, df, nrow, level),
+        // The score interval is not built from F̂'s CI.
+        WoodruffCi::Score => (f64::NAN, f64::NAN),
     }
 }
 

@@ -711,10 +711,11 @@ pub struct Publication {
     /// Apply the NCHS Data Presentation Standards for Proportions (suppress and flag).
     #[serde(default = "yes")]
     pub nchs_proportions: bool,
-    /// Quantile rule (R's `qrule`): `math` (default), `school`, `hf3` … `hf9`.
+    /// Quantile rule (R's `qrule`): `math` (default), `school`, `hf3` … `hf9`, `shahvaish`.
     #[serde(default = "quantile_rule")]
     pub quantile_rule: String,
-    /// Woodruff interval type (R's `interval.type`): `mean` (default), `xlogit`, `asin`, `beta`.
+    /// Quantile interval (R's `interval.type`): Woodruff `mean` (default), `xlogit`, `asin`,
+    /// `beta`, or the `score` interval.
     #[serde(default = "quantile_interval")]
     pub quantile_interval: String,
 }

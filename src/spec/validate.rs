@@ -619,7 +619,7 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         out.push(SpecProblem::new(
             at(&[key("publication"), key("quantile_rule")]),
             format!(
-                "unknown quantile rule `{}`; expected math, school, hf3 … hf9",
+                "unknown quantile rule `{}`; expected math, school, hf3 … hf9 or shahvaish",
                 spec.publication.quantile_rule
             ),
         ));
@@ -628,7 +628,7 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         out.push(SpecProblem::new(
             at(&[key("publication"), key("quantile_interval")]),
             format!(
-                "unknown interval `{}`; expected mean, xlogit, asin or beta",
+                "unknown interval `{}`; expected mean, xlogit, asin, beta or score",
                 spec.publication.quantile_interval
             ),
         ));
