@@ -175,8 +175,9 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         out_dir,
         failed_gates,
     };
-    write_data(&result)?;
+    let published = write_data(&result)?;
     render::write_all(&result)?;
+    render::write_tables_workbook(&result, &published)?;
     export::write_all(&result)?;
     bar.finish_and_clear();
     Ok(result)
@@ -523,20 +524,38 @@ pub fn weighting_table(r: &RunResult) -> Table {
     t
 }
 
-fn write_data(r: &RunResult) -> Result<()> {
+/// The published tables (CSV and Parquet under `tables/`), kept for the workbook.
+pub struct PublishedTables {
+    pub estimates: Table,
+    pub comparisons: Table,
+    pub distributions: Table,
+    pub weight_summary: Table,
+}
+
+fn write_data(r: &RunResult) -> Result<PublishedTables> {
     let data = r.out_dir.join("data");
     let tables = r.out_dir.join("tables");
     clean_table(r).write_both(&data, "clean")?;
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
-    crate::estimate::estimates_table(&r.estimates).write_both(&tables, "estimates")?;
-    let comparisons =
+    let estimates = crate::estimate::estimates_table(&r.estimates);
+    estimates.write_both(&tables, "estimates")?;
+    let mut comparisons =
         crate::estimate::comparisons(&r.spec.spec, r.records(), &r.scores, &r.weighted);
-    crate::estimate::comparisons_table(&comparisons).write_both(&tables, "comparisons")?;
+    crate::estimate::suppress_comparisons_like(&mut comparisons, &r.estimates);
+    let comparisons = crate::estimate::comparisons_table(&comparisons);
+    comparisons.write_both(&tables, "comparisons")?;
     let distributions =
         crate::estimate::distributions(&r.spec.spec, r.records(), &r.scores, &r.weighted);
-    crate::estimate::distributions_table(&distributions).write_both(&tables, "distributions")?;
+    let distributions = crate::estimate::distributions_table(&distributions);
+    distributions.write_both(&tables, "distributions")?;
     cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
     weighting_table(r).write_both(&tables, "weighting")?;
-    weight_summary_table(r).write_both(&tables, "weight_summary")?;
-    Ok(())
+    let weight_summary = weight_summary_table(r);
+    weight_summary.write_both(&tables, "weight_summary")?;
+    Ok(PublishedTables {
+        estimates,
+        comparisons,
+        distributions,
+        weight_summary,
+    })
 }

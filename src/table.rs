@@ -31,7 +31,10 @@ impl Values {
 
     fn cell(&self, i: usize) -> String {
         match self {
-            Values::Text(v) => v[i].clone().unwrap_or_default(),
+            Values::Text(v) => v[i]
+                .as_deref()
+                .map(|s| neutralize_formula(s).into_owned())
+                .unwrap_or_default(),
             Values::Float(v) => v[i]
                 .filter(|x| x.is_finite())
                 .map(|x| format!("{x}"))
@@ -39,6 +42,17 @@ impl Values {
             Values::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
             Values::Bool(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
         }
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula — starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return (OWASP's CSV-injection list) — gets a leading `'`, which spreadsheets
+/// read as "this is text". Numbers are written as numbers and never pass through here.
+pub fn neutralize_formula(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
     }
 }
 

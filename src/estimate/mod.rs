@@ -836,7 +836,96 @@ pub fn estimate(
         }
     });
     rows.extend(parts.into_iter().flatten());
+    complementary_suppression(&mut rows);
     rows
+}
+
+/// A segment-vs-rest difference whose segment estimate is suppressed is suppressed too (the
+/// difference and the overall figure would give the segment back).
+pub fn suppress_comparisons_like(comparisons: &mut [ComparisonRow], estimates: &[EstimateRow]) {
+    for c in comparisons.iter_mut().filter(|c| c.test == "difference") {
+        let hidden = estimates.iter().any(|e| {
+            e.suppressed
+                && e.metric_id == c.metric_id
+                && e.level == c.level
+                && e.segment_var == c.segment_var
+                && e.segment_value == c.segment_value
+        });
+        c.suppressed |= hidden;
+    }
+}
+
+/// Flag of an estimate suppressed so that a suppressed neighbour cannot be recovered.
+pub const COMPLEMENTARY: &str = "complementary_suppression";
+
+/// Complementary suppression: a segment hidden for having too few respondents must not be
+/// recoverable from the published margin and the other segments (weighted totals and means of
+/// a segment variable's levels add up to the overall figure; the cells of a cross add up to each
+/// of its margins). Wherever a line — the levels of a segment variable, or a row or column of a
+/// cross — hides exactly one estimate and that one is hidden for disclosure, the visible
+/// estimate with the fewest respondents in the line is suppressed too. Repeated until no line
+/// changes, per metric, statistic and level.
+pub fn complementary_suppression(rows: &mut [EstimateRow]) {
+    use std::collections::BTreeMap;
+    let disclosure = |r: &EstimateRow| {
+        r.suppressed && (r.flag.contains("below_min_cell") || r.flag.contains(COMPLEMENTARY))
+    };
+    // Rows of each (metric, statistic, level).
+    let mut groups: BTreeMap<(String, &'static str, String), Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        groups
+            .entry((r.metric_id.clone(), r.statistic, r.level.clone()))
+            .or_default()
+            .push(i);
+    }
+    for members in groups.values() {
+        // Lines: every segment variable's rows; for a cross, its cells sharing one component.
+        let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &i in members {
+            let r = &rows[i];
+            if r.segment_var == ALL {
+                continue;
+            }
+            let vars: Vec<&str> = r.segment_var.split(':').collect();
+            let values: Vec<&str> = r.segment_value.split(':').collect();
+            if vars.len() == 1 {
+                lines.entry(r.segment_var.clone()).or_default().push(i);
+                continue;
+            }
+            for (k, v) in values.iter().enumerate() {
+                let key = format!("{}|{}={}", r.segment_var, vars[k], v);
+                lines.entry(key).or_default().push(i);
+            }
+        }
+        loop {
+            let mut changed = false;
+            for line in lines.values() {
+                let hidden = line.iter().filter(|&&i| rows[i].suppressed).count();
+                let exposed = line.iter().any(|&i| disclosure(&rows[i]));
+                if hidden != 1 || !exposed {
+                    continue;
+                }
+                let Some(&next) = line
+                    .iter()
+                    .filter(|&&i| !rows[i].suppressed && rows[i].n > 0)
+                    .min_by_key(|&&i| (rows[i].n, i))
+                else {
+                    continue;
+                };
+                let r = &mut rows[next];
+                r.suppressed = true;
+                r.flag = if r.flag.is_empty() {
+                    COMPLEMENTARY.to_string()
+                } else {
+                    format!("{};{COMPLEMENTARY}", r.flag)
+                };
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
 }
 
 /// The NCHS Data Presentation Standards for Proportions (Parker et al. 2017; domain.md §5):

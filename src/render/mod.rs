@@ -3,6 +3,7 @@
 //! from the spec or the data is escaped.
 
 mod charts;
+mod workbook;
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,40 @@ use crate::pipeline::RunResult;
 use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
 
 pub use charts::{write_chart, Chart, ChartRow, Forest, StackedShares, WeightHistogram};
+pub use workbook::{column_meaning, write_workbook, Sheet};
+
+/// `tables.xlsx` at the top of the output folder: the published tables and the metrics.
+pub fn write_tables_workbook(r: &RunResult, t: &crate::pipeline::PublishedTables) -> Result<()> {
+    let metrics = crate::export::metrics_table(r);
+    let sheets = [
+        Sheet {
+            name: "estimates",
+            table: &t.estimates,
+            about: "every metric for every segment: estimates, SEs, CIs, n, n_eff, design effects, flags",
+        },
+        Sheet {
+            name: "comparisons",
+            table: &t.comparisons,
+            about: "each segment against the rest of the sector, and Rao–Scott tests of tier × segment",
+        },
+        Sheet {
+            name: "distributions",
+            table: &t.distributions,
+            about: "weighted histograms of the risk index (and other numeric variables) per segment",
+        },
+        Sheet {
+            name: "weights",
+            table: &t.weight_summary,
+            about: "the final weights per segment: Kish effective size, spread, trimming",
+        },
+        Sheet {
+            name: "metrics",
+            table: &metrics,
+            about: "the clearinghouse export: standardized metrics with versions and TLP",
+        },
+    ];
+    write_workbook(&r.out_dir.join("tables.xlsx"), &r.spec.spec, &sheets)
+}
 
 /// Escape text for HTML and SVG.
 pub fn escape_html(s: &str) -> String {

@@ -902,7 +902,9 @@ fn the_example_round_matches_r_end_to_end() {
         }
         compared += 1;
     }
-    assert!(compared >= 60, "only {compared} rows compared");
+    // The rest are blank in the published table: under the minimum cell size, NCHS-suppressed
+    // proportions, or suppressed to protect one of those (complementary suppression).
+    assert!(compared >= 50, "only {compared} rows compared");
 }
 
 /// Replicate-weight variance against R's `as.svrepdesign`: JK1 on the cluster design, JKn on the

@@ -1,0 +1,208 @@
+//! `tables.xlsx`: every published table as one formatted sheet (bold shaded header, frozen
+//! header row, filters, number formats, column widths) behind a README sheet that says what
+//! each table and column holds — for task-group members who paste tables into drafts.
+//!
+//! Safe and reproducible: text is always written as text, never as a formula, and a text cell
+//! that a spreadsheet would read as one (starting with `=`, `+`, `-`, `@`, tab or carriage
+//! return) carries Excel's quote-prefix ("this is text") attribute; suppressed numbers are
+//! blank; the document properties are fixed (no wall-clock creation time), so the same run
+//! gives the same bytes.
+
+use std::path::Path;
+
+use rust_xlsxwriter::{
+    Color, DocProperties, ExcelDateTime, Format, FormatBorder, Workbook, Worksheet, XlsxError,
+};
+
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+use crate::table::{Table, Values};
+
+/// One sheet: its name, the table, and a sentence on what it holds.
+pub struct Sheet<'a> {
+    pub name: &'a str,
+    pub table: &'a Table,
+    pub about: &'a str,
+}
+
+/// What a column of the published tables means (the README sheet; docs/output.md in full).
+pub fn column_meaning(column: &str) -> &'static str {
+    match column {
+        "metric_id" => "stable metric identifier (spec [[metrics]] id)",
+        "metric_version" => "metric definition version; compare rounds only at equal versions",
+        "statistic" => "mean, total, proportion, ratio or quantile",
+        "level" => "for proportions the answer level(s) counted; for quantiles p10, p50 …",
+        "segment_var" => "segment variable (all = every organization; a:b = a cross)",
+        "segment_value" => "the segment's code(s)",
+        "estimate" => "weighted estimate (blank when suppressed)",
+        "se" => "standard error (Taylor linearization over the design and calibration)",
+        "ci_low" | "ci_high" => "confidence interval bounds",
+        "ci_method" => "how the interval was formed (normal, t, logit, beta, wilson, woodruff …)",
+        "n" => "respondents used (unweighted)",
+        "n_eff" => "Kish effective sample size of the respondents used",
+        "weight_sum" => "sum of weights of the respondents used (estimated organizations)",
+        "deff" => "design effect against simple random sampling",
+        "df" => "design degrees of freedom of the segment",
+        "suppressed" => "true = numbers withheld (too few respondents, NCHS standard, or to protect another cell)",
+        "flag" => "reliability and suppression flags (see the report's method notes)",
+        "test" => "difference (segment − rest of the sector) or a Rao–Scott test",
+        "statistic_value" | "ndf" | "ddf" => "test statistic and its degrees of freedom",
+        "p_value" => "p-value",
+        "p_adjusted" => "Benjamini–Hochberg adjusted p-value within the table",
+        "n_segment" | "n_rest" => "respondents in the segment / in the rest of the sector",
+        "variable" => "the numeric variable binned",
+        "bin_low" | "bin_high" => "bin edges [low, high)",
+        "share" => "weighted share of organizations in the bin",
+        "n_bin" => "respondents in the bin",
+        "kish_ess" => "Kish effective sample size",
+        "kish_deff" => "design effect of unequal weights (1 + CV²)",
+        "weight_min" | "weight_p25" | "weight_median" | "weight_p75" | "weight_max" => {
+            "distribution of the final weights"
+        }
+        "weight_cv" => "coefficient of variation of the weights",
+        "n_trimmed" => "weights capped by trimming",
+        "survey_id" | "round" => "survey and round",
+        "tlp" => "Traffic Light Protocol label of the row",
+        _ => "",
+    }
+}
+
+fn xlsx_err(path: &Path) -> impl Fn(XlsxError) -> Error + '_ {
+    move |e| Error::output(path, e)
+}
+
+/// Whether a spreadsheet would take this text for a formula.
+fn formula_like(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// Write `tables.xlsx`.
+pub fn write_workbook(path: &Path, spec: &Spec, sheets: &[Sheet<'_>]) -> Result<()> {
+    let err = xlsx_err(path);
+    let mut wb = Workbook::new();
+    let fixed = ExcelDateTime::from_ymd(2000, 1, 1).map_err(&err)?;
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title(format!("{} — {}", spec.survey.title, spec.survey.round))
+            .set_subject(spec.survey.tlp.label().to_string())
+            .set_author("supplyrisk")
+            .set_creation_datetime(&fixed),
+    );
+    let header = Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(0xDDE6F0))
+        .set_border_bottom(FormatBorder::Thin);
+    let text = Format::new();
+    let quoted = Format::new().set_quote_prefix();
+    let decimal = Format::new().set_num_format("0.0000");
+    let integer = Format::new().set_num_format("0");
+    let title = Format::new().set_bold().set_font_size(14);
+
+    let readme = wb.add_worksheet();
+    readme.set_name("README").map_err(&err)?;
+    readme.set_column_width(0, 28).map_err(&err)?;
+    readme.set_column_width(1, 90).map_err(&err)?;
+    let mut row = 0u32;
+    let mut line = |ws: &mut Worksheet, a: &str, b: &str, f: &Format| -> Result<()> {
+        write_text(ws, row, 0, a, f, &quoted).map_err(&err)?;
+        write_text(ws, row, 1, b, &text, &quoted).map_err(&err)?;
+        row += 1;
+        Ok(())
+    };
+    line(readme, &spec.survey.title, "", &title)?;
+    line(readme, "Round", &spec.survey.round, &text)?;
+    line(
+        readme,
+        "TLP",
+        &format!(
+            "{} — share only as this label allows",
+            spec.survey.tlp.label()
+        ),
+        &text,
+    )?;
+    line(
+        readme,
+        "Suppression",
+        &format!(
+            "estimates from fewer than {} respondents, and those needed to protect them, are blank (suppressed = true)",
+            spec.publication.min_cell_size
+        ),
+        &text,
+    )?;
+    line(readme, "", "", &text)?;
+    line(readme, "Sheet", "What it holds", &header)?;
+    for s in sheets {
+        line(readme, s.name, s.about, &text)?;
+    }
+    for s in sheets {
+        line(readme, "", "", &text)?;
+        line(readme, s.name, "Column meanings", &header)?;
+        for name in s.table.names() {
+            line(readme, name, column_meaning(name), &text)?;
+        }
+    }
+
+    for s in sheets {
+        let ws = wb.add_worksheet();
+        ws.set_name(s.name).map_err(&err)?;
+        let t = s.table;
+        let height = t.height() as u32;
+        for (c, (name, values)) in t.columns.iter().enumerate() {
+            let c = c as u16;
+            ws.write_string_with_format(0, c, name, &header)
+                .map_err(&err)?;
+            let mut width = name.chars().count();
+            for i in 0..t.height() {
+                let r = i as u32 + 1;
+                match values {
+                    Values::Text(v) => {
+                        if let Some(x) = &v[i] {
+                            write_text(ws, r, c, x, &text, &quoted).map_err(&err)?;
+                            width = width.max(x.chars().count());
+                        }
+                    }
+                    Values::Float(v) => {
+                        if let Some(x) = v[i].filter(|x| x.is_finite()) {
+                            ws.write_number_with_format(r, c, x, &decimal)
+                                .map_err(&err)?;
+                            width = width.max(10);
+                        }
+                    }
+                    Values::Int(v) => {
+                        if let Some(x) = v[i] {
+                            ws.write_number_with_format(r, c, x as f64, &integer)
+                                .map_err(&err)?;
+                            width = width.max(x.to_string().len());
+                        }
+                    }
+                    Values::Bool(v) => {
+                        if let Some(x) = v[i] {
+                            ws.write_boolean(r, c, x).map_err(&err)?;
+                            width = width.max(5);
+                        }
+                    }
+                }
+            }
+            ws.set_column_width(c, (width.min(60) + 2) as f64)
+                .map_err(&err)?;
+        }
+        ws.set_freeze_panes(1, 0).map_err(&err)?;
+        if !t.columns.is_empty() {
+            ws.autofilter(0, 0, height, t.columns.len() as u16 - 1)
+                .map_err(&err)?;
+        }
+    }
+    wb.save(path).map_err(&err)
+}
+
+fn write_text(
+    ws: &mut Worksheet,
+    row: u32,
+    col: u16,
+    s: &str,
+    format: &Format,
+    quoted: &Format,
+) -> std::result::Result<(), XlsxError> {
+    let f = if formula_like(s) { quoted } else { format };
+    ws.write_string_with_format(row, col, s, f).map(|_| ())
+}
