@@ -279,11 +279,17 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
 }
 
 /// Markdown table of the overall value of every metric, ready to paste into a draft.
+/// Text from the spec or the data, safe in a Markdown table: HTML escaped (Markdown passes raw
+/// HTML through) and `|` escaped.
+fn md(t: &str) -> String {
+    escape_html(t).replace('|', "\\|")
+}
+
 fn summary_md(r: &RunResult) -> String {
     let spec = &r.spec.spec;
     let level = spec.publication.ci_level * 100.0;
     let mut s = String::new();
-    let _ = writeln!(s, "# {} — summary\n", spec.survey.title);
+    let _ = writeln!(s, "# {} — summary\n", md(&spec.survey.title));
     let _ = writeln!(
         s,
         "**{}** · round {} · survey `{}`\n",
@@ -309,7 +315,6 @@ fn summary_md(r: &RunResult) -> String {
             .iter()
             .find(|m| m.id == e.metric_id)
             .map_or("", |m| m.title.as_str());
-        let md = |t: &str| t.replace('|', "\\|");
         if e.suppressed {
             let _ = writeln!(
                 s,
@@ -333,7 +338,7 @@ fn summary_md(r: &RunResult) -> String {
         }
     }
     if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
-        let _ = writeln!(s, "\n## {} by segment\n", m.title);
+        let _ = writeln!(s, "\n## {} by segment\n", md(&m.title));
         let _ = writeln!(s, "| Segment | Estimate | {level:.0}% CI | n | Flags |");
         let _ = writeln!(s, "|---|---:|---|---:|---|");
         for e in r
@@ -347,17 +352,12 @@ fn summary_md(r: &RunResult) -> String {
                 segment_label(spec, &e.segment_var, &e.segment_value)
             );
             if e.suppressed {
-                let _ = writeln!(
-                    s,
-                    "| {} | suppressed | | | {} |",
-                    label.replace('|', "\\|"),
-                    e.flag
-                );
+                let _ = writeln!(s, "| {} | suppressed | | | {} |", md(&label), e.flag);
             } else {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} – {} | {} | {} |",
-                    label.replace('|', "\\|"),
+                    md(&label),
                     format_value(e, e.estimate),
                     format_value(e, e.ci_low),
                     format_value(e, e.ci_high),

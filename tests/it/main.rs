@@ -5,6 +5,7 @@ mod cli;
 mod estimate_props;
 mod ingest;
 mod properties;
+mod publish;
 mod reference;
 mod util;
 mod weight;

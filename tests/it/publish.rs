@@ -1,0 +1,257 @@
+//! Publishing safely (issue 7): hostile text is escaped or neutralized in every output, a
+//! segment of three organizations is suppressed everywhere it would appear — with
+//! complementary suppression — and the workbook is well-formed and reproducible.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::util::{files, read_csv, TestRun};
+
+/// Every entry of an .xlsx (a zip) as text.
+fn xlsx_parts(path: &Path) -> Vec<(String, String)> {
+    let f = std::fs::File::open(path).unwrap();
+    let mut z = zip::ZipArchive::new(f).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut e = z.by_index(i).unwrap();
+            let mut s = String::new();
+            e.read_to_string(&mut s).unwrap();
+            (e.name().unwrap().to_string(), s)
+        })
+        .collect()
+}
+
+/// The example round with a script in a segment label and in the survey title, and
+/// spreadsheet formulas in free-text answers and in a metric title.
+fn hostile_round() -> TestRun {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let spec_path = t.path("r/survey.toml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let spec = spec
+        .replacen(
+            "label = \"Public health\"",
+            "label = \"<script>alert('x')</script>Public health\", aliases = [\"Public health\"]",
+            1,
+        )
+        .replacen(
+            "title = \"HSCC critical-supplier cyber risk survey 2024 (synthetic example)\"",
+            "title = \"=HYPERLINK(\\\"http://example.com\\\",\\\"survey\\\") <img src=x onerror=alert(1)>\"",
+            1,
+        )
+        .replacen(
+            "title = \"Mean supplier risk index\"",
+            "title = \"@SUM(1+1) <script>bad()</script>\"",
+            1,
+        );
+    std::fs::write(&spec_path, spec).unwrap();
+    // Free text (C4: critical suppliers named) becomes formulas in a few rows.
+    let csv_path = t.path("r/responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let c4 = rows[0].iter().position(|h| h == "C4").expect("C4 column");
+    let mut w = csv::Writer::from_path(&csv_path).unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let mut row: Vec<String> = row.iter().map(str::to_string).collect();
+        if i >= 3 && i % 5 == 0 {
+            row[c4] = match i % 3 {
+                0 => "=HYPERLINK(\"http://example.com\",\"Epic\")".into(),
+                1 => "@SUM(1+1)".into(),
+                _ => "+cmd|' /C calc'!A0".into(),
+            };
+        }
+        w.write_record(&row).unwrap();
+    }
+    w.flush().unwrap();
+    t.args(["run", "r", "--out", "out", "-q"])
+}
+
+#[test]
+fn hostile_text_is_escaped_and_neutralized_everywhere() {
+    let t = hostile_round();
+    t.run().expect_code(0);
+    let out = t.path("out");
+    // HTML and SVG: no live markup from the spec or the data.
+    for rel in files(&out) {
+        if rel.ends_with(".html") || rel.ends_with(".svg") || rel.ends_with(".md") {
+            let s = std::fs::read_to_string(out.join(&rel)).unwrap();
+            for bad in ["<script", "<img", "onerror=alert(1)>"] {
+                assert!(!s.contains(bad), "{rel} contains {bad}");
+            }
+        }
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;"),
+        "the label is shown, escaped"
+    );
+    // CSV: every formula-like text cell starts with a quote; numbers stay numbers.
+    let mut neutralized = 0;
+    for rel in files(&out).iter().filter(|f| f.ends_with(".csv")) {
+        let (head, rows) = read_csv(&out.join(rel));
+        for cell in head.iter().chain(rows.iter().flatten()) {
+            assert!(
+                !cell.starts_with(['=', '+', '@', '\t', '\r'])
+                    && !(cell.starts_with('-') && cell.parse::<f64>().is_err()),
+                "{rel}: live formula-like cell {cell:?}"
+            );
+            neutralized += usize::from(cell.starts_with("'=") || cell.starts_with("'@"));
+        }
+    }
+    assert!(
+        neutralized >= 3,
+        "the C4 answers reach data/clean.csv, quoted"
+    );
+    let (head, rows) = read_csv(&out.join("tables/estimates.csv"));
+    let est = head.iter().position(|h| h == "estimate").unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r[est].starts_with('-') || r[est].parse::<f64>().is_ok()));
+    // XLSX: no formulas anywhere; formula-like text carries the quote prefix.
+    let parts = xlsx_parts(&out.join("tables.xlsx"));
+    for (name, xml) in &parts {
+        assert!(
+            !xml.contains("<f>") && !xml.contains("<f "),
+            "{name} has a formula"
+        );
+    }
+    let styles = &parts.iter().find(|p| p.0 == "xl/styles.xml").unwrap().1;
+    assert!(styles.contains("quotePrefix=\"1\""));
+    let strings = &parts
+        .iter()
+        .find(|p| p.0 == "xl/sharedStrings.xml")
+        .unwrap()
+        .1;
+    assert!(strings.contains("=HYPERLINK("), "the title is kept as text");
+}
+
+#[test]
+fn a_segment_of_three_is_suppressed_everywhere() {
+    // Drop one of the four public-health organizations: three remain.
+    let t = TestRun::new().with_example("example-2024", "r");
+    let csv_path = t.path("r/responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut dropped = false;
+    let kept: Vec<&str> = text
+        .split_inclusive('\n')
+        .filter(|line| {
+            let drop = !dropped && line.contains(",Public health,");
+            dropped |= drop;
+            !drop
+        })
+        .collect();
+    assert!(dropped);
+    std::fs::write(&csv_path, kept.concat()).unwrap();
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let out = t.path("out");
+
+    let (head, rows) = read_csv(&out.join("data/clean.csv"));
+    let sub = head.iter().position(|h| h == "subsector").unwrap();
+    assert_eq!(rows.iter().filter(|r| r[sub] == "public_health").count(), 3);
+
+    // Estimates: every public-health row (alone or in a cross) suppressed with blank numbers;
+    // in each metric and level where it was suppressed for size alone, another subsector too.
+    let (head, rows) = read_csv(&out.join("tables/estimates.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let ph = |r: &Vec<String>| {
+        r[col("segment_value")]
+            .split(':')
+            .any(|v| v == "public_health")
+    };
+    let mut groups = std::collections::BTreeMap::<(String, String), Vec<&Vec<String>>>::new();
+    for r in &rows {
+        if ph(r) {
+            assert_eq!(r[col("suppressed")], "true", "{r:?}");
+            for c in [
+                "estimate",
+                "se",
+                "ci_low",
+                "ci_high",
+                "n",
+                "weight_sum",
+                "n_eff",
+            ] {
+                assert_eq!(r[col(c)], "", "{c} shown for {r:?}");
+            }
+        }
+        if r[col("segment_var")] == "subsector" {
+            groups
+                .entry((r[col("metric_id")].clone(), r[col("level")].clone()))
+                .or_default()
+                .push(r);
+        }
+    }
+    for ((metric, level), g) in &groups {
+        let hidden = g.iter().filter(|r| r[col("suppressed")] == "true").count();
+        assert!(
+            hidden >= 2,
+            "{metric} {level}: only {hidden} subsector hidden"
+        );
+    }
+    assert!(rows
+        .iter()
+        .any(|r| r[col("flag")].contains("complementary_suppression")));
+
+    // Metrics export and comparisons agree.
+    let (head, rows) = read_csv(&out.join("metrics/metrics.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    for r in rows
+        .iter()
+        .filter(|r| r[col("segment_value")].contains("public_health"))
+    {
+        assert_eq!(r[col("suppressed")], "true");
+        assert_eq!(r[col("estimate")], "");
+    }
+    let (head, rows) = read_csv(&out.join("tables/comparisons.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    for r in rows
+        .iter()
+        .filter(|r| r[col("segment_value")] == "public_health")
+    {
+        assert_eq!(r[col("suppressed")], "true", "{r:?}");
+        assert_eq!(r[col("estimate")], "");
+    }
+
+    // Workbook: the public-health rows of the estimates sheet carry no numbers.
+    use calamine::{open_workbook, Data, Reader, Xlsx};
+    let mut wb: Xlsx<_> = open_workbook(out.join("tables.xlsx")).unwrap();
+    let sheet = wb.worksheet_range("estimates").unwrap();
+    let mut rows_iter = sheet.rows();
+    let head: Vec<String> = rows_iter
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let mut seen = 0;
+    for r in rows_iter {
+        if r[col("segment_value")]
+            .to_string()
+            .contains("public_health")
+        {
+            seen += 1;
+            assert!(matches!(r[col("estimate")], Data::Empty), "{r:?}");
+            assert!(matches!(r[col("n")], Data::Empty), "{r:?}");
+        }
+    }
+    assert!(seen > 0);
+
+    // Charts: the tier chart marks the segment as suppressed and shows no share for it.
+    let svg = std::fs::read_to_string(out.join("charts/risk_tiers_by_segment.svg")).unwrap();
+    let line = svg
+        .lines()
+        .position(|l| l.contains("Public health"))
+        .expect("the segment is listed");
+    assert!(
+        svg.lines()
+            .skip(line)
+            .take(6)
+            .any(|l| l.contains("suppressed")),
+        "marked suppressed"
+    );
+}
