@@ -105,13 +105,17 @@ pub fn level_label(spec: &Spec, row: &EstimateRow) -> String {
         .join(" or ")
 }
 
-/// A readable estimate: percentages for proportions, one decimal otherwise (two for 0–1 scales).
+/// A readable estimate: percentages for proportions, three decimals for ratios, one decimal
+/// otherwise (two for 0–1 scales).
 pub fn format_value(row: &EstimateRow, x: f64) -> String {
     if !x.is_finite() {
         return "–".to_string();
     }
     if row.statistic == "proportion" {
         format!("{:.1}%", x * 100.0)
+    } else if row.statistic == "ratio" {
+        // Ratios of counts (critical suppliers per supplier) are small: three digits.
+        format!("{x:.3}")
     } else if row.metric_id.contains(".DOM.") || (x.abs() <= 1.0 && row.statistic == "mean") {
         format!("{x:.2}")
     } else {

@@ -1,0 +1,78 @@
+//! Golden outputs of the bundled example round: `summary.md` byte for byte, and the published
+//! CSV tables cell by cell (text exactly, numbers to 1e-9 relative, so a harmless change in
+//! floating-point summation order does not fail the test but any real change does).
+//!
+//! What they pin: the headline tables a task-group member pastes into a draft, the long
+//! estimates table with its suppression (minimum cell, NCHS, complementary), the comparisons,
+//! the histograms and the weight summary. A person read these files when they were blessed
+//! (2026-11-29: summary.md in full; the first rows and every suppressed segment of each table —
+//! e.g. public health, 4 organizations, blank everywhere and health plans blank beside it).
+//!
+//! After an intended change, regenerate them and read the diff before committing:
+//!
+//!     SUPPLYRISK_BLESS=1 cargo test --test it golden
+
+use std::path::PathBuf;
+
+use crate::util::{read_csv, repo, TestRun};
+
+const FILES: [&str; 6] = [
+    "summary.md",
+    "tables/estimates.csv",
+    "tables/comparisons.csv",
+    "tables/distributions.csv",
+    "tables/weight_summary.csv",
+    "metrics/metrics.csv",
+];
+
+fn golden_dir() -> PathBuf {
+    repo().join("tests/golden/example-2024")
+}
+
+fn same_cell(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+        _ => false,
+    }
+}
+
+#[test]
+fn the_example_rounds_published_tables_match_their_golden_files() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    if std::env::var_os("SUPPLYRISK_BLESS").is_some() {
+        for f in FILES {
+            let to = golden_dir().join(f);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(t.path("out").join(f), &to).unwrap();
+        }
+        return;
+    }
+    let summary = std::fs::read_to_string(t.path("out/summary.md")).unwrap();
+    let want = std::fs::read_to_string(golden_dir().join("summary.md")).unwrap();
+    assert_eq!(
+        summary, want,
+        "summary.md changed (bless after reading the diff)"
+    );
+    for f in FILES.iter().filter(|f| f.ends_with(".csv")) {
+        let (head, rows) = read_csv(&t.path("out").join(f));
+        let (want_head, want_rows) = read_csv(&golden_dir().join(f));
+        assert_eq!(head, want_head, "{f}: columns");
+        assert_eq!(rows.len(), want_rows.len(), "{f}: row count");
+        for (i, (got, want)) in rows.iter().zip(&want_rows).enumerate() {
+            for (c, (a, b)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    same_cell(a, b),
+                    "{f} row {} column {}: {a:?} ≠ golden {b:?}",
+                    i + 2,
+                    head[c]
+                );
+            }
+        }
+    }
+}
