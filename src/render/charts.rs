@@ -502,3 +502,297 @@ impl Chart for WeightHistogram {
         Ok(())
     }
 }
+
+/// A sequential colour for a value in 0–1: from pale yellow through green to dark blue
+/// (viridis-like, readable in the common colour-vision deficiencies and in grey).
+fn sequential(v: f64) -> RGBColor {
+    const STOPS: [(f64, (f64, f64, f64)); 5] = [
+        (0.00, (253.0, 231.0, 37.0)),
+        (0.25, (94.0, 201.0, 98.0)),
+        (0.50, (33.0, 145.0, 140.0)),
+        (0.75, (59.0, 82.0, 139.0)),
+        (1.00, (68.0, 1.0, 84.0)),
+    ];
+    let v = v.clamp(0.0, 1.0);
+    let k = STOPS.iter().rposition(|s| s.0 <= v).unwrap_or(0).min(3);
+    let (a, b) = (STOPS[k], STOPS[k + 1]);
+    let t = (v - a.0) / (b.0 - a.0);
+    let mix = |x: f64, y: f64| (x + (y - x) * t).round() as u8;
+    RGBColor(
+        mix(a.1 .0, b.1 .0),
+        mix(a.1 .1, b.1 .1),
+        mix(a.1 .2, b.1 .2),
+    )
+}
+
+/// A grid of values (rows × columns) as coloured cells with the value printed in each; a
+/// missing or suppressed cell is grey with a dash.
+pub struct Heatmap {
+    pub title: String,
+    pub subtitle: String,
+    pub footer: String,
+    pub row_labels: Vec<String>,
+    pub col_labels: Vec<String>,
+    /// `[row][col]`, values in 0–1 (`None` = suppressed or missing).
+    pub cells: Vec<Vec<Option<f64>>>,
+    /// The legend's caption.
+    pub scale_label: String,
+}
+
+const CELL_W: i32 = 104;
+
+/// Words packed into at most `max_lines` lines of about `width` characters (the last line
+/// takes what is left).
+fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let full = lines.len() >= max_lines;
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width || full => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+const CELL_H: i32 = 30;
+
+impl Chart for Heatmap {
+    fn size(&self) -> (u32, u32) {
+        let w = LEFT + CELL_W * self.col_labels.len() as i32 + 40;
+        (
+            w.max(700) as u32,
+            (TOP + 70 + CELL_H * self.row_labels.len() as i32 + BOTTOM) as u32,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        frame(area, &self.title, &self.subtitle, &self.footer)?;
+        let x0 = LEFT;
+        let top = TOP + 60;
+        // Column labels, wrapped on spaces into two lines.
+        for (c, label) in self.col_labels.iter().enumerate() {
+            let x = x0 + CELL_W * c as i32 + CELL_W / 2;
+            let lines = wrap(label, 15, 3);
+            for (k, line) in lines.iter().enumerate() {
+                area.draw_text(
+                    line,
+                    &text_style(11.0, &BLACK, HPos::Center, VPos::Bottom),
+                    (x, top - 6 - 13 * (lines.len() - 1 - k) as i32),
+                )
+                .map_err(e)?;
+            }
+        }
+        for (r, label) in self.row_labels.iter().enumerate() {
+            let y = top + CELL_H * r as i32;
+            area.draw_text(
+                label,
+                &text_style(12.0, &BLACK, HPos::Right, VPos::Center),
+                (x0 - 10, y + CELL_H / 2),
+            )
+            .map_err(e)?;
+            for c in 0..self.col_labels.len() {
+                let x = x0 + CELL_W * c as i32;
+                let value = self
+                    .cells
+                    .get(r)
+                    .and_then(|row| row.get(c))
+                    .copied()
+                    .flatten();
+                let (fill, text, color): (RGBColor, String, &'static RGBColor) = match value {
+                    Some(v) if v.is_finite() => {
+                        let fill = sequential(v);
+                        let dark = v > 0.45;
+                        (fill, format!("{v:.2}"), if dark { &WHITE } else { &BLACK })
+                    }
+                    _ => (LIGHT, "–".to_string(), &GREY),
+                };
+                area.draw(&Rectangle::new(
+                    [(x + 1, y + 1), (x + CELL_W - 1, y + CELL_H - 1)],
+                    fill.filled(),
+                ))
+                .map_err(e)?;
+                area.draw_text(
+                    &text,
+                    &text_style(12.0, color, HPos::Center, VPos::Center),
+                    (x + CELL_W / 2, y + CELL_H / 2),
+                )
+                .map_err(e)?;
+            }
+        }
+        // Legend: the scale from 0 to 1.
+        let ly = top + CELL_H * self.row_labels.len() as i32 + 18;
+        let steps = 20;
+        for k in 0..steps {
+            let v = f64::from(k) / f64::from(steps - 1);
+            let x = x0 + 12 * k;
+            area.draw(&Rectangle::new(
+                [(x, ly), (x + 12, ly + 12)],
+                sequential(v).filled(),
+            ))
+            .map_err(e)?;
+        }
+        area.draw_text(
+            "0",
+            &text_style(11.0, &BLACK, HPos::Right, VPos::Center),
+            (x0 - 4, ly + 6),
+        )
+        .map_err(e)?;
+        area.draw_text(
+            &format!(
+                "1   {}; – = suppressed (too few respondents, or to protect such a cell)",
+                self.scale_label
+            ),
+            &text_style(11.0, &BLACK, HPos::Left, VPos::Center),
+            (x0 + 12 * steps + 4, ly + 6),
+        )
+        .map_err(e)?;
+        Ok(())
+    }
+}
+
+/// One panel of [`Histograms`]: a segment's weighted shares per bin.
+pub struct HistogramPanel {
+    pub label: String,
+    /// Share per bin (`None` = that bin is suppressed).
+    pub shares: Vec<Option<f64>>,
+    pub n: usize,
+    pub suppressed: bool,
+}
+
+/// Small multiples: one histogram per segment on common bins and a common share scale, with
+/// n in each panel's title.
+pub struct Histograms {
+    pub title: String,
+    pub subtitle: String,
+    pub footer: String,
+    pub edges: Vec<f64>,
+    pub axis_label: String,
+    pub panels: Vec<HistogramPanel>,
+}
+
+const PANEL_W: i32 = 280;
+const PANEL_H: i32 = 170;
+const PANELS_PER_ROW: i32 = 3;
+
+impl Chart for Histograms {
+    fn size(&self) -> (u32, u32) {
+        let rows = (self.panels.len() as i32 + PANELS_PER_ROW - 1) / PANELS_PER_ROW;
+        let rows = rows.max(1);
+        (900, (TOP + 10 + rows * (PANEL_H + 40) + 50) as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        frame(area, &self.title, &self.subtitle, &self.footer)?;
+        let bins = self.edges.len().saturating_sub(1).max(1);
+        let ymax = self
+            .panels
+            .iter()
+            .filter(|p| !p.suppressed)
+            .flat_map(|p| p.shares.iter().flatten().copied())
+            .fold(0.0_f64, f64::max)
+            .max(0.05);
+        let ymax = (ymax * 10.0).ceil() / 10.0;
+        for (k, p) in self.panels.iter().enumerate() {
+            let (col, row) = (k as i32 % PANELS_PER_ROW, k as i32 / PANELS_PER_ROW);
+            let x0 = 50 + col * (PANEL_W + 10);
+            let y0 = TOP + 10 + row * (PANEL_H + 40);
+            let (x1, y1) = (x0 + PANEL_W - 30, y0 + PANEL_H);
+            let head = if p.suppressed {
+                format!("{} (too few to show)", p.label)
+            } else {
+                format!("{} (n = {})", p.label, p.n)
+            };
+            area.draw_text(
+                &head,
+                &text_style(12.0, &BLACK, HPos::Left, VPos::Bottom),
+                (x0, y0 + 14),
+            )
+            .map_err(e)?;
+            let top = y0 + 22;
+            area.draw(&PathElement::new(
+                vec![(x0, y1), (x1, y1)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(e)?;
+            if p.suppressed {
+                area.draw(&Rectangle::new([(x0, top), (x1, y1)], LIGHT.filled()))
+                    .map_err(e)?;
+                area.draw_text(
+                    "suppressed: too few respondents",
+                    &text_style(11.0, &GREY, HPos::Center, VPos::Center),
+                    ((x0 + x1) / 2, (top + y1) / 2),
+                )
+                .map_err(e)?;
+            } else {
+                let bw = (x1 - x0) as f64 / bins as f64;
+                for (b, s) in p.shares.iter().enumerate() {
+                    let a = x0 + (bw * b as f64).round() as i32;
+                    let z = x0 + (bw * (b + 1) as f64).round() as i32;
+                    match s {
+                        Some(s) => {
+                            let y = y1 - ((y1 - top) as f64 * (s / ymax).min(1.0)).round() as i32;
+                            area.draw(&Rectangle::new(
+                                [(a + 1, y), (z - 1, y1)],
+                                PALETTE[4].filled(),
+                            ))
+                            .map_err(e)?;
+                        }
+                        None => {
+                            // A suppressed bin: a hatched stub, so it is not read as zero.
+                            area.draw(&Rectangle::new(
+                                [(a + 1, y1 - 6), (z - 1, y1)],
+                                LIGHT.filled(),
+                            ))
+                            .map_err(e)?;
+                        }
+                    }
+                }
+            }
+            // Axis ticks: first, middle and last edge; share scale on the left panels.
+            for frac in [0.0, 0.5, 1.0] {
+                let x = x0 + ((x1 - x0) as f64 * frac).round() as i32;
+                let v = self.edges.first().copied().unwrap_or(0.0)
+                    + (self.edges.last().copied().unwrap_or(1.0)
+                        - self.edges.first().copied().unwrap_or(0.0))
+                        * frac;
+                area.draw_text(
+                    &format!("{v:.0}"),
+                    &text_style(10.0, &BLACK, HPos::Center, VPos::Top),
+                    (x, y1 + 3),
+                )
+                .map_err(e)?;
+            }
+            if col == 0 {
+                area.draw_text(
+                    &format!("{:.0}%", ymax * 100.0),
+                    &text_style(10.0, &GREY, HPos::Right, VPos::Center),
+                    (x0 - 4, top),
+                )
+                .map_err(e)?;
+                area.draw_text(
+                    "0%",
+                    &text_style(10.0, &GREY, HPos::Right, VPos::Center),
+                    (x0 - 4, y1),
+                )
+                .map_err(e)?;
+            }
+        }
+        let (_, h) = area.dim_in_pixel();
+        area.draw_text(
+            &self.axis_label,
+            &text_style(13.0, &BLACK, HPos::Center, VPos::Bottom),
+            (450, h as i32 - 30),
+        )
+        .map_err(e)?;
+        Ok(())
+    }
+}

@@ -12,7 +12,10 @@ use crate::estimate::{EstimateRow, ALL};
 use crate::pipeline::RunResult;
 use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
 
-pub use charts::{write_chart, Chart, ChartRow, Forest, StackedShares, WeightHistogram};
+pub use charts::{
+    write_chart, Chart, ChartRow, Forest, Heatmap, HistogramPanel, Histograms, StackedShares,
+    WeightHistogram,
+};
 pub use workbook::{column_meaning, write_workbook, Sheet};
 
 /// `tables.xlsx` at the top of the output folder: the published tables and the metrics.
@@ -254,6 +257,116 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
         write_chart(&chart, &dir, "risk_index_by_segment")?;
         written.push("risk_index_by_segment".to_string());
     }
+    // Risk-index distribution per segment of the first segment variable (small multiples).
+    let seg_var = spec.segments.variables.first().cloned();
+    let min_cell = spec.publication.min_cell_size;
+    if let (Some(d), Some(var)) = (
+        spec.distributions.iter().find(|d| d.variable == RISK_INDEX),
+        seg_var.as_ref(),
+    ) {
+        let rows = crate::estimate::distributions(spec, r.records(), &r.scores, &r.weighted);
+        let mut panels: Vec<HistogramPanel> = Vec::new();
+        let mut order: Vec<(String, String)> = Vec::new();
+        for x in rows.iter().filter(|x| x.variable == d.variable) {
+            if (x.segment_var == ALL || &x.segment_var == var)
+                && !order.contains(&(x.segment_var.clone(), x.segment_value.clone()))
+            {
+                order.push((x.segment_var.clone(), x.segment_value.clone()));
+            }
+        }
+        for (sv, val) in &order {
+            let bins: Vec<&crate::estimate::DistributionRow> = rows
+                .iter()
+                .filter(|x| {
+                    x.variable == d.variable && &x.segment_var == sv && &x.segment_value == val
+                })
+                .collect();
+            let n = bins.first().map_or(0, |b| b.n);
+            panels.push(HistogramPanel {
+                label: segment_label(spec, sv, val),
+                shares: bins
+                    .iter()
+                    .map(|b| (!b.suppressed).then_some(b.share))
+                    .collect(),
+                n,
+                suppressed: n < min_cell,
+            });
+        }
+        let chart = Histograms {
+            title: "Distribution of the supplier risk index".into(),
+            subtitle: format!(
+                "Weighted share of organizations per band of the index, by {}; grey stubs: bands with 1–{} organizations, not shown",
+                var,
+                min_cell.saturating_sub(1)
+            ),
+            footer: footer(spec),
+            edges: d.bins.clone(),
+            axis_label: "Risk index (0 = most mature, 100 = most exposed)".into(),
+            panels,
+        };
+        write_chart(&chart, &dir, "risk_index_distribution")?;
+        written.push("risk_index_distribution".to_string());
+    }
+    // Domain × segment heatmap of mean maturity.
+    let domain_metrics: Vec<(&crate::spec::Metric, String)> = spec
+        .domains
+        .iter()
+        .filter_map(|dom| {
+            let var = format!("{}{}", crate::spec::MATURITY_PREFIX, dom.id);
+            spec.metrics
+                .iter()
+                .find(|m| m.kind == MetricKind::Mean && m.variable == var)
+                .map(|m| (m, dom.id.clone()))
+        })
+        .collect();
+    if let (false, Some(var)) = (domain_metrics.is_empty(), seg_var.as_ref()) {
+        let mut cols: Vec<String> = Vec::new();
+        for e in r.estimates.iter().filter(|e| &e.segment_var == var) {
+            if !cols.contains(&e.segment_value) {
+                cols.push(e.segment_value.clone());
+            }
+        }
+        let cells = domain_metrics
+            .iter()
+            .map(|(m, _)| {
+                cols.iter()
+                    .map(|c| {
+                        r.estimates
+                            .iter()
+                            .find(|e| {
+                                e.metric_id == m.id
+                                    && &e.segment_var == var
+                                    && &e.segment_value == c
+                            })
+                            .filter(|e| !e.suppressed)
+                            .map(|e| e.estimate)
+                    })
+                    .collect()
+            })
+            .collect();
+        let chart = Heatmap {
+            title: "Supply-chain risk management maturity by CSF 2.0 GV.SC subcategory".into(),
+            subtitle: format!("Weighted mean maturity (0 = none, 1 = fully practised) by {var}"),
+            footer: footer(spec),
+            row_labels: domain_metrics
+                .iter()
+                .map(|(m, id)| {
+                    // The metric's short title ("Maturity: GV.SC-01 programme established").
+                    let t = m.title.strip_prefix("Maturity: ").unwrap_or(&m.title);
+                    if t.contains(id.as_str()) {
+                        t.to_string()
+                    } else {
+                        format!("{id} {t}")
+                    }
+                })
+                .collect(),
+            col_labels: cols.iter().map(|c| segment_label(spec, var, c)).collect(),
+            cells,
+            scale_label: "mean maturity".into(),
+        };
+        write_chart(&chart, &dir, "maturity_heatmap")?;
+        written.push("maturity_heatmap".to_string());
+    }
     let w = &r.weighted;
     let chart = WeightHistogram {
         title: "Weight distribution".into(),
@@ -283,6 +396,17 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
 }
 
 /// Markdown table of the overall value of every metric, ready to paste into a draft.
+/// A p-value as a reader expects it: three decimals, "< 0.001" below that.
+fn format_p(p: f64) -> String {
+    if !p.is_finite() {
+        "–".into()
+    } else if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 /// Text from the spec or the data, safe in a Markdown table: HTML escaped (Markdown passes raw
 /// HTML through) and `|` escaped.
 fn md(t: &str) -> String {
@@ -684,12 +808,95 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
 
     // Risk distributions.
     h.push_str("<h2>Risk distributions by segment</h2>");
-    for (stem, svg) in charts.iter().filter(|(s, _)| s != "weights") {
+    for (stem, svg) in charts
+        .iter()
+        .filter(|(s, _)| s != "weights" && s != "maturity_heatmap")
+    {
         let _ = write!(
             h,
             "<figure id=\"{stem}\">{}</figure>",
             strip_xml_header(svg)
         );
+    }
+    if let Some((stem, svg)) = charts.iter().find(|(s, _)| s == "maturity_heatmap") {
+        h.push_str("<h2>Maturity by CSF 2.0 GV.SC subcategory</h2>");
+        h.push_str(
+            "<p>Each cell is the weighted mean maturity of one subcategory's items (0 = not practised, \
+             1 = fully practised) in one segment. Grey cells are suppressed.</p>",
+        );
+        let _ = write!(
+            h,
+            "<figure id=\"{stem}\">{}</figure>",
+            strip_xml_header(svg)
+        );
+    }
+
+    // Comparisons and tests.
+    let mut comparisons = crate::estimate::comparisons(spec, r.records(), &r.scores, &r.weighted);
+    crate::estimate::suppress_comparisons_like(&mut comparisons, &r.estimates);
+    if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
+        h.push_str("<h2>Comparisons and tests</h2>");
+        let _ = write!(
+            h,
+            "<p>Each segment against the rest of the sector on the {} ({}): the difference, its \
+             standard error over the full design, and the p-value, adjusted for the number of \
+             segments compared (Benjamini–Hochberg). Below, Rao–Scott tests of whether the risk \
+             tiers are distributed alike across each segment variable.</p>",
+            escape_html(&m.title),
+            escape_html(&m.id)
+        );
+        let rows: Vec<Vec<String>> = comparisons
+            .iter()
+            .filter(|c| c.metric_id == m.id && c.test == "difference")
+            .map(|c| {
+                let label = segment_label(spec, &c.segment_var, &c.segment_value);
+                if c.suppressed {
+                    vec![
+                        label,
+                        "suppressed".into(),
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                    ]
+                } else {
+                    vec![
+                        label,
+                        format!("{:+.1}", c.estimate),
+                        format!("{:.1}", c.se),
+                        format_p(c.p_value),
+                        format_p(c.p_adjusted),
+                    ]
+                }
+            })
+            .collect();
+        h.push_str(&table_html(
+            &[
+                "Segment",
+                "Difference from the rest",
+                "SE",
+                "p",
+                "p (BH-adjusted)",
+            ],
+            &rows,
+        ));
+        let tests: Vec<Vec<String>> = comparisons
+            .iter()
+            .filter(|c| c.test != "difference")
+            .map(|c| {
+                vec![
+                    format!("{} × {}", c.metric_id, c.segment_var),
+                    format!("F = {:.2}", c.statistic),
+                    format!("{:.2}, {:.1}", c.ndf, c.ddf),
+                    format_p(c.p_value),
+                ]
+            })
+            .collect();
+        if !tests.is_empty() {
+            h.push_str(&table_html(
+                &["Table", "Rao–Scott statistic", "df", "p"],
+                &tests,
+            ));
+        }
     }
 
     // Estimates.
@@ -817,6 +1024,17 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         prov.push(vec![s.file.clone(), s.sha256.clone()]);
     }
     h.push_str(&table_html(&["Input", "SHA-256"], &prov));
+    // One digest for the whole set of inputs: equal digests, equal inputs.
+    let joined: String = prov
+        .iter()
+        .map(|p| format!("{}={}\n", p[0], p[1]))
+        .collect();
+    let _ = write!(
+        h,
+        "<p>Input digest (SHA-256 of the list above): <code>{}</code>. The output folder's \
+         <code>manifest.json</code> records every input and output with its hash.</p>",
+        crate::ingest::sha256_hex(joined.as_bytes())
+    );
     let _ = writeln!(
         h,
         "<p class=\"note\">supplyrisk {} · survey {} round {} · {}</p></body></html>",

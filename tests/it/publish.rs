@@ -253,3 +253,90 @@ fn a_segment_of_three_is_suppressed_everywhere() {
         "marked suppressed"
     );
 }
+
+/// Every chart is a valid SVG and a PNG of the same size, not blank (several colours, a fair
+/// share of non-white pixels), and the report references nothing outside itself.
+#[test]
+fn charts_are_valid_and_the_report_is_self_contained() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let charts = t.path("out/charts");
+    let stems: Vec<String> = files(&charts)
+        .iter()
+        .filter_map(|f| f.strip_suffix(".svg").map(str::to_string))
+        .collect();
+    for want in [
+        "risk_tiers_by_segment",
+        "risk_index_by_segment",
+        "risk_index_distribution",
+        "maturity_heatmap",
+        "weights",
+    ] {
+        assert!(stems.iter().any(|s| s == want), "no {want} chart");
+    }
+    for stem in &stems {
+        let svg = std::fs::read_to_string(charts.join(format!("{stem}.svg"))).unwrap();
+        let open = svg.find("<svg").expect("an <svg> element");
+        assert!(svg.trim_end().ends_with("</svg>"), "{stem}.svg is complete");
+        let attr = |name: &str| -> u32 {
+            let head = &svg[open..svg[open..].find('>').unwrap() + open];
+            let at = head.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            head[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        let decoder =
+            png::Decoder::new(std::fs::File::open(charts.join(format!("{stem}.png"))).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(
+            (info.width, info.height),
+            (attr("width"), attr("height")),
+            "{stem}: sizes"
+        );
+        assert!(
+            info.width >= 600 && info.height >= 300,
+            "{stem}: {}×{}",
+            info.width,
+            info.height
+        );
+        let px = info.color_type.samples();
+        let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+        let non_white = pixels
+            .iter()
+            .filter(|p| p.iter().take(3).any(|&c| c < 240))
+            .count();
+        let mut colours: Vec<&[u8]> = pixels.clone();
+        colours.sort_unstable();
+        colours.dedup();
+        assert!(non_white * 100 > pixels.len(), "{stem}.png is almost blank");
+        assert!(
+            colours.len() >= 5,
+            "{stem}.png has {} colours",
+            colours.len()
+        );
+    }
+    let html = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    for external in [
+        "src=",
+        "href=\"http",
+        "<link",
+        "<script",
+        "@import",
+        "url(",
+        "<iframe",
+    ] {
+        assert!(!html.contains(external), "report.html has {external}");
+    }
+    let without_ns = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(!without_ns.contains("http://") && !without_ns.contains("https://"));
+    for stem in &stems {
+        if stem != "weights" {
+            assert!(
+                html.contains(&format!("<figure id=\"{stem}\">")),
+                "{stem} inline"
+            );
+        }
+    }
+}
