@@ -796,3 +796,138 @@ impl Chart for Histograms {
         Ok(())
     }
 }
+
+/// One level of [`MarginsChart`]: shares within its variable.
+pub struct MarginRow {
+    pub label: String,
+    pub heading: bool,
+    pub target: f64,
+    /// Unweighted respondents' share (`None` when the level has too few to show).
+    pub respondents: Option<f64>,
+    pub base: f64,
+    pub weighted: f64,
+}
+
+/// Weighting diagnostics: for each level of each weighting variable, the population share (the
+/// target), the respondents' share, the share under the design (base) weights and under the
+/// final weights — the final marks sit on the targets when calibration worked.
+pub struct MarginsChart {
+    pub title: String,
+    pub subtitle: String,
+    pub footer: String,
+    pub rows: Vec<MarginRow>,
+}
+
+impl Chart for MarginsChart {
+    fn size(&self) -> (u32, u32) {
+        (
+            900,
+            (TOP + 40 + ROW_H * self.rows.len() as i32 + BOTTOM) as u32,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        frame(area, &self.title, &self.subtitle, &self.footer)?;
+        let (w, _) = area.dim_in_pixel();
+        let (x0, x1) = (LEFT, w as i32 - RIGHT);
+        let hi = self
+            .rows
+            .iter()
+            .flat_map(|r| [r.target, r.base, r.weighted, r.respondents.unwrap_or(0.0)])
+            .filter(|v| v.is_finite())
+            .fold(0.1_f64, f64::max);
+        let hi = (hi * 10.0).ceil() / 10.0;
+        let sx = |v: f64| x0 + ((x1 - x0) as f64 * (v.clamp(0.0, hi) / hi)).round() as i32;
+        // Legend.
+        let marks: [(&str, RGBColor); 4] = [
+            ("population (target)", BLACK),
+            ("respondents", GREY),
+            ("design weights", PALETTE[2]),
+            ("final weights", PALETTE[4]),
+        ];
+        let mut lx = x0;
+        for (k, (name, colour)) in marks.into_iter().enumerate() {
+            if k == 0 {
+                area.draw(&PathElement::new(
+                    vec![(lx + 6, TOP - 2), (lx + 6, TOP + 16)],
+                    colour.stroke_width(2),
+                ))
+                .map_err(e)?;
+            } else {
+                area.draw(&Circle::new((lx + 6, TOP + 7), 5, colour.filled()))
+                    .map_err(e)?;
+            }
+            area.draw_text(
+                name,
+                &text_style(12.0, &BLACK, HPos::Left, VPos::Center),
+                (lx + 16, TOP + 7),
+            )
+            .map_err(e)?;
+            lx += 30 + 7 * name.chars().count() as i32;
+        }
+        let top = TOP + 30;
+        for (i, row) in self.rows.iter().enumerate() {
+            let mid = top + ROW_H * i as i32 + ROW_H / 2;
+            if row.heading {
+                area.draw_text(
+                    &row.label,
+                    &text_style(14.0, &BLACK, HPos::Left, VPos::Center),
+                    (16, mid),
+                )
+                .map_err(e)?;
+                continue;
+            }
+            area.draw_text(
+                &row.label,
+                &text_style(13.0, &BLACK, HPos::Right, VPos::Center),
+                (x0 - 10, mid),
+            )
+            .map_err(e)?;
+            area.draw(&PathElement::new(
+                vec![(x0, mid), (x1, mid)],
+                LIGHT.stroke_width(1),
+            ))
+            .map_err(e)?;
+            let t = sx(row.target);
+            area.draw(&PathElement::new(
+                vec![(t, mid - 9), (t, mid + 9)],
+                BLACK.stroke_width(2),
+            ))
+            .map_err(e)?;
+            if let Some(r) = row.respondents {
+                area.draw(&Circle::new((sx(r), mid), 5, GREY.filled()))
+                    .map_err(e)?;
+            }
+            area.draw(&Circle::new((sx(row.base), mid), 5, PALETTE[2].filled()))
+                .map_err(e)?;
+            area.draw(&Circle::new(
+                (sx(row.weighted), mid),
+                4,
+                PALETTE[4].filled(),
+            ))
+            .map_err(e)?;
+        }
+        let bottom = top + ROW_H * self.rows.len() as i32 + 4;
+        let ticks: Vec<(f64, String)> = (0..=4)
+            .map(|k| {
+                (
+                    f64::from(k) / 4.0,
+                    format!("{:.0}%", hi * 100.0 * f64::from(k) / 4.0),
+                )
+            })
+            .collect();
+        x_axis(
+            area,
+            bottom,
+            x0,
+            x1,
+            &ticks,
+            "Share of the variable's total",
+            top,
+        )?;
+        Ok(())
+    }
+}

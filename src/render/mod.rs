@@ -13,8 +13,8 @@ use crate::pipeline::RunResult;
 use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
 
 pub use charts::{
-    write_chart, Chart, ChartRow, Forest, Heatmap, HistogramPanel, Histograms, StackedShares,
-    WeightHistogram,
+    write_chart, Chart, ChartRow, Forest, Heatmap, HistogramPanel, Histograms, MarginRow,
+    MarginsChart, StackedShares, WeightHistogram,
 };
 pub use workbook::{column_meaning, write_workbook, Sheet};
 
@@ -386,6 +386,62 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
     };
     write_chart(&chart, &dir, "weights")?;
     written.push("weights".to_string());
+    // Target vs achieved margins of the weighting variables.
+    if !w.margins.is_empty() {
+        let mut rows = Vec::new();
+        let mut vars: Vec<&str> = Vec::new();
+        for m in &w.margins {
+            if !vars.contains(&m.variable.as_str()) {
+                vars.push(&m.variable);
+            }
+        }
+        for var in vars {
+            let levels: Vec<&crate::weight::MarginCheck> =
+                w.margins.iter().filter(|m| m.variable == var).collect();
+            let total = |f: &dyn Fn(&crate::weight::MarginCheck) -> f64| {
+                levels
+                    .iter()
+                    .map(|m| f(m))
+                    .sum::<f64>()
+                    .max(f64::MIN_POSITIVE)
+            };
+            let (pop, resp, base, fin) = (
+                total(&|m| m.population),
+                total(&|m| m.respondents as f64),
+                total(&|m| m.base_total),
+                total(&|m| m.weighted_total),
+            );
+            rows.push(MarginRow {
+                label: format!("By {var}"),
+                heading: true,
+                target: 0.0,
+                respondents: None,
+                base: 0.0,
+                weighted: 0.0,
+            });
+            for m in levels {
+                rows.push(MarginRow {
+                    label: segment_label(spec, var, &m.level),
+                    heading: false,
+                    target: m.population / pop,
+                    respondents: (m.respondents >= min_cell).then(|| m.respondents as f64 / resp),
+                    base: m.base_total / base,
+                    weighted: m.weighted_total / fin,
+                });
+            }
+        }
+        let chart = MarginsChart {
+            title: "Weighting: population targets and achieved shares".into(),
+            subtitle: format!(
+                "Share of each level by source; method {} — final weights should sit on the targets for calibrated variables",
+                w.method
+            ),
+            footer: footer(spec),
+            rows,
+        };
+        write_chart(&chart, &dir, "weighting_margins")?;
+        written.push("weighting_margins".to_string());
+    }
     let mut out = Vec::new();
     for stem in written {
         let p = dir.join(format!("{stem}.svg"));
@@ -798,7 +854,10 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             t.n_outside_after
         );
     }
-    for (stem, svg) in charts.iter().filter(|(s, _)| s == "weights") {
+    for (stem, svg) in charts
+        .iter()
+        .filter(|(s, _)| s == "weights" || s == "weighting_margins")
+    {
         let _ = write!(
             h,
             "<figure id=\"{stem}\">{}</figure>",
@@ -808,10 +867,12 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
 
     // Risk distributions.
     h.push_str("<h2>Risk distributions by segment</h2>");
-    for (stem, svg) in charts
-        .iter()
-        .filter(|(s, _)| s != "weights" && s != "maturity_heatmap")
-    {
+    for (stem, svg) in charts.iter().filter(|(s, _)| {
+        !matches!(
+            s.as_str(),
+            "weights" | "maturity_heatmap" | "weighting_margins"
+        )
+    }) {
         let _ = write!(
             h,
             "<figure id=\"{stem}\">{}</figure>",

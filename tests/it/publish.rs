@@ -273,6 +273,7 @@ fn charts_are_valid_and_the_report_is_self_contained() {
         "risk_index_distribution",
         "maturity_heatmap",
         "weights",
+        "weighting_margins",
     ] {
         assert!(stems.iter().any(|s| s == want), "no {want} chart");
     }
