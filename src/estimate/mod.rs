@@ -21,7 +21,8 @@ use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
 use crate::kernels::replicates::{replicate_ratio_se, replicate_se};
 use crate::score::Scores;
 use crate::spec::{
-    MeanCi, MetricKind, ProportionCi, QuestionType, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER,
+    MeanCi, MetricKind, NchsAction, ProportionCi, QuestionType, Spec, MATURITY_PREFIX, RISK_INDEX,
+    RISK_TIER,
 };
 use crate::table::Table;
 use crate::weight::Weighted;
@@ -774,7 +775,8 @@ pub fn estimate(
                 if *statistic == "proportion" && spec.publication.nchs_proportions && n > 0 {
                     let (nchs_suppress, nchs_flags) =
                         nchs_proportion(est, se, df, n, level, records.len());
-                    suppressed |= nchs_suppress;
+                    suppressed |=
+                        nchs_suppress && spec.publication.nchs_action == NchsAction::Suppress;
                     flags.extend(nchs_flags);
                 } else if n > 0 {
                     if n_eff < 30.0 {

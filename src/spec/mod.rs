@@ -140,6 +140,15 @@ pub struct Source {
 }
 
 /// Export layout of a source file.
+/// What the NCHS standard does to a proportion that fails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NchsAction {
+    #[default]
+    Suppress,
+    Flag,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
@@ -708,9 +717,14 @@ pub struct Publication {
     /// CI for means and totals: `normal` (R's default) or `t` (on the design df).
     #[serde(default)]
     pub mean_ci: MeanCi,
-    /// Apply the NCHS Data Presentation Standards for Proportions (suppress and flag).
+    /// Apply the NCHS Data Presentation Standards for Proportions (flag, and suppress unless
+    /// `nchs_action = "flag"`).
     #[serde(default = "yes")]
     pub nchs_proportions: bool,
+    /// What a proportion failing the NCHS standard gets: `suppress` (default: blank, flagged)
+    /// or `flag` (shown, flagged `nchs_*` so readers see it is unreliable).
+    #[serde(default)]
+    pub nchs_action: NchsAction,
     /// Quantile rule (R's `qrule`): `math` (default), `school`, `hf3` … `hf9`, `shahvaish`.
     #[serde(default = "quantile_rule")]
     pub quantile_rule: String,
@@ -755,6 +769,7 @@ impl Default for Publication {
             proportion_ci: ProportionCi::default(),
             mean_ci: MeanCi::default(),
             nchs_proportions: true,
+            nchs_action: NchsAction::default(),
             quantile_rule: quantile_rule(),
             quantile_interval: quantile_interval(),
         }

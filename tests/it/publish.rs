@@ -341,3 +341,55 @@ fn charts_are_valid_and_the_report_is_self_contained() {
         }
     }
 }
+
+/// `publication.nchs_action = "flag"` shows the proportions the NCHS standard would suppress,
+/// with their flags; the default suppresses them. Disclosure suppression is unaffected.
+#[test]
+fn nchs_failures_are_suppressed_or_only_flagged_as_the_spec_chooses() {
+    let failing = |flag: &str| {
+        [
+            "nchs_n_eff_lt_30",
+            "nchs_width_ge_30",
+            "nchs_relative_width_gt_130",
+        ]
+        .iter()
+        .any(|f| flag.contains(f))
+    };
+    let mut shown = Vec::new();
+    for action in ["suppress", "flag"] {
+        let t = TestRun::new().with_example("example-2024", "r");
+        let p = t.path("r/survey.toml");
+        let spec = std::fs::read_to_string(&p).unwrap().replacen(
+            "[publication]\nmin_cell_size = 5\n",
+            &format!("[publication]\nmin_cell_size = 5\nnchs_action = \"{action}\"\n"),
+            1,
+        );
+        std::fs::write(&p, spec).unwrap();
+        let t = t.args(["run", "r", "--out", "out", "-q"]);
+        t.run().expect_code(0);
+        let (head, rows) = read_csv(&t.path("out/tables/estimates.csv"));
+        let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+        let nchs: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| failing(&r[col("flag")]) && !r[col("flag")].contains("below_min_cell"))
+            .filter(|r| !r[col("flag")].contains("complementary"))
+            .collect();
+        assert!(
+            !nchs.is_empty(),
+            "the example has proportions failing the standard"
+        );
+        let visible = nchs
+            .iter()
+            .filter(|r| r[col("suppressed")] == "false")
+            .count();
+        shown.push((action, visible, nchs.len()));
+        for r in rows
+            .iter()
+            .filter(|r| r[col("flag")].contains("below_min_cell"))
+        {
+            assert_eq!(r[col("suppressed")], "true", "{action}: {r:?}");
+        }
+    }
+    assert_eq!(shown[0].1, 0, "suppress hides them all: {shown:?}");
+    assert_eq!(shown[1].1, shown[1].2, "flag shows them all: {shown:?}");
+}
