@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub out_dir: Option<PathBuf>,
     /// Show a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// An earlier round's output folder, for the round-over-round chart and table.
+    pub previous: Option<PathBuf>,
 }
 
 /// Everything a run computed, for the summary, the report and the exports.
@@ -37,6 +39,8 @@ pub struct RunResult {
     pub out_dir: PathBuf,
     /// Quality gates that failed (empty = passed).
     pub failed_gates: Vec<String>,
+    /// The earlier round given with `--previous`.
+    pub previous: Option<render::PreviousRound>,
 }
 
 impl RunResult {
@@ -107,6 +111,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
 
     step(0);
     let spec = spec::load(&opts.round_dir)?;
+    let previous = opts
+        .previous
+        .as_deref()
+        .map(|dir| render::PreviousRound::read(dir, &spec.spec.survey.id))
+        .transpose()?;
     let population = Population::read(&spec)?;
     step(1);
     let sources = ingest::read_all(&spec)?;
@@ -174,6 +183,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         estimates,
         out_dir,
         failed_gates,
+        previous,
     };
     let published = write_data(&result)?;
     render::write_all(&result)?;

@@ -41,6 +41,9 @@ pub enum Command {
         /// Output folder (default: output/<round folder name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// An earlier round's output folder: adds the round-over-round chart and table.
+        #[arg(long)]
+        previous: Option<PathBuf>,
     },
     /// Check a round's spec and data without writing anything.
     Validate {
@@ -120,11 +123,16 @@ where
     };
     let quiet = cli.quiet;
     match cli.command {
-        Command::Run { round_dir, out } => {
+        Command::Run {
+            round_dir,
+            out,
+            previous,
+        } => {
             let opts = RunOptions {
                 round_dir,
                 out_dir: out,
                 progress: !quiet,
+                previous,
             };
             match run(&opts) {
                 Err(e) => report_error(&e),

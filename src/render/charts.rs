@@ -931,3 +931,109 @@ impl Chart for MarginsChart {
         Ok(())
     }
 }
+
+/// One metric in [`TrendChart`]: the earlier and this round's estimate with CI, on the chart's
+/// scale, or a note when they cannot be compared.
+pub struct TrendRow {
+    pub label: String,
+    pub previous: Option<[f64; 3]>,
+    pub current: Option<[f64; 3]>,
+    pub note: String,
+}
+
+/// Round over round: each headline metric's earlier value (grey) and this round's (blue) with
+/// confidence intervals on a common 0–100 scale (percent or index points).
+pub struct TrendChart {
+    pub title: String,
+    pub subtitle: String,
+    pub footer: String,
+    pub previous_label: String,
+    pub current_label: String,
+    pub rows: Vec<TrendRow>,
+}
+
+impl Chart for TrendChart {
+    fn size(&self) -> (u32, u32) {
+        (
+            900,
+            (TOP + 40 + ROW_H * self.rows.len() as i32 + BOTTOM) as u32,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        frame(area, &self.title, &self.subtitle, &self.footer)?;
+        let (w, _) = area.dim_in_pixel();
+        let (x0, x1) = (LEFT, w as i32 - RIGHT);
+        let sx = |v: f64| x0 + ((x1 - x0) as f64 * (v.clamp(0.0, 100.0) / 100.0)).round() as i32;
+        let mut lx = x0;
+        for (name, colour) in [
+            (&self.previous_label, GREY),
+            (&self.current_label, PALETTE[4]),
+        ] {
+            area.draw(&Circle::new((lx + 6, TOP + 7), 5, colour.filled()))
+                .map_err(e)?;
+            area.draw_text(
+                name,
+                &text_style(12.0, &BLACK, HPos::Left, VPos::Center),
+                (lx + 16, TOP + 7),
+            )
+            .map_err(e)?;
+            lx += 40 + 7 * name.chars().count() as i32;
+        }
+        let top = TOP + 30;
+        for (i, row) in self.rows.iter().enumerate() {
+            let mid = top + ROW_H * i as i32 + ROW_H / 2;
+            area.draw_text(
+                &row.label,
+                &text_style(12.0, &BLACK, HPos::Right, VPos::Center),
+                (x0 - 10, mid),
+            )
+            .map_err(e)?;
+            area.draw(&PathElement::new(
+                vec![(x0, mid), (x1, mid)],
+                LIGHT.stroke_width(1),
+            ))
+            .map_err(e)?;
+            for (values, colour, dy) in [(row.previous, GREY, -5), (row.current, PALETTE[4], 5)] {
+                let Some([est, lo, hi]) = values else {
+                    continue;
+                };
+                let y = mid + dy;
+                if lo.is_finite() && hi.is_finite() {
+                    area.draw(&PathElement::new(
+                        vec![(sx(lo), y), (sx(hi), y)],
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                }
+                area.draw(&Circle::new((sx(est), y), 4, colour.filled()))
+                    .map_err(e)?;
+            }
+            if !row.note.is_empty() {
+                area.draw_text(
+                    &row.note,
+                    &text_style(11.0, &GREY, HPos::Left, VPos::Center),
+                    (x0 + 6, mid),
+                )
+                .map_err(e)?;
+            }
+        }
+        let bottom = top + ROW_H * self.rows.len() as i32 + 4;
+        let ticks: Vec<(f64, String)> = (0..=4)
+            .map(|k| (f64::from(k) / 4.0, format!("{}", k * 25)))
+            .collect();
+        x_axis(
+            area,
+            bottom,
+            x0,
+            x1,
+            &ticks,
+            "Percent of organizations, or index points (0–100)",
+            top,
+        )?;
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 //! from the spec or the data is escaped.
 
 mod charts;
+mod trend;
 mod workbook;
 
 use std::fmt::Write as _;
@@ -14,8 +15,64 @@ use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
 
 pub use charts::{
     write_chart, Chart, ChartRow, Forest, Heatmap, HistogramPanel, Histograms, MarginRow,
-    MarginsChart, StackedShares, WeightHistogram,
+    MarginsChart, StackedShares, TrendChart, TrendRow, WeightHistogram,
 };
+pub use trend::{PreviousMetric, PreviousRound};
+
+/// A headline metric of this round beside the earlier round's: the values on the 0–100 chart
+/// scale, and the change with its SE for independent samples, or why they cannot be compared.
+pub struct TrendLine<'a> {
+    pub current: &'a EstimateRow,
+    pub previous: Option<&'a PreviousMetric>,
+    /// Multiplier onto the 0–100 scale (100 for shares and 0–1 maturities, 1 for the index).
+    pub scale: f64,
+    pub note: String,
+}
+
+/// This round's overall, published means and proportions on a 0–100 scale, each with the earlier
+/// round's row of the same metric, statistic and level (if any).
+pub fn trend_lines<'a>(r: &'a RunResult, prev: &'a PreviousRound) -> Vec<TrendLine<'a>> {
+    let spec = &r.spec.spec;
+    r.estimates
+        .iter()
+        .filter(|e| e.segment_var == ALL && matches!(e.statistic, "mean" | "proportion"))
+        .filter_map(|e| {
+            let m = spec.metrics.iter().find(|m| m.id == e.metric_id)?;
+            let scale = if e.statistic == "proportion"
+                || m.variable.starts_with(crate::spec::MATURITY_PREFIX)
+            {
+                100.0
+            } else if m.variable == RISK_INDEX {
+                1.0
+            } else {
+                return None;
+            };
+            let same = |p: &&PreviousMetric| {
+                p.metric_id == e.metric_id
+                    && p.statistic == e.statistic
+                    && p.level == e.level
+                    && p.segment_var == ALL
+            };
+            let previous = prev.metrics.iter().find(same);
+            let note = match previous {
+                None => format!("not in round {}", prev.round),
+                Some(p) if p.metric_version != e.metric_version => format!(
+                    "not comparable: definition version {} → {}",
+                    p.metric_version, e.metric_version
+                ),
+                Some(p) if p.estimate.is_none() => format!("suppressed in round {}", prev.round),
+                Some(_) if e.suppressed => "suppressed in this round".to_string(),
+                Some(_) => String::new(),
+            };
+            Some(TrendLine {
+                current: e,
+                previous,
+                scale,
+                note,
+            })
+        })
+        .collect()
+}
 pub use workbook::{column_meaning, write_workbook, Sheet};
 
 /// `tables.xlsx` at the top of the output folder: the published tables and the metrics.
@@ -386,6 +443,66 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
     };
     write_chart(&chart, &dir, "weights")?;
     written.push("weights".to_string());
+    // Round over round.
+    if let Some(prev) = &r.previous {
+        let lines = trend_lines(r, prev);
+        let scaled = |v: Option<f64>, s: f64| v.map_or(f64::NAN, |x| x * s);
+        let rows: Vec<TrendRow> = lines
+            .iter()
+            .map(|l| {
+                let e = l.current;
+                let comparable = l.note.is_empty();
+                TrendRow {
+                    label: {
+                        let title = spec
+                            .metrics
+                            .iter()
+                            .find(|m| m.id == e.metric_id)
+                            .map_or("", |m| m.title.as_str());
+                        // "Tier 1 – Partial: …" → "Tier 1"; long labels cut at a word.
+                        let level = level_label(spec, e);
+                        let level = level.split(" – ").next().unwrap_or_default();
+                        let full = if level.is_empty() {
+                            title.to_string()
+                        } else {
+                            format!("{title}: {level}")
+                        };
+                        shorten(&full, 44)
+                    },
+                    previous: l.previous.filter(|_| comparable).map(|p| {
+                        [
+                            scaled(p.estimate, l.scale),
+                            scaled(p.ci_low, l.scale),
+                            scaled(p.ci_high, l.scale),
+                        ]
+                    }),
+                    current: (!e.suppressed).then_some({
+                        [
+                            e.estimate * l.scale,
+                            e.ci_low * l.scale,
+                            e.ci_high * l.scale,
+                        ]
+                    }),
+                    note: l.note.clone(),
+                }
+            })
+            .collect();
+        if !rows.is_empty() {
+            let chart = TrendChart {
+                title: format!("Round {} and round {}", prev.round, spec.survey.round),
+                subtitle: format!(
+                    "Headline metrics, all organizations, with {:.0}% confidence intervals",
+                    spec.publication.ci_level * 100.0
+                ),
+                footer: footer(spec),
+                previous_label: format!("round {}", prev.round),
+                current_label: format!("round {}", spec.survey.round),
+                rows,
+            };
+            write_chart(&chart, &dir, "trend")?;
+            written.push("trend".to_string());
+        }
+    }
     // Target vs achieved margins of the weighting variables.
     if !w.margins.is_empty() {
         let mut rows = Vec::new();
@@ -452,12 +569,22 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
 }
 
 /// Markdown table of the overall value of every metric, ready to paste into a draft.
+/// `s` cut to at most `max` characters at a word boundary, with an ellipsis when cut.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max - 1).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(a, _)| a);
+    format!("{}…", cut.trim_end_matches([',', ':', ';']))
+}
+
 /// A p-value as a reader expects it: three decimals, "< 0.001" below that.
 fn format_p(p: f64) -> String {
     if !p.is_finite() {
         "–".into()
     } else if p < 0.001 {
-        "< 0.001".into()
+        "<\u{a0}0.001".into()
     } else {
         format!("{p:.3}")
     }
@@ -870,7 +997,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
     for (stem, svg) in charts.iter().filter(|(s, _)| {
         !matches!(
             s.as_str(),
-            "weights" | "maturity_heatmap" | "weighting_margins"
+            "weights" | "maturity_heatmap" | "weighting_margins" | "trend"
         )
     }) {
         let _ = write!(
@@ -957,6 +1084,106 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                 &["Table", "Rao–Scott statistic", "df", "p"],
                 &tests,
             ));
+        }
+    }
+
+    // Round over round.
+    if let Some(prev) = &r.previous {
+        let _ = write!(
+            h,
+            "<h2>Round {} and round {}</h2><p>Headline metrics of all organizations against round {} \
+             (from <code>{}</code>). The change's standard error treats the two rounds as \
+             independent samples: √(SE₁² + SE₂²); p is two-sided (normal). A metric whose \
+             definition version changed is not compared.</p>",
+            escape_html(&prev.round),
+            escape_html(&spec.survey.round),
+            escape_html(&prev.round),
+            escape_html(&prev.dir.display().to_string())
+        );
+        let normal = statrs::distribution::Normal::standard();
+        let rows: Vec<Vec<String>> = trend_lines(r, prev)
+            .iter()
+            .map(|l| {
+                let e = l.current;
+                let title = spec
+                    .metrics
+                    .iter()
+                    .find(|m| m.id == e.metric_id)
+                    .map_or("", |m| m.title.as_str());
+                let shown =
+                    |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| format_value(e, x));
+                let before = l.previous.map_or_else(String::new, |p| {
+                    format!(
+                        "{} ({} – {})",
+                        shown(p.estimate),
+                        shown(p.ci_low),
+                        shown(p.ci_high)
+                    )
+                });
+                let now = if e.suppressed {
+                    "suppressed".to_string()
+                } else {
+                    format!(
+                        "{} ({} – {})",
+                        shown(Some(e.estimate)),
+                        shown(Some(e.ci_low)),
+                        shown(Some(e.ci_high))
+                    )
+                };
+                let (change, se, pv) = match (l.note.is_empty(), l.previous) {
+                    (true, Some(p)) => match (p.estimate, p.se) {
+                        (Some(pe), Some(ps)) => {
+                            use statrs::distribution::ContinuousCDF;
+                            let d = e.estimate - pe;
+                            let s = (e.se * e.se + ps * ps).sqrt();
+                            let pval = 2.0 * (1.0 - normal.cdf((d / s).abs()));
+                            let unit = |x: f64| {
+                                if e.statistic == "proportion" {
+                                    format!("{:+.1} pts", x * 100.0)
+                                } else {
+                                    let sign = if x >= 0.0 { "+" } else { "" };
+                                    format!("{sign}{}", format_value(e, x))
+                                }
+                            };
+                            (
+                                unit(d),
+                                unit(s).trim_start_matches('+').to_string(),
+                                format_p(pval),
+                            )
+                        }
+                        _ => (l.note.clone(), String::new(), String::new()),
+                    },
+                    _ => (l.note.clone(), String::new(), String::new()),
+                };
+                vec![
+                    format!("{title} ({})", e.metric_id),
+                    level_label(spec, e),
+                    before,
+                    now,
+                    change,
+                    se,
+                    pv,
+                ]
+            })
+            .collect();
+        h.push_str(&table_html(
+            &[
+                "Metric",
+                "Level",
+                &format!("Round {}", prev.round),
+                &format!("Round {}", spec.survey.round),
+                "Change",
+                "SE",
+                "p",
+            ],
+            &rows,
+        ));
+        if let Some((stem, svg)) = charts.iter().find(|(s, _)| s == "trend") {
+            let _ = write!(
+                h,
+                "<figure id=\"{stem}\">{}</figure>",
+                strip_xml_header(svg)
+            );
         }
     }
 

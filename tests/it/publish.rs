@@ -393,3 +393,71 @@ fn nchs_failures_are_suppressed_or_only_flagged_as_the_spec_chooses() {
     assert_eq!(shown[0].1, 0, "suppress hides them all: {shown:?}");
     assert_eq!(shown[1].1, shown[1].2, "flag shows them all: {shown:?}");
 }
+
+/// `run --previous <OUT>` adds the round-over-round chart and table; a folder that is not an
+/// output, or another survey's output, is refused with a clear message.
+#[test]
+fn an_earlier_round_gives_the_trend_chart_and_table() {
+    let t = TestRun::new()
+        .with_example("example-2023", "a")
+        .with_example("example-2024", "b")
+        .args(["run", "a", "--out", "out-a", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["run", "b", "--out", "out-b", "-q", "--previous", "out-a"]);
+    t.run().expect_code(0);
+    assert!(t.path("out-b/charts/trend.svg").exists() && t.path("out-b/charts/trend.png").exists());
+    let html = std::fs::read_to_string(t.path("out-b/report.html")).unwrap();
+    assert!(html.contains("Round 2023 and round 2024"));
+    assert!(html.contains("<figure id=\"trend\">"));
+    // The change is this round minus the earlier round's published estimate.
+    let (head, rows) = read_csv(&t.path("out-a/metrics/metrics.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let before: f64 = rows
+        .iter()
+        .find(|r| r[col("metric_id")] == "SCRM.RISK.01" && r[col("segment_var")] == "all")
+        .unwrap()[col("estimate")]
+    .parse()
+    .unwrap();
+    let (head, rows) = read_csv(&t.path("out-b/metrics/metrics.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let after: f64 = rows
+        .iter()
+        .find(|r| r[col("metric_id")] == "SCRM.RISK.01" && r[col("segment_var")] == "all")
+        .unwrap()[col("estimate")]
+    .parse()
+    .unwrap();
+    let change = format!(
+        "<td>{}{:.1}</td>",
+        if after >= before { "+" } else { "" },
+        after - before
+    );
+    assert!(html.contains(&change), "report shows {change}");
+
+    // Not an output folder; another survey's output.
+    let bad = t
+        .again()
+        .args(["run", "b", "--out", "out-c", "-q", "--previous", "a"]);
+    let out = bad.run().expect_code(2);
+    assert!(
+        out.stderr.contains("metrics/metrics.csv is missing"),
+        "{}",
+        out.stderr
+    );
+    let metrics = std::fs::read_to_string(bad.path("out-a/metrics/metrics.csv")).unwrap();
+    std::fs::write(
+        bad.path("out-a/metrics/metrics.csv"),
+        metrics.replace("hscc-scrm", "other-survey"),
+    )
+    .unwrap();
+    let other = bad
+        .again()
+        .args(["run", "b", "--out", "out-c", "-q", "--previous", "out-a"]);
+    let out = other.run().expect_code(2);
+    assert!(out.stderr.contains("not compared"), "{}", out.stderr);
+    assert!(
+        !other.path("out-c").exists(),
+        "nothing written when the input is refused"
+    );
+}
