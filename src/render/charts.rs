@@ -208,6 +208,20 @@ impl Chart for StackedShares {
             lx += 40 + 8 * s.chars().count() as i32;
         }
         let top = TOP + 30;
+        // Grid and axis first, so bars and their labels sit on top.
+        let axis_y = top + ROW_H * self.rows.len() as i32 + 4;
+        let ticks: Vec<(f64, String)> = (0..=4)
+            .map(|k| (f64::from(k) / 4.0, format!("{}%", k * 25)))
+            .collect();
+        x_axis(
+            area,
+            axis_y,
+            x0,
+            x1,
+            &ticks,
+            "Share of organizations (weighted)",
+            top,
+        )?;
         for (i, row) in self.rows.iter().enumerate() {
             let y = top + ROW_H * i as i32;
             let mid = y + ROW_H / 2;
@@ -235,6 +249,8 @@ impl Chart for StackedShares {
                 area.draw_text(
                     if row.right.starts_with("n <") {
                         "suppressed: too few respondents"
+                    } else if row.right.contains("protects") {
+                        "suppressed so that a smaller segment cannot be worked out"
                     } else {
                         "suppressed: too uncertain to publish (NCHS standard)"
                     },
@@ -245,7 +261,10 @@ impl Chart for StackedShares {
             } else {
                 let mut acc = 0.0;
                 for (k, v) in row.values.iter().enumerate() {
-                    let v = if v.is_finite() { *v } else { 0.0 };
+                    if !v.is_finite() {
+                        continue;
+                    }
+                    let v = *v;
                     let a = x0 + ((x1 - x0) as f64 * acc).round() as i32;
                     acc += v;
                     let b = x0 + ((x1 - x0) as f64 * acc.min(1.0)).round() as i32;
@@ -262,6 +281,15 @@ impl Chart for StackedShares {
                             .map_err(e)?;
                     }
                 }
+                if row.values.iter().any(|v| !v.is_finite()) && acc < 1.0 {
+                    // The tiers too uncertain to publish, together, without a number.
+                    let a = x0 + ((x1 - x0) as f64 * acc).round() as i32;
+                    area.draw(&Rectangle::new(
+                        [(a, y + 4), (x1, y + ROW_H - 4)],
+                        LIGHT.filled(),
+                    ))
+                    .map_err(e)?;
+                }
             }
             area.draw_text(
                 &row.right,
@@ -270,19 +298,6 @@ impl Chart for StackedShares {
             )
             .map_err(e)?;
         }
-        let axis_y = top + ROW_H * self.rows.len() as i32 + 4;
-        let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|k| (f64::from(k) / 4.0, format!("{}%", k * 25)))
-            .collect();
-        x_axis(
-            area,
-            axis_y,
-            x0,
-            x1,
-            &ticks,
-            "Share of organizations (weighted)",
-            top,
-        )?;
         Ok(())
     }
 }

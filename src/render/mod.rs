@@ -234,7 +234,15 @@ fn chart_rows(
                 .copied()
                 .collect();
             let n = group.iter().map(|r| r.n).max().unwrap_or(0);
-            let suppressed = group.iter().any(|r| r.suppressed);
+            // A segment is hidden when it is too small (or protects a small one), or when none
+            // of its estimates is publishable; single unreliable estimates are left to the chart.
+            let disclosure = |r: &&EstimateRow| {
+                r.suppressed
+                    && (r.flag.contains("below_min_cell")
+                        || r.flag.contains(crate::estimate::COMPLEMENTARY))
+            };
+            let suppressed = group.iter().any(disclosure) || group.iter().all(|r| r.suppressed);
+            let unreliable = group.iter().any(|r| r.suppressed);
             out.push(ChartRow {
                 label: segment_label(spec, &var, value),
                 values: if suppressed {
@@ -246,8 +254,15 @@ fn chart_rows(
                 // unreliable to publish (NCHS standard) — the respondent count may then show.
                 right: if group.iter().any(|r| r.flag.contains("below_min_cell")) {
                     format!("n < {}", spec.publication.min_cell_size)
+                } else if group
+                    .iter()
+                    .any(|r| r.suppressed && r.flag.contains(crate::estimate::COMPLEMENTARY))
+                {
+                    format!("n = {n}, protects a small segment")
                 } else if suppressed {
                     format!("n = {n}, unreliable")
+                } else if unreliable {
+                    format!("n = {n} †")
                 } else {
                     format!("n = {n}")
                 },
@@ -269,17 +284,21 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
         let tiers: Vec<String> = spec.scoring.tiers.iter().map(|t| t.name.clone()).collect();
         let chart = StackedShares {
             title: "Supplier risk tiers by segment".into(),
-            subtitle: format!("{} ({}), weighted to the population", m.title, m.id),
+            subtitle: format!(
+                "{} ({}), weighted to the population; † grey part: tiers too uncertain to publish (NCHS)",
+                m.title, m.id
+            ),
             footer: footer(spec),
             series: tiers.clone(),
             rows: chart_rows(spec, &rows, |group| {
+                // A tier too uncertain to publish (NCHS) is NaN: drawn in the grey remainder.
                 tiers
                     .iter()
                     .map(|t| {
                         group
                             .iter()
                             .find(|e| &e.level == t)
-                            .map_or(0.0, |e| e.estimate)
+                            .map_or(0.0, |e| if e.suppressed { f64::NAN } else { e.estimate })
                     })
                     .collect()
             }),
