@@ -61,7 +61,11 @@ pub fn default_out_dir(round_dir: &Path) -> PathBuf {
 
 /// Prepare an empty output folder. An existing folder is replaced only when it is empty or was
 /// written by supplyrisk (it holds `manifest.json`).
-fn prepare_out_dir(out: &Path) -> Result<()> {
+/// Check that `out` may be replaced (absent, empty, or an earlier supplyrisk output) and make a
+/// fresh staging folder beside it, `.<name>.partial-<pid>`: the run writes there and
+/// [`publish_out_dir`] renames it into place only when everything is written, so a failed or
+/// interrupted run leaves any previous output untouched and no half-written folder at `out`.
+fn prepare_out_dir(out: &Path) -> Result<PathBuf> {
     if out.exists() {
         let empty = std::fs::read_dir(out)
             .map_err(|e| Error::io(out, e))?
@@ -73,11 +77,60 @@ fn prepare_out_dir(out: &Path) -> Result<()> {
                 out.display()
             )));
         }
-        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    let name = out
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     }
     for sub in ["", "data", "tables", "charts", "metrics"] {
-        let d = out.join(sub);
+        let d = staging.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    }
+    Ok(staging)
+}
+
+/// Move the finished staging folder to `out`, replacing an earlier output: the old folder is
+/// first renamed aside, then the new one into place, then the old one removed.
+fn publish_out_dir(staging: &Path, out: &Path) -> Result<()> {
+    let aside = staging.with_file_name(
+        staging
+            .file_name()
+            .map(|n| n.to_string_lossy().replace(".partial-", ".replaced-"))
+            .unwrap_or_default(),
+    );
+    let had_old = out.exists();
+    if had_old {
+        std::fs::rename(out, &aside).map_err(|e| Error::io(out, e))?;
+    }
+    if let Err(e) = std::fs::rename(staging, out) {
+        if had_old {
+            // Put the earlier output back.
+            let _ = std::fs::rename(&aside, out);
+        }
+        return Err(Error::io(out, e));
+    }
+    if had_old {
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))?;
+    }
+    Ok(())
+}
+
+/// Test hook: `SUPPLYRISK_INJECT_FAILURE=<stage>` makes the run fail after that stage's files
+/// are written (`tables`, `render`), to show that a failed run leaves the previous output intact.
+fn injected_failure(stage: &str, staging: &Path) -> Result<()> {
+    if std::env::var("SUPPLYRISK_INJECT_FAILURE").as_deref() == Ok(stage) {
+        return Err(Error::output(
+            staging,
+            format!("injected failure after the {stage} stage (SUPPLYRISK_INJECT_FAILURE)"),
+        ));
     }
     Ok(())
 }
@@ -111,6 +164,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
 
     step(0);
     let spec = spec::load(&opts.round_dir)?;
+    // A metric whose definition changed under a locked version is not published.
+    let changed = spec::catalog::check(&spec)?;
+    if !changed.is_empty() {
+        return Err(Error::Usage(changed.join("\n")));
+    }
     let previous = opts
         .previous
         .as_deref()
@@ -172,8 +230,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         .out_dir
         .clone()
         .unwrap_or_else(|| default_out_dir(&opts.round_dir));
-    prepare_out_dir(&out_dir)?;
-    let result = RunResult {
+    let staging = prepare_out_dir(&out_dir)?;
+    let mut result = RunResult {
         spec,
         population,
         sources,
@@ -181,14 +239,24 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         scores,
         weighted,
         estimates,
-        out_dir,
+        out_dir: staging.clone(),
         failed_gates,
         previous,
     };
-    let published = write_data(&result)?;
-    render::write_all(&result)?;
-    render::write_tables_workbook(&result, &published)?;
-    export::write_all(&result)?;
+    let written = (|| {
+        let published = write_data(&result)?;
+        injected_failure("tables", &staging)?;
+        render::write_all(&result)?;
+        render::write_tables_workbook(&result, &published)?;
+        injected_failure("render", &staging)?;
+        export::write_all(&result)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    publish_out_dir(&staging, &out_dir)?;
+    result.out_dir = out_dir;
     bar.finish_and_clear();
     Ok(result)
 }

@@ -4,6 +4,7 @@
 
 mod init;
 mod inspect;
+mod metrics;
 mod redcap;
 mod validate;
 
@@ -78,6 +79,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         from_redcap_dictionary: Option<PathBuf>,
     },
+    /// The metric catalog: list it, or lock new metric versions.
+    Metrics {
+        #[command(subcommand)]
+        action: MetricsCommand,
+    },
     /// Generate a realistic synthetic round (deterministic for a given seed).
     Synth {
         #[arg(long, default_value_t = 2024)]
@@ -91,6 +97,23 @@ pub enum Command {
         /// Directory to write the round into.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Print the round's metric catalog with each metric's lock status.
+    Catalog {
+        /// Round directory holding survey.toml.
+        round_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the round's new metric versions in the survey's lock file.
+    Lock {
+        /// Round directory holding survey.toml.
+        round_dir: PathBuf,
     },
 }
 
@@ -204,6 +227,7 @@ where
             }
         }
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
+        Command::Metrics { action } => metrics::metrics(action, quiet),
         Command::Inspect {
             file,
             sheet,

@@ -91,6 +91,10 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
     };
     let mut problems: Vec<String> = Vec::new();
     let mut info: Vec<String> = Vec::new();
+    match spec::catalog::check(&spec) {
+        Ok(p) => problems.extend(p),
+        Err(e) => problems.push(e.to_string()),
+    }
     let population = match Population::read(&spec) {
         Ok(p) => Some(p),
         Err(e) => {

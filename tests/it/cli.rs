@@ -489,3 +489,128 @@ fn ratio_metrics_are_estimated() {
         "S5 is drawn as 5–20 % of S4: {est} [{lo}, {hi}]"
     );
 }
+
+/// A run writes into a staging folder beside the output and renames it into place only on
+/// success: a run that fails part-way (an injected failure after the tables, then after the
+/// charts and report) leaves the previous output byte-for-byte intact and no partial folder.
+#[test]
+fn a_failed_run_leaves_the_previous_output_intact() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let snapshot = |t: &TestRun| -> Vec<(String, Vec<u8>)> {
+        crate::util::files(&t.path("out"))
+            .into_iter()
+            .map(|f| {
+                let bytes = std::fs::read(t.path("out").join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect()
+    };
+    let before = snapshot(&t);
+    assert!(before.iter().any(|(f, _)| f == "manifest.json"));
+    let mut t = t;
+    for stage in ["tables", "render"] {
+        let again = t
+            .again()
+            .env("SUPPLYRISK_INJECT_FAILURE", stage)
+            .args(["run", "r", "--out", "out", "-q"]);
+        let out = again.run();
+        assert_ne!(out.code, 0, "{stage}: the injected failure fails the run");
+        assert!(out.stderr.contains("injected failure"), "{}", out.stderr);
+        assert_eq!(
+            snapshot(&again),
+            before,
+            "{stage}: the previous output changed"
+        );
+        let leftovers: Vec<String> = std::fs::read_dir(again.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".partial-") || n.contains(".replaced-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{stage}: left {leftovers:?}");
+        t = again;
+    }
+    // A successful rerun replaces it (same inputs: same bytes).
+    let t = t.again().args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    assert_eq!(snapshot(&t), before);
+}
+
+/// The metric catalog and its lock: `metrics lock` records each (id, version) with its
+/// definition beside the rounds; changing a definition without bumping the version is caught by
+/// `validate` (naming the metric, the field and the version to use) and refused by `run`; a
+/// bumped version is `new` until locked; `metrics catalog` lists ids, versions and lock status.
+#[test]
+fn a_changed_metric_definition_needs_a_new_version() {
+    let t = TestRun::new()
+        .with_example("example-2024", "surveys/r")
+        .args(["metrics", "lock", "surveys/r"]);
+    let out = t.run().expect_code(0);
+    assert!(
+        out.stdout.contains("20 new metric version(s) locked"),
+        "{}",
+        out.stdout
+    );
+    assert!(t.path("surveys/hscc-scrm.metrics.lock.json").exists());
+    let t = t.again().args(["metrics", "catalog", "surveys/r"]);
+    let out = t.run().expect_code(0);
+    assert!(out.stdout.contains("SCRM.INV.01") && out.stdout.contains("locked"));
+    let t = t
+        .again()
+        .args(["metrics", "catalog", "surveys/r", "--json"]);
+    let out = t.run().expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["metrics"].as_array().unwrap().len(), 20);
+    assert!(doc["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["lock"] == "locked"));
+
+    // Redefine SCRM.INV.01 (count "partial" inventories too) at the same version.
+    let spec_path = t.path("surveys/r/survey.toml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let changed = spec.replacen(
+        "levels = [\"complete\"]",
+        "levels = [\"complete\", \"partial\"]",
+        1,
+    );
+    assert_ne!(changed, spec);
+    std::fs::write(&spec_path, &changed).unwrap();
+    let t = t.again().args(["validate", "surveys/r"]);
+    let out = t.run().expect_code(2);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("metric SCRM.INV.01 version 1: `levels` changed")
+            && all.contains("set version = 2"),
+        "{all}"
+    );
+    let t = t.again().args(["run", "surveys/r", "--out", "out", "-q"]);
+    let out = t.run().expect_code(2);
+    assert!(out.stderr.contains("SCRM.INV.01"), "{}", out.stderr);
+    assert!(!t.path("out").exists());
+
+    // Bumped: new until locked, then locked; the old version stays in the lock.
+    let bumped = changed.replacen(
+        "id = \"SCRM.INV.01\"\nversion = 1",
+        "id = \"SCRM.INV.01\"\nversion = 2",
+        1,
+    );
+    assert_ne!(bumped, changed);
+    std::fs::write(&spec_path, &bumped).unwrap();
+    let t = t.again().args(["metrics", "catalog", "surveys/r"]);
+    let out = t.run().expect_code(0);
+    assert!(out
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("SCRM.INV.01") && l.contains("new")));
+    let t = t.again().args(["metrics", "lock", "surveys/r"]);
+    let out = t.run().expect_code(0);
+    assert!(out.stdout.contains("SCRM.INV.01 v2"), "{}", out.stdout);
+    let lock = std::fs::read_to_string(t.path("surveys/hscc-scrm.metrics.lock.json")).unwrap();
+    assert_eq!(lock.matches("\"id\": \"SCRM.INV.01\"").count(), 2);
+    let t = t.again().args(["run", "surveys/r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+}

@@ -52,6 +52,7 @@ impl Drop for ScratchDir {
 pub struct TestRun {
     pub dir: ScratchDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl TestRun {
@@ -59,6 +60,7 @@ impl TestRun {
         TestRun {
             dir: ScratchDir::new(),
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -78,6 +80,12 @@ impl TestRun {
         self
     }
 
+    /// Set an environment variable for the invocation.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     pub fn write(self, rel: &str, contents: &str) -> Self {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -90,12 +98,14 @@ impl TestRun {
         TestRun {
             dir: self.dir,
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
     pub fn run(&self) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_supplyrisk"))
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .output()
             .expect("run supplyrisk");
