@@ -79,6 +79,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         from_redcap_dictionary: Option<PathBuf>,
     },
+    /// Re-run the round recorded in an output folder's manifest and compare every file.
+    Verify {
+        /// An output folder written by `supplyrisk run`.
+        out_dir: PathBuf,
+        /// The round folder, when it is not where the manifest says (another working directory).
+        #[arg(long)]
+        round: Option<PathBuf>,
+    },
     /// The metric catalog: list it, or lock new metric versions.
     Metrics {
         #[command(subcommand)]
@@ -228,6 +236,44 @@ where
         }
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
         Command::Metrics { action } => metrics::metrics(action, quiet),
+        Command::Verify { out_dir, round } => {
+            match crate::export::verify::verify(&out_dir, round.as_deref()) {
+                Err(e) => report_error(&e),
+                Ok(v) => {
+                    if let Some(note) = &v.version_note {
+                        say(quiet, &format!("note: {note}"));
+                    }
+                    for (what, list) in [
+                        ("input changed", &v.changed_inputs),
+                        ("output altered", &v.altered_outputs),
+                        ("not reproduced", &v.not_reproduced),
+                    ] {
+                        for item in list {
+                            eprintln!("{what}: {item}");
+                        }
+                    }
+                    if v.ok() {
+                        say(
+                            quiet,
+                            &format!(
+                                "verified: {} outputs reproduced byte for byte from {}",
+                                v.outputs_checked,
+                                v.round_dir.display()
+                            ),
+                        );
+                        EXIT_OK
+                    } else {
+                        eprintln!(
+                            "verify failed: {} input(s) changed, {} output(s) altered, {} not reproduced",
+                            v.changed_inputs.len(),
+                            v.altered_outputs.len(),
+                            v.not_reproduced.len()
+                        );
+                        EXIT_QUALITY_GATE
+                    }
+                }
+            }
+        }
         Command::Inspect {
             file,
             sheet,

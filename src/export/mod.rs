@@ -12,6 +12,8 @@ use crate::ingest::sha256_hex;
 use crate::pipeline::RunResult;
 use crate::table::Table;
 
+pub mod verify;
+
 /// The metrics export as a table (suppressed rows keep their identity, lose their numbers).
 pub fn metrics_table(r: &RunResult) -> Table {
     let s = &r.spec.spec;
@@ -142,6 +144,13 @@ fn manifest(r: &RunResult) -> Result<Value> {
             "path": src.file, "role": "responses", "bytes": src.bytes, "sha256": src.sha256,
             "layout": format!("{:?}", src.layout).to_lowercase(), "sheet": src.sheet, "encoding": src.encoding,
             "delimiter": src.delimiter.map(|d| d.to_string()), "rows": src.rows.len(),
+        }));
+    }
+    if let Some(prev) = &r.previous {
+        let p = prev.dir.join("metrics/metrics.csv");
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        inputs.push(json!({
+            "path": p.to_string_lossy(), "role": "previous", "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
         }));
     }
     let mut files = Vec::new();

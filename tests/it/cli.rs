@@ -614,3 +614,61 @@ fn a_changed_metric_definition_needs_a_new_version() {
     let t = t.again().args(["run", "surveys/r", "--out", "out", "-q"]);
     t.run().expect_code(0);
 }
+
+/// `verify` re-runs the round recorded in the manifest: it passes on a fresh output (with and
+/// without `--previous`), and fails naming the file when an input or an output was altered.
+#[test]
+fn verify_passes_on_a_fresh_output_and_names_what_changed() {
+    let t = TestRun::new()
+        .with_example("example-2023", "a")
+        .with_example("example-2024", "r")
+        .args(["run", "a", "--out", "out-a", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["run", "r", "--out", "out", "-q", "--previous", "out-a"]);
+    t.run().expect_code(0);
+    let t = t.again().args(["verify", "out"]);
+    let out = t.run().expect_code(0);
+    assert!(
+        out.stdout.contains("outputs reproduced byte for byte"),
+        "{}",
+        out.stdout
+    );
+
+    // An altered output file.
+    let est = t.path("out/tables/estimates.csv");
+    let original = std::fs::read_to_string(&est).unwrap();
+    std::fs::write(
+        &est,
+        original.replacen("SCRM.RISK.01,1,mean", "SCRM.RISK.01,1,mean ", 1),
+    )
+    .unwrap();
+    let t = t.again().args(["verify", "out"]);
+    let out = t.run().expect_code(1);
+    assert!(
+        out.stderr
+            .contains("output altered: tables/estimates.csv: altered since the run"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&est, &original).unwrap();
+
+    // An altered input (one answer in the Qualtrics export).
+    let src = t.path("r/responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(&src, text.replacen("Strongly agree", "Agree", 1)).unwrap();
+    let t = t.again().args(["verify", "out"]);
+    let out = t.run().expect_code(1);
+    assert!(
+        out.stderr.contains("input changed:")
+            && out
+                .stderr
+                .contains("responses_qualtrics.csv: changed since the run"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&src, text).unwrap();
+    let t = t.again().args(["verify", "out"]);
+    t.run().expect_code(0);
+}

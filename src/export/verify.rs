@@ -1,0 +1,194 @@
+//! `supplyrisk verify <OUT_DIR>`: is this output what its inputs and this version of
+//! supplyrisk produce? Checks every input recorded in `manifest.json` against its hash, every
+//! output file in the folder against its hash, then re-runs the round into a temporary folder
+//! and compares every output byte for byte.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ingest::sha256_hex;
+use crate::pipeline::{run, RunOptions};
+
+/// What `verify` found; empty lists mean the output is reproduced exactly.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub round_dir: PathBuf,
+    /// Inputs whose bytes differ from the manifest (or are missing).
+    pub changed_inputs: Vec<String>,
+    /// Output files in the folder that differ from the manifest, are missing, or are extra.
+    pub altered_outputs: Vec<String>,
+    /// Outputs the re-run produced differently (or not at all, or additionally).
+    pub not_reproduced: Vec<String>,
+    pub outputs_checked: usize,
+    /// The version that wrote the manifest, when it is not this one.
+    pub version_note: Option<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.changed_inputs.is_empty()
+            && self.altered_outputs.is_empty()
+            && self.not_reproduced.is_empty()
+    }
+}
+
+fn hashes(v: &Value) -> BTreeMap<String, String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            Some((
+                o["path"].as_str()?.to_string(),
+                o["sha256"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn files(dir: &Path) -> Result<Vec<String>> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
+        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let p = e.map_err(|e| Error::io(dir, e))?.path();
+            if p.is_dir() {
+                walk(&p, base, out)?;
+            } else {
+                let rel = p.strip_prefix(base).unwrap_or(&p);
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Verify `out_dir`; `round_dir` overrides the round folder recorded in the manifest (for an
+/// output verified from another working directory).
+pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> {
+    let manifest_path = out_dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+        Error::input(
+            manifest_path.display().to_string(),
+            format!("not a supplyrisk output folder ({e})"),
+        )
+    })?;
+    let m: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::input(manifest_path.display().to_string(), e.to_string()))?;
+    let recorded_round = m["round_dir"].as_str().unwrap_or_default();
+    let round = round_dir.map_or_else(|| PathBuf::from(recorded_round), Path::to_path_buf);
+    let mut report = VerifyReport {
+        round_dir: round.clone(),
+        ..VerifyReport::default()
+    };
+    let version = m["supplyrisk"]["version"].as_str().unwrap_or_default();
+    let commit = m["supplyrisk"]["git_commit"].as_str().unwrap_or_default();
+    let here = option_env!("SUPPLYRISK_GIT_COMMIT").unwrap_or("unknown");
+    if version != env!("CARGO_PKG_VERSION") || commit != here {
+        report.version_note = Some(format!(
+            "written by supplyrisk {version} ({commit}); this is {} ({here})",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    // 1. Inputs.
+    let mut previous: Option<PathBuf> = None;
+    for input in m["inputs"].as_array().into_iter().flatten() {
+        let rel = input["path"].as_str().unwrap_or_default();
+        let want = input["sha256"].as_str().unwrap_or_default();
+        let path = if input["role"] == "previous" {
+            let p = PathBuf::from(rel);
+            previous = p.parent().and_then(Path::parent).map(Path::to_path_buf);
+            p
+        } else {
+            round.join(rel)
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) if sha256_hex(&bytes) == want => {}
+            Ok(_) => report
+                .changed_inputs
+                .push(format!("{}: changed since the run", path.display())),
+            Err(_) => report
+                .changed_inputs
+                .push(format!("{}: missing", path.display())),
+        }
+    }
+    // 2. The folder against its manifest.
+    let recorded = hashes(&m["outputs"]);
+    let present = files(out_dir)?;
+    for rel in &present {
+        if rel == "manifest.json" {
+            continue;
+        }
+        match recorded.get(rel) {
+            None => report
+                .altered_outputs
+                .push(format!("{rel}: not in the manifest")),
+            Some(want) => {
+                let p = out_dir.join(rel);
+                let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+                if &sha256_hex(&bytes) != want {
+                    report
+                        .altered_outputs
+                        .push(format!("{rel}: altered since the run"));
+                }
+            }
+        }
+    }
+    for rel in recorded.keys() {
+        if !present.contains(rel) {
+            report.altered_outputs.push(format!("{rel}: missing"));
+        }
+    }
+    report.outputs_checked = recorded.len();
+    if !report.changed_inputs.is_empty() {
+        // A re-run from changed inputs proves nothing about this output.
+        return Ok(report);
+    }
+    // 3. Re-run into a temporary folder and compare with the manifest.
+    let tmp = std::env::temp_dir().join(format!("supplyrisk-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let rerun_out = tmp.join("out");
+    let result = run(&RunOptions {
+        round_dir: round.clone(),
+        out_dir: Some(rerun_out.clone()),
+        progress: false,
+        previous,
+    });
+    let outcome = (|| -> Result<()> {
+        result?;
+        let fresh = files(&rerun_out)?;
+        for rel in &fresh {
+            if rel == "manifest.json" {
+                continue;
+            }
+            let p = rerun_out.join(rel);
+            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            match recorded.get(rel) {
+                None => report
+                    .not_reproduced
+                    .push(format!("{rel}: produced now, not recorded")),
+                Some(want) if &sha256_hex(&bytes) != want => {
+                    report
+                        .not_reproduced
+                        .push(format!("{rel}: different bytes on re-run"));
+                }
+                Some(_) => {}
+            }
+        }
+        for rel in recorded.keys() {
+            if !fresh.contains(rel) {
+                report
+                    .not_reproduced
+                    .push(format!("{rel}: not produced on re-run"));
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    outcome?;
+    Ok(report)
+}
