@@ -87,6 +87,16 @@ pub enum Command {
         #[arg(long)]
         round: Option<PathBuf>,
     },
+    /// Round-over-round change of every metric and segment in two outputs of one survey.
+    Compare {
+        /// The earlier round's output folder.
+        out_a: PathBuf,
+        /// The later round's output folder.
+        out_b: PathBuf,
+        /// Where to write comparison.csv and the trend chart (default: compare-<A>-<B> beside B).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The metric catalog: list it, or lock new metric versions.
     Metrics {
         #[command(subcommand)]
@@ -236,6 +246,44 @@ where
         }
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
         Command::Metrics { action } => metrics::metrics(action, quiet),
+        Command::Compare { out_a, out_b, out } => {
+            let name = |p: &std::path::Path| {
+                p.file_name()
+                    .map_or_else(|| "a".into(), |n| n.to_string_lossy().into_owned())
+            };
+            let dir = out.unwrap_or_else(|| {
+                out_b
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(format!("compare-{}-{}", name(&out_a), name(&out_b)))
+            });
+            match crate::export::compare::compare(&out_a, &out_b, &dir, 0.95) {
+                Err(e) => report_error(&e),
+                Ok(c) => {
+                    let n = |s: &str| c.changes.iter().filter(|x| x.status == s).count();
+                    let significant = c
+                        .changes
+                        .iter()
+                        .filter(|x| x.p_adjusted.is_some_and(|p| p < 0.05))
+                        .count();
+                    say(
+                        quiet,
+                        &format!(
+                            "{} round {} → {}: {} comparable ({} with BH-adjusted p < 0.05), {} suppressed in a round, {} not comparable (version changed)\nwrote {}",
+                            c.a.survey_id,
+                            c.a.round,
+                            c.b.round,
+                            n("comparable"),
+                            significant,
+                            n("suppressed"),
+                            n("version_changed"),
+                            c.out_dir.join("comparison.csv").display()
+                        ),
+                    );
+                    EXIT_OK
+                }
+            }
+        }
         Command::Verify { out_dir, round } => {
             match crate::export::verify::verify(&out_dir, round.as_deref()) {
                 Err(e) => report_error(&e),

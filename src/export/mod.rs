@@ -12,6 +12,7 @@ use crate::ingest::sha256_hex;
 use crate::pipeline::RunResult;
 use crate::table::Table;
 
+pub mod compare;
 pub mod verify;
 
 /// The metrics export as a table (suppressed rows keep their identity, lose their numbers).

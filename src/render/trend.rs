@@ -100,7 +100,7 @@ impl PreviousRound {
                 ci_high: num(11),
             });
         }
-        if !survey.is_empty() && survey != survey_id {
+        if !survey.is_empty() && !survey_id.is_empty() && survey != survey_id {
             return Err(Error::input(
                 path.display().to_string(),
                 format!("this is survey `{survey}`, not `{survey_id}`: rounds of different surveys are not compared"),

@@ -672,3 +672,82 @@ fn verify_passes_on_a_fresh_output_and_names_what_changed() {
     let t = t.again().args(["verify", "out"]);
     t.run().expect_code(0);
 }
+
+/// `compare` on example-2023 vs example-2024: each change is B − A with SE √(SE_A² + SE_B²),
+/// BH-adjusted within the metric; a changed version is not comparable; other surveys refused.
+#[test]
+fn compare_reports_round_over_round_changes() {
+    let t = TestRun::new()
+        .with_example("example-2023", "a")
+        .with_example("example-2024", "b")
+        .args(["run", "a", "--out", "out-a", "-q"]);
+    t.run().expect_code(0);
+    let t = t.again().args(["run", "b", "--out", "out-b", "-q"]);
+    t.run().expect_code(0);
+    // Mark one metric as redefined in round B.
+    let mb = t.path("out-b/metrics/metrics.csv");
+    let text = std::fs::read_to_string(&mb).unwrap();
+    std::fs::write(&mb, text.replace(",SCRM.EXR.01,1,", ",SCRM.EXR.01,2,")).unwrap();
+    let t = t
+        .again()
+        .args(["compare", "out-a", "out-b", "--out", "cmp"]);
+    let out = t.run().expect_code(0);
+    assert!(out.stdout.contains("round 2023 → 2024"), "{}", out.stdout);
+    assert!(t.path("cmp/trend.svg").exists() && t.path("cmp/trend.png").exists());
+    let (head, rows) = read_csv(&t.path("cmp/comparison.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let num = |r: &Vec<String>, c: &str| r[col(c)].parse::<f64>().unwrap();
+    let metric_row = |file: &str| {
+        let (h, rs) = read_csv(&t.path(file));
+        let c = |n: &str| h.iter().position(|x| x == n).unwrap();
+        let r = rs
+            .iter()
+            .find(|r| r[c("metric_id")] == "SCRM.RISK.01" && r[c("segment_var")] == "all")
+            .unwrap()
+            .clone();
+        (
+            r[c("estimate")].parse::<f64>().unwrap(),
+            r[c("se")].parse::<f64>().unwrap(),
+        )
+    };
+    let (ea, sa) = metric_row("out-a/metrics/metrics.csv");
+    let (eb, sb) = metric_row("out-b/metrics/metrics.csv");
+    let risk = rows
+        .iter()
+        .find(|r| r[col("metric_id")] == "SCRM.RISK.01" && r[col("segment_var")] == "all")
+        .unwrap();
+    assert!((num(risk, "difference") - (eb - ea)).abs() < 1e-12);
+    assert!((num(risk, "se") - (sa * sa + sb * sb).sqrt()).abs() < 1e-12);
+    assert_eq!(risk[col("status")], "comparable");
+    // BH within SCRM.RISK.01.
+    let risk_rows: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[col("metric_id")] == "SCRM.RISK.01" && !r[col("p_value")].is_empty())
+        .collect();
+    let p: Vec<f64> = risk_rows.iter().map(|r| num(r, "p_value")).collect();
+    let adj = supplyrisk::estimate::benjamini_hochberg(&p);
+    for (r, want) in risk_rows.iter().zip(adj) {
+        assert!((num(r, "p_adjusted") - want).abs() < 1e-12);
+    }
+    let exr: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[col("metric_id")] == "SCRM.EXR.01")
+        .collect();
+    assert!(!exr.is_empty());
+    assert!(exr
+        .iter()
+        .all(|r| r[col("status")] == "version_changed" && r[col("difference")].is_empty()));
+    // Suppressed in a round: no difference.
+    assert!(rows
+        .iter()
+        .any(|r| r[col("status")] == "suppressed" && r[col("difference")].is_empty()));
+
+    let ma = t.path("out-a/metrics/metrics.csv");
+    let text = std::fs::read_to_string(&ma).unwrap();
+    std::fs::write(&ma, text.replace("hscc-scrm", "other-survey")).unwrap();
+    let t = t
+        .again()
+        .args(["compare", "out-a", "out-b", "--out", "cmp2"]);
+    let out = t.run().expect_code(2);
+    assert!(out.stderr.contains("not compared"), "{}", out.stderr);
+}

@@ -1,0 +1,253 @@
+//! `supplyrisk compare <OUT_A> <OUT_B>`: round-over-round change of every metric and segment
+//! published in both outputs — difference, its SE for independent samples √(SE_A² + SE_B²), a
+//! normal CI and p-value, Benjamini–Hochberg adjusted within each metric — written to
+//! `comparison.csv` with a trend chart of the overall figures. Metrics whose version differs are
+//! listed as not comparable; outputs of different surveys are refused.
+
+use std::path::{Path, PathBuf};
+
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::error::Result;
+use crate::estimate::benjamini_hochberg;
+use crate::render::{write_chart, PreviousMetric, PreviousRound, TrendChart, TrendRow};
+use crate::table::Table;
+
+/// One metric × level × segment present in both rounds.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub metric_id: String,
+    pub version_a: u32,
+    pub version_b: u32,
+    pub statistic: String,
+    pub level: String,
+    pub segment_var: String,
+    pub segment_value: String,
+    pub estimate_a: Option<f64>,
+    pub estimate_b: Option<f64>,
+    pub difference: Option<f64>,
+    pub se: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub p_value: Option<f64>,
+    pub p_adjusted: Option<f64>,
+    /// `comparable`, `version_changed`, `suppressed`.
+    pub status: &'static str,
+}
+
+pub struct Comparison {
+    pub a: PreviousRound,
+    pub b: PreviousRound,
+    pub changes: Vec<Change>,
+    pub out_dir: PathBuf,
+}
+
+fn key(m: &PreviousMetric) -> (&str, &str, &str, &str, &str) {
+    (
+        &m.metric_id,
+        &m.statistic,
+        &m.level,
+        &m.segment_var,
+        &m.segment_value,
+    )
+}
+
+/// Compare two outputs; write `comparison.csv` and `trend.{svg,png}` into `out_dir`.
+pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result<Comparison> {
+    let first = PreviousRound::read(out_a, "")?;
+    let a = PreviousRound::read(out_a, &first.survey_id)?;
+    let b = PreviousRound::read(out_b, &a.survey_id)?;
+    let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+    let normal = Normal::standard();
+    let mut changes = Vec::new();
+    for mb in &b.metrics {
+        let Some(ma) = a.metrics.iter().find(|x| key(x) == key(mb)) else {
+            continue;
+        };
+        let mut c = Change {
+            metric_id: mb.metric_id.clone(),
+            version_a: ma.metric_version,
+            version_b: mb.metric_version,
+            statistic: mb.statistic.clone(),
+            level: mb.level.clone(),
+            segment_var: mb.segment_var.clone(),
+            segment_value: mb.segment_value.clone(),
+            estimate_a: ma.estimate,
+            estimate_b: mb.estimate,
+            difference: None,
+            se: None,
+            ci_low: None,
+            ci_high: None,
+            p_value: None,
+            p_adjusted: None,
+            status: "comparable",
+        };
+        if ma.metric_version != mb.metric_version {
+            c.status = "version_changed";
+            c.estimate_a = None;
+            c.estimate_b = None;
+        } else if let (Some(ea), Some(eb), Some(sa), Some(sb)) =
+            (ma.estimate, mb.estimate, ma.se, mb.se)
+        {
+            let d = eb - ea;
+            let se = (sa * sa + sb * sb).sqrt();
+            c.difference = Some(d);
+            c.se = Some(se);
+            c.ci_low = Some(d - z * se);
+            c.ci_high = Some(d + z * se);
+            c.p_value = (se > 0.0).then(|| 2.0 * (1.0 - normal.cdf((d / se).abs())));
+        } else {
+            c.status = "suppressed";
+        }
+        changes.push(c);
+    }
+    // Benjamini–Hochberg within each metric.
+    let mut ids: Vec<String> = changes.iter().map(|c| c.metric_id.clone()).collect();
+    ids.dedup();
+    for id in ids {
+        let idx: Vec<usize> = (0..changes.len())
+            .filter(|&i| changes[i].metric_id == id && changes[i].p_value.is_some())
+            .collect();
+        let p: Vec<f64> = idx
+            .iter()
+            .map(|&i| changes[i].p_value.unwrap_or(1.0))
+            .collect();
+        for (k, adj) in benjamini_hochberg(&p).into_iter().enumerate() {
+            changes[idx[k]].p_adjusted = Some(adj);
+        }
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| crate::error::Error::io(out_dir, e))?;
+    table(&a, &b, &changes).write_csv(&out_dir.join("comparison.csv"))?;
+    trend_chart(&a, &b, &changes, out_dir)?;
+    Ok(Comparison {
+        a,
+        b,
+        changes,
+        out_dir: out_dir.to_path_buf(),
+    })
+}
+
+fn table(a: &PreviousRound, b: &PreviousRound, changes: &[Change]) -> Table {
+    let mut t = Table::new();
+    t.text(
+        "survey_id",
+        changes.iter().map(|_| Some(a.survey_id.clone())),
+    )
+    .text("round_a", changes.iter().map(|_| Some(a.round.clone())))
+    .text("round_b", changes.iter().map(|_| Some(b.round.clone())))
+    .text(
+        "metric_id",
+        changes.iter().map(|c| Some(c.metric_id.clone())),
+    )
+    .int(
+        "version_a",
+        changes.iter().map(|c| Some(i64::from(c.version_a))),
+    )
+    .int(
+        "version_b",
+        changes.iter().map(|c| Some(i64::from(c.version_b))),
+    )
+    .text(
+        "statistic",
+        changes.iter().map(|c| Some(c.statistic.clone())),
+    )
+    .text("level", changes.iter().map(|c| Some(c.level.clone())))
+    .text(
+        "segment_var",
+        changes.iter().map(|c| Some(c.segment_var.clone())),
+    )
+    .text(
+        "segment_value",
+        changes.iter().map(|c| Some(c.segment_value.clone())),
+    )
+    .float("estimate_a", changes.iter().map(|c| c.estimate_a))
+    .float("estimate_b", changes.iter().map(|c| c.estimate_b))
+    .float("difference", changes.iter().map(|c| c.difference))
+    .float("se", changes.iter().map(|c| c.se))
+    .float("ci_low", changes.iter().map(|c| c.ci_low))
+    .float("ci_high", changes.iter().map(|c| c.ci_high))
+    .float("p_value", changes.iter().map(|c| c.p_value))
+    .float("p_adjusted", changes.iter().map(|c| c.p_adjusted))
+    .text("status", changes.iter().map(|c| Some(c.status)));
+    t
+}
+
+fn trend_chart(a: &PreviousRound, b: &PreviousRound, changes: &[Change], dir: &Path) -> Result<()> {
+    let find = |r: &PreviousRound, c: &Change| {
+        r.metrics
+            .iter()
+            .find(|m| {
+                m.metric_id == c.metric_id
+                    && m.statistic == c.statistic
+                    && m.level == c.level
+                    && m.segment_var == c.segment_var
+                    && m.segment_value == c.segment_value
+            })
+            .cloned()
+    };
+    let mut rows = Vec::new();
+    for c in changes.iter().filter(|c| c.segment_var == "all") {
+        let (Some(ma), Some(mb)) = (find(a, c), find(b, c)) else {
+            continue;
+        };
+        // Shares and 0–1 maturities in percent; 0–100 indexes as they are; others left out.
+        let values = [ma.estimate, mb.estimate];
+        let scale = if c.statistic == "proportion"
+            || values.iter().flatten().all(|v| (0.0..=1.0).contains(v))
+        {
+            100.0
+        } else if values.iter().flatten().all(|v| (0.0..=100.0).contains(v)) {
+            1.0
+        } else {
+            continue;
+        };
+        if !matches!(c.statistic.as_str(), "mean" | "proportion") {
+            continue;
+        }
+        let triple = |m: &PreviousMetric| {
+            m.estimate.map(|e| {
+                [
+                    e * scale,
+                    m.ci_low.unwrap_or(f64::NAN) * scale,
+                    m.ci_high.unwrap_or(f64::NAN) * scale,
+                ]
+            })
+        };
+        let comparable = c.status != "version_changed";
+        rows.push(TrendRow {
+            label: if c.level.is_empty() {
+                c.metric_id.clone()
+            } else {
+                format!("{} {}", c.metric_id, c.level)
+            },
+            previous: triple(&ma).filter(|_| comparable),
+            current: triple(&mb).filter(|_| comparable),
+            note: if comparable {
+                String::new()
+            } else {
+                format!("not comparable: version {} → {}", c.version_a, c.version_b)
+            },
+        });
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let chart = TrendChart {
+        title: format!("Round {} and round {}", a.round, b.round),
+        subtitle: format!(
+            "{}: overall figures with 95% confidence intervals",
+            a.survey_id
+        ),
+        footer: format!(
+            "{} · rounds {} and {} · supplyrisk {}",
+            a.survey_id,
+            a.round,
+            b.round,
+            env!("CARGO_PKG_VERSION")
+        ),
+        previous_label: format!("round {}", a.round),
+        current_label: format!("round {}", b.round),
+        rows,
+    };
+    write_chart(&chart, dir, "trend")
+}
