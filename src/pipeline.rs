@@ -249,7 +249,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         render::write_all(&result)?;
         render::write_tables_workbook(&result, &published)?;
         injected_failure("render", &staging)?;
-        export::write_all(&result)
+        export::write_all(&result, &published)
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&staging);

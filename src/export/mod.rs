@@ -99,6 +99,85 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
     })
 }
 
+/// One table of the data package.
+struct Resource<'a> {
+    name: &'a str,
+    path: &'a str,
+    title: &'a str,
+    table: &'a Table,
+    key: &'a [&'a str],
+}
+
+/// `datapackage.json`: a Frictionless Data Package describing every published CSV table — field
+/// types, descriptions, primary keys — so the measurement group can load and validate them
+/// with standard tools. Key columns hold no missing values: an empty text key (the `level` of
+/// a mean, the `segment_value` of `all`) is a value there, not a missing one.
+fn datapackage(r: &RunResult, resources: &[Resource<'_>]) -> Value {
+    let s = &r.spec.spec;
+    let slug = |x: &str| {
+        x.to_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+    };
+    let res: Vec<Value> = resources
+        .iter()
+        .map(|res| {
+            let fields: Vec<Value> = res
+                .table
+                .columns
+                .iter()
+                .map(|(name, values)| {
+                    let kind = match values {
+                        crate::table::Values::Text(_) => "string",
+                        crate::table::Values::Float(_) => "number",
+                        crate::table::Values::Int(_) => "integer",
+                        crate::table::Values::Bool(_) => "boolean",
+                    };
+                    let mut f = json!({
+                        "name": name,
+                        "type": kind,
+                        "description": crate::render::column_meaning(name),
+                    });
+                    if res.key.contains(&name.as_str()) {
+                        // Frictionless v2 field-level missing values: none for key columns.
+                        f["missingValues"] = json!([]);
+                    }
+                    f
+                })
+                .collect();
+            json!({
+                "name": res.name,
+                "path": res.path,
+                "title": res.title,
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "schema": {
+                    "fields": fields,
+                    "primaryKey": res.key,
+                    "missingValues": [""],
+                },
+            })
+        })
+        .collect();
+    json!({
+        "name": slug(&format!("{}-{}", s.survey.id, s.survey.round)),
+        "title": format!("{} — round {}", s.survey.title, s.survey.round),
+        "description": format!("Published tables of supplyrisk for survey {} round {}, shared under {}. Suppressed numbers are blank; see docs/output.md.", s.survey.id, s.survey.round, s.survey.tlp.label()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "keywords": ["supply chain", "cybersecurity", "health sector", "survey"],
+        "resources": res,
+    })
+}
+
 fn write_json(path: &Path, v: &Value) -> Result<()> {
     let mut text = serde_json::to_string_pretty(v).map_err(|e| Error::output(path, e))?;
     text.push('\n');
@@ -219,11 +298,64 @@ fn manifest(r: &RunResult) -> Result<Value> {
     }))
 }
 
-pub fn write_all(r: &RunResult) -> Result<()> {
+pub fn write_all(r: &RunResult, published: &crate::pipeline::PublishedTables) -> Result<()> {
     let dir = r.out_dir.join("metrics");
     let table = metrics_table(r);
     table.write_both(&dir, "metrics")?;
     write_json(&dir.join("metrics.json"), &metrics_json(r, &table))?;
+    let resources = [
+        Resource {
+            name: "estimates",
+            path: "tables/estimates.csv",
+            title: "Every metric for every segment",
+            table: &published.estimates,
+            key: &[
+                "metric_id",
+                "statistic",
+                "level",
+                "segment_var",
+                "segment_value",
+            ],
+        },
+        Resource {
+            name: "comparisons",
+            path: "tables/comparisons.csv",
+            title: "Segments against the rest of the sector; Rao–Scott tests",
+            table: &published.comparisons,
+            key: &["metric_id", "test", "level", "segment_var", "segment_value"],
+        },
+        Resource {
+            name: "distributions",
+            path: "tables/distributions.csv",
+            title: "Weighted histograms per segment",
+            table: &published.distributions,
+            key: &["variable", "segment_var", "segment_value", "bin_low"],
+        },
+        Resource {
+            name: "weight_summary",
+            path: "tables/weight_summary.csv",
+            title: "Final weights per segment",
+            table: &published.weight_summary,
+            key: &["segment_var", "segment_value"],
+        },
+        Resource {
+            name: "metrics",
+            path: "metrics/metrics.csv",
+            title: "Clearinghouse metrics (long format)",
+            table: &table,
+            key: &[
+                "metric_id",
+                "statistic",
+                "level",
+                "segment_var",
+                "segment_value",
+            ],
+        },
+    ];
+    write_json(
+        &r.out_dir.join("datapackage.json"),
+        &datapackage(r, &resources),
+    )?;
     // The manifest last: it hashes every other output.
     let m = manifest(r)?;
     write_json(&r.out_dir.join("manifest.json"), &m)

@@ -3,6 +3,7 @@
 mod clean;
 mod cli;
 mod estimate_props;
+mod export;
 mod golden;
 mod ingest;
 mod properties;
