@@ -6,6 +6,7 @@ mod estimate_props;
 mod export;
 mod golden;
 mod ingest;
+mod notebooks;
 mod properties;
 mod publish;
 mod reference;
