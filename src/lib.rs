@@ -15,6 +15,7 @@
 
 pub mod clean;
 pub mod cli;
+pub mod concentration;
 pub mod error;
 pub mod estimate;
 pub mod export;

@@ -98,7 +98,8 @@ impl Survey<'_> {
             .collect()
     }
 
-    fn variance(&self, mut z: Vec<f64>) -> f64 {
+    /// Linearized variance of a total of influence scores `z`, after the calibration residual.
+    pub fn variance(&self, mut z: Vec<f64>) -> f64 {
         self.calibration.residualize(&mut z);
         self.design.variance(&z)
     }

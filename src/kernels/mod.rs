@@ -13,6 +13,7 @@
 
 pub mod calibration;
 pub mod chisq;
+pub mod concentration;
 pub mod design;
 pub mod domains;
 pub mod estimators;
