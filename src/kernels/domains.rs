@@ -16,8 +16,8 @@
 use nalgebra::DMatrix;
 
 use super::calibration::{Calibration, RAKE_SWEEPS};
-use super::estimators::{critical, Estimate, QuantileEstimate, Survey};
-use super::intervals::{quantile, woodruff_f_interval, QRule, WoodruffCi};
+use super::estimators::{critical, woodruff_back, Estimate, QuantileEstimate, Survey};
+use super::intervals::{quantile, QRule, WoodruffCi};
 
 /// Domain code of a row in no domain of the partition.
 pub const NO_DOMAIN: u32 = u32::MAX;
@@ -837,15 +837,7 @@ impl<'a> DomainLinearizer<'a> {
         }
         let t = critical(level, e.df);
         let n_rows = self.survey.weights.len();
-        let (lo, hi) = woodruff_f_interval(interval, e.value, e.se, e.df, n_rows, level);
-        let back = |q: f64| {
-            if (0.0..=1.0).contains(&q) {
-                quantile(xs, ws, q, rule)
-            } else {
-                f64::NAN
-            }
-        };
-        let (ci_low, ci_high) = (back(lo), back(hi));
+        let (ci_low, ci_high) = woodruff_back(xs, ws, &e, rule, interval, level, n_rows);
         QuantileEstimate {
             value,
             ci_low,

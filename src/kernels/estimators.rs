@@ -290,28 +290,12 @@ impl Survey<'_> {
             })
             .collect();
         let t = critical(level, df);
-        if interval == WoodruffCi::Score {
-            let (ci_low, ci_high) = self.score_interval(y, &used, domain, &xs, &ws, p, rule, t);
-            return QuantileEstimate {
-                value,
-                ci_low,
-                ci_high,
-                se: (ci_high - ci_low) / (2.0 * t),
-                n,
-                weight_sum,
-                df,
-            };
-        }
-        let f = self.mean(&ind, domain);
-        let (lo, hi) = woodruff_f_interval(interval, f.value, f.se, df, self.weights.len(), level);
-        let back = |q: f64| {
-            if (0.0..=1.0).contains(&q) {
-                quantile(&xs, &ws, q, rule)
-            } else {
-                f64::NAN
-            }
+        let (ci_low, ci_high) = if interval == WoodruffCi::Score {
+            self.score_interval(y, &used, domain, &xs, &ws, p, rule, t)
+        } else {
+            let f = self.mean(&ind, domain);
+            woodruff_back(&xs, &ws, &f, rule, interval, level, self.weights.len())
         };
-        let (ci_low, ci_high) = (back(lo), back(hi));
         QuantileEstimate {
             value,
             ci_low,
@@ -322,6 +306,28 @@ impl Survey<'_> {
             df,
         }
     }
+}
+
+/// Woodruff: the CI of F̂ at the quantile (`f`: estimate, SE, df) mapped back to the sorted
+/// values `xs` (weights `ws`) through the same rule; an endpoint outside [0, 1] is NaN.
+pub(crate) fn woodruff_back(
+    xs: &[f64],
+    ws: &[f64],
+    f: &Estimate,
+    rule: QRule,
+    interval: WoodruffCi,
+    level: f64,
+    nrow: usize,
+) -> (f64, f64) {
+    let (lo, hi) = woodruff_f_interval(interval, f.value, f.se, f.df, nrow, level);
+    let back = |q: f64| {
+        if (0.0..=1.0).contains(&q) {
+            quantile(xs, ws, q, rule)
+        } else {
+            f64::NAN
+        }
+    };
+    (back(lo), back(hi))
 }
 
 impl Survey<'_> {
