@@ -36,6 +36,10 @@ pub struct RunResult {
     pub scores: Scores,
     pub weighted: Weighted,
     pub estimates: Vec<EstimateRow>,
+    /// Segment-vs-rest differences and Rao–Scott tests, suppressed like the estimates.
+    pub comparisons: Vec<crate::estimate::ComparisonRow>,
+    /// Weighted histograms per segment.
+    pub distributions: Vec<crate::estimate::DistributionRow>,
     pub out_dir: PathBuf,
     /// Quality gates that failed (empty = passed).
     pub failed_gates: Vec<String>,
@@ -185,6 +189,12 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let weighted = weight::weight(&spec.spec, &population, &cleaned.records)?;
     step(5);
     let estimates = estimate(&spec.spec, &cleaned.records, &scores, &weighted);
+    // Computed once: the tables, the report and the charts all read them.
+    let mut comparisons =
+        crate::estimate::comparisons(&spec.spec, &cleaned.records, &scores, &weighted);
+    crate::estimate::suppress_comparisons_like(&mut comparisons, &estimates);
+    let distributions =
+        crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
 
     let mut failed_gates = Vec::new();
     let read = cleaned.rows_read();
@@ -239,6 +249,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         scores,
         weighted,
         estimates,
+        comparisons,
+        distributions,
         out_dir: staging.clone(),
         failed_gates,
         previous,
@@ -617,14 +629,9 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;
-    let mut comparisons =
-        crate::estimate::comparisons(&r.spec.spec, r.records(), &r.scores, &r.weighted);
-    crate::estimate::suppress_comparisons_like(&mut comparisons, &r.estimates);
-    let comparisons = crate::estimate::comparisons_table(&comparisons);
+    let comparisons = crate::estimate::comparisons_table(&r.comparisons);
     comparisons.write_both(&tables, "comparisons")?;
-    let distributions =
-        crate::estimate::distributions(&r.spec.spec, r.records(), &r.scores, &r.weighted);
-    let distributions = crate::estimate::distributions_table(&distributions);
+    let distributions = crate::estimate::distributions_table(&r.distributions);
     distributions.write_both(&tables, "distributions")?;
     cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
     weighting_table(r).write_both(&tables, "weighting")?;

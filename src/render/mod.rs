@@ -340,7 +340,7 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
         spec.distributions.iter().find(|d| d.variable == RISK_INDEX),
         seg_var.as_ref(),
     ) {
-        let rows = crate::estimate::distributions(spec, r.records(), &r.scores, &r.weighted);
+        let rows = &r.distributions;
         let mut panels: Vec<HistogramPanel> = Vec::new();
         let mut order: Vec<(String, String)> = Vec::new();
         for x in rows.iter().filter(|x| x.variable == d.variable) {
@@ -1039,8 +1039,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
     }
 
     // Comparisons and tests.
-    let mut comparisons = crate::estimate::comparisons(spec, r.records(), &r.scores, &r.weighted);
-    crate::estimate::suppress_comparisons_like(&mut comparisons, &r.estimates);
+    let comparisons = &r.comparisons;
     if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
         h.push_str("<h2>Comparisons and tests</h2>");
         let _ = write!(
