@@ -45,6 +45,8 @@ pub struct RunResult {
     pub failed_gates: Vec<String>,
     /// The earlier round given with `--previous`.
     pub previous: Option<render::PreviousRound>,
+    /// Supplier concentration, when the spec has a `[concentration]` section.
+    pub concentration: Option<crate::concentration::Analysis>,
 }
 
 impl RunResult {
@@ -188,7 +190,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     step(4);
     let weighted = weight::weight(&spec.spec, &population, &cleaned.records)?;
     step(5);
-    let estimates = estimate(&spec.spec, &cleaned.records, &scores, &weighted);
+    let mut estimates = estimate(&spec.spec, &cleaned.records, &scores, &weighted);
+    let concentration = crate::concentration::analyse(&spec, &cleaned.records, &weighted)?;
+    if let Some(c) = &concentration {
+        estimates.extend(c.metric_rows.iter().cloned());
+    }
     // Computed once: the tables, the report and the charts all read them.
     let mut comparisons =
         crate::estimate::comparisons(&spec.spec, &cleaned.records, &scores, &weighted);
@@ -254,6 +260,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         out_dir: staging.clone(),
         failed_gates,
         previous,
+        concentration,
     };
     let written = (|| {
         let published = write_data(&result)?;
@@ -620,6 +627,8 @@ pub struct PublishedTables {
     pub comparisons: Table,
     pub distributions: Table,
     pub weight_summary: Table,
+    /// `tables/concentration.csv` and `tables/supplier_dependency.csv`, when computed.
+    pub concentration: Option<(Table, Table)>,
 }
 
 fn write_data(r: &RunResult) -> Result<PublishedTables> {
@@ -637,10 +646,25 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
     weighting_table(r).write_both(&tables, "weighting")?;
     let weight_summary = weight_summary_table(r);
     weight_summary.write_both(&tables, "weight_summary")?;
+    let concentration = match &r.concentration {
+        Some(c) => {
+            use crate::concentration as conc;
+            conc::matches_table(c).write_csv(&tables.join("supplier_matches.csv"))?;
+            conc::mentions_table(c, &respondent_ids(r.records().len()))
+                .write_csv(&data.join("supplier_mentions.csv"))?;
+            let by_category = conc::concentration_table(c);
+            by_category.write_both(&tables, "concentration")?;
+            let dependency = conc::dependency_table(c, c.tlp);
+            dependency.write_both(&tables, "supplier_dependency")?;
+            Some((by_category, dependency))
+        }
+        None => None,
+    };
     Ok(PublishedTables {
         estimates,
         comparisons,
         distributions,
         weight_summary,
+        concentration,
     })
 }

@@ -115,7 +115,13 @@ impl Table {
     }
 
     pub fn write_csv(&self, path: &Path) -> Result<()> {
-        let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        self.write_csv_to(std::io::BufWriter::new(file), path)
+    }
+
+    /// The CSV into any writer (`path` names it in errors).
+    pub fn write_csv_to(&self, out: impl std::io::Write, path: &Path) -> Result<()> {
+        let mut w = csv::Writer::from_writer(out);
         w.write_record(self.names())
             .map_err(|e| Error::output(path, e))?;
         for i in 0..self.height() {

@@ -102,6 +102,11 @@ pub enum Command {
         #[command(subcommand)]
         action: MetricsCommand,
     },
+    /// Supplier names: propose alias-table additions.
+    Suppliers {
+        #[command(subcommand)]
+        action: SuppliersCommand,
+    },
     /// Generate a realistic synthetic round (deterministic for a given seed).
     Synth {
         #[arg(long, default_value_t = 2024)]
@@ -115,6 +120,20 @@ pub enum Command {
         /// Directory to write the round into.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppliersCommand {
+    /// Propose rows for the alias table (alias,canonical,category + organizations, reason):
+    /// names matched only by similarity, and names that matched nothing. Review, then append
+    /// the accepted rows' first three columns to the round's suppliers.csv.
+    Suggest {
+        /// Round directory holding survey.toml.
+        round_dir: PathBuf,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -246,6 +265,30 @@ where
         }
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
         Command::Metrics { action } => metrics::metrics(action, quiet),
+        Command::Suppliers {
+            action: SuppliersCommand::Suggest { round_dir, out },
+        } => {
+            let rows = match crate::concentration::suggestions_for_round(&round_dir) {
+                Ok(r) => r,
+                Err(e) => return report_error(&e),
+            };
+            let table = crate::concentration::suggestions_csv(&rows);
+            let written = match &out {
+                Some(path) => table.write_csv(path),
+                None => {
+                    table.write_csv_to(std::io::stdout().lock(), std::path::Path::new("<stdout>"))
+                }
+            };
+            match written {
+                Ok(()) => {
+                    if out.is_some() {
+                        eprintln!("{} suggestions", rows.len());
+                    }
+                    EXIT_OK
+                }
+                Err(e) => report_error(&e),
+            }
+        }
         Command::Compare { out_a, out_b, out } => {
             let name = |p: &std::path::Path| {
                 p.file_name()

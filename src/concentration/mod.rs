@@ -1,5 +1,977 @@
-//! Concentration: which suppliers the sector depends on together (issue 10). So far: resolving
-//! the free-text supplier names organizations give to canonical suppliers ([`names`]); the
-//! weighted dependency shares, HHI and single points of failure build on it.
+//! Concentration: which suppliers the sector depends on together. The free-text supplier names
+//! of the spec's `[concentration]` questions are resolved to canonical suppliers ([`names`]);
+//! then, for every segment, the weighted share of organizations naming each supplier and each
+//! supplier category, the Herfindahl–Hirschman index of dependence within each category with
+//! the effective number of suppliers (kernel: [`crate::kernels::concentration`]), the share of
+//! organizations whose most critical supplier (the first named) is in the category and that
+//! report no alternative, and the single points of failure.
+//!
+//! Disclosure: a supplier is published only if at least `publication.min_cell_size`
+//! organizations name it; a segment row naming fewer (but some) is suppressed, with
+//! complementary suppression as for every estimate; names appear only when the spec sets
+//! `publish_names`, otherwise a supplier is "<category> #<rank>". Which organization named which
+//! supplier is written only under `data/`.
 
 pub mod names;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::clean::{Answer, Record};
+use crate::error::Result;
+use crate::estimate::{
+    complementary_suppression, nchs_proportion, proportion_method, segments, EstimateRow, Segment,
+    ALL,
+};
+use crate::kernels::concentration::hhi;
+use crate::kernels::estimators::{ci_normal, kish_ess, Survey};
+use crate::kernels::intervals::proportion_ci;
+use crate::spec::{ConcentrationSpec, LoadedSpec, MetricKind, NchsAction, Spec, Tlp};
+use crate::table::Table;
+use crate::weight::Weighted;
+
+use names::{resolve, AliasTable, How, Resolution};
+
+/// Flag of a supplier row hidden because 1 to `min_cell_size − 1` organizations of the segment
+/// name the supplier (or depend on the category).
+pub const FEW_NAMING: &str = "few_naming";
+
+/// Statistic names of the category rows (`metric_id` of [`Analysis::category_rows`]).
+pub const DEPENDENCY_SHARE: &str = "dependency_share";
+pub const HHI: &str = "hhi";
+pub const EFFECTIVE_SUPPLIERS: &str = "effective_suppliers";
+pub const NO_ALTERNATIVE_SHARE: &str = "no_alternative_share";
+/// `metric_id` of the per-supplier share rows.
+pub const SUPPLIER_SHARE: &str = "supplier_share";
+
+/// A canonical supplier (or a group of unresolved spellings with one normalized form).
+#[derive(Debug, Clone)]
+pub struct Supplier {
+    /// Canonical name; for an unresolved group its most frequent spelling.
+    pub name: String,
+    /// Category code from the alias table; `None` when unresolved.
+    pub category: Option<String>,
+    /// Organizations naming it (unweighted).
+    pub organizations: usize,
+    /// Mentions (an organization naming two spellings counts twice).
+    pub mentions: usize,
+    /// Published: resolved and named by at least `min_cell_size` organizations.
+    pub published: bool,
+    /// Rank within its category by the sector-wide weighted share (published suppliers only).
+    pub rank: Option<usize>,
+    /// What published outputs call it: its name, or "<category label> #<rank>".
+    pub label: String,
+    /// Sector-wide share ≥ `single_point_share` in a category where most organizations whose
+    /// most critical supplier is in it report no alternative.
+    pub single_point_of_failure: bool,
+}
+
+/// One distinct typed name and how it was resolved (`tables/supplier_matches.csv`).
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub resolution: Resolution,
+    /// Index into [`Analysis::suppliers`].
+    pub supplier: usize,
+    pub mentions: usize,
+    pub organizations: usize,
+}
+
+/// A category and its label.
+#[derive(Debug, Clone)]
+pub struct Category {
+    pub code: String,
+    pub label: String,
+}
+
+/// Everything the concentration stage computed.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub suppliers: Vec<Supplier>,
+    pub matches: Vec<Match>,
+    pub categories: Vec<Category>,
+    /// Per record: the suppliers it names (indexes, first = most critical), empty when none.
+    pub named: Vec<Vec<usize>>,
+    /// Per category × segment: `metric_id` is [`DEPENDENCY_SHARE`], [`HHI`],
+    /// [`EFFECTIVE_SUPPLIERS`] or [`NO_ALTERNATIVE_SHARE`]; `level` the category code.
+    pub category_rows: Vec<EstimateRow>,
+    /// Per published supplier × segment: `metric_id` [`SUPPLIER_SHARE`], `level` the
+    /// supplier's label.
+    pub supplier_rows: Vec<EstimateRow>,
+    /// Rows of the spec's `kind = "concentration"` metrics (copies of `category_rows`).
+    pub metric_rows: Vec<EstimateRow>,
+    /// Whether names are published, and the TLP of outputs naming suppliers.
+    pub publish_names: bool,
+    pub tlp: Tlp,
+    /// Organizations answering the supplier questions / all kept.
+    pub answered: usize,
+}
+
+impl Analysis {
+    /// The category row of one statistic and segment.
+    pub fn category_row(
+        &self,
+        stat: &str,
+        category: &str,
+        var: &str,
+        value: &str,
+    ) -> Option<&EstimateRow> {
+        self.category_rows.iter().find(|r| {
+            r.metric_id == stat
+                && r.level == category
+                && r.segment_var == var
+                && r.segment_value == value
+        })
+    }
+
+    pub fn category_label(&self, code: &str) -> String {
+        self.categories
+            .iter()
+            .find(|c| c.code == code)
+            .map_or_else(|| code.to_string(), |c| c.label.clone())
+    }
+}
+
+/// The names a record gives, in order: every supplier question's text split on the separators.
+fn typed_names(spec: &Spec, c: &ConcentrationSpec, rec: &Record) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in &c.suppliers {
+        let Some(qi) = spec.questions.iter().position(|q| q.id == *id) else {
+            continue;
+        };
+        if let Answer::Text(t) = &rec.answers[qi] {
+            for part in t.split(|ch: char| c.separators.contains(ch)) {
+                let part = part.trim();
+                if !part.is_empty() {
+                    out.push(part.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn category_labels(spec: &Spec, c: &ConcentrationSpec, used: &BTreeSet<String>) -> Vec<Category> {
+    let mut out = Vec::new();
+    if let Some(q) = c.categories.as_deref().and_then(|id| spec.question(id)) {
+        for o in spec.options(q) {
+            if used.contains(&o.code.0) {
+                out.push(Category {
+                    code: o.code.0.clone(),
+                    label: o.label.clone(),
+                });
+            }
+        }
+    }
+    for code in used {
+        if !out.iter().any(|x| x.code == *code) {
+            out.push(Category {
+                code: code.clone(),
+                label: code.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The round's names resolved: the suppliers, each distinct spelling's decision, and per record
+/// the suppliers it names (first = most critical).
+pub struct Resolved {
+    pub suppliers: Vec<Supplier>,
+    pub matches: Vec<Match>,
+    pub named: Vec<Vec<usize>>,
+}
+
+/// Resolve every record's supplier names against the alias table.
+pub fn resolve_names(
+    loaded: &LoadedSpec,
+    c: &ConcentrationSpec,
+    records: &[Record],
+) -> Result<Resolved> {
+    let table = AliasTable::read(&loaded.dir.join(&c.aliases))?;
+    let spec = &loaded.spec;
+    let mut decisions: BTreeMap<String, Resolution> = BTreeMap::new();
+    // Supplier key: canonical name, or "\u{0}<normalized>" for an unresolved group.
+    let mut keys: BTreeMap<String, usize> = BTreeMap::new();
+    let mut suppliers: Vec<Supplier> = Vec::new();
+    let mut spellings: Vec<BTreeMap<String, usize>> = Vec::new();
+    let mut named = Vec::with_capacity(records.len());
+    let mut typed_orgs: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for rec in records {
+        let mut mine: Vec<usize> = Vec::new();
+        let mut typed_here = BTreeSet::new();
+        for typed in typed_names(spec, c, rec) {
+            let res = decisions
+                .entry(typed.clone())
+                .or_insert_with(|| resolve(&typed, &table, c.similarity))
+                .clone();
+            let key = match &res.canonical {
+                Some(name) => name.clone(),
+                None => format!("\u{0}{}", res.normalized),
+            };
+            let s = *keys.entry(key).or_insert_with(|| {
+                suppliers.push(Supplier {
+                    name: res.canonical.clone().unwrap_or_default(),
+                    category: res.category.clone().filter(|x| !x.is_empty()),
+                    organizations: 0,
+                    mentions: 0,
+                    published: false,
+                    rank: None,
+                    label: String::new(),
+                    single_point_of_failure: false,
+                });
+                spellings.push(BTreeMap::new());
+                suppliers.len() - 1
+            });
+            suppliers[s].mentions += 1;
+            *spellings[s].entry(typed.clone()).or_default() += 1;
+            let e = typed_orgs.entry(typed.clone()).or_default();
+            e.0 += 1;
+            if typed_here.insert(typed) {
+                e.1 += 1;
+            }
+            if !mine.contains(&s) {
+                mine.push(s);
+            }
+        }
+        for &s in &mine {
+            suppliers[s].organizations += 1;
+        }
+        named.push(mine);
+    }
+    // An unresolved group is called by its most frequent spelling (ties: the first in order).
+    for (s, sp) in spellings.iter().enumerate() {
+        if suppliers[s].name.is_empty() {
+            let best = sp
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|x| x.0.clone())
+                .unwrap_or_default();
+            suppliers[s].name = best;
+        }
+    }
+    let matches = decisions
+        .into_iter()
+        .map(|(typed, resolution)| {
+            let key = match &resolution.canonical {
+                Some(name) => name.clone(),
+                None => format!("\u{0}{}", resolution.normalized),
+            };
+            let (mentions, organizations) = typed_orgs.get(&typed).copied().unwrap_or_default();
+            Match {
+                supplier: keys[&key],
+                resolution,
+                mentions,
+                organizations,
+            }
+        })
+        .collect();
+    Ok(Resolved {
+        suppliers,
+        matches,
+        named,
+    })
+}
+
+fn flag_mean_like(flags: &mut Vec<&'static str>, n_eff: f64, est: f64, se: f64, df: f64) {
+    if n_eff < 30.0 {
+        flags.push("n_eff_lt_30");
+    }
+    if est != 0.0 && se / est.abs() > 0.3 {
+        flags.push("rse_gt_30");
+    }
+    if df < 8.0 {
+        flags.push("df_lt_8");
+    }
+}
+
+/// The whole concentration stage; `None` when the spec has no `[concentration]` section.
+pub fn analyse(
+    loaded: &LoadedSpec,
+    records: &[Record],
+    weighted: &Weighted,
+) -> Result<Option<Analysis>> {
+    let spec = &loaded.spec;
+    let Some(c) = &spec.concentration else {
+        return Ok(None);
+    };
+    let Resolved {
+        mut suppliers,
+        matches,
+        named,
+    } = resolve_names(loaded, c, records)?;
+    let survey = Survey {
+        design: &weighted.design,
+        weights: &weighted.weights,
+        calibration: &weighted.calibration,
+    };
+    let w = &weighted.weights;
+    let n_rows = records.len();
+    let min_cell = spec.publication.min_cell_size;
+    let level = spec.publication.ci_level;
+    let (method, method_name) = proportion_method(spec);
+    let segs: Vec<Segment> = segments(spec, records);
+    let answered: Vec<bool> = named.iter().map(|s| !s.is_empty()).collect();
+    let in_seg = |s: &Segment, i: usize| s.mask.as_ref().is_none_or(|m| m[i]);
+
+    let used_categories: BTreeSet<String> = suppliers
+        .iter()
+        .filter_map(|s| s.category.clone())
+        .collect();
+    let categories = category_labels(spec, c, &used_categories);
+
+    // Alternatives: 1 = none, 0 = some, NaN = not answered (or "Don't know").
+    let alt_qi = c
+        .alternatives
+        .as_deref()
+        .and_then(|id| spec.questions.iter().position(|q| q.id == id));
+    let no_alt: Vec<f64> = records
+        .iter()
+        .map(|r| match alt_qi.map(|qi| &r.answers[qi]) {
+            Some(Answer::Code(code)) => f64::from(u8::from(c.no_alternative.contains(code))),
+            _ => f64::NAN,
+        })
+        .collect();
+
+    // A proportion row with the spec's CI, NCHS rules and disclosure (`count`: organizations
+    // counted in the numerator, for the few-naming rule).
+    let proportion_row = |id: &str, lvl: &str, s: &Segment, y: &[f64], count: usize| {
+        let e = survey.mean(y, s.mask.as_deref());
+        let (lo, hi) = proportion_ci(method, e.value, e.se, e.df, n_rows, level);
+        let used: Vec<f64> = (0..y.len())
+            .filter(|&i| !y[i].is_nan() && w[i] > 0.0 && in_seg(s, i))
+            .map(|i| w[i])
+            .collect();
+        let mut flags: Vec<&'static str> = Vec::new();
+        let mut suppressed = false;
+        if e.n < min_cell {
+            suppressed = true;
+            flags.push("below_min_cell");
+        } else if count > 0 && count < min_cell {
+            suppressed = true;
+            flags.push(FEW_NAMING);
+        }
+        if spec.publication.nchs_proportions && e.n > 0 {
+            let (s_, f) = nchs_proportion(e.value, e.se, e.df, e.n, level, n_rows);
+            suppressed |= s_ && spec.publication.nchs_action == NchsAction::Suppress;
+            flags.extend(f);
+        }
+        EstimateRow {
+            metric_id: id.to_string(),
+            metric_version: 0,
+            statistic: "proportion",
+            level: lvl.to_string(),
+            segment_var: s.var.clone(),
+            segment_value: s.value.clone(),
+            estimate: e.value,
+            se: e.se,
+            ci_low: lo,
+            ci_high: hi,
+            ci_method: method_name,
+            n: e.n,
+            n_eff: kish_ess(&used),
+            weight_sum: e.weight_sum,
+            deff: e.deff,
+            df: e.df,
+            suppressed,
+            flag: flags.join(";"),
+        }
+    };
+
+    // Indicator of naming each supplier, among organizations that name any.
+    let indicator = |pred: &dyn Fn(&[usize]) -> bool| -> Vec<f64> {
+        named
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    f64::NAN
+                } else {
+                    f64::from(u8::from(pred(s)))
+                }
+            })
+            .collect()
+    };
+
+    // Per supplier shares; ranks by the sector-wide share among published suppliers.
+    let mut supplier_y: Vec<Vec<f64>> = Vec::with_capacity(suppliers.len());
+    for (k, s) in suppliers.iter_mut().enumerate() {
+        supplier_y.push(indicator(&|set: &[usize]| set.contains(&k)));
+        s.published = s.category.is_some() && s.organizations >= min_cell;
+    }
+    let overall_share: Vec<f64> = supplier_y
+        .iter()
+        .map(|y| survey.mean(y, None).value)
+        .collect();
+    for cat in &categories {
+        let mut members: Vec<usize> = (0..suppliers.len())
+            .filter(|&k| {
+                suppliers[k].published && suppliers[k].category.as_deref() == Some(&cat.code)
+            })
+            .collect();
+        members.sort_by(|&a, &b| {
+            overall_share[b]
+                .total_cmp(&overall_share[a])
+                .then_with(|| suppliers[a].name.cmp(&suppliers[b].name))
+        });
+        for (r, &k) in members.iter().enumerate() {
+            suppliers[k].rank = Some(r + 1);
+            suppliers[k].label = if c.publish_names {
+                suppliers[k].name.clone()
+            } else {
+                format!("{} #{}", cat.label, r + 1)
+            };
+        }
+    }
+
+    // Category statistics per segment.
+    let mut category_rows = Vec::new();
+    for cat in &categories {
+        let members: Vec<usize> = (0..suppliers.len())
+            .filter(|&k| suppliers[k].category.as_deref() == Some(&cat.code))
+            .collect();
+        let depends = indicator(&|set: &[usize]| set.iter().any(|k| members.contains(k)));
+        // Organizations whose most critical (first named) supplier is in the category.
+        let first_in: Vec<f64> = (0..n_rows)
+            .map(|i| match named[i].first() {
+                Some(k) if members.contains(k) => no_alt[i],
+                _ => f64::NAN,
+            })
+            .collect();
+        for s in &segs {
+            let dependents = (0..n_rows)
+                .filter(|&i| depends[i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
+                .count();
+            let dep = proportion_row(DEPENDENCY_SHARE, &cat.code, s, &depends, dependents);
+            // HHI over the category's suppliers, totals of the segment's organizations.
+            let columns: Vec<Vec<f64>> = members
+                .iter()
+                .map(|&k| {
+                    (0..n_rows)
+                        .map(|i| {
+                            if in_seg(s, i) && supplier_y[k][i] == 1.0 {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let conc = hhi(&survey, &columns);
+            let dep_w: Vec<f64> = (0..n_rows)
+                .filter(|&i| depends[i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
+                .map(|i| w[i])
+                .collect();
+            let n_eff = kish_ess(&dep_w);
+            let hidden = dep.n < min_cell || dependents < min_cell;
+            let why = if dep.n < min_cell {
+                "below_min_cell"
+            } else {
+                FEW_NAMING
+            };
+            let mk = |id: &str, est: f64, se: f64, lo: f64, hi: f64| {
+                let mut flags: Vec<&'static str> = Vec::new();
+                if hidden {
+                    flags.push(why);
+                }
+                if dependents > 0 {
+                    flag_mean_like(&mut flags, n_eff, est, se, dep.df);
+                }
+                EstimateRow {
+                    metric_id: id.to_string(),
+                    metric_version: 0,
+                    statistic: if id == HHI { HHI } else { EFFECTIVE_SUPPLIERS },
+                    level: cat.code.clone(),
+                    segment_var: s.var.clone(),
+                    segment_value: s.value.clone(),
+                    estimate: est,
+                    se,
+                    ci_low: lo,
+                    ci_high: hi,
+                    ci_method: "normal",
+                    n: dependents,
+                    n_eff,
+                    weight_sum: conc.total,
+                    deff: f64::NAN,
+                    df: dep.df,
+                    suppressed: hidden,
+                    flag: flags.join(";"),
+                }
+            };
+            let (lo, hi) = ci_normal(conc.hhi, conc.hhi_se, level);
+            let hhi_row = mk(HHI, conc.hhi, conc.hhi_se, lo.max(0.0), hi.min(1.0));
+            let (lo, hi) = ci_normal(conc.effective_number, conc.effective_number_se, level);
+            let eff_row = mk(
+                EFFECTIVE_SUPPLIERS,
+                conc.effective_number,
+                conc.effective_number_se,
+                lo.max(1.0),
+                hi,
+            );
+            let noalt_count = (0..n_rows)
+                .filter(|&i| first_in[i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
+                .count();
+            let noalt = proportion_row(NO_ALTERNATIVE_SHARE, &cat.code, s, &first_in, noalt_count);
+            category_rows.extend([dep, hhi_row, eff_row, noalt]);
+        }
+    }
+    // A hidden proportion must not be recoverable from its neighbours (HHI is not additive).
+    let (mut props, others): (Vec<EstimateRow>, Vec<EstimateRow>) = category_rows
+        .into_iter()
+        .partition(|r| r.statistic == "proportion");
+    complementary_suppression(&mut props);
+    let mut category_rows = Vec::with_capacity(props.len() + others.len());
+    let (mut a, mut b) = (props.into_iter().peekable(), others.into_iter().peekable());
+    // Restore the category × segment order: dependency, HHI, effective number, no alternative.
+    while a.peek().is_some() || b.peek().is_some() {
+        category_rows.extend(a.next());
+        category_rows.extend(b.next());
+        category_rows.extend(b.next());
+        category_rows.extend(a.next());
+    }
+
+    // Single points of failure: sector-wide share ≥ threshold, and most organizations whose
+    // most critical supplier is in the category have no alternative (a published estimate).
+    for (k, s) in suppliers.iter_mut().enumerate() {
+        let Some(cat) = s.category.as_deref().filter(|_| s.published) else {
+            continue;
+        };
+        let noalt = category_rows.iter().find(|r| {
+            r.metric_id == NO_ALTERNATIVE_SHARE && r.level == cat && r.segment_var == ALL
+        });
+        s.single_point_of_failure = overall_share[k] >= c.single_point_share
+            && noalt.is_some_and(|r| !r.suppressed && r.estimate > c.single_point_no_alternative);
+    }
+
+    // Per published supplier × segment shares.
+    let mut supplier_rows = Vec::new();
+    for cat in &categories {
+        let mut members: Vec<usize> = (0..suppliers.len())
+            .filter(|&k| {
+                suppliers[k].published && suppliers[k].category.as_deref() == Some(&cat.code)
+            })
+            .collect();
+        members.sort_by_key(|&k| suppliers[k].rank);
+        for &k in &members {
+            for s in &segs {
+                let count = (0..n_rows)
+                    .filter(|&i| supplier_y[k][i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
+                    .count();
+                let mut row = proportion_row(
+                    SUPPLIER_SHARE,
+                    &suppliers[k].label,
+                    s,
+                    &supplier_y[k],
+                    count,
+                );
+                row.level = suppliers[k].label.clone();
+                supplier_rows.push(row);
+            }
+        }
+    }
+    complementary_suppression(&mut supplier_rows);
+
+    // The spec's concentration metrics.
+    let mut metric_rows = Vec::new();
+    for m in spec
+        .metrics
+        .iter()
+        .filter(|m| m.kind == MetricKind::Concentration)
+    {
+        for r in category_rows.iter().filter(|r| {
+            r.metric_id == m.variable && (m.levels.is_empty() || m.levels.contains(&r.level))
+        }) {
+            let mut row = r.clone();
+            row.metric_id = m.id.clone();
+            row.metric_version = m.version;
+            metric_rows.push(row);
+        }
+    }
+
+    let tlp = if c.publish_names {
+        spec.survey.tlp.max(c.names_tlp)
+    } else {
+        spec.survey.tlp
+    };
+    Ok(Some(Analysis {
+        suppliers,
+        matches,
+        categories,
+        named,
+        category_rows,
+        supplier_rows,
+        metric_rows,
+        publish_names: c.publish_names,
+        tlp,
+        answered: answered.iter().filter(|a| **a).count(),
+    }))
+}
+
+fn shown(r: &EstimateRow, x: f64) -> Option<f64> {
+    (!r.suppressed && !x.is_nan()).then_some(x)
+}
+
+/// `tables/supplier_matches.csv` (internal): every distinct typed name and its resolution.
+pub fn matches_table(a: &Analysis) -> Table {
+    let mut rows: Vec<&Match> = a.matches.iter().collect();
+    rows.sort_by(|x, y| {
+        let (sx, sy) = (&a.suppliers[x.supplier], &a.suppliers[y.supplier]);
+        (sx.category.is_none(), &sx.name, &x.resolution.typed).cmp(&(
+            sy.category.is_none(),
+            &sy.name,
+            &y.resolution.typed,
+        ))
+    });
+    let how = |m: &Match| match m.resolution.how {
+        How::Alias => "alias",
+        How::AliasPart => "alias_part",
+        How::Similar(_) => "similar",
+        How::Unresolved => "unresolved",
+    };
+    let mut t = Table::new();
+    t.text(
+        "typed",
+        rows.iter().map(|m| Some(m.resolution.typed.clone())),
+    )
+    .text(
+        "normalized",
+        rows.iter().map(|m| Some(m.resolution.normalized.clone())),
+    )
+    .text("how", rows.iter().map(|m| Some(how(m).to_string())))
+    .float(
+        "similarity",
+        rows.iter().map(|m| match m.resolution.how {
+            How::Similar(s) => Some(s),
+            _ => None,
+        }),
+    )
+    .text(
+        "supplier",
+        rows.iter()
+            .map(|m| Some(a.suppliers[m.supplier].name.clone())),
+    )
+    .text(
+        "category",
+        rows.iter()
+            .map(|m| a.suppliers[m.supplier].category.clone()),
+    )
+    .int("mentions", rows.iter().map(|m| Some(m.mentions as i64)))
+    .int(
+        "organizations",
+        rows.iter().map(|m| Some(m.organizations as i64)),
+    )
+    .int(
+        "supplier_organizations",
+        rows.iter()
+            .map(|m| Some(a.suppliers[m.supplier].organizations as i64)),
+    );
+    t
+}
+
+/// `data/supplier_mentions.csv` (internal, respondent level): which respondent named which
+/// supplier, in order — for re-analysis (it never leaves `data/`).
+pub fn mentions_table(a: &Analysis, respondents: &[String]) -> Table {
+    let mut rows: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, set) in a.named.iter().enumerate() {
+        for (pos, &k) in set.iter().enumerate() {
+            rows.push((i, pos + 1, k));
+        }
+    }
+    let mut t = Table::new();
+    t.text(
+        "respondent",
+        rows.iter().map(|r| Some(respondents[r.0].clone())),
+    )
+    .int("position", rows.iter().map(|r| Some(r.1 as i64)))
+    .text(
+        "supplier",
+        rows.iter().map(|r| Some(a.suppliers[r.2].name.clone())),
+    )
+    .text(
+        "category",
+        rows.iter().map(|r| a.suppliers[r.2].category.clone()),
+    );
+    t
+}
+
+/// `tables/supplier_dependency.csv` (published): each published supplier's weighted share per
+/// segment.
+pub fn dependency_table(a: &Analysis, tlp: Tlp) -> Table {
+    let rows = &a.supplier_rows;
+    let sup = |r: &EstimateRow| {
+        a.suppliers
+            .iter()
+            .find(|s| s.published && s.label == r.level)
+    };
+    let mut t = Table::new();
+    t.text(
+        "category",
+        rows.iter().map(|r| sup(r).and_then(|s| s.category.clone())),
+    )
+    .int(
+        "rank",
+        rows.iter()
+            .map(|r| sup(r).and_then(|s| s.rank).map(|x| x as i64)),
+    )
+    .text("supplier", rows.iter().map(|r| Some(r.level.clone())))
+    .text(
+        "segment_var",
+        rows.iter().map(|r| Some(r.segment_var.clone())),
+    )
+    .text(
+        "segment_value",
+        rows.iter().map(|r| Some(r.segment_value.clone())),
+    )
+    .float("share", rows.iter().map(|r| shown(r, r.estimate)))
+    .float("se", rows.iter().map(|r| shown(r, r.se)))
+    .float("ci_low", rows.iter().map(|r| shown(r, r.ci_low)))
+    .float("ci_high", rows.iter().map(|r| shown(r, r.ci_high)))
+    .text(
+        "ci_method",
+        rows.iter().map(|r| Some(r.ci_method.to_string())),
+    )
+    .int(
+        "n",
+        rows.iter().map(|r| (!r.suppressed).then_some(r.n as i64)),
+    )
+    .boolean(
+        "single_point_of_failure",
+        rows.iter().map(|r| {
+            (r.segment_var == ALL).then(|| sup(r).is_some_and(|s| s.single_point_of_failure))
+        }),
+    )
+    .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)))
+    .text("flag", rows.iter().map(|r| Some(r.flag.clone())))
+    .text("tlp", rows.iter().map(|_| Some(tlp.label().to_string())));
+    t
+}
+
+/// `tables/concentration.csv` (published): per category × segment, the dependency share, HHI,
+/// effective number of suppliers and no-alternative share.
+pub fn concentration_table(a: &Analysis) -> Table {
+    let keys: Vec<&EstimateRow> = a
+        .category_rows
+        .iter()
+        .filter(|r| r.metric_id == DEPENDENCY_SHARE)
+        .collect();
+    let get = |k: &EstimateRow, stat: &str| {
+        a.category_row(stat, &k.level, &k.segment_var, &k.segment_value)
+    };
+    let mut t = Table::new();
+    t.text("category", keys.iter().map(|k| Some(k.level.clone())))
+        .text(
+            "category_label",
+            keys.iter().map(|k| Some(a.category_label(&k.level))),
+        )
+        .text(
+            "segment_var",
+            keys.iter().map(|k| Some(k.segment_var.clone())),
+        )
+        .text(
+            "segment_value",
+            keys.iter().map(|k| Some(k.segment_value.clone())),
+        )
+        .int(
+            "n",
+            keys.iter()
+                .map(|k| (!k.flag.contains("below_min_cell")).then_some(k.n as i64)),
+        );
+    for (stat, prefix) in [
+        (DEPENDENCY_SHARE, "dependency_share"),
+        (HHI, "hhi"),
+        (EFFECTIVE_SUPPLIERS, "effective_suppliers"),
+        (NO_ALTERNATIVE_SHARE, "no_alternative_share"),
+    ] {
+        let col = |f: fn(&EstimateRow) -> f64| {
+            keys.iter()
+                .map(move |k| get(k, stat).and_then(|r| shown(r, f(r))))
+                .collect::<Vec<_>>()
+        };
+        t.float(prefix, col(|r| r.estimate))
+            .float(&format!("{prefix}_se"), col(|r| r.se))
+            .float(&format!("{prefix}_ci_low"), col(|r| r.ci_low))
+            .float(&format!("{prefix}_ci_high"), col(|r| r.ci_high));
+        if stat == HHI {
+            t.int(
+                "n_dependents",
+                keys.iter()
+                    .map(|k| get(k, HHI).and_then(|r| (!r.suppressed).then_some(r.n as i64))),
+            );
+        }
+        if stat == NO_ALTERNATIVE_SHARE {
+            t.int(
+                "no_alternative_n",
+                keys.iter()
+                    .map(|k| get(k, stat).and_then(|r| (!r.suppressed).then_some(r.n as i64))),
+            );
+        }
+    }
+    t.int(
+        "single_points_of_failure",
+        keys.iter().map(|k| {
+            (k.segment_var == ALL).then(|| {
+                a.suppliers
+                    .iter()
+                    .filter(|s| {
+                        s.single_point_of_failure && s.category.as_deref() == Some(&k.level)
+                    })
+                    .count() as i64
+            })
+        }),
+    )
+    .text(
+        "flag",
+        keys.iter().map(|k| {
+            let mut f: Vec<String> = Vec::new();
+            for stat in [DEPENDENCY_SHARE, HHI, NO_ALTERNATIVE_SHARE] {
+                if let Some(r) = get(k, stat).filter(|r| !r.flag.is_empty()) {
+                    f.push(format!("{stat}:{}", r.flag));
+                }
+            }
+            Some(f.join(" "))
+        }),
+    );
+    t
+}
+
+/// One proposed alias-table row, for a person to accept or edit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub alias: String,
+    pub canonical: String,
+    /// Empty when a person must choose it (a supplier the table does not know).
+    pub category: String,
+    pub organizations: usize,
+    pub reason: String,
+}
+
+/// Alias-table additions: names resolved only by similarity (confirm them), and unresolved
+/// spellings — joined to the closest known supplier when it is similar enough to propose
+/// (`near`, Jaro–Winkler on normalized names, any first word), else proposed as a new supplier
+/// named after its most frequent spelling. Most-named first.
+pub fn suggest(table: &AliasTable, a: &Analysis, near: f64) -> Vec<Suggestion> {
+    let mut out = Vec::new();
+    for m in &a.matches {
+        let sup = &a.suppliers[m.supplier];
+        match m.resolution.how {
+            How::Similar(sim) => out.push(Suggestion {
+                alias: m.resolution.typed.clone(),
+                canonical: sup.name.clone(),
+                category: sup.category.clone().unwrap_or_default(),
+                organizations: m.organizations,
+                reason: format!("matched {} by similarity {sim:.3}; confirm", sup.name),
+            }),
+            How::Unresolved => {
+                let closest = table
+                    .closest(&m.resolution.normalized)
+                    .filter(|(s, _)| *s >= near);
+                out.push(match closest {
+                    Some((sim, entry)) => Suggestion {
+                        alias: m.resolution.typed.clone(),
+                        canonical: entry.canonical.clone(),
+                        category: entry.category.clone(),
+                        organizations: m.organizations,
+                        reason: format!(
+                            "unresolved; closest known supplier {} (similarity {sim:.3}) — check it is the same",
+                            entry.canonical
+                        ),
+                    },
+                    None => {
+                        // Spellings of one new supplier go together: the most-named unresolved
+                        // group with the same first word that is similar enough.
+                        let first = m.resolution.normalized.split(' ').next().unwrap_or_default();
+                        let group = a
+                            .suppliers
+                            .iter()
+                            .filter(|s| s.category.is_none())
+                            .filter(|s| {
+                                let key = names::normalize(&s.name);
+                                key.split(' ').next() == Some(first)
+                                    && strsim::jaro_winkler(&key, &m.resolution.normalized) >= near
+                            })
+                            .max_by(|x, y| {
+                                (x.organizations, x.name.len())
+                                    .cmp(&(y.organizations, y.name.len()))
+                                    .then_with(|| y.name.cmp(&x.name))
+                            })
+                            .unwrap_or(sup);
+                        let organizations: usize = a
+                            .suppliers
+                            .iter()
+                            .filter(|s| s.category.is_none())
+                            .filter(|s| {
+                                let key = names::normalize(&s.name);
+                                key.split(' ').next() == Some(first)
+                                    && strsim::jaro_winkler(&key, &names::normalize(&group.name)) >= near
+                            })
+                            .map(|s| s.organizations)
+                            .sum::<usize>()
+                            .max(sup.organizations);
+                        Suggestion {
+                            alias: m.resolution.typed.clone(),
+                            canonical: group.name.clone(),
+                            category: String::new(),
+                            organizations,
+                            reason: format!(
+                                "unresolved; new supplier named by {organizations} organization(s) in all its spellings; choose its category"
+                            ),
+                        }
+                    }
+                });
+            }
+            How::Alias | How::AliasPart => {}
+        }
+    }
+    out.sort_by(|x, y| {
+        y.organizations
+            .cmp(&x.organizations)
+            .then_with(|| x.canonical.cmp(&y.canonical))
+            .then_with(|| x.alias.cmp(&y.alias))
+    });
+    out
+}
+
+/// Read, clean and resolve a round's supplier names (no weighting): for `suppliers suggest`.
+pub fn suggestions_for_round(round_dir: &std::path::Path) -> Result<Vec<Suggestion>> {
+    let loaded = crate::spec::load(round_dir)?;
+    let Some(c) = loaded.spec.concentration.clone() else {
+        return Err(crate::error::Error::Usage(format!(
+            "{} has no [concentration] section naming the supplier questions",
+            loaded.path.display()
+        )));
+    };
+    let population = crate::weight::Population::read(&loaded)?;
+    let sources = crate::ingest::read_all(&loaded)?;
+    let cleaned = crate::clean::clean(&loaded, &sources, &population.frame())?;
+    let Resolved {
+        suppliers,
+        matches,
+        named,
+    } = resolve_names(&loaded, &c, &cleaned.records)?;
+    let table = AliasTable::read(&loaded.dir.join(&c.aliases))?;
+    let analysis = Analysis {
+        suppliers,
+        matches,
+        categories: Vec::new(),
+        named,
+        category_rows: Vec::new(),
+        supplier_rows: Vec::new(),
+        metric_rows: Vec::new(),
+        publish_names: c.publish_names,
+        tlp: loaded.spec.survey.tlp,
+        answered: 0,
+    };
+    Ok(suggest(&table, &analysis, 0.85))
+}
+
+/// The suggestions as CSV: the first three columns are the alias table's.
+pub fn suggestions_csv(rows: &[Suggestion]) -> Table {
+    let mut t = Table::new();
+    t.text("alias", rows.iter().map(|r| Some(r.alias.clone())))
+        .text("canonical", rows.iter().map(|r| Some(r.canonical.clone())))
+        .text("category", rows.iter().map(|r| Some(r.category.clone())))
+        .int(
+            "organizations",
+            rows.iter().map(|r| Some(r.organizations as i64)),
+        )
+        .text("reason", rows.iter().map(|r| Some(r.reason.clone())));
+    t
+}

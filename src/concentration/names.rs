@@ -131,6 +131,18 @@ impl AliasTable {
         Ok(AliasTable::new(out))
     }
 
+    /// The entry most similar to a normalized name (Jaro–Winkler, any first word), for
+    /// suggestions a person reviews — never used to resolve.
+    pub fn closest(&self, normalized: &str) -> Option<(f64, &Alias)> {
+        self.entries
+            .iter()
+            .map(|(k, a)| (strsim::jaro_winkler(k, normalized), a))
+            .max_by(|x, y| {
+                x.0.total_cmp(&y.0)
+                    .then_with(|| y.1.canonical.cmp(&x.1.canonical))
+            })
+    }
+
     fn exact(&self, key: &str) -> Option<&Alias> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, a)| a)
     }

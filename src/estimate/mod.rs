@@ -420,6 +420,8 @@ fn metric_series(
         MetricKind::Mean => vec![("mean", String::new(), numeric())],
         MetricKind::Total => vec![("total", String::new(), numeric())],
         MetricKind::Ratio => vec![("ratio", String::new(), numeric())],
+        // Estimated by the concentration stage (crate::concentration).
+        MetricKind::Concentration => Vec::new(),
         MetricKind::Quantile => {
             let y = numeric();
             m.probs
@@ -472,7 +474,7 @@ fn metric_series(
 }
 
 /// The proportion CI method the spec asks for, and its name in the outputs.
-fn proportion_method(spec: &Spec) -> (PropCi, &'static str) {
+pub(crate) fn proportion_method(spec: &Spec) -> (PropCi, &'static str) {
     match spec.publication.proportion_ci {
         ProportionCi::Logit => (PropCi::Logit, "logit"),
         ProportionCi::Beta => (PropCi::Beta, "beta"),
@@ -870,7 +872,10 @@ pub const COMPLEMENTARY: &str = "complementary_suppression";
 pub fn complementary_suppression(rows: &mut [EstimateRow]) {
     use std::collections::BTreeMap;
     let disclosure = |r: &EstimateRow| {
-        r.suppressed && (r.flag.contains("below_min_cell") || r.flag.contains(COMPLEMENTARY))
+        r.suppressed
+            && (r.flag.contains("below_min_cell")
+                || r.flag.contains(COMPLEMENTARY)
+                || r.flag.contains(crate::concentration::FEW_NAMING))
     };
     // Rows of each (metric, statistic, level).
     let mut groups: BTreeMap<(String, &'static str, String), Vec<usize>> = BTreeMap::new();

@@ -208,6 +208,7 @@ fn list_files(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
 pub fn publishable(rel: &str) -> bool {
     !(rel.starts_with("data/")
         || rel == "tables/cleaning_log.csv"
+        || rel == "tables/supplier_matches.csv"
         || rel.starts_with("tables/weighting."))
 }
 
@@ -303,7 +304,7 @@ pub fn write_all(r: &RunResult, published: &crate::pipeline::PublishedTables) ->
     let table = metrics_table(r);
     table.write_both(&dir, "metrics")?;
     write_json(&dir.join("metrics.json"), &metrics_json(r, &table))?;
-    let resources = [
+    let mut resources = vec![
         Resource {
             name: "estimates",
             path: "tables/estimates.csv",
@@ -352,6 +353,22 @@ pub fn write_all(r: &RunResult, published: &crate::pipeline::PublishedTables) ->
             ],
         },
     ];
+    if let Some((by_category, dependency)) = &published.concentration {
+        resources.push(Resource {
+            name: "concentration",
+            path: "tables/concentration.csv",
+            title: "Supplier concentration per category and segment",
+            table: by_category,
+            key: &["category", "segment_var", "segment_value"],
+        });
+        resources.push(Resource {
+            name: "supplier_dependency",
+            path: "tables/supplier_dependency.csv",
+            title: "Weighted share of organizations naming each published supplier",
+            table: dependency,
+            key: &["supplier", "segment_var", "segment_value"],
+        });
+    }
     write_json(
         &r.out_dir.join("datapackage.json"),
         &datapackage(r, &resources),

@@ -78,7 +78,7 @@ pub use workbook::{column_meaning, write_workbook, Sheet};
 /// `tables.xlsx` at the top of the output folder: the published tables and the metrics.
 pub fn write_tables_workbook(r: &RunResult, t: &crate::pipeline::PublishedTables) -> Result<()> {
     let metrics = crate::export::metrics_table(r);
-    let sheets = [
+    let mut sheets = vec![
         Sheet {
             name: "estimates",
             table: &t.estimates,
@@ -105,6 +105,18 @@ pub fn write_tables_workbook(r: &RunResult, t: &crate::pipeline::PublishedTables
             about: "the clearinghouse export: standardized metrics with versions and TLP",
         },
     ];
+    if let Some((by_category, dependency)) = &t.concentration {
+        sheets.push(Sheet {
+            name: "concentration",
+            table: by_category,
+            about: "per supplier category and segment: share depending on it, HHI, effective number of suppliers, no-alternative share",
+        });
+        sheets.push(Sheet {
+            name: "supplier_dependency",
+            table: dependency,
+            about: "share of organizations naming each published supplier as critical, per segment (TLP in the tlp column)",
+        });
+    }
     write_workbook(&r.out_dir.join("tables.xlsx"), &r.spec.spec, &sheets)
 }
 
@@ -142,6 +154,19 @@ pub fn segment_label(spec: &Spec, var: &str, value: &str) -> String {
 
 /// Human label of an estimate's level: the option label of a proportion's code(s).
 pub fn level_label(spec: &Spec, row: &EstimateRow) -> String {
+    // Concentration metrics: the level is a supplier category.
+    if let Some(c) = spec.concentration.as_ref().filter(|_| {
+        spec.metrics
+            .iter()
+            .any(|m| m.id == row.metric_id && m.kind == MetricKind::Concentration)
+    }) {
+        return c
+            .categories
+            .as_deref()
+            .and_then(|id| spec.question(id))
+            .and_then(|q| spec.options(q).iter().find(|o| o.code.0 == row.level))
+            .map_or_else(|| row.level.clone(), |o| o.label.clone());
+    }
     if row.statistic != "proportion" {
         return row.level.clone();
     }
@@ -173,7 +198,7 @@ pub fn format_value(row: &EstimateRow, x: f64) -> String {
     }
     if row.statistic == "proportion" {
         format!("{:.1}%", x * 100.0)
-    } else if row.statistic == "ratio" {
+    } else if row.statistic == "ratio" || row.statistic == "hhi" {
         // Ratios of counts (critical suppliers per supplier) are small: three digits.
         format!("{x:.3}")
     } else if row.metric_id.contains(".DOM.") || (x.abs() <= 1.0 && row.statistic == "mean") {
@@ -181,6 +206,337 @@ pub fn format_value(row: &EstimateRow, x: f64) -> String {
     } else {
         format!("{x:.1}")
     }
+}
+
+/// The concentration charts: the most depended-on suppliers of each category with CIs
+/// (`supplier_dependency`) and the HHI per category × segment (`concentration_heatmap`).
+fn concentration_charts(
+    r: &RunResult,
+    c: &crate::concentration::Analysis,
+    seg_var: Option<&str>,
+    dir: &std::path::Path,
+) -> Result<Vec<String>> {
+    use crate::concentration::HHI;
+    let spec = &r.spec.spec;
+    let top = spec.concentration.as_ref().map_or(5, |x| x.chart_top);
+    let mut written = Vec::new();
+    let mut rows = Vec::new();
+    let mut high: f64 = 0.0;
+    for cat in &c.categories {
+        let shown: Vec<(&crate::concentration::Supplier, &EstimateRow)> = c
+            .suppliers
+            .iter()
+            .filter(|s| {
+                s.published && s.category.as_deref() == Some(&cat.code) && s.rank <= Some(top)
+            })
+            .filter_map(|s| {
+                c.supplier_rows
+                    .iter()
+                    .find(|e| e.segment_var == ALL && e.level == s.label)
+                    .map(|e| (s, e))
+            })
+            .collect();
+        if shown.iter().all(|(_, e)| e.suppressed) {
+            continue;
+        }
+        let mut shown = shown;
+        shown.sort_by_key(|(s, _)| s.rank);
+        let hhi = c
+            .category_row(HHI, &cat.code, ALL, "")
+            .filter(|e| !e.suppressed)
+            .map(|e| {
+                format!(
+                    " — HHI {:.2}, about {:.1} effective suppliers",
+                    e.estimate,
+                    1.0 / e.estimate
+                )
+            })
+            .unwrap_or_default();
+        rows.push(ChartRow {
+            label: format!("{}{hhi}", cat.label),
+            values: Vec::new(),
+            right: String::new(),
+            suppressed: false,
+            heading: true,
+        });
+        for (s, e) in shown {
+            if !e.suppressed {
+                high = high.max(e.ci_high);
+            }
+            rows.push(ChartRow {
+                // Under the category heading the rank says enough when names are not published.
+                label: if c.publish_names {
+                    s.label.clone()
+                } else {
+                    format!("#{}", s.rank.unwrap_or(0))
+                },
+                values: vec![e.estimate * 100.0, e.ci_low * 100.0, e.ci_high * 100.0],
+                right: if s.single_point_of_failure {
+                    "SPOF".into()
+                } else {
+                    String::new()
+                },
+                suppressed: e.suppressed,
+                heading: false,
+            });
+        }
+    }
+    let footer_tlp = format!(
+        "{} · round {} · {} · supplyrisk {}",
+        spec.survey.title,
+        spec.survey.round,
+        c.tlp.label(),
+        env!("CARGO_PKG_VERSION")
+    );
+    if !rows.is_empty() {
+        let hi = ((high * 100.0 / 20.0).ceil() * 20.0).clamp(20.0, 100.0);
+        let chart = Forest {
+            title: "Critical suppliers the sector depends on together".into(),
+            subtitle: format!(
+                "Weighted share of organizations naming each supplier among their most critical, with {:.0}% CIs; top {top} per category; SPOF: single point of failure{}",
+                spec.publication.ci_level * 100.0,
+                if c.publish_names { "" } else { "; #k: rank in the category (names not published)" }
+            ),
+            footer: footer_tlp,
+            axis_label: "% of organizations naming the supplier".into(),
+            range: (0.0, hi),
+            reference: None,
+            rows,
+        };
+        write_chart(&chart, dir, "supplier_dependency")?;
+        written.push("supplier_dependency".to_string());
+    }
+    if let Some(var) = seg_var {
+        let mut cols: Vec<(String, String)> = vec![(ALL.to_string(), String::new())];
+        for e in c.category_rows.iter().filter(|e| e.segment_var == var) {
+            let key = (e.segment_var.clone(), e.segment_value.clone());
+            if !cols.contains(&key) {
+                cols.push(key);
+            }
+        }
+        let cats: Vec<&crate::concentration::Category> = c
+            .categories
+            .iter()
+            .filter(|k| {
+                c.category_row(HHI, &k.code, ALL, "")
+                    .is_some_and(|e| !e.suppressed)
+            })
+            .collect();
+        if !cats.is_empty() {
+            let chart = Heatmap {
+                title: "How concentrated each critical supplier category is".into(),
+                subtitle: format!(
+                    "Herfindahl–Hirschman index of dependence within the category (1 = every dependent names the same supplier), all organizations and by {var}"
+                ),
+                footer: footer(spec),
+                row_labels: cats.iter().map(|k| k.label.clone()).collect(),
+                col_labels: cols.iter().map(|(v, x)| segment_label(spec, v, x)).collect(),
+                cells: cats
+                    .iter()
+                    .map(|k| {
+                        cols.iter()
+                            .map(|(v, x)| {
+                                c.category_row(HHI, &k.code, v, x)
+                                    .filter(|e| !e.suppressed)
+                                    .map(|e| e.estimate)
+                            })
+                            .collect()
+                    })
+                    .collect(),
+                scale_label: "HHI".into(),
+            };
+            write_chart(&chart, dir, "concentration_heatmap")?;
+            written.push("concentration_heatmap".to_string());
+        }
+    }
+    Ok(written)
+}
+
+/// One row per supplier category (all organizations): dependence, HHI, effective suppliers,
+/// no-alternative share, dependents — for the report and the summary.
+fn concentration_rows(spec: &Spec, c: &crate::concentration::Analysis) -> Vec<Vec<String>> {
+    use crate::concentration::{DEPENDENCY_SHARE, EFFECTIVE_SUPPLIERS, HHI, NO_ALTERNATIVE_SHARE};
+    let min_cell = spec.publication.min_cell_size;
+    let share_txt = |e: &EstimateRow| {
+        if e.suppressed {
+            "suppressed".to_string()
+        } else {
+            format!(
+                "{} ({} – {})",
+                format_value(e, e.estimate),
+                format_value(e, e.ci_low),
+                format_value(e, e.ci_high)
+            )
+        }
+    };
+    c.categories
+        .iter()
+        .map(|cat| {
+            let get = |stat: &str| c.category_row(stat, &cat.code, ALL, "");
+            let hhi = get(HHI).map(share_txt).unwrap_or_default();
+            let eff = get(EFFECTIVE_SUPPLIERS)
+                .map(|e| {
+                    if e.suppressed {
+                        "suppressed".into()
+                    } else {
+                        format!("{:.1}", e.estimate)
+                    }
+                })
+                .unwrap_or_default();
+            vec![
+                cat.label.clone(),
+                get(DEPENDENCY_SHARE).map(share_txt).unwrap_or_default(),
+                hhi,
+                eff,
+                get(NO_ALTERNATIVE_SHARE).map(share_txt).unwrap_or_default(),
+                get(HHI)
+                    .filter(|e| !e.suppressed)
+                    .map(|e| e.n.to_string())
+                    .unwrap_or_else(|| format!("< {min_cell}")),
+            ]
+        })
+        .collect()
+}
+
+/// The report's "Concentration" section.
+fn concentration_section(
+    r: &RunResult,
+    c: &crate::concentration::Analysis,
+    charts: &[(String, String)],
+) -> String {
+    use crate::concentration::NO_ALTERNATIVE_SHARE;
+    let spec = &r.spec.spec;
+    let level = spec.publication.ci_level * 100.0;
+    let min_cell = spec.publication.min_cell_size;
+    let cs = spec.concentration.as_ref();
+    let mut h = String::from("<h2>Concentration</h2>");
+    let distinct = c.matches.len();
+    let unresolved: Vec<&crate::concentration::Match> = c
+        .matches
+        .iter()
+        .filter(|m| m.resolution.canonical.is_none())
+        .collect();
+    let published = c.suppliers.iter().filter(|s| s.published).count();
+    let resolved_suppliers = c.suppliers.iter().filter(|s| s.category.is_some()).count();
+    let _ = write!(
+        h,
+        "<p>{} of {} organizations named at least one critical supplier. Of their {} distinct spellings, {} \
+         resolved to {} suppliers of the alias table; {} spellings ({} mentions) matched no supplier \
+         and are left out of the figures below until the alias table covers them (every decision \
+         is in <code>tables/supplier_matches.csv</code>, internal; <code>supplyrisk suppliers suggest</code> \
+         proposes additions). A supplier is shown only if at least {min_cell} organizations name it \
+         ({published} suppliers); {}. Figures marked suppressed rest on too few organizations or fail \
+         the NCHS standard for proportions.</p>",
+        c.answered,
+        r.records().len(),
+        distinct,
+        distinct - unresolved.len(),
+        resolved_suppliers,
+        unresolved.len(),
+        unresolved.iter().map(|m| m.mentions).sum::<usize>(),
+        if c.publish_names {
+            format!(
+                "names are published as the spec allows, and outputs naming suppliers are {}",
+                c.tlp.label()
+            )
+        } else {
+            "names are not published: suppliers appear by rank within their category (#1 = most depended on)"
+                .to_string()
+        },
+    );
+    let spof: Vec<&crate::concentration::Supplier> = c
+        .suppliers
+        .iter()
+        .filter(|s| s.single_point_of_failure)
+        .collect();
+    let share_txt = |e: &EstimateRow| {
+        if e.suppressed {
+            "suppressed".to_string()
+        } else {
+            format!(
+                "{} ({} – {})",
+                format_value(e, e.estimate),
+                format_value(e, e.ci_low),
+                format_value(e, e.ci_high)
+            )
+        }
+    };
+    if let Some(cs) = cs {
+        let _ = write!(
+            h,
+            "<h3>Single points of failure</h3><p>A supplier named by at least {:.0}% of the weighted \
+             sector, in a category where more than {:.0}% of the organizations whose most critical \
+             supplier is in that category report no alternative within 30 days.</p>",
+            cs.single_point_share * 100.0,
+            cs.single_point_no_alternative * 100.0
+        );
+    }
+    if spof.is_empty() {
+        h.push_str("<p>None this round.</p>");
+    } else {
+        let rows: Vec<Vec<String>> = spof
+            .iter()
+            .map(|s| {
+                let cat = s.category.clone().unwrap_or_default();
+                let share = c
+                    .supplier_rows
+                    .iter()
+                    .find(|e| e.segment_var == ALL && e.level == s.label)
+                    .map(share_txt)
+                    .unwrap_or_default();
+                let noalt = c
+                    .category_row(NO_ALTERNATIVE_SHARE, &cat, ALL, "")
+                    .map(share_txt)
+                    .unwrap_or_default();
+                vec![s.label.clone(), c.category_label(&cat), share, noalt]
+            })
+            .collect();
+        h.push_str(&table_html(
+            &[
+                "Supplier",
+                "Category",
+                &format!("Organizations naming it ({level:.0}% CI)"),
+                "No alternative in the category",
+            ],
+            &rows,
+        ));
+    }
+    h.push_str(
+        "<h3>By category</h3><p>Dependence: the weighted share of organizations naming a supplier of the \
+         category among their most critical. HHI: the Herfindahl–Hirschman index of the weighted numbers \
+         of organizations naming each supplier of the category (1 = all name the same one); effective \
+         suppliers = 1 / HHI. No alternative: among organizations whose first-named (most critical) \
+         supplier is in the category.</p>",
+    );
+    let rows = concentration_rows(spec, c);
+    h.push_str(&table_html(
+        &[
+            "Category",
+            &format!("Depend on it ({level:.0}% CI)"),
+            &format!("HHI ({level:.0}% CI)"),
+            "Effective suppliers",
+            &format!("No alternative ({level:.0}% CI)"),
+            "n dependents",
+        ],
+        &rows,
+    ));
+    for stem in ["supplier_dependency", "concentration_heatmap"] {
+        if let Some((_, svg)) = charts.iter().find(|(s, _)| s == stem) {
+            let _ = write!(
+                h,
+                "<figure id=\"{stem}\">{}</figure>",
+                strip_xml_header(svg)
+            );
+        }
+    }
+    h
+}
+
+/// Concentration metrics have their own sections (the headline tables would list every category).
+fn is_concentration_metric(spec: &Spec, id: &str) -> bool {
+    spec.metrics
+        .iter()
+        .any(|m| m.id == id && m.kind == MetricKind::Concentration)
 }
 
 fn footer(spec: &Spec) -> String {
@@ -443,6 +799,9 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
         write_chart(&chart, &dir, "maturity_heatmap")?;
         written.push("maturity_heatmap".to_string());
     }
+    if let Some(c) = &r.concentration {
+        written.extend(concentration_charts(r, c, seg_var.as_deref(), &dir)?);
+    }
     let w = &r.weighted;
     let chart = WeightHistogram {
         title: "Weight distribution".into(),
@@ -639,7 +998,11 @@ fn summary_md(r: &RunResult) -> String {
     let _ = writeln!(s, "## Headline metrics (all organizations)\n");
     let _ = writeln!(s, "| Metric | Id | Level | Estimate | {level:.0}% CI | n |");
     let _ = writeln!(s, "|---|---|---|---:|---|---:|");
-    for e in r.estimates.iter().filter(|e| e.segment_var == ALL) {
+    for e in r
+        .estimates
+        .iter()
+        .filter(|e| e.segment_var == ALL && !is_concentration_metric(spec, &e.metric_id))
+    {
         let title = spec
             .metrics
             .iter()
@@ -651,7 +1014,7 @@ fn summary_md(r: &RunResult) -> String {
                 "| {} | {} | {} | suppressed | | |",
                 md(title),
                 e.metric_id,
-                md(&e.level)
+                md(&level_label(spec, e))
             );
         } else {
             let _ = writeln!(
@@ -665,6 +1028,38 @@ fn summary_md(r: &RunResult) -> String {
                 format_value(e, e.ci_high),
                 e.n
             );
+        }
+    }
+    if let Some(c) = &r.concentration {
+        let _ = writeln!(
+            s,
+            "\n## Supplier concentration (all organizations)\n\nSuppliers named by fewer than {} organizations are not shown; {}.\n",
+            spec.publication.min_cell_size,
+            if c.publish_names { "names as the spec allows" } else { "suppliers by rank within their category" }
+        );
+        let spof: Vec<String> = c
+            .suppliers
+            .iter()
+            .filter(|x| x.single_point_of_failure)
+            .map(|x| md(&x.label))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Single points of failure: {}.\n",
+            if spof.is_empty() {
+                "none".to_string()
+            } else {
+                spof.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "| Category | Depend on it ({level:.0}% CI) | HHI ({level:.0}% CI) | Effective suppliers | No alternative ({level:.0}% CI) | n dependents |"
+        );
+        let _ = writeln!(s, "|---|---|---|---:|---|---:|");
+        for row in concentration_rows(spec, c) {
+            let cells: Vec<String> = row.iter().map(|x| md(x)).collect();
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
         }
     }
     if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
@@ -1016,7 +1411,12 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
     for (stem, svg) in charts.iter().filter(|(s, _)| {
         !matches!(
             s.as_str(),
-            "weights" | "maturity_heatmap" | "weighting_margins" | "trend"
+            "weights"
+                | "maturity_heatmap"
+                | "weighting_margins"
+                | "trend"
+                | "supplier_dependency"
+                | "concentration_heatmap"
         )
     }) {
         let _ = write!(
@@ -1036,6 +1436,10 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             "<figure id=\"{stem}\">{}</figure>",
             strip_xml_header(svg)
         );
+    }
+
+    if let Some(c) = &r.concentration {
+        h.push_str(&concentration_section(r, c, charts));
     }
 
     // Comparisons and tests.
@@ -1210,13 +1614,24 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
     let est: Vec<Vec<String>> = r
         .estimates
         .iter()
-        .filter(|e| e.segment_var == ALL)
+        .filter(|e| e.segment_var == ALL && !is_concentration_metric(spec, &e.metric_id))
         .map(|e| {
             let title = spec
                 .metrics
                 .iter()
                 .find(|m| m.id == e.metric_id)
                 .map_or("", |m| m.title.as_str());
+            if e.suppressed {
+                return vec![
+                    e.metric_id.clone(),
+                    title.to_string(),
+                    level_label(spec, e),
+                    "suppressed".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ];
+            }
             vec![
                 e.metric_id.clone(),
                 title.to_string(),

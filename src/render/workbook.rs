@@ -63,6 +63,24 @@ pub fn column_meaning(column: &str) -> &'static str {
         "n_trimmed" => "weights capped by trimming",
         "survey_id" | "round" => "survey and round",
         "tlp" => "Traffic Light Protocol label of the row",
+        "category" => "supplier category code (alias table)",
+        "category_label" => "supplier category",
+        "rank" => "rank within the category by the sector-wide weighted share (1 = most depended on)",
+        "supplier" => "the supplier: its name when the spec publishes names, else <category> #<rank>",
+        "dependency_share" => "weighted share of organizations naming a supplier of the category as critical",
+        "hhi" => "Herfindahl–Hirschman index of the weighted dependence counts within the category (0–1)",
+        "effective_suppliers" => "effective number of suppliers, 1 / HHI",
+        "no_alternative_share" => {
+            "weighted share with no alternative, among organizations whose most critical (first named) supplier is in the category"
+        }
+        "n_dependents" => "respondents naming a supplier of the category",
+        "no_alternative_n" => "respondents whose most critical supplier is in the category and who answered the alternatives question",
+        "single_point_of_failure" => {
+            "sector-wide share at or above the spec's threshold in a category where most report no alternative (overall rows)"
+        }
+        "single_points_of_failure" => "published suppliers of the category that are single points of failure (overall rows)",
+        c if c.ends_with("_se") => "standard error of the column before it (linearized over the design and calibration)",
+        c if c.ends_with("_ci_low") || c.ends_with("_ci_high") => "confidence interval bounds of that statistic",
         _ => "",
     }
 }

@@ -21,6 +21,7 @@ pub fn definition(m: &Metric) -> BTreeMap<String, String> {
         MetricKind::Total => "total",
         MetricKind::Quantile => "quantile",
         MetricKind::Ratio => "ratio",
+        MetricKind::Concentration => "concentration",
     };
     let mut d = BTreeMap::new();
     let mut put = |k: &str, v: String| {

@@ -69,6 +69,75 @@ pub struct Spec {
     pub publication: Publication,
     #[serde(default)]
     pub quality: Quality,
+    /// Supplier concentration (`tables/concentration.csv`, `tables/supplier_dependency.csv`).
+    #[serde(default)]
+    pub concentration: Option<ConcentrationSpec>,
+}
+
+/// Where the supplier names are and how concentration is published.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcentrationSpec {
+    /// Text questions naming critical suppliers, most critical first (one question holding
+    /// several names, or one question per name).
+    pub suppliers: Vec<String>,
+    /// Characters that separate several names in one answer.
+    #[serde(default = "name_separators")]
+    pub separators: String,
+    /// Alias table, relative to the round folder: `alias,canonical,category`.
+    #[serde(default = "alias_file")]
+    pub aliases: String,
+    /// Jaro–Winkler similarity (on normalized names, same first word) at which a typed name
+    /// joins an alias-table entry.
+    #[serde(default = "name_similarity")]
+    pub similarity: f64,
+    /// Multi-select question whose option codes are the supplier categories (for labels).
+    #[serde(default)]
+    pub categories: Option<String>,
+    /// Single-choice question: alternatives for the most critical function.
+    #[serde(default)]
+    pub alternatives: Option<String>,
+    /// Its level codes meaning "no alternative".
+    #[serde(default)]
+    pub no_alternative: Vec<String>,
+    /// A supplier named by at least this weighted share of the sector …
+    #[serde(default = "single_point_share")]
+    pub single_point_share: f64,
+    /// … in a category where more than this share of the organizations whose most critical
+    /// supplier is in it report no alternative, is a single point of failure.
+    #[serde(default = "single_point_no_alternative")]
+    pub single_point_no_alternative: f64,
+    /// Publish supplier names; otherwise suppliers appear by rank within their category.
+    #[serde(default)]
+    pub publish_names: bool,
+    /// TLP of the outputs that name suppliers (the stricter of this and the round's label).
+    #[serde(default = "names_tlp")]
+    pub names_tlp: Tlp,
+    /// Suppliers per category in the chart.
+    #[serde(default = "chart_top")]
+    pub chart_top: usize,
+}
+
+fn name_separators() -> String {
+    ";\n|".into()
+}
+fn alias_file() -> String {
+    "suppliers.csv".into()
+}
+fn name_similarity() -> f64 {
+    0.92
+}
+fn single_point_share() -> f64 {
+    0.2
+}
+fn single_point_no_alternative() -> f64 {
+    0.5
+}
+fn names_tlp() -> Tlp {
+    Tlp::Amber
+}
+fn chart_top() -> usize {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,8 +154,8 @@ pub struct SurveyInfo {
     pub description: Option<String>,
 }
 
-/// TLP 2.0 labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// TLP 2.0 labels, from the most open (CLEAR) to the most restricted (RED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum Tlp {
     #[serde(rename = "CLEAR")]
     Clear,
@@ -659,6 +728,9 @@ pub enum MetricKind {
     Quantile,
     /// Ratio of weighted totals: `variable` over `denominator`.
     Ratio,
+    /// Supplier concentration per category (`levels`: category codes, empty = all):
+    /// `variable` is `hhi`, `effective_suppliers`, `dependency_share` or `no_alternative_share`.
+    Concentration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

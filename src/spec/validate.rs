@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::load::{PathSeg, SpecProblem};
 use super::{
-    LoadedSpec, MetricKind, QuestionType, Spec, WeightMethod, MATURITY_PREFIX, RISK_INDEX,
-    RISK_TIER,
+    ConcentrationSpec, LoadedSpec, MetricKind, QuestionType, Spec, WeightMethod, MATURITY_PREFIX,
+    RISK_INDEX, RISK_TIER,
 };
 
 fn key(k: &str) -> PathSeg {
@@ -51,6 +51,118 @@ fn check_categorical_ref(
             format!("question `{id}` is {:?}; {what} must be a single-choice, Likert or yes/no question", q.kind),
         )),
         Some(_) => {}
+    }
+}
+
+/// The variables a `kind = "concentration"` metric can publish.
+pub const CONCENTRATION_VARIABLES: [&str; 4] = [
+    "hhi",
+    "effective_suppliers",
+    "dependency_share",
+    "no_alternative_share",
+];
+
+fn check_concentration(loaded: &LoadedSpec, c: &ConcentrationSpec, out: &mut Vec<SpecProblem>) {
+    let spec = &loaded.spec;
+    let path = |k: &str| vec![key("concentration"), key(k)];
+    if c.suppliers.is_empty() {
+        out.push(SpecProblem::new(
+            path("suppliers"),
+            "name the text question(s) holding supplier names",
+        ));
+    }
+    for (j, id) in c.suppliers.iter().enumerate() {
+        let mut p = path("suppliers");
+        p.push(PathSeg::Index(j));
+        match spec.question(id) {
+            None => out.push(SpecProblem::new(
+                p,
+                format!(
+                    "unknown question `{id}`; expected a question id ({})",
+                    known_ids(spec)
+                ),
+            )),
+            Some(q) if q.kind != QuestionType::Text => out.push(SpecProblem::new(
+                p,
+                format!(
+                    "question `{id}` is {:?}; supplier names must be a text question",
+                    q.kind
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    if let Some(cat) = &c.categories {
+        match spec.question(cat) {
+            Some(q) if q.kind == QuestionType::Multi || is_categorical(q.kind) => {}
+            _ => out.push(SpecProblem::new(
+                path("categories"),
+                format!("`{cat}` must be a multi-select or single-choice question whose codes are the supplier categories"),
+            )),
+        }
+    }
+    match &c.alternatives {
+        Some(alt) => {
+            check_categorical_ref(
+                spec,
+                alt,
+                path("alternatives"),
+                "concentration.alternatives",
+                out,
+            );
+            if let Some(q) = spec.question(alt) {
+                let codes: Vec<&str> = spec.options(q).iter().map(|o| o.code.0.as_str()).collect();
+                if c.no_alternative.is_empty() {
+                    out.push(SpecProblem::new(
+                        path("no_alternative"),
+                        format!(
+                            "name the level(s) of `{alt}` meaning no alternative (one of: {})",
+                            codes.join(", ")
+                        ),
+                    ));
+                }
+                for (j, l) in c.no_alternative.iter().enumerate() {
+                    if !codes.contains(&l.as_str()) {
+                        let mut p = path("no_alternative");
+                        p.push(PathSeg::Index(j));
+                        out.push(SpecProblem::new(
+                            p,
+                            format!(
+                                "`{l}` is not a code of `{alt}`; expected one of: {}",
+                                codes.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        None if !c.no_alternative.is_empty() => out.push(SpecProblem::new(
+            path("alternatives"),
+            "no_alternative is set but not the alternatives question",
+        )),
+        None => {}
+    }
+    for (k, v) in [
+        ("similarity", c.similarity),
+        ("single_point_share", c.single_point_share),
+        ("single_point_no_alternative", c.single_point_no_alternative),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            out.push(SpecProblem::new(
+                path(k),
+                format!("must be in (0, 1]; got {v}"),
+            ));
+        }
+    }
+    let aliases = loaded.dir.join(&c.aliases);
+    if !aliases.is_file() {
+        out.push(SpecProblem::new(
+            path("aliases"),
+            format!(
+                "alias table {} not found (a CSV with the columns alias, canonical, category; it may have only its header)",
+                aliases.display()
+            ),
+        ));
     }
 }
 
@@ -460,6 +572,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         }
     }
 
+    if let Some(c) = &spec.concentration {
+        check_concentration(loaded, c, &mut out);
+    }
+
     // Metrics.
     let mut mseen = BTreeSet::new();
     for (i, m) in spec.metrics.iter().enumerate() {
@@ -479,6 +595,24 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             out.push(SpecProblem::new(with("version"), "versions start at 1"));
         }
         let var = m.variable.as_str();
+        if m.kind == MetricKind::Concentration {
+            if !CONCENTRATION_VARIABLES.contains(&var) {
+                out.push(SpecProblem::new(
+                    with("variable"),
+                    format!(
+                        "a concentration metric's variable is one of {}; got `{var}`",
+                        CONCENTRATION_VARIABLES.join(", ")
+                    ),
+                ));
+            }
+            if spec.concentration.is_none() {
+                out.push(SpecProblem::new(
+                    with("kind"),
+                    "a concentration metric needs a [concentration] section",
+                ));
+            }
+            continue;
+        }
         let numeric_var = var == RISK_INDEX
             || var
                 .strip_prefix(MATURITY_PREFIX)

@@ -18,6 +18,8 @@ use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
 use crate::error::{Error, Result};
 use crate::spec::{OptionSpec, Question, QuestionType, Spec};
 
+mod suppliers;
+
 /// The example instrument; `{seed}`, `{rows}` and `{round}` are filled in.
 const EXAMPLE_SPEC: &str = include_str!("example_spec.toml");
 
@@ -152,32 +154,6 @@ const FIRST_NAMES: [&str; 10] = [
 const LAST_NAMES: [&str; 10] = [
     "Lee", "García", "Nguyen", "Smith", "Okafor", "Müller", "Kowalski", "Patel", "Johnson", "Cohen",
 ];
-const SUPPLIER_NAMES: [&str; 24] = [
-    "Epic",
-    "Epic Systems Corp.",
-    "EPIC systems",
-    "Oracle Health (Cerner)",
-    "Cerner",
-    "Change Healthcare",
-    "Optum",
-    "Microsoft Azure",
-    "AWS",
-    "Amazon Web Services",
-    "Availity",
-    "Waystar",
-    "McKesson",
-    "Cardinal Health",
-    "Okta",
-    "Salesforce",
-    "ServiceNow",
-    "Quest Diagnostics",
-    "Labcorp",
-    "Philips",
-    "GE HealthCare",
-    "Medtronic",
-    "Workday",
-    "Citrix",
-];
 const PRACTICES: [&str; 8] = [
     "A shared questionnaire every supplier answers once",
     "Standard contract language for 72-hour breach notice",
@@ -246,11 +222,8 @@ fn answer(rng: &mut Rng, spec: &Spec, q: &Question, org: &Org, difficulty: f64) 
             }
             Val::Codes(codes)
         }
-        "C4" => {
-            let k = 1 + rng.below(5);
-            let names: Vec<&str> = (0..k).map(|_| *rng.pick(&SUPPLIER_NAMES)).collect();
-            Val::Text(names.join("; "))
-        }
+        // Filled in from the supplier market once C3 is known (see `suppliers`).
+        "C4" => Val::Text(String::new()),
         "D2" => Val::Num((100.0 * sigmoid(theta + 0.8 * rng.normal())).round()),
         "E3" => Val::Num((100.0 * sigmoid(-theta - 1.0 + 0.8 * rng.normal())).round()),
         "F3" => Val::Code(if rng.chance(0.55) { "yes" } else { "no" }.to_string()),
@@ -454,6 +427,9 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
         "size",
     ];
     let mut responses = Vec::new();
+    // Supplier answers come from their own stream, drawn after each organization's answers.
+    let mut supplier_rng = Rng(ChaCha8Rng::seed_from_u64(opts.seed ^ (0x5 << 40)));
+    let question_at = |id: &str| spec.questions.iter().position(|q| q.id == id);
     for (oi, org) in orgs.iter().enumerate() {
         if !responds[oi] {
             continue;
@@ -479,6 +455,26 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
                 Some(Val::Num(n)) => Some(Val::Num((n * (0.05 + 0.15 * rng.uniform())).round())),
                 _ => None,
             };
+        }
+        if let (Some(c3), Some(c4), Some(c5)) =
+            (question_at("C3"), question_at("C4"), question_at("C5"))
+        {
+            let categories = match &answers[c3] {
+                Some(Val::Codes(cs)) => cs.clone(),
+                _ => Vec::new(),
+            };
+            let (named, alternatives) = suppliers::answers(
+                &mut supplier_rng,
+                &categories,
+                org.size,
+                0.4 * f64::from(year - 2023),
+            );
+            if answers[c4].is_some() {
+                answers[c4] = Some(Val::Text(named));
+            }
+            if matches!(answers[c5], Some(Val::Code(_))) {
+                answers[c5] = Some(Val::Code(alternatives.to_string()));
+            }
         }
         let started = rng.below(field_secs - 7200) as u32;
         let mut duration = 600 + rng.below(2400) as u32;
@@ -614,6 +610,7 @@ fn write_all(
     };
     write("survey.toml", spec_text.as_bytes())?;
     write("population.csv", population_csv.as_bytes())?;
+    write("suppliers.csv", suppliers::alias_table_csv().as_bytes())?;
 
     // Row order: by start time, the preview first; special rows placed at fixed times.
     let mut rows: Vec<(&Response, Who<'_>)> = Vec::new();

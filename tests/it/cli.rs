@@ -99,6 +99,12 @@ fn run_writes_the_documented_layout_and_accounts_for_every_row() {
         "tables/cleaning_log.csv",
         "tables/weighting.csv",
         "tables/weight_summary.csv",
+        "tables/concentration.csv",
+        "tables/supplier_dependency.csv",
+        "tables/supplier_matches.csv",
+        "data/supplier_mentions.csv",
+        "charts/supplier_dependency.svg",
+        "charts/concentration_heatmap.png",
         "charts/weights.svg",
         "charts/weights.png",
         "charts/risk_tiers_by_segment.svg",
@@ -190,6 +196,7 @@ fn run_writes_the_documented_layout_and_accounts_for_every_row() {
         let publishable = o["publishable"].as_bool().unwrap();
         let internal = path.starts_with("data/")
             || path == "tables/cleaning_log.csv"
+            || path == "tables/supplier_matches.csv"
             || path.starts_with("tables/weighting.");
         assert_eq!(publishable, !internal, "{path}");
         assert_eq!(o["sha256"].as_str().unwrap().len(), 64);
@@ -549,7 +556,7 @@ fn a_changed_metric_definition_needs_a_new_version() {
         .args(["metrics", "lock", "surveys/r"]);
     let out = t.run().expect_code(0);
     assert!(
-        out.stdout.contains("20 new metric version(s) locked"),
+        out.stdout.contains("23 new metric version(s) locked"),
         "{}",
         out.stdout
     );
@@ -562,7 +569,7 @@ fn a_changed_metric_definition_needs_a_new_version() {
         .args(["metrics", "catalog", "surveys/r", "--json"]);
     let out = t.run().expect_code(0);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(doc["metrics"].as_array().unwrap().len(), 20);
+    assert_eq!(doc["metrics"].as_array().unwrap().len(), 23);
     assert!(doc["metrics"]
         .as_array()
         .unwrap()

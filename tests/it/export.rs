@@ -77,7 +77,9 @@ fn the_data_package_validates_with_frictionless() {
             "comparisons",
             "distributions",
             "weight_summary",
-            "metrics"
+            "metrics",
+            "concentration",
+            "supplier_dependency"
         ]
     );
     for r in doc["resources"].as_array().unwrap() {
@@ -90,7 +92,7 @@ fn the_data_package_validates_with_frictionless() {
     }
     let (ok, report) = validate(&out);
     assert!(ok, "frictionless rejects the package:\n{report}");
-    assert_eq!(report.matches("VALID").count(), 5, "{report}");
+    assert_eq!(report.matches("VALID").count(), 7, "{report}");
 
     // The validator really checks: a duplicated key row is an error.
     let est = out.join("tables/estimates.csv");

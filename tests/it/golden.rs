@@ -6,7 +6,10 @@
 //! estimates table with its suppression (minimum cell, NCHS, complementary), the comparisons,
 //! the histograms and the weight summary. A person read these files when they were blessed
 //! (2026-11-29: summary.md in full; the first rows and every suppressed segment of each table —
-//! e.g. public health, 4 organizations, blank everywhere and health plans blank beside it).
+//! e.g. public health, 4 organizations, blank everywhere and health plans blank beside it;
+//! re-blessed 2026-11-29 for supplier concentration after reading summary.md, the overall rows
+//! of concentration.csv and supplier_dependency.csv: EHR #1 the one single point of failure, the
+//! "other" category blank for 1–4 dependents, suppliers by rank only).
 //!
 //! After an intended change, regenerate them and read the diff before committing:
 //!
@@ -16,12 +19,14 @@ use std::path::PathBuf;
 
 use crate::util::{read_csv, repo, TestRun};
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 8] = [
     "summary.md",
     "tables/estimates.csv",
     "tables/comparisons.csv",
     "tables/distributions.csv",
     "tables/weight_summary.csv",
+    "tables/concentration.csv",
+    "tables/supplier_dependency.csv",
     "metrics/metrics.csv",
 ];
 

@@ -2,6 +2,7 @@
 
 mod clean;
 mod cli;
+mod concentration;
 mod estimate_props;
 mod export;
 mod golden;

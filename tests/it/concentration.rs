@@ -1,0 +1,265 @@
+//! Supplier concentration (issue 10) end to end: the example round's dependency shares, HHI,
+//! effective numbers and no-alternative shares against R's survey package; a supplier named by
+//! three organizations hidden from every published output; names never published by default;
+//! `suppliers suggest` proposing the unresolved spellings.
+
+use std::io::Read;
+use std::path::Path;
+
+use supplyrisk::kernels::prec::{close, R_RTOL};
+use supplyrisk::pipeline::{run, RunOptions};
+
+use crate::util::{copy_dir, read_csv, repo, TestRun};
+
+/// The example round with `publish_names = true` (R's rows are keyed by supplier name).
+fn round_with_names(dir: &Path) {
+    copy_dir(&repo().join("surveys/example-2024"), dir);
+    let p = dir.join("survey.toml");
+    let spec = std::fs::read_to_string(&p).unwrap();
+    assert!(spec.contains("publish_names = false"));
+    std::fs::write(
+        &p,
+        spec.replace("publish_names = false", "publish_names = true"),
+    )
+    .unwrap();
+}
+
+/// tests/reference/concentration_example.R: every row at R_RTOL, including rows the published
+/// tables suppress (the comparison is on the computed values).
+#[test]
+fn concentration_matches_r_on_the_example_round() {
+    let t = TestRun::new();
+    let round = t.path("round");
+    round_with_names(&round);
+    // The metric lock sits beside the rounds' folder.
+    std::fs::copy(
+        repo().join("surveys/hscc-scrm.metrics.lock.json"),
+        t.path("hscc-scrm.metrics.lock.json"),
+    )
+    .unwrap();
+    let r = run(&RunOptions {
+        round_dir: round,
+        out_dir: Some(t.path("out")),
+        progress: false,
+        previous: None,
+    })
+    .unwrap();
+    let c = r
+        .concentration
+        .as_ref()
+        .expect("the example has [concentration]");
+    let (head, rows) = read_csv(&repo().join("tests/reference/concentration_example.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let mut compared = 0;
+    for row in &rows {
+        let (kind, what, sv, val) = (
+            row[col("kind")].as_str(),
+            row[col("what")].as_str(),
+            row[col("segment_var")].as_str(),
+            row[col("segment_value")].as_str(),
+        );
+        let pool = if kind == "supplier_share" {
+            &c.supplier_rows
+        } else {
+            &c.category_rows
+        };
+        let ours = pool
+            .iter()
+            .find(|e| {
+                (kind == "supplier_share" || e.metric_id == kind)
+                    && e.level == what
+                    && e.segment_var == sv
+                    && e.segment_value == val
+            })
+            .unwrap_or_else(|| panic!("no row for {kind} {what} {sv} {val}"));
+        for (name, got, want) in [
+            (
+                "estimate",
+                ours.estimate,
+                row[col("estimate")].parse::<f64>().unwrap(),
+            ),
+            ("se", ours.se, row[col("se")].parse::<f64>().unwrap()),
+        ] {
+            assert!(
+                close(got, want, R_RTOL),
+                "{kind} {what} {sv}={val} {name}: got {got:.17e}, R has {want:.17e}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 150, "{compared} values compared");
+}
+
+/// Three organizations name "Zephyr Clinical Cloud" (in the alias table, category cloud): with
+/// names published it still appears in no published output — not in the tables, charts, report,
+/// summary, workbook, metrics or data package — while suppliers named by more do. The review
+/// table and the respondent-level mentions (internal) keep it.
+#[test]
+fn a_supplier_named_by_three_organizations_is_hidden_everywhere() {
+    let t = TestRun::new();
+    round_with_names(&t.path("r"));
+    let aliases = t.path("r/suppliers.csv");
+    let mut table = std::fs::read_to_string(&aliases).unwrap();
+    table.push_str("Zephyr Clinical Cloud,Zephyr Clinical Cloud,cloud\n");
+    std::fs::write(&aliases, table).unwrap();
+    // Name it in three complete, unduplicated Qualtrics responses.
+    let path = t.path("r/responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let mut rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let at = |n: &str| rows[0].iter().position(|h| h == n).unwrap();
+    let (status, finished, c4, org) = (at("Status"), at("Finished"), at("C4"), at("Q_ORG"));
+    let mut changed = 0;
+    for i in 3..rows.len() {
+        let unique = rows
+            .iter()
+            .filter(|r| r.get(org) == rows[i].get(org))
+            .count()
+            == 1;
+        if changed < 3
+            && unique
+            && rows[i][status] == "IP Address"
+            && rows[i][finished] == "True"
+            && !rows[i][c4].is_empty()
+        {
+            rows[i][c4] = format!("{}; Zephyr Clinical Cloud", rows[i][c4]);
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 3);
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let out = t.path("out");
+
+    // The premise: exactly three organizations name it.
+    let (head, mentions) = read_csv(&out.join("data/supplier_mentions.csv"));
+    let sup = head.iter().position(|h| h == "supplier").unwrap();
+    assert_eq!(
+        mentions
+            .iter()
+            .filter(|r| r[sup] == "Zephyr Clinical Cloud")
+            .count(),
+        3
+    );
+    let matches = std::fs::read_to_string(out.join("tables/supplier_matches.csv")).unwrap();
+    assert!(
+        matches.contains("Zephyr Clinical Cloud"),
+        "the review table lists it"
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let mut published = 0;
+    let mut shown_epic = false;
+    for o in manifest["outputs"].as_array().unwrap() {
+        if !o["publishable"].as_bool().unwrap() {
+            continue;
+        }
+        let rel = o["path"].as_str().unwrap();
+        let bytes = std::fs::read(out.join(rel)).unwrap();
+        let texts: Vec<String> = if rel.ends_with(".xlsx") {
+            let mut z = zip::ZipArchive::new(std::fs::File::open(out.join(rel)).unwrap()).unwrap();
+            (0..z.len())
+                .map(|i| {
+                    let mut s = String::new();
+                    z.by_index(i).unwrap().read_to_string(&mut s).unwrap();
+                    s
+                })
+                .collect()
+        } else {
+            vec![String::from_utf8_lossy(&bytes).into_owned()]
+        };
+        for s in &texts {
+            assert!(!s.contains("Zephyr"), "{rel} shows the supplier named by 3");
+            shown_epic |= s.contains("Epic");
+        }
+        published += 1;
+    }
+    assert!(published > 20);
+    assert!(shown_epic, "a supplier named by many is published by name");
+    // Its cloud rank is not taken: ranks stay 1, 2, … without a gap.
+    let (head, dep) = read_csv(&out.join("tables/supplier_dependency.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let mut cloud: Vec<u32> = dep
+        .iter()
+        .filter(|r| r[col("category")] == "cloud" && r[col("segment_var")] == "all")
+        .map(|r| r[col("rank")].parse().unwrap())
+        .collect();
+    cloud.sort_unstable();
+    assert_eq!(cloud, (1..=cloud.len() as u32).collect::<Vec<_>>());
+}
+
+/// By default (`publish_names = false`) suppliers appear by rank only: no canonical supplier
+/// name reaches a published output, and the tables name them `<category> #<rank>`.
+#[test]
+fn supplier_names_are_not_published_by_default() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let out = t.path("out");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for o in manifest["outputs"].as_array().unwrap() {
+        if !o["publishable"].as_bool().unwrap() || o["path"].as_str().unwrap().ends_with(".xlsx") {
+            continue;
+        }
+        let rel = o["path"].as_str().unwrap();
+        let s = String::from_utf8_lossy(&std::fs::read(out.join(rel)).unwrap()).into_owned();
+        for name in [
+            "Change Healthcare",
+            "Microsoft Azure",
+            "Oracle Health",
+            "Availity",
+            "MEDITECH",
+        ] {
+            assert!(!s.contains(name), "{rel} names {name}");
+        }
+    }
+    let (head, dep) = read_csv(&out.join("tables/supplier_dependency.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    assert!(dep.iter().any(|r| r[col("supplier")] == "EHR #1"));
+    // Internal outputs keep the names for the task group.
+    let (_, mentions) = read_csv(&out.join("data/supplier_mentions.csv"));
+    assert!(mentions
+        .iter()
+        .any(|r| r.contains(&"Change Healthcare".to_string())));
+}
+
+/// `suppliers suggest`: a typo the resolver would not join becomes a proposal to check, and
+/// spellings of a supplier the table lacks are grouped under one canonical name, category blank.
+#[test]
+fn suppliers_suggest_proposes_alias_rows() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["suppliers", "suggest", "r"]);
+    let out = t.run().expect_code(0);
+    let mut rdr = csv::Reader::from_reader(out.stdout.as_bytes());
+    let head: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(&head[..3], ["alias", "canonical", "category"]);
+    let rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let find = |alias: &str| rows.iter().find(|r| r[0] == alias);
+    // Synthetic typos of the example (seed 2024).
+    let wokday = find("Wokday").expect("an unresolved typo is proposed");
+    assert_eq!(
+        (wokday[1].as_str(), wokday[2].as_str()),
+        ("Workday", "saas")
+    );
+    let bluewave = find("Bluewave I Partners").expect("a new supplier's spelling");
+    assert_eq!(bluewave[1], "Bluewave IT Partners");
+    assert_eq!(bluewave[2], "", "a person chooses the category");
+}
