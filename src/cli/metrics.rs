@@ -64,10 +64,32 @@ pub(super) fn metrics(action: MetricsCommand, quiet: bool) -> u8 {
                         catalog::lock_path(&spec).display()
                     ),
                 );
+                // Columns as wide as their longest value.
+                let id_w = s
+                    .metrics
+                    .iter()
+                    .map(|m| m.id.len())
+                    .max()
+                    .unwrap_or(2)
+                    .max(2);
+                let kind_w = s
+                    .metrics
+                    .iter()
+                    .map(|m| catalog::definition(m)["kind"].to_string().len())
+                    .max()
+                    .unwrap_or(4)
+                    .max(4);
+                let var_w = s
+                    .metrics
+                    .iter()
+                    .map(|m| m.variable.len())
+                    .max()
+                    .unwrap_or(8)
+                    .max(8);
                 say(
                     quiet,
                     &format!(
-                        "{:<14} {:>3}  {:<12} {:<22} {:<9} {:<10} {}",
+                        "{:<id_w$} {:>3}  {:<kind_w$} {:<var_w$} {:<9} {:<10} {}",
                         "id", "ver", "kind", "variable", "csf", "lock", "title"
                     ),
                 );
@@ -76,7 +98,7 @@ pub(super) fn metrics(action: MetricsCommand, quiet: bool) -> u8 {
                     say(
                         quiet,
                         &format!(
-                            "{:<14} {:>3}  {:<12} {:<22} {:<9} {:<10} {}",
+                            "{:<id_w$} {:>3}  {:<kind_w$} {:<var_w$} {:<9} {:<10} {}",
                             m.id,
                             m.version,
                             d["kind"],

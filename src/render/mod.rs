@@ -410,6 +410,15 @@ fn concentration_section(
     let min_cell = spec.publication.min_cell_size;
     let cs = spec.concentration.as_ref();
     let mut h = String::from("<h2>Concentration</h2>");
+    // TLP 2.0 labels parts of a document: supplier names carry their own, stricter label.
+    if c.publish_names && c.tlp != spec.survey.tlp {
+        let _ = write!(
+            h,
+            "<p><strong>{}</strong> — this section names suppliers (the rest of the report is {}).</p>",
+            c.tlp.label(),
+            spec.survey.tlp.label()
+        );
+    }
     let distinct = c.matches.len();
     let unresolved: Vec<&crate::concentration::Match> = c
         .matches
@@ -1033,7 +1042,12 @@ fn summary_md(r: &RunResult) -> String {
     if let Some(c) = &r.concentration {
         let _ = writeln!(
             s,
-            "\n## Supplier concentration (all organizations)\n\nSuppliers named by fewer than {} organizations are not shown; {}.\n",
+            "\n## Supplier concentration (all organizations)\n\n{}Suppliers named by fewer than {} organizations are not shown; {}.\n",
+            if c.publish_names && c.tlp != spec.survey.tlp {
+                format!("**{}**: this section names suppliers. ", c.tlp.label())
+            } else {
+                String::new()
+            },
             spec.publication.min_cell_size,
             if c.publish_names { "names as the spec allows" } else { "suppliers by rank within their category" }
         );

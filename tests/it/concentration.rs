@@ -263,3 +263,57 @@ fn suppliers_suggest_proposes_alias_rows() {
     assert_eq!(bluewave[1], "Bluewave IT Partners");
     assert_eq!(bluewave[2], "", "a person chooses the category");
 }
+
+/// A wrong `[concentration]` section is refused with the key, the value and what is expected;
+/// a broken alias table names its file and row. Nothing panics.
+#[test]
+fn concentration_settings_and_alias_table_errors_are_clear() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["validate", "r"]);
+    let p = t.path("r/survey.toml");
+    let spec = std::fs::read_to_string(&p).unwrap();
+    let spec = spec
+        .replace("suppliers = [\"C4\"]", "suppliers = [\"C5\"]")
+        .replace("aliases = \"suppliers.csv\"", "aliases = \"vendors.csv\"")
+        .replace("no_alternative = [\"zero\"]", "no_alternative = [\"none\"]");
+    std::fs::write(&p, spec).unwrap();
+    let out = t.run().expect_code(2);
+    for needle in [
+        "concentration.suppliers[0]",
+        "text question",
+        "concentration.no_alternative[0]",
+        "`none`",
+        "two_plus",
+        "vendors.csv",
+        "not found",
+    ] {
+        // miette wraps long messages: compare with line breaks and the gutter removed.
+        let flat: String = out
+            .stderr
+            .split('\n')
+            .map(|l| l.trim_start_matches([' ', '│', '×']))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains(needle), "{needle}: {}", out.stderr);
+    }
+    std::fs::write(
+        t.path("r/vendors.csv"),
+        "alias,canonical,category\nEpic,Epic,ehr\nCerner,,ehr\n",
+    )
+    .unwrap();
+    let spec = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        spec.replace("suppliers = [\"C5\"]", "suppliers = [\"C4\"]")
+            .replace("no_alternative = [\"none\"]", "no_alternative = [\"zero\"]"),
+    )
+    .unwrap();
+    let t = t.again().args(["run", "r", "--out", "out", "-q"]);
+    let out = t.run().expect_code(2);
+    assert!(
+        out.stderr.contains("vendors.csv, row 3") && out.stderr.contains("may not be empty"),
+        "{}",
+        out.stderr
+    );
+}
