@@ -14,7 +14,13 @@ pub const ROWS: usize = 1_000_000;
 pub fn round_dir() -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = repo.join("target/bench-data/clean-1m");
-    if dir.join("survey.toml").exists() {
+    // Made again when the example changed (its spec is copied below).
+    let example_spec = repo.join("surveys/example-2024/survey.toml");
+    let fresh = |f: &str| {
+        let (a, b) = (dir.join(f).metadata(), example_spec.metadata());
+        matches!((a, b), (Ok(a), Ok(b)) if a.modified().ok() >= b.modified().ok())
+    };
+    if fresh("survey.toml") && dir.join("suppliers.csv").exists() {
         return dir;
     }
     std::fs::create_dir_all(&dir).unwrap();
@@ -26,7 +32,9 @@ pub fn round_dir() -> PathBuf {
         "",
     );
     std::fs::write(dir.join("survey.toml"), spec).unwrap();
-    std::fs::copy(example.join("population.csv"), dir.join("population.csv")).unwrap();
+    for f in ["population.csv", "suppliers.csv"] {
+        std::fs::copy(example.join(f), dir.join(f)).unwrap();
+    }
     let text = std::fs::read_to_string(example.join("responses_qualtrics.csv")).unwrap();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)

@@ -137,6 +137,34 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
                     )),
                     Err(e) => problems.push(e.to_string()),
                 }
+                if let Some(conc) = &spec.spec.concentration {
+                    match crate::concentration::resolve_names(&spec, conc, &c.records) {
+                        Ok(r) => {
+                            let unresolved: Vec<_> = r
+                                .matches
+                                .iter()
+                                .filter(|m| m.resolution.canonical.is_none())
+                                .collect();
+                            info.push(format!(
+                                "suppliers: {} distinct names, {} resolved by the alias table ({} by similarity), {} unresolved ({} mentions){}",
+                                r.matches.len(),
+                                r.matches.len() - unresolved.len(),
+                                r.matches
+                                    .iter()
+                                    .filter(|m| matches!(m.resolution.how, crate::concentration::names::How::Similar(_)))
+                                    .count(),
+                                unresolved.len(),
+                                unresolved.iter().map(|m| m.mentions).sum::<usize>(),
+                                if unresolved.is_empty() {
+                                    String::new()
+                                } else {
+                                    " — `supplyrisk suppliers suggest` proposes alias rows".to_string()
+                                }
+                            ));
+                        }
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
             }
         }
     }

@@ -18,11 +18,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::clean::{Answer, Record};
 use crate::error::Result;
+use crate::estimate::SegmentPartitions;
 use crate::estimate::{
     complementary_suppression, nchs_proportion, proportion_method, segments, EstimateRow, Segment,
     ALL,
 };
-use crate::kernels::concentration::hhi;
+use crate::kernels::concentration::hhi_sparse;
+use crate::kernels::domains::{DomainEstimate, DomainLinearizer, Domains, Series, NO_DOMAIN};
 use crate::kernels::estimators::{ci_normal, kish_ess, Survey};
 use crate::kernels::intervals::proportion_ci;
 use crate::spec::{ConcentrationSpec, LoadedSpec, MetricKind, NchsAction, Spec, Tlp};
@@ -87,6 +89,8 @@ pub struct Category {
 pub struct Analysis {
     pub suppliers: Vec<Supplier>,
     pub matches: Vec<Match>,
+    /// Comma-separated answers split into names (see [`Resolved::lists`]).
+    pub lists: Vec<(String, Vec<String>, usize)>,
     pub categories: Vec<Category>,
     /// Per record: the suppliers it names (indexes, first = most critical), empty when none.
     pub named: Vec<Vec<usize>>,
@@ -178,6 +182,39 @@ pub struct Resolved {
     pub suppliers: Vec<Supplier>,
     pub matches: Vec<Match>,
     pub named: Vec<Vec<usize>>,
+    /// Answers typed as a comma-separated list ("Epic, Change Healthcare"): the text, its
+    /// parts (each resolved on its own, in `matches`) and how many times it was typed.
+    pub lists: Vec<(String, Vec<String>, usize)>,
+}
+
+/// A name that is not an alias-table entry as typed but a comma-separated list of names that
+/// each resolve ("Epic, Change Healthcare" — which would otherwise pass as similar to "Epic";
+/// "Epic Systems, Inc." is an entry and is never split; a legal form after a comma stays with
+/// the name before it).
+fn as_list(typed: &str, table: &AliasTable, threshold: f64) -> Option<Vec<String>> {
+    if !typed.contains(',')
+        || matches!(
+            resolve(typed, table, threshold).how,
+            How::Alias | How::AliasPart
+        )
+    {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for part in typed.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match parts.last_mut() {
+            Some(last) if names::is_legal_form(part) => {
+                last.push_str(", ");
+                last.push_str(part);
+            }
+            _ => parts.push(part.to_string()),
+        }
+    }
+    (parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| resolve(p, table, threshold).how != How::Unresolved))
+    .then_some(parts)
 }
 
 /// Resolve every record's supplier names against the alias table.
@@ -195,10 +232,24 @@ pub fn resolve_names(
     let mut spellings: Vec<BTreeMap<String, usize>> = Vec::new();
     let mut named = Vec::with_capacity(records.len());
     let mut typed_orgs: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut lists: BTreeMap<String, (Option<Vec<String>>, usize)> = BTreeMap::new();
     for rec in records {
         let mut mine: Vec<usize> = Vec::new();
         let mut typed_here = BTreeSet::new();
+        let mut expanded = Vec::new();
         for typed in typed_names(spec, c, rec) {
+            let entry = lists
+                .entry(typed.clone())
+                .or_insert_with(|| (as_list(&typed, &table, c.similarity), 0));
+            match &entry.0 {
+                Some(parts) => {
+                    entry.1 += 1;
+                    expanded.extend(parts.iter().cloned());
+                }
+                None => expanded.push(typed),
+            }
+        }
+        for typed in expanded {
             let res = decisions
                 .entry(typed.clone())
                 .or_insert_with(|| resolve(&typed, &table, c.similarity))
@@ -237,12 +288,19 @@ pub fn resolve_names(
         }
         named.push(mine);
     }
-    // An unresolved group is called by its most frequent spelling (ties: the first in order).
+    // An unresolved group is called by its most frequent spelling; among equals, one not in
+    // capitals, then the shortest (legal forms are the usual extra), then the first in order.
     for (s, sp) in spellings.iter().enumerate() {
         if suppliers[s].name.is_empty() {
+            let shouting = |x: &str| x.chars().any(char::is_lowercase);
             let best = sp
                 .iter()
-                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .max_by(|a, b| {
+                    a.1.cmp(b.1)
+                        .then_with(|| shouting(a.0).cmp(&shouting(b.0)))
+                        .then_with(|| b.0.len().cmp(&a.0.len()))
+                        .then_with(|| b.0.cmp(a.0))
+                })
                 .map(|x| x.0.clone())
                 .unwrap_or_default();
             suppliers[s].name = best;
@@ -264,10 +322,15 @@ pub fn resolve_names(
             }
         })
         .collect();
+    let lists = lists
+        .into_iter()
+        .filter_map(|(typed, (parts, n))| parts.map(|p| (typed, p, n)))
+        .collect();
     Ok(Resolved {
         suppliers,
         matches,
         named,
+        lists,
     })
 }
 
@@ -297,6 +360,7 @@ pub fn analyse(
         mut suppliers,
         matches,
         named,
+        lists,
     } = resolve_names(loaded, c, records)?;
     let survey = Survey {
         design: &weighted.design,
@@ -310,13 +374,39 @@ pub fn analyse(
     let (method, method_name) = proportion_method(spec);
     let segs: Vec<Segment> = segments(spec, records);
     let answered: Vec<bool> = named.iter().map(|s| !s.is_empty()).collect();
-    let in_seg = |s: &Segment, i: usize| s.mask.as_ref().is_none_or(|m| m[i]);
+    // Every segment variable (and cross) as one partition, estimated in one pass per series.
+    let parts = SegmentPartitions::new(&segs, n_rows);
+    let domains = Domains::new((0..parts.parts.len()).map(|p| parts.partition(p)).collect());
+    let lin = DomainLinearizer::new(survey);
+    // Rows (weight > 0) of each segment: `[segment] → row indexes`, from the partitions.
+    let mut seg_rows: Vec<Vec<usize>> = vec![Vec::new(); segs.len()];
+    {
+        let mut seg_of: Vec<Vec<usize>> = parts.parts.iter().map(|(_, k)| vec![0; *k]).collect();
+        for (g, &(p, d)) in parts.place.iter().enumerate() {
+            seg_of[p][d] = g;
+        }
+        for i in (0..n_rows).filter(|&i| w[i] > 0.0) {
+            for (p, (codes, _)) in parts.parts.iter().enumerate() {
+                if codes[i] != NO_DOMAIN {
+                    seg_rows[seg_of[p][codes[i] as usize]].push(i);
+                }
+            }
+        }
+    }
 
     let used_categories: BTreeSet<String> = suppliers
         .iter()
         .filter_map(|s| s.category.clone())
         .collect();
     let categories = category_labels(spec, c, &used_categories);
+    let category_of: Vec<Option<usize>> = suppliers
+        .iter()
+        .map(|s| {
+            s.category
+                .as_deref()
+                .and_then(|code| categories.iter().position(|x| x.code == code))
+        })
+        .collect();
 
     // Alternatives: 1 = none, 0 = some, NaN = not answered (or "Don't know").
     let alt_qi = c
@@ -333,13 +423,10 @@ pub fn analyse(
 
     // A proportion row with the spec's CI, NCHS rules and disclosure (`count`: organizations
     // counted in the numerator, for the few-naming rule).
-    let proportion_row = |id: &str, lvl: &str, s: &Segment, y: &[f64], count: usize| {
-        let e = survey.mean(y, s.mask.as_deref());
+    let proportion_row = |id: &str, lvl: &str, g: usize, de: &DomainEstimate, count: usize| {
+        let e = &de.estimate;
+        let s = &segs[g];
         let (lo, hi) = proportion_ci(method, e.value, e.se, e.df, n_rows, level);
-        let used: Vec<f64> = (0..y.len())
-            .filter(|&i| !y[i].is_nan() && w[i] > 0.0 && in_seg(s, i))
-            .map(|i| w[i])
-            .collect();
         let mut flags: Vec<&'static str> = Vec::new();
         let mut suppressed = false;
         if e.n < min_cell {
@@ -367,7 +454,7 @@ pub fn analyse(
             ci_high: hi,
             ci_method: method_name,
             n: e.n,
-            n_eff: kish_ess(&used),
+            n_eff: de.n_eff,
             weight_sum: e.weight_sum,
             deff: e.deff,
             df: e.df,
@@ -375,33 +462,64 @@ pub fn analyse(
             flag: flags.join(";"),
         }
     };
-
-    // Indicator of naming each supplier, among organizations that name any.
-    let indicator = |pred: &dyn Fn(&[usize]) -> bool| -> Vec<f64> {
-        named
+    // Shares of level sets for every segment: `[segment][level]`, 64 levels per pass.
+    let level_shares = |k: usize, set_of: &dyn Fn(usize, usize) -> Option<u64>| {
+        let mut out: Vec<Vec<DomainEstimate>> = vec![Vec::with_capacity(k); segs.len()];
+        for start in (0..k).step_by(64) {
+            let chunk = (k - start).min(64);
+            let sets: Vec<Option<u64>> = (0..n_rows).map(|i| set_of(i, start)).collect();
+            let res = lin.estimate(
+                Series::Levels {
+                    k: chunk,
+                    sets: &sets,
+                },
+                &domains,
+                false,
+            );
+            for (g, &(p, d)) in parts.place.iter().enumerate() {
+                out[g].extend(res[p][d].iter().copied());
+            }
+        }
+        out
+    };
+    // Organizations (weight > 0) of each segment counted by `count(i)` (a row may count for
+    // several levels): `[segment][level]`.
+    let counts = |k: usize, levels_of: &dyn Fn(usize) -> Vec<usize>| {
+        seg_rows
             .iter()
-            .map(|s| {
-                if s.is_empty() {
-                    f64::NAN
-                } else {
-                    f64::from(u8::from(pred(s)))
+            .map(|rows| {
+                let mut n = vec![0usize; k];
+                for &i in rows {
+                    for l in levels_of(i) {
+                        n[l] += 1;
+                    }
                 }
+                n
             })
-            .collect()
+            .collect::<Vec<_>>()
     };
 
-    // Per supplier shares; ranks by the sector-wide share among published suppliers.
-    let mut supplier_y: Vec<Vec<f64>> = Vec::with_capacity(suppliers.len());
-    for (k, s) in suppliers.iter_mut().enumerate() {
-        supplier_y.push(indicator(&|set: &[usize]| set.contains(&k)));
+    // Per supplier shares among organizations naming any; ranks by the sector-wide share
+    // among published suppliers.
+    let n_sup = suppliers.len();
+    let supplier_shares = level_shares(n_sup, &|i, start| {
+        answered[i].then(|| {
+            named[i]
+                .iter()
+                .filter(|&&s| s >= start && s < start + 64)
+                .fold(0u64, |acc, &s| acc | 1 << (s - start))
+        })
+    });
+    let supplier_counts = counts(n_sup, &|i| named[i].clone());
+    for s in suppliers.iter_mut() {
         s.published = s.category.is_some() && s.organizations >= min_cell;
     }
-    let overall_share: Vec<f64> = supplier_y
+    let overall_share: Vec<f64> = supplier_shares[0]
         .iter()
-        .map(|y| survey.mean(y, None).value)
+        .map(|e| e.estimate.value)
         .collect();
     for cat in &categories {
-        let mut members: Vec<usize> = (0..suppliers.len())
+        let mut members: Vec<usize> = (0..n_sup)
             .filter(|&k| {
                 suppliers[k].published && suppliers[k].category.as_deref() == Some(&cat.code)
             })
@@ -422,46 +540,84 @@ pub fn analyse(
     }
 
     // Category statistics per segment.
+    let n_cat = categories.len();
+    let cats_named = |i: usize| -> Vec<usize> {
+        let mut v: Vec<usize> = named[i].iter().filter_map(|&s| category_of[s]).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let dependency = level_shares(n_cat, &|i, start| {
+        answered[i].then(|| {
+            cats_named(i)
+                .into_iter()
+                .filter(|&c| c >= start && c < start + 64)
+                .fold(0u64, |acc, c| acc | 1 << (c - start))
+        })
+    });
+    let dependents = counts(n_cat, &cats_named);
+    // Kish n_eff of each segment's dependents of each category.
+    let dependents_neff: Vec<Vec<f64>> = seg_rows
+        .iter()
+        .map(|rows| {
+            (0..n_cat)
+                .map(|cat| {
+                    let ws: Vec<f64> = rows
+                        .iter()
+                        .filter(|&&i| cats_named(i).contains(&cat))
+                        .map(|&i| w[i])
+                        .collect();
+                    kish_ess(&ws)
+                })
+                .collect()
+        })
+        .collect();
+    let first_category = |i: usize| named[i].first().and_then(|&s| category_of[s]);
+    let noalt_counts = counts(n_cat, &|i| match first_category(i) {
+        Some(cat) if no_alt[i] == 1.0 => vec![cat],
+        _ => Vec::new(),
+    });
     let mut category_rows = Vec::new();
-    for cat in &categories {
-        let members: Vec<usize> = (0..suppliers.len())
-            .filter(|&k| suppliers[k].category.as_deref() == Some(&cat.code))
-            .collect();
-        let depends = indicator(&|set: &[usize]| set.iter().any(|k| members.contains(k)));
+    for (ci, cat) in categories.iter().enumerate() {
         // Organizations whose most critical (first named) supplier is in the category.
         let first_in: Vec<f64> = (0..n_rows)
-            .map(|i| match named[i].first() {
-                Some(k) if members.contains(k) => no_alt[i],
-                _ => f64::NAN,
+            .map(|i| {
+                if first_category(i) == Some(ci) {
+                    no_alt[i]
+                } else {
+                    f64::NAN
+                }
             })
             .collect();
-        for s in &segs {
-            let dependents = (0..n_rows)
-                .filter(|&i| depends[i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
-                .count();
-            let dep = proportion_row(DEPENDENCY_SHARE, &cat.code, s, &depends, dependents);
-            // HHI over the category's suppliers, totals of the segment's organizations.
-            let columns: Vec<Vec<f64>> = members
+        let noalt_res = lin.estimate(Series::Numeric(&first_in), &domains, false);
+        // The category's suppliers, renumbered 0.. for the HHI.
+        let local: Vec<Option<usize>> = {
+            let mut next = 0;
+            category_of
                 .iter()
-                .map(|&k| {
-                    (0..n_rows)
-                        .map(|i| {
-                            if in_seg(s, i) && supplier_y[k][i] == 1.0 {
-                                1.0
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect()
+                .map(|&x| {
+                    (x == Some(ci)).then(|| {
+                        next += 1;
+                        next - 1
+                    })
                 })
-                .collect();
-            let conc = hhi(&survey, &columns);
-            let dep_w: Vec<f64> = (0..n_rows)
-                .filter(|&i| depends[i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
-                .map(|i| w[i])
-                .collect();
-            let n_eff = kish_ess(&dep_w);
-            let hidden = dep.n < min_cell || dependents < min_cell;
+                .collect()
+        };
+        let k_local = local.iter().flatten().count();
+        for (g, &(p, d)) in parts.place.iter().enumerate() {
+            let n_dep = dependents[g][ci];
+            let dep = proportion_row(DEPENDENCY_SHARE, &cat.code, g, &dependency[g][ci], n_dep);
+            let codes = &parts.parts[p].0;
+            let local = &local;
+            let conc = hhi_sparse(&survey, k_local, |i| {
+                let inside = codes[i] == d as u32;
+                named[i]
+                    .iter()
+                    .filter_map(move |&s| if inside { local[s] } else { None })
+                    .map(|j| (j, 1.0))
+            });
+            let n_eff = dependents_neff[g][ci];
+            let hidden = dep.n < min_cell || n_dep < min_cell;
             let why = if dep.n < min_cell {
                 "below_min_cell"
             } else {
@@ -472,7 +628,7 @@ pub fn analyse(
                 if hidden {
                     flags.push(why);
                 }
-                if dependents > 0 {
+                if n_dep > 0 {
                     flag_mean_like(&mut flags, n_eff, est, se, dep.df);
                 }
                 EstimateRow {
@@ -480,14 +636,14 @@ pub fn analyse(
                     metric_version: 0,
                     statistic: if id == HHI { HHI } else { EFFECTIVE_SUPPLIERS },
                     level: cat.code.clone(),
-                    segment_var: s.var.clone(),
-                    segment_value: s.value.clone(),
+                    segment_var: segs[g].var.clone(),
+                    segment_value: segs[g].value.clone(),
                     estimate: est,
                     se,
                     ci_low: lo,
                     ci_high: hi,
                     ci_method: "normal",
-                    n: dependents,
+                    n: n_dep,
                     n_eff,
                     weight_sum: conc.total,
                     deff: f64::NAN,
@@ -506,10 +662,13 @@ pub fn analyse(
                 lo.max(1.0),
                 hi,
             );
-            let noalt_count = (0..n_rows)
-                .filter(|&i| first_in[i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
-                .count();
-            let noalt = proportion_row(NO_ALTERNATIVE_SHARE, &cat.code, s, &first_in, noalt_count);
+            let noalt = proportion_row(
+                NO_ALTERNATIVE_SHARE,
+                &cat.code,
+                g,
+                &noalt_res[p][d][0],
+                noalt_counts[g][ci],
+            );
             category_rows.extend([dep, hhi_row, eff_row, noalt]);
         }
     }
@@ -544,25 +703,21 @@ pub fn analyse(
     // Per published supplier × segment shares.
     let mut supplier_rows = Vec::new();
     for cat in &categories {
-        let mut members: Vec<usize> = (0..suppliers.len())
+        let mut members: Vec<usize> = (0..n_sup)
             .filter(|&k| {
                 suppliers[k].published && suppliers[k].category.as_deref() == Some(&cat.code)
             })
             .collect();
         members.sort_by_key(|&k| suppliers[k].rank);
         for &k in &members {
-            for s in &segs {
-                let count = (0..n_rows)
-                    .filter(|&i| supplier_y[k][i] == 1.0 && w[i] > 0.0 && in_seg(s, i))
-                    .count();
-                let mut row = proportion_row(
+            for g in 0..segs.len() {
+                let row = proportion_row(
                     SUPPLIER_SHARE,
                     &suppliers[k].label,
-                    s,
-                    &supplier_y[k],
-                    count,
+                    g,
+                    &supplier_shares[g][k],
+                    supplier_counts[g][k],
                 );
-                row.level = suppliers[k].label.clone();
                 supplier_rows.push(row);
             }
         }
@@ -594,6 +749,7 @@ pub fn analyse(
     Ok(Some(Analysis {
         suppliers,
         matches,
+        lists,
         categories,
         named,
         category_rows,
@@ -611,58 +767,83 @@ fn shown(r: &EstimateRow, x: f64) -> Option<f64> {
 
 /// `tables/supplier_matches.csv` (internal): every distinct typed name and its resolution.
 pub fn matches_table(a: &Analysis) -> Table {
-    let mut rows: Vec<&Match> = a.matches.iter().collect();
-    rows.sort_by(|x, y| {
-        let (sx, sy) = (&a.suppliers[x.supplier], &a.suppliers[y.supplier]);
-        (sx.category.is_none(), &sx.name, &x.resolution.typed).cmp(&(
-            sy.category.is_none(),
-            &sy.name,
-            &y.resolution.typed,
-        ))
-    });
-    let how = |m: &Match| match m.resolution.how {
-        How::Alias => "alias",
-        How::AliasPart => "alias_part",
-        How::Similar(_) => "similar",
-        How::Unresolved => "unresolved",
-    };
+    struct Row {
+        typed: String,
+        normalized: String,
+        how: &'static str,
+        similarity: Option<f64>,
+        supplier: String,
+        category: Option<String>,
+        mentions: usize,
+        organizations: Option<usize>,
+        supplier_organizations: Option<usize>,
+    }
+    let mut rows: Vec<(bool, Row)> = a
+        .matches
+        .iter()
+        .map(|m| {
+            let sup = &a.suppliers[m.supplier];
+            let (how, similarity) = match m.resolution.how {
+                How::Alias => ("alias", None),
+                How::AliasPart => ("alias_part", None),
+                How::Similar(s) => ("similar", Some(s)),
+                How::Unresolved => ("unresolved", None),
+            };
+            (
+                sup.category.is_none(),
+                Row {
+                    typed: m.resolution.typed.clone(),
+                    normalized: m.resolution.normalized.clone(),
+                    how,
+                    similarity,
+                    supplier: sup.name.clone(),
+                    category: sup.category.clone(),
+                    mentions: m.mentions,
+                    organizations: Some(m.organizations),
+                    supplier_organizations: Some(sup.organizations),
+                },
+            )
+        })
+        .collect();
+    // A comma-separated list split into its names (each also listed on its own).
+    rows.extend(a.lists.iter().map(|(typed, parts, n)| {
+        (
+            false,
+            Row {
+                typed: typed.clone(),
+                normalized: names::normalize(typed),
+                how: "list",
+                similarity: None,
+                supplier: parts.join("; "),
+                category: None,
+                mentions: *n,
+                organizations: None,
+                supplier_organizations: None,
+            },
+        )
+    }));
+    rows.sort_by(|x, y| (x.0, &x.1.supplier, &x.1.typed).cmp(&(y.0, &y.1.supplier, &y.1.typed)));
+    let rows: Vec<&Row> = rows.iter().map(|r| &r.1).collect();
     let mut t = Table::new();
-    t.text(
-        "typed",
-        rows.iter().map(|m| Some(m.resolution.typed.clone())),
-    )
-    .text(
-        "normalized",
-        rows.iter().map(|m| Some(m.resolution.normalized.clone())),
-    )
-    .text("how", rows.iter().map(|m| Some(how(m).to_string())))
-    .float(
-        "similarity",
-        rows.iter().map(|m| match m.resolution.how {
-            How::Similar(s) => Some(s),
-            _ => None,
-        }),
-    )
-    .text(
-        "supplier",
-        rows.iter()
-            .map(|m| Some(a.suppliers[m.supplier].name.clone())),
-    )
-    .text(
-        "category",
-        rows.iter()
-            .map(|m| a.suppliers[m.supplier].category.clone()),
-    )
-    .int("mentions", rows.iter().map(|m| Some(m.mentions as i64)))
-    .int(
-        "organizations",
-        rows.iter().map(|m| Some(m.organizations as i64)),
-    )
-    .int(
-        "supplier_organizations",
-        rows.iter()
-            .map(|m| Some(a.suppliers[m.supplier].organizations as i64)),
-    );
+    t.text("typed", rows.iter().map(|r| Some(r.typed.clone())))
+        .text(
+            "normalized",
+            rows.iter().map(|r| Some(r.normalized.clone())),
+        )
+        .text("how", rows.iter().map(|r| Some(r.how.to_string())))
+        .float("similarity", rows.iter().map(|r| r.similarity))
+        .text("supplier", rows.iter().map(|r| Some(r.supplier.clone())))
+        .text("category", rows.iter().map(|r| r.category.clone()))
+        .int("mentions", rows.iter().map(|r| Some(r.mentions as i64)))
+        .int(
+            "organizations",
+            rows.iter().map(|r| r.organizations.map(|x| x as i64)),
+        )
+        .int(
+            "supplier_organizations",
+            rows.iter()
+                .map(|r| r.supplier_organizations.map(|x| x as i64)),
+        );
     t
 }
 
@@ -945,11 +1126,13 @@ pub fn suggestions_for_round(round_dir: &std::path::Path) -> Result<Vec<Suggesti
         suppliers,
         matches,
         named,
+        lists,
     } = resolve_names(&loaded, &c, &cleaned.records)?;
     let table = AliasTable::read(&loaded.dir.join(&c.aliases))?;
     let analysis = Analysis {
         suppliers,
         matches,
+        lists,
         categories: Vec::new(),
         named,
         category_rows: Vec::new(),
@@ -974,4 +1157,54 @@ pub fn suggestions_csv(rows: &[Suggestion]) -> Table {
         )
         .text("reason", rows.iter().map(|r| Some(r.reason.clone())));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names::Alias;
+    use super::*;
+
+    #[test]
+    fn comma_lists_split_only_when_every_part_is_a_known_supplier() {
+        let a = |alias: &str, canonical: &str| Alias {
+            alias: alias.into(),
+            canonical: canonical.into(),
+            category: "x".into(),
+        };
+        let table = AliasTable::new(vec![
+            a("Epic", "Epic"),
+            a("Epic Systems", "Epic"),
+            a("Change Healthcare", "Change Healthcare"),
+            a("Medical Information Technology", "MEDITECH"),
+        ]);
+        assert_eq!(
+            as_list("Epic, Change Healthcare", &table, 0.92),
+            Some(vec!["Epic".to_string(), "Change Healthcare".to_string()])
+        );
+        // A legal form after a comma belongs to the name: it resolves whole, never split.
+        assert_eq!(as_list("Epic Systems, Inc.", &table, 0.92), None);
+        assert_eq!(
+            as_list("Medical Information Technology, Inc.", &table, 0.92),
+            None
+        );
+        // A list the similarity rule would have taken for its first name alone.
+        assert_eq!(
+            as_list("Epic Systems, Change Healthcare", &table, 0.92),
+            Some(vec![
+                "Epic Systems".to_string(),
+                "Change Healthcare".to_string()
+            ])
+        );
+        // A legal form after a comma stays with its name.
+        assert_eq!(
+            as_list("epic, Inc, Change Healthcare", &table, 0.92),
+            Some(vec![
+                "epic, Inc".to_string(),
+                "Change Healthcare".to_string()
+            ])
+        );
+        // A part nobody knows: the answer stays one unresolved name for review.
+        assert_eq!(as_list("Epic, our local billing firm", &table, 0.92), None);
+        assert_eq!(as_list("Epic", &table, 0.92), None);
+    }
 }

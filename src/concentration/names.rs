@@ -65,6 +65,16 @@ pub fn normalize(name: &str) -> String {
     words[..end].join(" ")
 }
 
+/// Whether a text is only a legal form ("Inc.", "LLC"), as after the comma in "Epic, Inc.".
+pub fn is_legal_form(text: &str) -> bool {
+    let t: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    LEGAL_SUFFIXES.contains(&t.as_str())
+}
+
 /// One row of the alias table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alias {

@@ -486,14 +486,14 @@ pub(crate) fn proportion_method(spec: &Spec) -> (PropCi, &'static str) {
 
 /// The segments as partitions, one per segment variable (or cross): each row's domain code in
 /// it, and where each segment sits.
-struct SegmentPartitions {
-    parts: Vec<(Vec<u32>, usize)>,
+pub(crate) struct SegmentPartitions {
+    pub(crate) parts: Vec<(Vec<u32>, usize)>,
     /// Segment index → (partition, domain).
-    place: Vec<(usize, usize)>,
+    pub(crate) place: Vec<(usize, usize)>,
 }
 
 impl SegmentPartitions {
-    fn new(segs: &[Segment], n: usize) -> Self {
+    pub(crate) fn new(segs: &[Segment], n: usize) -> Self {
         let mut parts: Vec<(Vec<u32>, usize)> = Vec::new();
         let mut place = Vec::with_capacity(segs.len());
         let mut current: Option<&str> = None;
@@ -515,7 +515,7 @@ impl SegmentPartitions {
         SegmentPartitions { parts, place }
     }
 
-    fn partition(&self, p: usize) -> Partition<'_> {
+    pub(crate) fn partition(&self, p: usize) -> Partition<'_> {
         Partition {
             codes: &self.parts[p].0,
             k: self.parts[p].1,

@@ -19,18 +19,29 @@ pub struct Concentration {
 
 /// `columns[s][i]`: how far row `i` counts toward supplier `s` (0/1 for "names it"; NaN is 0).
 pub fn hhi(survey: &Survey<'_>, columns: &[Vec<f64>]) -> Concentration {
+    hhi_sparse(survey, columns.len(), |i| {
+        columns.iter().enumerate().filter_map(move |(s, col)| {
+            let v = col[i];
+            (!v.is_nan() && v != 0.0).then_some((s, v))
+        })
+    })
+}
+
+/// The same from each row's non-zero entries: `counts(i)` yields `(supplier, x_is)` for the
+/// suppliers (indexes below `k`) row `i` counts toward — nothing for rows outside the domain.
+/// One pass for the totals and one for the influence scores, whatever `k`.
+pub fn hhi_sparse<I: Iterator<Item = (usize, f64)>>(
+    survey: &Survey<'_>,
+    k: usize,
+    counts: impl Fn(usize) -> I,
+) -> Concentration {
     let w = survey.weights;
-    let x = |s: usize, i: usize| {
-        let v = columns[s][i];
-        if v.is_nan() {
-            0.0
-        } else {
-            v
+    let mut totals = vec![0.0; k];
+    for (i, wi) in w.iter().enumerate() {
+        for (s, x) in counts(i) {
+            totals[s] += wi * x;
         }
-    };
-    let totals: Vec<f64> = (0..columns.len())
-        .map(|s| sum((0..w.len()).map(|i| w[i] * x(s, i))))
-        .collect();
+    }
     let t = sum(totals.iter().copied());
     if t.is_nan() || t <= 0.0 {
         return Concentration {
@@ -43,12 +54,10 @@ pub fn hhi(survey: &Survey<'_>, columns: &[Vec<f64>]) -> Concentration {
     }
     let shares: Vec<f64> = totals.iter().map(|ts| ts / t).collect();
     let h = sum(shares.iter().map(|p| p * p));
+    // z_i = w_i Σ_s (2/T)(p_s − H) x_is.
+    let coef: Vec<f64> = shares.iter().map(|p| 2.0 / t * (p - h)).collect();
     let z: Vec<f64> = (0..w.len())
-        .map(|i| {
-            w[i] * (0..columns.len())
-                .map(|s| 2.0 / t * (shares[s] - h) * x(s, i))
-                .sum::<f64>()
-        })
+        .map(|i| w[i] * counts(i).map(|(s, x)| coef[s] * x).sum::<f64>())
         .collect();
     let se = survey.variance(z).max(0.0).sqrt();
     Concentration {

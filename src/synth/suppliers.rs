@@ -388,6 +388,12 @@ pub fn answers(
         chosen.push(sup.name);
         names.push(spelling(rng, sup));
     }
+    // Some type a comma-separated list into the box instead of one name per line.
+    let separator = if names.len() > 1 && rng.chance(0.08) {
+        ", "
+    } else {
+        "; "
+    };
     let first = cats[0].1;
     let size_effect = [0.6, 0.0, -0.6][size];
     let p_none = super::sigmoid(MARKET[first].2 + size_effect - year_shift + 0.4 * rng.normal());
@@ -398,5 +404,5 @@ pub fn answers(
     } else {
         "two_plus"
     };
-    (names.join("; "), alt)
+    (names.join(separator), alt)
 }

@@ -253,15 +253,35 @@ fn suppliers_suggest_proposes_alias_rows() {
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect();
     let find = |alias: &str| rows.iter().find(|r| r[0] == alias);
-    // Synthetic typos of the example (seed 2024).
-    let wokday = find("Wokday").expect("an unresolved typo is proposed");
+    // Synthetic typos of the example (seed 2024; regenerating the example changes them).
+    let medine = find("Medine").expect("an unresolved typo is proposed");
     assert_eq!(
-        (wokday[1].as_str(), wokday[2].as_str()),
-        ("Workday", "saas")
+        (medine[1].as_str(), medine[2].as_str()),
+        ("Medline", "distributor")
     );
-    let bluewave = find("Bluewave I Partners").expect("a new supplier's spelling");
-    assert_eq!(bluewave[1], "Bluewave IT Partners");
-    assert_eq!(bluewave[2], "", "a person chooses the category");
+    let summit = find("Summit Tech Group").expect("a new supplier's spelling");
+    assert_eq!(summit[1], "Summit Technology Group", "spellings grouped");
+    assert_eq!(summit[2], "", "a person chooses the category");
+    let caps = find("BLUEWAVE IT PARTNERS Inc.").expect("a spelling in capitals");
+    assert_eq!(
+        caps[1], "Bluewave IT Partners",
+        "named by its plainest spelling"
+    );
+    // Names resolved only by similarity are proposed for confirmation.
+    assert!(rows.iter().any(|r| r[4].starts_with("matched")));
+    // `validate` counts them and points to the command.
+    let t = t.again().args(["validate", "r"]);
+    let out = t.run().expect_code(0);
+    let unresolved = rows
+        .iter()
+        .filter(|r| r[4].starts_with("unresolved"))
+        .count();
+    assert!(
+        out.stdout.contains(&format!("{unresolved} unresolved"))
+            && out.stdout.contains("suppliers suggest"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A wrong `[concentration]` section is refused with the key, the value and what is expected;
