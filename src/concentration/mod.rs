@@ -23,9 +23,9 @@ use crate::estimate::{
     complementary_suppression, nchs_proportion, proportion_method, segments, EstimateRow, Segment,
     ALL,
 };
-use crate::kernels::concentration::hhi_sparse;
+use crate::kernels::concentration::{hhi_by_domain, Concentration};
 use crate::kernels::domains::{DomainEstimate, DomainLinearizer, Domains, Series, NO_DOMAIN};
-use crate::kernels::estimators::{ci_normal, kish_ess, Survey};
+use crate::kernels::estimators::{ci_normal, Survey};
 use crate::kernels::intervals::proportion_ci;
 use crate::spec::{ConcentrationSpec, LoadedSpec, MetricKind, NchsAction, Spec, Tlp};
 use crate::table::Table;
@@ -484,20 +484,24 @@ pub fn analyse(
     };
     // Organizations (weight > 0) of each segment counted by `count(i)` (a row may count for
     // several levels): `[segment][level]`.
-    let counts = |k: usize, levels_of: &dyn Fn(usize) -> Vec<usize>| {
+    fn counts<'a>(
+        seg_rows: &[Vec<usize>],
+        k: usize,
+        levels_of: impl Fn(usize) -> &'a [usize],
+    ) -> Vec<Vec<usize>> {
         seg_rows
             .iter()
             .map(|rows| {
                 let mut n = vec![0usize; k];
                 for &i in rows {
-                    for l in levels_of(i) {
+                    for &l in levels_of(i) {
                         n[l] += 1;
                     }
                 }
                 n
             })
-            .collect::<Vec<_>>()
-    };
+            .collect()
+    }
 
     // Per supplier shares among organizations naming any; ranks by the sector-wide share
     // among published suppliers.
@@ -510,7 +514,7 @@ pub fn analyse(
                 .fold(0u64, |acc, &s| acc | 1 << (s - start))
         })
     });
-    let supplier_counts = counts(n_sup, &|i| named[i].clone());
+    let supplier_counts = counts(&seg_rows, n_sup, |i| named[i].as_slice());
     for s in suppliers.iter_mut() {
         s.published = s.category.is_some() && s.organizations >= min_cell;
     }
@@ -541,48 +545,62 @@ pub fn analyse(
 
     // Category statistics per segment.
     let n_cat = categories.len();
-    let cats_named = |i: usize| -> Vec<usize> {
-        let mut v: Vec<usize> = named[i].iter().filter_map(|&s| category_of[s]).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    // Each row's categories (each once).
+    let cats_named: Vec<Vec<usize>> = named
+        .iter()
+        .map(|set| {
+            let mut v: Vec<usize> = set.iter().filter_map(|&s| category_of[s]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
     let dependency = level_shares(n_cat, &|i, start| {
         answered[i].then(|| {
-            cats_named(i)
-                .into_iter()
-                .filter(|&c| c >= start && c < start + 64)
-                .fold(0u64, |acc, c| acc | 1 << (c - start))
+            cats_named[i]
+                .iter()
+                .filter(|&&c| c >= start && c < start + 64)
+                .fold(0u64, |acc, &c| acc | 1 << (c - start))
         })
     });
-    let dependents = counts(n_cat, &cats_named);
-    // Kish n_eff of each segment's dependents of each category.
+    let dependents = counts(&seg_rows, n_cat, |i| cats_named[i].as_slice());
+    // Kish n_eff of each segment's dependents of each category: (Σw)² / Σw².
     let dependents_neff: Vec<Vec<f64>> = seg_rows
         .iter()
         .map(|rows| {
-            (0..n_cat)
-                .map(|cat| {
-                    let ws: Vec<f64> = rows
-                        .iter()
-                        .filter(|&&i| cats_named(i).contains(&cat))
-                        .map(|&i| w[i])
-                        .collect();
-                    kish_ess(&ws)
-                })
+            let (mut sw, mut sw2) = (vec![0.0; n_cat], vec![0.0; n_cat]);
+            for &i in rows {
+                for &cat in &cats_named[i] {
+                    sw[cat] += w[i];
+                    sw2[cat] += w[i] * w[i];
+                }
+            }
+            sw.iter()
+                .zip(&sw2)
+                .map(|(s, s2)| if *s2 > 0.0 { s * s / s2 } else { f64::NAN })
                 .collect()
         })
         .collect();
-    let first_category = |i: usize| named[i].first().and_then(|&s| category_of[s]);
-    let noalt_counts = counts(n_cat, &|i| match first_category(i) {
-        Some(cat) if no_alt[i] == 1.0 => vec![cat],
-        _ => Vec::new(),
-    });
-    let mut category_rows = Vec::new();
-    for (ci, cat) in categories.iter().enumerate() {
+    let first_category: Vec<Option<usize>> = named
+        .iter()
+        .map(|set| set.first().and_then(|&s| category_of[s]))
+        .collect();
+    let noalt_lists: Vec<Vec<usize>> = (0..n_rows)
+        .map(|i| match first_category[i] {
+            Some(cat) if no_alt[i] == 1.0 => vec![cat],
+            _ => Vec::new(),
+        })
+        .collect();
+    let noalt_counts = counts(&seg_rows, n_cat, |i| noalt_lists[i].as_slice());
+    // Each category's statistics for every segment; categories spread over the cores, the
+    // rows put back in category order.
+    let per_category = |ci: usize| -> Vec<EstimateRow> {
+        let cat = &categories[ci];
+        let mut category_rows = Vec::new();
         // Organizations whose most critical (first named) supplier is in the category.
         let first_in: Vec<f64> = (0..n_rows)
             .map(|i| {
-                if first_category(i) == Some(ci) {
+                if first_category[i] == Some(ci) {
                     no_alt[i]
                 } else {
                     f64::NAN
@@ -604,18 +622,18 @@ pub fn analyse(
                 .collect()
         };
         let k_local = local.iter().flatten().count();
+        // HHI of every segment: one batched pass per segment variable (or cross).
+        let hhis: Vec<Vec<Concentration>> = (0..parts.parts.len())
+            .map(|p| {
+                hhi_by_domain(&lin, parts.partition(p), k_local, |i| {
+                    named[i].iter().filter_map(|&s| local[s]).map(|j| (j, 1.0))
+                })
+            })
+            .collect();
         for (g, &(p, d)) in parts.place.iter().enumerate() {
             let n_dep = dependents[g][ci];
             let dep = proportion_row(DEPENDENCY_SHARE, &cat.code, g, &dependency[g][ci], n_dep);
-            let codes = &parts.parts[p].0;
-            let local = &local;
-            let conc = hhi_sparse(&survey, k_local, |i| {
-                let inside = codes[i] == d as u32;
-                named[i]
-                    .iter()
-                    .filter_map(move |&s| if inside { local[s] } else { None })
-                    .map(|j| (j, 1.0))
-            });
+            let conc = hhis[p][d];
             let n_eff = dependents_neff[g][ci];
             let hidden = dep.n < min_cell || n_dep < min_cell;
             let why = if dep.n < min_cell {
@@ -671,7 +689,31 @@ pub fn analyse(
             );
             category_rows.extend([dep, hhi_row, eff_row, noalt]);
         }
-    }
+        category_rows
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(n_cat.max(1));
+    let mut by_category: Vec<Vec<EstimateRow>> = vec![Vec::new(); n_cat];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let per_category = &per_category;
+                scope.spawn(move || {
+                    (0..n_cat)
+                        .filter(|ci| ci % threads == t)
+                        .map(|ci| (ci, per_category(ci)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (ci, rows) in h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                by_category[ci] = rows;
+            }
+        }
+    });
+    let category_rows: Vec<EstimateRow> = by_category.into_iter().flatten().collect();
     // A hidden proportion must not be recoverable from its neighbours (HHI is not additive).
     let (mut props, others): (Vec<EstimateRow>, Vec<EstimateRow>) = category_rows
         .into_iter()

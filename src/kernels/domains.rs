@@ -393,6 +393,11 @@ impl<'a> DomainLinearizer<'a> {
     /// Means (or totals) of a numeric series, or the proportion in each level of a level-set
     /// series, for every domain of every partition: `[partition][domain][level]` (one level
     /// for a numeric series).
+    /// The design and calibration it was prepared for.
+    pub fn survey(&self) -> &Survey<'a> {
+        &self.survey
+    }
+
     pub fn estimate(
         &self,
         series: Series<'_>,
