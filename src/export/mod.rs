@@ -220,6 +220,14 @@ fn manifest(r: &RunResult) -> Result<Value> {
     inputs.push(json!({
         "path": r.population.file, "role": "population", "bytes": r.population.bytes, "sha256": r.population.sha256,
     }));
+    if let Some(c) = &s.concentration {
+        // The alias table decides which supplier each typed name counts for.
+        let p = r.spec.dir.join(&c.aliases);
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        inputs.push(json!({
+            "path": c.aliases, "role": "aliases", "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
+        }));
+    }
     for src in &r.sources {
         inputs.push(json!({
             "path": src.file, "role": "responses", "bytes": src.bytes, "sha256": src.sha256,

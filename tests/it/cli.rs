@@ -676,6 +676,18 @@ fn verify_passes_on_a_fresh_output_and_names_what_changed() {
         out.stderr
     );
     std::fs::write(&src, text).unwrap();
+    // An edited alias table changes what the supplier figures count: an input too.
+    let aliases = t.path("r/suppliers.csv");
+    let table = std::fs::read_to_string(&aliases).unwrap();
+    std::fs::write(&aliases, format!("{table}Zephyr,Zephyr,cloud\n")).unwrap();
+    let t = t.again().args(["verify", "out"]);
+    let out = t.run().expect_code(1);
+    assert!(
+        out.stderr.contains("suppliers.csv: changed since the run"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&aliases, table).unwrap();
     let t = t.again().args(["verify", "out"]);
     t.run().expect_code(0);
 }
