@@ -30,12 +30,14 @@ pub struct TrendLine<'a> {
 }
 
 /// This round's overall, published means and proportions on a 0–100 scale, each with the earlier
-/// round's row of the same metric, statistic and level (if any).
+/// round's row of the same metric, statistic and level (if any). Concentration metrics (one row
+/// per supplier category) are left to `supplyrisk compare`.
 pub fn trend_lines<'a>(r: &'a RunResult, prev: &'a PreviousRound) -> Vec<TrendLine<'a>> {
     let spec = &r.spec.spec;
     r.estimates
         .iter()
         .filter(|e| e.segment_var == ALL && matches!(e.statistic, "mean" | "proportion"))
+        .filter(|e| !is_concentration_metric(spec, &e.metric_id))
         .filter_map(|e| {
             let m = spec.metrics.iter().find(|m| m.id == e.metric_id)?;
             let scale = if e.statistic == "proportion"
