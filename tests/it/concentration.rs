@@ -98,46 +98,7 @@ fn concentration_matches_r_on_the_example_round() {
 fn a_supplier_named_by_three_organizations_is_hidden_everywhere() {
     let t = TestRun::new();
     round_with_names(&t.path("r"));
-    let aliases = t.path("r/suppliers.csv");
-    let mut table = std::fs::read_to_string(&aliases).unwrap();
-    table.push_str("Zephyr Clinical Cloud,Zephyr Clinical Cloud,cloud\n");
-    std::fs::write(&aliases, table).unwrap();
-    // Name it in three complete, unduplicated Qualtrics responses.
-    let path = t.path("r/responses_qualtrics.csv");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-    let mut rows: Vec<Vec<String>> = rdr
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect();
-    let at = |n: &str| rows[0].iter().position(|h| h == n).unwrap();
-    let (status, finished, c4, org) = (at("Status"), at("Finished"), at("C4"), at("Q_ORG"));
-    let mut changed = 0;
-    for i in 3..rows.len() {
-        let unique = rows
-            .iter()
-            .filter(|r| r.get(org) == rows[i].get(org))
-            .count()
-            == 1;
-        if changed < 3
-            && unique
-            && rows[i][status] == "IP Address"
-            && rows[i][finished] == "True"
-            && !rows[i][c4].is_empty()
-        {
-            rows[i][c4] = format!("{}; Zephyr Clinical Cloud", rows[i][c4]);
-            changed += 1;
-        }
-    }
-    assert_eq!(changed, 3);
-    let mut w = csv::Writer::from_path(&path).unwrap();
-    for r in &rows {
-        w.write_record(r).unwrap();
-    }
-    w.flush().unwrap();
+    name_supplier(&t.path("r"), "Zephyr Clinical Cloud", "cloud", 3);
     let t = t.args(["run", "r", "--out", "out", "-q"]);
     t.run().expect_code(0);
     let out = t.path("out");
@@ -198,6 +159,95 @@ fn a_supplier_named_by_three_organizations_is_hidden_everywhere() {
         .collect();
     cloud.sort_unstable();
     assert_eq!(cloud, (1..=cloud.len() as u32).collect::<Vec<_>>());
+}
+
+/// Add `name` (category `category`) to a round's alias table and to the C4 answers of the first
+/// `count` complete, unduplicated Qualtrics responses.
+fn name_supplier(round: &Path, name: &str, category: &str, count: usize) {
+    let aliases = round.join("suppliers.csv");
+    let mut table = std::fs::read_to_string(&aliases).unwrap();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([name, name, category]).unwrap();
+    table.push_str(&String::from_utf8(w.into_inner().unwrap()).unwrap());
+    std::fs::write(&aliases, table).unwrap();
+    let path = round.join("responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let mut rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let at = |n: &str| rows[0].iter().position(|h| h == n).unwrap();
+    let (status, finished, c4, org) = (at("Status"), at("Finished"), at("C4"), at("Q_ORG"));
+    let mut changed = 0;
+    for i in 3..rows.len() {
+        let unique = rows
+            .iter()
+            .filter(|r| r.get(org) == rows[i].get(org))
+            .count()
+            == 1;
+        if changed < count
+            && unique
+            && rows[i][status] == "IP Address"
+            && rows[i][finished] == "True"
+            && !rows[i][c4].is_empty()
+        {
+            rows[i][c4] = format!("{}; {name}", rows[i][c4]);
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, count);
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+/// A published supplier name that is markup and a spreadsheet formula: escaped in the report,
+/// summary and SVG charts, neutralized in every CSV, quote-prefixed text in the workbook.
+#[test]
+fn a_hostile_supplier_name_is_escaped_and_neutralized() {
+    let t = TestRun::new();
+    round_with_names(&t.path("r"));
+    let evil = "=HYPERLINK(\"http://x\")<script>alert(1)</script>";
+    name_supplier(&t.path("r"), evil, "cloud", 8);
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let out = t.path("out");
+    let dep = std::fs::read_to_string(out.join("tables/supplier_dependency.csv")).unwrap();
+    assert!(
+        dep.contains("'=HYPERLINK("),
+        "published and neutralized in the CSV"
+    );
+    assert!(!dep.contains(",=HYPERLINK(") && !dep.contains(",\"=HYPERLINK("));
+    for rel in ["report.html", "charts/supplier_dependency.svg"] {
+        let s = std::fs::read_to_string(out.join(rel)).unwrap();
+        assert!(s.contains("HYPERLINK"), "{rel} shows the supplier");
+        assert!(!s.contains("<script>alert"), "{rel} carries raw markup");
+    }
+    let parts = {
+        let mut z =
+            zip::ZipArchive::new(std::fs::File::open(out.join("tables.xlsx")).unwrap()).unwrap();
+        (0..z.len())
+            .map(|i| {
+                let mut s = String::new();
+                z.by_index(i).unwrap().read_to_string(&mut s).unwrap();
+                s
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        parts.iter().any(|p| p.contains("=HYPERLINK(")),
+        "the workbook has the name"
+    );
+    assert!(
+        parts.iter().all(|p| !p.contains("<f>")),
+        "as text, never a formula"
+    );
 }
 
 /// By default (`publish_names = false`) suppliers appear by rank only: no canonical supplier
