@@ -34,18 +34,7 @@ fn bench_dir() -> std::path::PathBuf {
         );
     std::fs::write(dir.join("survey.toml"), spec).unwrap();
     std::fs::copy(source.join("suppliers.csv"), dir.join("suppliers.csv")).unwrap();
-    let pop = std::fs::read_to_string(source.join("population.csv")).unwrap();
-    let scaled: Vec<String> = pop
-        .lines()
-        .enumerate()
-        .map(|(i, l)| match l.rsplit_once(',') {
-            Some((cells, count)) if i > 0 => {
-                format!("{cells},{}", count.parse::<u64>().unwrap() * 10_000)
-            }
-            _ => l.to_string(),
-        })
-        .collect();
-    std::fs::write(dir.join("population.csv"), scaled.join("\n") + "\n").unwrap();
+    common::write_scaled_population(&source, &dir);
     dir
 }
 

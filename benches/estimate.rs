@@ -37,19 +37,7 @@ fn bench_dir() -> std::path::PathBuf {
         "path = \"responses_qualtrics.csv\"",
         "path = \"../clean-1m/responses_qualtrics.csv\"",
     );
-    // The population scaled so that a million respondents are a sample of it (FPC stays on).
-    let pop = std::fs::read_to_string(source.join("population.csv")).unwrap();
-    let scaled: Vec<String> = pop
-        .lines()
-        .enumerate()
-        .map(|(i, l)| match l.rsplit_once(',') {
-            Some((cells, count)) if i > 0 => {
-                format!("{cells},{}", count.parse::<u64>().unwrap() * 10_000)
-            }
-            _ => l.to_string(),
-        })
-        .collect();
-    std::fs::write(dir.join("population.csv"), scaled.join("\n") + "\n").unwrap();
+    common::write_scaled_population(&source, &dir);
     let mut out = head.to_string();
     out.push_str("[segments]\nvariables = [\"subsector\", \"size\"]\ncrosses = [[\"subsector\", \"size\"]]\n\n");
     let mut metric = |id: &str, kind: &str, variable: &str| {

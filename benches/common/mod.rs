@@ -65,6 +65,23 @@ pub fn round_dir() -> PathBuf {
     dir
 }
 
+/// Write `source`'s `population.csv` into `dir` with every count × 10,000, so that the 1M
+/// respondents are a sample of it (the FPC stays on).
+pub fn write_scaled_population(source: &std::path::Path, dir: &std::path::Path) {
+    let pop = std::fs::read_to_string(source.join("population.csv")).unwrap();
+    let scaled: Vec<String> = pop
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match l.rsplit_once(',') {
+            Some((cells, count)) if i > 0 => {
+                format!("{cells},{}", count.parse::<u64>().unwrap() * 10_000)
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    std::fs::write(dir.join("population.csv"), scaled.join("\n") + "\n").unwrap();
+}
+
 /// Peak resident memory of this process so far (VmHWM), MiB.
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

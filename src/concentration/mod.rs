@@ -463,11 +463,22 @@ pub fn analyse(
         }
     };
     // Shares of level sets for every segment: `[segment][level]`, 64 levels per pass.
-    let level_shares = |k: usize, set_of: &dyn Fn(usize, usize) -> Option<u64>| {
+    // `levels[i]`: the levels row i counts in (each once); rows naming no supplier are outside
+    // every denominator.
+    let level_shares = |k: usize, levels: &[Vec<usize>]| {
         let mut out: Vec<Vec<DomainEstimate>> = vec![Vec::with_capacity(k); segs.len()];
         for start in (0..k).step_by(64) {
             let chunk = (k - start).min(64);
-            let sets: Vec<Option<u64>> = (0..n_rows).map(|i| set_of(i, start)).collect();
+            let sets: Vec<Option<u64>> = (0..n_rows)
+                .map(|i| {
+                    answered[i].then(|| {
+                        levels[i]
+                            .iter()
+                            .filter(|&&l| l >= start && l < start + 64)
+                            .fold(0u64, |acc, &l| acc | 1 << (l - start))
+                    })
+                })
+                .collect();
             let res = lin.estimate(
                 Series::Levels {
                     k: chunk,
@@ -506,14 +517,7 @@ pub fn analyse(
     // Per supplier shares among organizations naming any; ranks by the sector-wide share
     // among published suppliers.
     let n_sup = suppliers.len();
-    let supplier_shares = level_shares(n_sup, &|i, start| {
-        answered[i].then(|| {
-            named[i]
-                .iter()
-                .filter(|&&s| s >= start && s < start + 64)
-                .fold(0u64, |acc, &s| acc | 1 << (s - start))
-        })
-    });
+    let supplier_shares = level_shares(n_sup, &named);
     let supplier_counts = counts(&seg_rows, n_sup, |i| named[i].as_slice());
     for s in suppliers.iter_mut() {
         s.published = s.category.is_some() && s.organizations >= min_cell;
@@ -555,14 +559,7 @@ pub fn analyse(
             v
         })
         .collect();
-    let dependency = level_shares(n_cat, &|i, start| {
-        answered[i].then(|| {
-            cats_named[i]
-                .iter()
-                .filter(|&&c| c >= start && c < start + 64)
-                .fold(0u64, |acc, &c| acc | 1 << (c - start))
-        })
-    });
+    let dependency = level_shares(n_cat, &cats_named);
     let dependents = counts(&seg_rows, n_cat, |i| cats_named[i].as_slice());
     // Kish n_eff of each segment's dependents of each category: (Σw)² / Σw².
     let dependents_neff: Vec<Vec<f64>> = seg_rows

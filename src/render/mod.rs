@@ -354,28 +354,30 @@ fn concentration_charts(
     Ok(written)
 }
 
+/// "12.3% (9.8% – 15.1%)", or "suppressed".
+fn estimate_with_ci(e: &EstimateRow) -> String {
+    if e.suppressed {
+        "suppressed".to_string()
+    } else {
+        format!(
+            "{} ({} – {})",
+            format_value(e, e.estimate),
+            format_value(e, e.ci_low),
+            format_value(e, e.ci_high)
+        )
+    }
+}
+
 /// One row per supplier category (all organizations): dependence, HHI, effective suppliers,
 /// no-alternative share, dependents — for the report and the summary.
 fn concentration_rows(spec: &Spec, c: &crate::concentration::Analysis) -> Vec<Vec<String>> {
     use crate::concentration::{DEPENDENCY_SHARE, EFFECTIVE_SUPPLIERS, HHI, NO_ALTERNATIVE_SHARE};
     let min_cell = spec.publication.min_cell_size;
-    let share_txt = |e: &EstimateRow| {
-        if e.suppressed {
-            "suppressed".to_string()
-        } else {
-            format!(
-                "{} ({} – {})",
-                format_value(e, e.estimate),
-                format_value(e, e.ci_low),
-                format_value(e, e.ci_high)
-            )
-        }
-    };
     c.categories
         .iter()
         .map(|cat| {
             let get = |stat: &str| c.category_row(stat, &cat.code, ALL, "");
-            let hhi = get(HHI).map(share_txt).unwrap_or_default();
+            let hhi = get(HHI).map(estimate_with_ci).unwrap_or_default();
             let eff = get(EFFECTIVE_SUPPLIERS)
                 .map(|e| {
                     if e.suppressed {
@@ -387,10 +389,14 @@ fn concentration_rows(spec: &Spec, c: &crate::concentration::Analysis) -> Vec<Ve
                 .unwrap_or_default();
             vec![
                 cat.label.clone(),
-                get(DEPENDENCY_SHARE).map(share_txt).unwrap_or_default(),
+                get(DEPENDENCY_SHARE)
+                    .map(estimate_with_ci)
+                    .unwrap_or_default(),
                 hhi,
                 eff,
-                get(NO_ALTERNATIVE_SHARE).map(share_txt).unwrap_or_default(),
+                get(NO_ALTERNATIVE_SHARE)
+                    .map(estimate_with_ci)
+                    .unwrap_or_default(),
                 get(HHI)
                     .filter(|e| !e.suppressed)
                     .map(|e| e.n.to_string())
@@ -460,18 +466,6 @@ fn concentration_section(
         .iter()
         .filter(|s| s.single_point_of_failure)
         .collect();
-    let share_txt = |e: &EstimateRow| {
-        if e.suppressed {
-            "suppressed".to_string()
-        } else {
-            format!(
-                "{} ({} – {})",
-                format_value(e, e.estimate),
-                format_value(e, e.ci_low),
-                format_value(e, e.ci_high)
-            )
-        }
-    };
     if let Some(cs) = cs {
         let _ = write!(
             h,
@@ -493,11 +487,11 @@ fn concentration_section(
                     .supplier_rows
                     .iter()
                     .find(|e| e.segment_var == ALL && e.level == s.label)
-                    .map(share_txt)
+                    .map(estimate_with_ci)
                     .unwrap_or_default();
                 let noalt = c
                     .category_row(NO_ALTERNATIVE_SHARE, &cat, ALL, "")
-                    .map(share_txt)
+                    .map(estimate_with_ci)
                     .unwrap_or_default();
                 vec![s.label.clone(), c.category_label(&cat), share, noalt]
             })
