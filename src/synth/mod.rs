@@ -289,13 +289,17 @@ fn dirty_label(rng: &mut Rng, label: &str, aliases: &[String]) -> String {
             return label.to_uppercase();
         }
         let k = 1 + rng.below(chars.len() - 2);
-        chars
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != k)
-            .map(|(_, c)| c)
-            .collect()
+        without_char(label, k)
     }
+}
+
+/// `text` with its `k`-th character dropped (the typos of the example rounds).
+fn without_char(text: &str, k: usize) -> String {
+    text.chars()
+        .enumerate()
+        .filter(|(i, _)| *i != k)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 fn label_text(rng: &mut Rng, spec: &Spec, q: &Question, v: &Val, dirt: f64) -> String {

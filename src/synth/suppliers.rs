@@ -331,12 +331,7 @@ fn spelling(rng: &mut Rng, sup: &Supplier) -> String {
             return sup.name.to_string();
         }
         let k = start + rng.below(chars.len() - start - 1);
-        chars
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != k)
-            .map(|(_, c)| c)
-            .collect()
+        super::without_char(sup.name, k)
     }
 }
 
