@@ -1,6 +1,7 @@
 //! Statistical kernels on plain slices and integer group codes — no polars, no spec. Each
-//! function reproduces what R's `survey` package computes (see `../shared/methods.md`) and is
-//! unit-tested on its own, including against R's reference values.
+//! function reproduces what R's `survey` package computes (its documented formulas; "methods.md §N"
+//! in these files cites the task group's methods notes) and is unit-tested on its own, including
+//! against R's reference values (`tests/reference/`).
 //!
 //! - [`design`]: a stratified, clustered design with FPC; linearized variance; degrees of freedom.
 //! - [`calibration`]: post-stratification and raking of weights, and the residual step that

@@ -1,4 +1,4 @@
-//! The kernels against R's `survey` on the California API samples (`../shared/reference/`):
+//! The kernels against R's `survey` on the California API samples (`tests/reference/api/`):
 //! designs, domains, post-stratification and raking, to the tolerances of methods.md §12.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use supplyrisk::kernels::group_codes;
 use supplyrisk::kernels::prec::{close, R_RTOL, R_RTOL_P};
 
 fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/api")
 }
 
 struct Data {
@@ -61,7 +61,8 @@ struct Expected {
     deff: f64,
 }
 
-/// A file of expected values: the project's own R cases (tests/reference/) or shared/reference.
+/// A file of expected values: the project's own R cases (tests/reference/) or the API reference
+/// values (tests/reference/api/expected/).
 fn reference_file(name: &str) -> PathBuf {
     let own = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/reference")

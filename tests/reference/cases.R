@@ -1,15 +1,15 @@
-# Reference cases supplyrisk adds to ../shared/reference: a stratified design raked on three
+# Reference cases supplyrisk adds to tests/reference/api (the API reference values): a stratified design raked on three
 # margins, a cluster design raked on two, and partial post-stratification. Run from the project
 # root with R 4.2 and Debian's r-cran-survey:
 #
 #   Rscript tests/reference/cases.R
 #
-# Writes tests/reference/<scenario>.csv (estimates, same columns as ../shared/reference/expected),
+# Writes tests/reference/<scenario>.csv (estimates, same columns as tests/reference/api/expected),
 # tests/reference/<scenario>_weights.csv (snum, weight) and tests/reference/targets.csv
 # (variable, level, count: the population margins used). tests/it/reference.rs reads them.
 suppressMessages(library(survey))
 options(digits = 17)
-dir <- "../shared/reference/data"
+dir <- "tests/reference/api/data"
 out <- "tests/reference"
 apistrat <- read.csv(file.path(dir, "apistrat.csv"))
 apiclus1 <- read.csv(file.path(dir, "apiclus1.csv"))

@@ -6,7 +6,7 @@
 #   Rscript tests/reference/concentration.R      # writes tests/reference/concentration.csv
 suppressMessages(library(survey))
 options(digits = 17)
-d <- read.csv("../shared/reference/data/apistrat.csv")
+d <- read.csv("tests/reference/api/data/apistrat.csv")
 d$s1 <- as.numeric(d$api00 > 700)
 d$s2 <- as.numeric(d$api99 > 650)
 d$s3 <- as.numeric(d$enroll > 500)
