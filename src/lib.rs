@@ -11,8 +11,10 @@
 //!
 //! [`pipeline::run`] runs them all on a round; [`kernels`] holds the survey statistics (plain
 //! slices, no polars) that reproduce R's `survey` package; [`table`] is the one module that
-//! touches polars. [`synth`] generates realistic example rounds; [`cli`] is the command line.
+//! touches polars. [`synth`] generates realistic example rounds; [`cli`] is the command line;
+//! [`bug`] turns a panic (a bug in supplyrisk, never the user's data) into one line and exit 3.
 
+pub mod bug;
 pub mod clean;
 pub mod cli;
 pub mod concentration;
@@ -21,6 +23,7 @@ pub mod estimate;
 pub mod export;
 pub mod ingest;
 pub mod kernels;
+pub mod paths;
 pub mod pipeline;
 pub mod render;
 pub mod score;

@@ -166,6 +166,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let step = |i: usize| {
         bar.set_position(i as u64);
         bar.set_message(STAGES[i]);
+        crate::bug::set_activity(format!("{} ({})", STAGES[i], opts.round_dir.display()));
     };
 
     step(0);

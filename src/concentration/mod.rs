@@ -223,7 +223,7 @@ pub fn resolve_names(
     c: &ConcentrationSpec,
     records: &[Record],
 ) -> Result<Resolved> {
-    let table = AliasTable::read(&loaded.dir.join(&c.aliases))?;
+    let table = AliasTable::read(&loaded.input(&c.aliases, "concentration.aliases")?)?;
     let spec = &loaded.spec;
     let mut decisions: BTreeMap<String, Resolution> = BTreeMap::new();
     // Supplier key: canonical name, or "\u{0}<normalized>" for an unresolved group.
@@ -1167,7 +1167,7 @@ pub fn suggestions_for_round(round_dir: &std::path::Path) -> Result<Vec<Suggesti
         named,
         lists,
     } = resolve_names(&loaded, &c, &cleaned.records)?;
-    let table = AliasTable::read(&loaded.dir.join(&c.aliases))?;
+    let table = AliasTable::read(&loaded.input(&c.aliases, "concentration.aliases")?)?;
     let analysis = Analysis {
         suppliers,
         matches,

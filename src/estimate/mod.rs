@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::clean::{Answer, Record};
+use crate::kernels::dist::pt_two_sided;
 use crate::kernels::domains::{
     DomainEstimate, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN,
 };
@@ -1038,9 +1039,49 @@ pub struct ComparisonRow {
     pub p_value: f64,
     /// Benjamini–Hochberg adjusted across the rows of one table (metric × level × segment variable).
     pub p_adjusted: f64,
+    /// Why there is no test (statistic and p-value blank): one of [`UNTESTABLE`]; empty when
+    /// the test was computed.
+    pub flag: &'static str,
     pub n_segment: usize,
     pub n_rest: usize,
     pub suppressed: bool,
+}
+
+/// The reasons a comparison has no statistic or p-value, as written in its `flag`:
+/// - `empty_domain`: no respondent with a value on one side (a segment nobody in it answered);
+/// - `not_testable_no_variation`: the difference's SE is 0 — every value on both sides is the
+///   same (a tier nobody is in, a constant answer), so t = d/0 is undefined;
+/// - `not_testable_no_df`: the design has fewer than 1 degree of freedom;
+/// - `not_testable_single_level`: a Rao–Scott table with one row or one column (every
+///   respondent in the same tier, or one segment level answered);
+/// - `not_testable_degenerate`: no finite SE, or a Rao–Scott table whose design covariance
+///   has no variance to test against (the statistic is undefined).
+pub const UNTESTABLE: [&str; 5] = [
+    "empty_domain",
+    "not_testable_no_variation",
+    "not_testable_no_df",
+    "not_testable_single_level",
+    "not_testable_degenerate",
+];
+
+/// Why a segment-vs-rest difference cannot be tested, if it cannot.
+fn untestable_difference(
+    n_segment: usize,
+    n_rest: usize,
+    se: f64,
+    df: f64,
+) -> Option<&'static str> {
+    if n_segment == 0 || n_rest == 0 {
+        Some(UNTESTABLE[0])
+    } else if se == 0.0 {
+        Some(UNTESTABLE[1])
+    } else if !se.is_finite() {
+        Some(UNTESTABLE[4])
+    } else if df.is_nan() || df < 1.0 {
+        Some(UNTESTABLE[2])
+    } else {
+        None
+    }
 }
 
 /// Benjamini–Hochberg adjusted p-values (R's `p.adjust(method = "BH")`).
@@ -1070,7 +1111,6 @@ pub fn comparisons(
     scores: &Scores,
     weighted: &Weighted,
 ) -> Vec<ComparisonRow> {
-    use statrs::distribution::{ContinuousCDF, StudentsT};
     let survey = Survey {
         design: &weighted.design,
         weights: &weighted.weights,
@@ -1078,7 +1118,6 @@ pub fn comparisons(
     };
     let min_cell = spec.publication.min_cell_size;
     let df = weighted.design.degf(|_| true);
-    let t_dist = StudentsT::new(0.0, 1.0, df.max(1.0)).ok();
     let segs: Vec<Segment> = segments(spec, records)
         .into_iter()
         .filter(|s| s.var != ALL && !s.var.contains(':'))
@@ -1104,8 +1143,19 @@ pub fn comparisons(
                 let count = |d: &[bool]| (0..y.len()).filter(|&i| d[i] && !y[i].is_nan()).count();
                 let (n_segment, n_rest) = (count(mask), count(&rest));
                 let (diff, se) = survey.mean_difference(y, mask, &rest);
-                let stat = diff / se;
-                let p = t_dist.as_ref().map_or(f64::NAN, |t| 2.0 * t.sf(stat.abs()));
+                let flag = untestable_difference(n_segment, n_rest, se, df);
+                let (stat, p) = match flag {
+                    Some(_) => (f64::NAN, f64::NAN),
+                    None => {
+                        let t = diff / se;
+                        (t, pt_two_sided(t, df).unwrap_or(f64::NAN))
+                    }
+                };
+                let estimate = if n_segment == 0 || n_rest == 0 {
+                    f64::NAN
+                } else {
+                    diff
+                };
                 rows.push(ComparisonRow {
                     metric_id: m.id.clone(),
                     metric_version: m.version,
@@ -1113,13 +1163,14 @@ pub fn comparisons(
                     level: level.clone(),
                     segment_var: s.var.clone(),
                     segment_value: s.value.clone(),
-                    estimate: diff,
-                    se,
+                    estimate,
+                    se: if estimate.is_nan() { f64::NAN } else { se },
                     statistic: stat,
                     ndf: f64::NAN,
                     ddf: df,
                     p_value: p,
                     p_adjusted: f64::NAN,
+                    flag: flag.unwrap_or(""),
                     n_segment,
                     n_rest,
                     suppressed: n_segment < min_cell || n_rest < min_cell,
@@ -1173,27 +1224,44 @@ pub fn comparisons(
                 .filter(|&i| domain[i])
                 .filter_map(|i| col[i])
                 .collect();
+            let (mut test, mut flag) = (None, "");
             if tier_levels.len() < 2 || seg_levels.len() < 2 {
-                continue;
+                flag = UNTESTABLE[3];
+            } else if df.is_nan() || df < 1.0 {
+                flag = UNTESTABLE[2];
+            } else {
+                let code = |levels: &std::collections::BTreeSet<usize>, v: Option<usize>| {
+                    v.and_then(|v| levels.iter().position(|l| *l == v))
+                        .unwrap_or(0) as u32
+                };
+                let tier_codes: Vec<u32> = (0..records.len())
+                    .map(|i| code(&tier_levels, scores.tier[i]))
+                    .collect();
+                let seg_codes: Vec<u32> = (0..records.len())
+                    .map(|i| code(&seg_levels, col[i]))
+                    .collect();
+                let t = crate::kernels::chisq::svychisq(
+                    &survey,
+                    &tier_codes,
+                    tier_levels.len(),
+                    &seg_codes,
+                    seg_levels.len(),
+                    Some(&domain),
+                )
+                .f;
+                if t.statistic.is_finite() && t.ndf > 0.0 && t.ddf > 0.0 && !t.p_value.is_nan() {
+                    test = Some(t);
+                } else {
+                    flag = UNTESTABLE[4];
+                }
             }
-            let code = |levels: &std::collections::BTreeSet<usize>, v: Option<usize>| {
-                v.and_then(|v| levels.iter().position(|l| *l == v))
-                    .unwrap_or(0) as u32
+            let nan = crate::kernels::chisq::TestResult {
+                statistic: f64::NAN,
+                ndf: f64::NAN,
+                ddf: f64::NAN,
+                p_value: f64::NAN,
             };
-            let tier_codes: Vec<u32> = (0..records.len())
-                .map(|i| code(&tier_levels, scores.tier[i]))
-                .collect();
-            let seg_codes: Vec<u32> = (0..records.len())
-                .map(|i| code(&seg_levels, col[i]))
-                .collect();
-            let t = crate::kernels::chisq::svychisq(
-                &survey,
-                &tier_codes,
-                tier_levels.len(),
-                &seg_codes,
-                seg_levels.len(),
-                Some(&domain),
-            );
+            let t = test.unwrap_or(nan);
             rows.push(ComparisonRow {
                 metric_id: m.id.clone(),
                 metric_version: m.version,
@@ -1203,11 +1271,12 @@ pub fn comparisons(
                 segment_value: String::new(),
                 estimate: f64::NAN,
                 se: f64::NAN,
-                statistic: t.f.statistic,
-                ndf: t.f.ndf,
-                ddf: t.f.ddf,
-                p_value: t.f.p_value,
-                p_adjusted: t.f.p_value,
+                statistic: t.statistic,
+                ndf: t.ndf,
+                ddf: t.ddf,
+                p_value: t.p_value,
+                p_adjusted: t.p_value,
+                flag,
                 n_segment: n_used,
                 n_rest: 0,
                 suppressed: false,
@@ -1243,6 +1312,12 @@ pub fn comparisons_table(rows: &[ComparisonRow]) -> Table {
         .float("ddf", rows.iter().map(|r| shown(r, r.ddf)))
         .float("p_value", rows.iter().map(|r| shown(r, r.p_value)))
         .float("p_adjusted", rows.iter().map(|r| shown(r, r.p_adjusted)))
+        // A suppressed row's reason would tell something of its numbers (no variation).
+        .text(
+            "flag",
+            rows.iter()
+                .map(|r| Some(if r.suppressed { "" } else { r.flag })),
+        )
         .int(
             "n_segment",
             rows.iter().map(|r| {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use statrs::distribution::{ContinuousCDF, Normal};
+use crate::kernels::dist::{pnorm_two_sided, qnorm};
 
 use crate::error::Result;
 use crate::estimate::benjamini_hochberg;
@@ -57,8 +57,7 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
     let first = PreviousRound::read(out_a, "")?;
     let a = PreviousRound::read(out_a, &first.survey_id)?;
     let b = PreviousRound::read(out_b, &a.survey_id)?;
-    let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
-    let normal = Normal::standard();
+    let z = qnorm(0.5 + level / 2.0).unwrap_or(f64::NAN);
     let mut changes = Vec::new();
     for mb in &b.metrics {
         let Some(ma) = a.metrics.iter().find(|x| key(x) == key(mb)) else {
@@ -95,7 +94,11 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
             c.se = Some(se);
             c.ci_low = Some(d - z * se);
             c.ci_high = Some(d + z * se);
-            c.p_value = (se > 0.0).then(|| 2.0 * (1.0 - normal.cdf((d / se).abs())));
+            c.p_value = if se > 0.0 {
+                pnorm_two_sided(d / se)
+            } else {
+                None
+            };
         } else {
             c.status = "suppressed";
         }

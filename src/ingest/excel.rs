@@ -5,7 +5,6 @@
 //! failure on a corrupt file becomes an error, never a crash.
 
 use std::io::{Cursor, Read};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use calamine::{open_workbook_auto_from_rs, Data, Reader};
 
@@ -234,9 +233,7 @@ pub(crate) fn read_workbook(
 ) -> Result<(Grid, String)> {
     let may_have_formulas = check_zip_sizes(bytes, file)?;
     check_xlsb_short_cells(bytes, file)?;
-    let opened = catch_unwind(AssertUnwindSafe(|| {
-        open_workbook_auto_from_rs(Cursor::new(bytes))
-    }));
+    let opened = crate::bug::contained(|| open_workbook_auto_from_rs(Cursor::new(bytes)));
     let mut book = match opened {
         Err(_) => return Err(reader_failed(file)),
         Ok(Err(e)) => {
@@ -251,7 +248,7 @@ pub(crate) fn read_workbook(
     if names.is_empty() {
         return Err(Error::input(file, "the workbook has no sheets"));
     }
-    let mut range_of = |name: &str| catch_unwind(AssertUnwindSafe(|| book.worksheet_range(name)));
+    let mut range_of = |name: &str| crate::bug::contained(|| book.worksheet_range(name));
     let (chosen, range) = match sheet {
         Some(s) => {
             let name = if let Some(n) = names.iter().find(|n| n.as_str() == s) {
@@ -311,7 +308,7 @@ pub(crate) fn read_workbook(
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
     // Formulas saved without a result (files written by scripts) read as empty: say so.
     let formulas = if may_have_formulas {
-        catch_unwind(AssertUnwindSafe(|| book.worksheet_formula(&chosen)))
+        crate::bug::contained(|| book.worksheet_formula(&chosen))
             .ok()
             .and_then(std::result::Result::ok)
     } else {

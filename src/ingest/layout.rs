@@ -93,10 +93,15 @@ pub(crate) fn iso_timestamp(raw: &str) -> Option<String> {
     let s = raw.trim();
     let b = s.as_bytes();
     if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit) {
+        // Slices by byte position only where those bytes are ASCII (a `°` typed into a time
+        // is two bytes; cutting through it would panic).
+        let date = s.get(..10)?;
         if b.len() >= 19 && (b[10] == b' ' || b[10] == b'T') {
-            return Some(format!("{}T{}", &s[..10], &s[11..19]));
+            // A garbled time is not a timestamp (rather than a date with the time dropped).
+            let time = s.get(11..19).filter(|t| t.is_ascii())?;
+            return Some(format!("{date}T{time}"));
         }
-        return Some(s[..10].to_string());
+        return Some(date.to_string());
     }
     // US month/day/year with an optional time.
     let (date, time) = s.split_once(' ').map_or((s, ""), |(d, t)| (d, t.trim()));
@@ -557,5 +562,17 @@ mod tests {
             Some("2023-12-31T23:59:01")
         );
         assert_eq!(iso_timestamp("soon"), None);
+    }
+
+    #[test]
+    fn a_timestamp_with_a_multibyte_character_is_not_cut_through() {
+        // Reproducer: `byte index 19 is not a char boundary`.
+        assert_eq!(iso_timestamp("2023-05-03 02:12:0°"), None);
+        assert_eq!(iso_timestamp("2023-0é-03"), None);
+        assert_eq!(iso_timestamp("2023-05-03°"), Some("2023-05-03".into()));
+        assert_eq!(
+            iso_timestamp("2023-05-03 02:12:09°").as_deref(),
+            Some("2023-05-03T02:12:09")
+        );
     }
 }

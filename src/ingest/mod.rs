@@ -148,6 +148,13 @@ const WORKBOOK_EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
 
 /// Read one file. `display` names it in messages and outputs (the path as the user wrote it).
 pub fn read_path(path: &Path, display: &str, opts: &ReadOptions) -> Result<SourceTable> {
+    crate::bug::doing(format!("reading {display}"), || {
+        read_path_inner(path, display, opts)
+    })
+}
+
+fn read_path_inner(path: &Path, display: &str, opts: &ReadOptions) -> Result<SourceTable> {
+    crate::paths::check_regular_file(path).map_err(|m| Error::input(display, m))?;
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             Error::input(display, format!("file not found ({})", path.display()))
@@ -210,7 +217,7 @@ pub fn read_bytes(
 /// Read one source of a spec.
 pub fn read_source(spec: &LoadedSpec, source: &Source) -> Result<SourceTable> {
     read_path(
-        &spec.resolve(&source.path),
+        &spec.input(&source.path, "sources.path")?,
         &source.path,
         &ReadOptions::from(source),
     )

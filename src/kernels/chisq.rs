@@ -4,7 +4,6 @@
 //! API cluster and stratified designs (tests/it/reference.rs).
 
 use nalgebra::{DMatrix, DVector};
-use statrs::distribution::{ChiSquared, ContinuousCDF, FisherSnedecor};
 
 use super::estimators::Survey;
 
@@ -26,7 +25,7 @@ pub struct Chisq {
 }
 
 fn f_sf(x: f64, d1: f64, d2: f64) -> f64 {
-    FisherSnedecor::new(d1, d2).map_or(f64::NAN, |f| f.sf(x))
+    super::dist::pf_upper(x, d1, d2).unwrap_or(f64::NAN)
 }
 
 /// Association of `rows` (codes 0..r) with `cols` (codes 0..c) over the rows of `domain` (all
@@ -139,7 +138,7 @@ pub fn svychisq(
         statistic: x2,
         ndf: k as f64,
         ddf: f64::NAN,
-        p_value: ChiSquared::new(k as f64).map_or(f64::NAN, |d| d.sf(x2 / mean_diag)),
+        p_value: super::dist::pchisq_upper(x2 / mean_diag, k as f64).unwrap_or(f64::NAN),
     };
 
     // Wald: Y_ij = T_ij − T_i. T_.j / T (i, j ≥ 1), delta-method covariance from the totals.

@@ -484,6 +484,7 @@ impl<'a> DomainLinearizer<'a> {
         let numeric = matches!(series, Series::Numeric(_));
         // The row's contributions: (level, a = w·x, x).
         let mut contrib = [(0usize, 0.0f64, 0.0f64); 64];
+        let mut yi = 0.0;
         for i in 0..w.len() {
             let wi = w[i];
             if wi <= 0.0 || wi.is_nan() {
@@ -498,6 +499,7 @@ impl<'a> DomainLinearizer<'a> {
                     let x = y[i] - centre;
                     contrib[0] = (0, wi * x, x);
                     nc = 1;
+                    yi = y[i];
                 }
                 Series::Levels { sets, .. } => {
                     let Some(mut set) = sets[i] else { continue };
@@ -535,6 +537,11 @@ impl<'a> DomainLinearizer<'a> {
                 for &(l, a, x) in &contrib[..nc] {
                     let dl = d * levels + l;
                     let idx = dl * h_n + h;
+                    acc.hits[dl] += 1;
+                    if numeric {
+                        acc.y_min[dl] = acc.y_min[dl].min(yi);
+                        acc.y_max[dl] = acc.y_max[dl].max(yi);
+                    }
                     acc.alpha_a[idx] += a;
                     acc.beta_aa[idx] += a * a;
                     if numeric {
@@ -607,6 +614,9 @@ impl<'a> DomainLinearizer<'a> {
                         }
                         let x = y[i] - centre;
                         let a = wi * x;
+                        acc.hits[d * levels] += 1;
+                        acc.y_min[d * levels] = acc.y_min[d * levels].min(y[i]);
+                        acc.y_max[d * levels] = acc.y_max[d * levels].max(y[i]);
                         loc_a[d * levels] += a;
                         acc.wx[d * levels] += a;
                         acc.wx2[d * levels] += a * x;
@@ -624,6 +634,7 @@ impl<'a> DomainLinearizer<'a> {
                                 break;
                             }
                             loc_a[d * levels + l] += wi;
+                            acc.hits[d * levels + l] += 1;
                             acc.wx[d * levels + l] += wi;
                             acc.wx2[d * levels + l] += wi;
                             let base = (d * levels + l) * j;
@@ -868,6 +879,12 @@ struct Accumulators {
     /// Per (domain, level): Σ w x and Σ w x².
     wx: Vec<f64>,
     wx2: Vec<f64>,
+    /// Per (domain, level): the smallest and largest y (numeric series) and the rows counted in
+    /// the level (levels), so a domain whose values are all the same gets its exact mean and an
+    /// SE of exactly 0 (as R), not the rounding noise of the expanded sums of squares.
+    y_min: Vec<f64>,
+    y_max: Vec<f64>,
+    hits: Vec<usize>,
     alpha_b: Vec<f64>,
     beta_bb: Vec<f64>,
     alpha_a: Vec<f64>,
@@ -893,6 +910,9 @@ impl Accumulators {
             strata_seen: vec![false; nd * h_n],
             wx: vec![0.0; dl],
             wx2: vec![0.0; dl],
+            y_min: vec![f64::INFINITY; dl],
+            y_max: vec![f64::NEG_INFINITY; dl],
+            hits: vec![0; dl],
             alpha_b: vec![0.0; nd * h_n],
             beta_bb: vec![0.0; nd * h_n],
             alpha_a: vec![0.0; dl * h_n],
@@ -925,6 +945,12 @@ impl Accumulators {
             self.strata_seen[d * h + k] |= from.strata_seen[c * h + k];
         }
         add(&mut self.wx, &from.wx, d, c, l);
+        for k in 0..l {
+            let (to, fr) = (d * l + k, c * l + k);
+            self.y_min[to] = self.y_min[to].min(from.y_min[fr]);
+            self.y_max[to] = self.y_max[to].max(from.y_max[fr]);
+            self.hits[to] += from.hits[fr];
+        }
         add(&mut self.wx2, &from.wx2, d, c, l);
         add(&mut self.alpha_b, &from.alpha_b, d, c, h);
         add(&mut self.beta_bb, &from.beta_bb, d, c, h);
@@ -979,10 +1005,18 @@ impl Accumulators {
         let wa = self.wx[dl];
         let mu = wa / big_w;
         let numeric = matches!(series, Series::Numeric(_));
+        // Every value in the domain the same: its mean is that value and its SE exactly 0.
+        let constant = if numeric {
+            self.y_min[dl] == self.y_max[dl]
+        } else {
+            self.hits[dl] == 0 || self.hits[dl] == n
+        };
         let value = match (numeric, total) {
             (true, true) => wa + centre * big_w,
+            (true, false) if constant => self.y_min[dl],
             (true, false) => centre + mu,
             (false, true) => wa,
+            (false, false) if constant => (self.hits[dl] == n) as u8 as f64,
             (false, false) => mu,
         };
         // z = (a + k b)·scale.
@@ -1029,7 +1063,11 @@ impl Accumulators {
             }
             v += c * (sr2 - sr * sr / lin.n_h[h]);
         }
-        let var = v.max(0.0) * scale * scale;
+        let var = if constant && !total {
+            0.0
+        } else {
+            v.max(0.0) * scale * scale
+        };
         // Design effect against SRS without replacement, as `Survey::mean` computes it.
         let nf = n as f64;
         let ss = (self.wx2[dl] - wa * wa / big_w).max(0.0);
@@ -1312,6 +1350,52 @@ mod tests {
                             assert!(close(n_eff, kish_ess(&used), 1e-12));
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_domain_without_variation_has_its_exact_value_and_se_zero() {
+        // Domain 0 of m1: y is 0.7 (not exact in binary) on every row, and every row answered
+        // level 2; elsewhere y and the levels vary. R reports SE 0 for such a mean; the
+        // expanded sums of squares alone leave rounding noise (5e-9 was seen).
+        for clustered in [false, true] {
+            let mut r = round(7, 240, clustered);
+            for i in 0..r.w.len() {
+                if r.m1[i] == 0 {
+                    r.y[i] = 0.7;
+                    r.sets[i] = Some(1 << 2);
+                }
+            }
+            let design = Design::new(r.strata.clone(), r.psu.clone(), None).unwrap();
+            let domain: Vec<bool> = r.m1.iter().map(|&c| c == 0).collect();
+            let partition = Partition { codes: &r.m1, k: 3 };
+            for (name, w, cal) in calibrations(&r) {
+                let survey = Survey {
+                    design: &design,
+                    weights: &w,
+                    calibration: &cal,
+                };
+                let one = survey.mean(&r.y, Some(&domain));
+                assert_eq!((one.value, one.se), (0.7, 0.0), "{name} {clustered}");
+                let lin = DomainLinearizer::new(survey);
+                let domains = Domains::new(vec![partition]);
+                let e = &lin.estimate(Series::Numeric(&r.y), &domains, false)[0];
+                assert_eq!(e[0][0].estimate.value, 0.7, "{name} {clustered}");
+                assert_eq!(e[0][0].estimate.se, 0.0, "{name} {clustered}");
+                assert!(
+                    e[1][0].estimate.se > 0.0,
+                    "{name}: a varying domain keeps its SE"
+                );
+                let levels = Series::Levels {
+                    k: 4,
+                    sets: &r.sets,
+                };
+                let e = &lin.estimate(levels, &domains, false)[0];
+                for (l, want) in [(0, 0.0), (2, 1.0)] {
+                    assert_eq!(e[0][l].estimate.value, want, "{name} level {l}");
+                    assert_eq!(e[0][l].estimate.se, 0.0, "{name} level {l}");
                 }
             }
         }

@@ -8,8 +8,6 @@
 //! Missing values are `NaN` in `y`. Degenerate inputs: an estimate over no rows is `NaN` with
 //! `n = 0`.
 
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
-
 use super::calibration::Calibration;
 use super::design::Design;
 use super::intervals::{quantile, woodruff_f_interval, QRule, WoodruffCi};
@@ -49,13 +47,23 @@ pub struct QuantileEstimate {
     pub df: f64,
 }
 
+/// Σw y / Σw over the rows used; exactly the common value when every used y is the same, so
+/// that the influence scores y − ȳ of a domain without variation are exactly 0 and its SE is 0
+/// (as R reports it), not rounding noise.
+fn hajek_mean(y: &[f64], used: &[bool], w: &[f64], wsum: f64) -> f64 {
+    let mut values = (0..y.len()).filter(|&i| used[i]).map(|i| y[i]);
+    if let Some(first) = values.next() {
+        if values.all(|v| v == first) {
+            return first;
+        }
+    }
+    sum((0..y.len()).filter(|&i| used[i]).map(|i| w[i] * y[i])) / wsum
+}
+
 /// Two-sided critical value: t(df) or, for infinite df, normal.
 pub fn critical(level: f64, df: f64) -> f64 {
-    let p = 0.5 + level / 2.0;
-    if df.is_infinite() {
-        Normal::standard().inverse_cdf(p)
-    } else if df >= 1.0 {
-        StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |t| t.inverse_cdf(p))
+    if df >= 1.0 {
+        super::dist::qt(0.5 + level / 2.0, df).unwrap_or(f64::NAN)
     } else {
         f64::NAN
     }
@@ -165,7 +173,7 @@ impl Survey<'_> {
         let used = self.used(y, domain);
         let w = self.weights;
         let wsum = sum((0..y.len()).filter(|&i| used[i]).map(|i| w[i]));
-        let mean = sum((0..y.len()).filter(|&i| used[i]).map(|i| w[i] * y[i])) / wsum;
+        let mean = hajek_mean(y, &used, w, wsum);
         let z = (0..y.len())
             .map(|i| {
                 if used[i] {
@@ -205,7 +213,7 @@ impl Survey<'_> {
             };
         }
         let ty = sum(idx().map(|i| w[i] * y[i]));
-        let mean = ty / wsum;
+        let mean = hajek_mean(y, &used, w, wsum);
         let z: Vec<f64> = (0..y.len())
             .map(|i| {
                 if !used[i] {

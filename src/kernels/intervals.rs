@@ -1,8 +1,6 @@
 //! Confidence intervals for proportions as R's `svyciprop` computes them (methods.md §9), and
 //! quantile rules and Woodruff intervals as `svyquantile` does (§8).
 
-use statrs::distribution::{Beta, ContinuousCDF, Normal, StudentsT};
-
 use super::estimators::critical;
 
 /// Proportion CI methods.
@@ -21,36 +19,11 @@ pub enum PropCi {
 }
 
 fn qt(p: f64, df: f64) -> f64 {
-    if df.is_infinite() {
-        Normal::standard().inverse_cdf(p)
-    } else {
-        StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |t| t.inverse_cdf(p))
-    }
+    super::dist::qt(p, df).unwrap_or(f64::NAN)
 }
 
-/// Beyond this a + b, statrs' inverse incomplete beta loops for hours (measured: b ≥ 1e8 with
-/// a small) and its incomplete beta returns values above 1, so [`qbeta`] uses the normal
-/// approximation there. Such parameters only arise from a Korn–Graubard effective n of
-/// p(1−p)/SE² with an SE that is rounding noise (a calibrated variable's share in a segment):
-/// the interval is then the point to within 1e-3 of a percentage point either way.
-const QBETA_NORMAL_ABOVE: f64 = 1e7;
-
 fn qbeta(p: f64, a: f64, b: f64) -> f64 {
-    if a <= 0.0 {
-        return 0.0;
-    }
-    if b <= 0.0 {
-        return 1.0;
-    }
-    if !(a + b).is_finite() {
-        return f64::NAN;
-    }
-    if a + b > QBETA_NORMAL_ABOVE {
-        let s = a + b;
-        let sd = (a * b / (s * s * (s + 1.0))).sqrt();
-        return (a / s + Normal::standard().inverse_cdf(p) * sd).clamp(0.0, 1.0);
-    }
-    Beta::new(a, b).map_or(f64::NAN, |d| d.inverse_cdf(p))
+    super::dist::qbeta(p, a, b).unwrap_or(f64::NAN)
 }
 
 /// CI for a proportion `p` with standard error `se`, on `df` design degrees of freedom.

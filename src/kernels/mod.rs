@@ -16,6 +16,7 @@ pub mod calibration;
 pub mod chisq;
 pub mod concentration;
 pub mod design;
+pub mod dist;
 pub mod domains;
 pub mod estimators;
 pub mod greg;

@@ -1532,7 +1532,6 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
             escape_html(&prev.round),
             escape_html(&prev.dir.display().to_string())
         );
-        let normal = statrs::distribution::Normal::standard();
         let rows: Vec<Vec<String>> = trend_lines(r, prev)
             .iter()
             .map(|l| {
@@ -1565,10 +1564,13 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                 let (change, se, pv) = match (l.note.is_empty(), l.previous) {
                     (true, Some(p)) => match (p.estimate, p.se) {
                         (Some(pe), Some(ps)) => {
-                            use statrs::distribution::ContinuousCDF;
                             let d = e.estimate - pe;
                             let s = (e.se * e.se + ps * ps).sqrt();
-                            let pval = 2.0 * (1.0 - normal.cdf((d / s).abs()));
+                            let pval = if s > 0.0 {
+                                crate::kernels::dist::pnorm_two_sided(d / s).unwrap_or(f64::NAN)
+                            } else {
+                                f64::NAN
+                            };
                             let unit = |x: f64| {
                                 if e.statistic == "proportion" {
                                     format!("{:+.1} pts", x * 100.0)

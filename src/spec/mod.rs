@@ -11,11 +11,12 @@ mod load;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
 pub use load::{load, load_str, SpecError, SpecProblem};
+pub use validate::{MAX_ITERATIONS, MAX_MIN_CELL_SIZE, MAX_POPULATION_COUNT, MAX_REPLICATES};
 
 /// A parsed and validated survey spec, plus where it came from.
 #[derive(Debug, Clone)]
@@ -30,14 +31,11 @@ pub struct LoadedSpec {
 }
 
 impl LoadedSpec {
-    /// Resolve a path written in the spec against the round directory.
-    pub fn resolve(&self, relative: &str) -> PathBuf {
-        let p = Path::new(relative);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.dir.join(p)
-        }
+    /// An input file the spec names at `key` (e.g. `design.population`), inside the round
+    /// folder and a regular file (see [`crate::paths::inside_round`]), or an error naming the key.
+    pub fn input(&self, written: &str, key: &str) -> crate::Result<PathBuf> {
+        crate::paths::inside_round(&self.dir, written)
+            .map_err(|m| crate::Error::input(format!("{} `{key}`", self.path.display()), m))
     }
 }
 

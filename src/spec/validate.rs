@@ -154,13 +154,11 @@ fn check_concentration(loaded: &LoadedSpec, c: &ConcentrationSpec, out: &mut Vec
             ));
         }
     }
-    let aliases = loaded.dir.join(&c.aliases);
-    if !aliases.is_file() {
+    if let Err(m) = crate::paths::inside_round(&loaded.dir, &c.aliases) {
         out.push(SpecProblem::new(
             path("aliases"),
             format!(
-                "alias table {} not found (a CSV with the columns alias, canonical, category; it may have only its header)",
-                aliases.display()
+                "alias table: {m} (a CSV with the columns alias, canonical, category; it may have only its header)"
             ),
         ));
     }
@@ -191,11 +189,10 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         ));
     }
     for (i, s) in spec.sources.iter().enumerate() {
-        let p = loaded.resolve(&s.path);
-        if !p.is_file() {
+        if let Err(m) = crate::paths::inside_round(&loaded.dir, &s.path) {
             out.push(SpecProblem::new(
                 at(&[key("sources"), PathSeg::Index(i), key("path")]),
-                format!("file not found: {}", p.display()),
+                m,
             ));
         }
         if let Some(enc) = &s.encoding {
@@ -467,12 +464,8 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     }
     match &spec.design.population {
         Some(file) => {
-            let pop = loaded.resolve(file);
-            if !pop.is_file() {
-                out.push(SpecProblem::new(
-                    at(&[key("design"), key("population")]),
-                    format!("file not found: {}", pop.display()),
-                ));
+            if let Err(m) = crate::paths::inside_round(&loaded.dir, file) {
+                out.push(SpecProblem::new(at(&[key("design"), key("population")]), m));
             }
             if !spec.weighting.margins.is_empty() {
                 out.push(SpecProblem::new(
@@ -767,12 +760,6 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             ),
         ));
     }
-    if spec.publication.min_cell_size == 0 {
-        out.push(SpecProblem::new(
-            at(&[key("publication"), key("min_cell_size")]),
-            "must be at least 1",
-        ));
-    }
     if !(0.0..=1.0).contains(&spec.quality.max_quarantine_share) {
         out.push(SpecProblem::new(
             at(&[key("quality"), key("max_quarantine_share")]),
@@ -782,5 +769,127 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             ),
         ));
     }
+    check_ranges(spec, &mut out);
     out
+}
+
+/// Largest number of bootstrap replicates (each is a full re-calibration and a copy of the
+/// weights: 10,000 replicates of 5,000 organizations are 400 MB).
+pub const MAX_REPLICATES: usize = 10_000;
+
+/// Largest iteration or pass count a loop in the spec may ask for.
+pub const MAX_ITERATIONS: usize = 100_000;
+
+/// Largest `publication.min_cell_size` (the NCHS and TLP practice is 3–11; a cell size beyond a
+/// few hundred would suppress every segment of any round).
+pub const MAX_MIN_CELL_SIZE: usize = 1_000;
+
+/// Largest count a population cell or margin may hold: a billion organizations is beyond any
+/// sector; 1e300 overflows the variance sums.
+pub const MAX_POPULATION_COUNT: f64 = 1e9;
+
+/// The numeric settings not checked with their sections above: each within its documented
+/// range (docs/survey-spec.md), named by key with the range allowed.
+fn check_ranges(spec: &Spec, out: &mut Vec<SpecProblem>) {
+    let mut bad = |path: &[&str], msg: String| {
+        let segs: Vec<PathSeg> = path.iter().map(|k| key(k)).collect();
+        out.push(SpecProblem::new(at(&segs), msg));
+    };
+    let c = &spec.cleaning;
+    if let Some(t) = c.fuzzy_threshold {
+        if !(t > 0.0 && t <= 1.0) {
+            bad(
+                &["cleaning", "fuzzy_threshold"],
+                format!("expected a Jaro–Winkler similarity in (0, 1] (0.9 is typical), got {t}"),
+            );
+        }
+    }
+    if !(c.speeder_fraction >= 0.0 && c.speeder_fraction < 1.0) {
+        bad(
+            &["cleaning", "speeder_fraction"],
+            format!(
+                "expected a fraction of the median duration in [0, 1) (0 = off), got {}",
+                c.speeder_fraction
+            ),
+        );
+    }
+    if c.straightline_min_items < 2 {
+        bad(
+            &["cleaning", "straightline_min_items"],
+            format!(
+                "expected at least 2 items (straight-lining needs several answers), got {}",
+                c.straightline_min_items
+            ),
+        );
+    }
+    fn count(
+        path: &[&'static str],
+        v: usize,
+        lo: usize,
+        hi: usize,
+        what: &str,
+    ) -> Option<(Vec<&'static str>, String)> {
+        (!(lo..=hi).contains(&v)).then(|| {
+            (
+                path.to_vec(),
+                format!("expected {what} in {lo}–{hi}, got {v}"),
+            )
+        })
+    }
+    let mut counts = vec![
+        count(
+            &["weighting", "max_iterations"],
+            spec.weighting.max_iterations,
+            1,
+            MAX_ITERATIONS,
+            "an iteration count",
+        ),
+        count(
+            &["design", "replicates"],
+            spec.design.replicates,
+            2,
+            MAX_REPLICATES,
+            "a number of bootstrap replicates",
+        ),
+        count(
+            &["publication", "min_cell_size"],
+            spec.publication.min_cell_size,
+            1,
+            MAX_MIN_CELL_SIZE,
+            "a cell size",
+        ),
+    ];
+    if let Some(t) = &spec.weighting.trim {
+        counts.push(count(
+            &["weighting", "trim", "max_passes"],
+            t.max_passes,
+            1,
+            MAX_ITERATIONS,
+            "a pass count",
+        ));
+    }
+    if let Some(k) = &spec.concentration {
+        counts.push(count(
+            &["concentration", "chart_top"],
+            k.chart_top,
+            1,
+            50,
+            "a number of suppliers per category",
+        ));
+    }
+    for (path, msg) in counts.into_iter().flatten() {
+        bad(&path, msg);
+    }
+    for (var, levels) in &spec.weighting.margins {
+        for (level, v) in levels {
+            if !(v.is_finite() && *v > 0.0 && *v <= MAX_POPULATION_COUNT) {
+                bad(
+                    &["weighting", "margins", var.as_str(), level.as_str()],
+                    format!(
+                        "expected a population count in (0, {MAX_POPULATION_COUNT:e}], got {v}"
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -36,10 +36,14 @@ fn parse_count(raw: &str, at: &str) -> Result<f64> {
             format!("column `count`: expected a number, got `{}`", raw.trim()),
         )
     })?;
-    if !(count.is_finite() && count >= 0.0) {
+    let max = crate::spec::MAX_POPULATION_COUNT;
+    if !(count.is_finite() && (0.0..=max).contains(&count)) {
         return Err(Error::input(
             at,
-            format!("column `count`: expected a count ≥ 0, got {count}"),
+            format!(
+                "column `count`: expected a count in 0–{max:e}, got `{}`",
+                raw.trim()
+            ),
         ));
     }
     Ok(count)
@@ -88,7 +92,7 @@ impl Population {
     }
 
     fn read_file(spec: &LoadedSpec, file: &str) -> Result<Population> {
-        let path = spec.resolve(file);
+        let path = spec.input(file, "design.population")?;
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let sha256 = crate::ingest::sha256_hex(&bytes);
         let mut notes = Vec::new();

@@ -11,5 +11,6 @@ mod notebooks;
 mod properties;
 mod publish;
 mod reference;
+mod robustness;
 mod util;
 mod weight;

@@ -110,10 +110,11 @@ impl TestRun {
             .output()
             .expect("run supplyrisk");
         let code = out.status.code().unwrap_or(-1);
-        assert_ne!(
-            code,
-            101,
-            "supplyrisk panicked:\n{}",
+        // 0, 1 and 2 are the documented outcomes; 3 is a bug in supplyrisk, 101 a panic that
+        // escaped the hook, -1 a signal (an abort).
+        assert!(
+            (0..=2).contains(&code),
+            "supplyrisk exited {code} (a crash or a bug):\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         Output {
