@@ -151,6 +151,63 @@ const STAGES: [&str; 7] = [
     "render and export",
 ];
 
+/// The quality gates a completed run is judged by (exit 1 when any fails): quarantine share,
+/// usable responses, row accounting, the cell size against the round, trimming and raking
+/// convergence. `validate` evaluates the same gates.
+pub fn quality_gates(
+    spec: &crate::spec::Spec,
+    cleaned: &Cleaned,
+    weighted: &Weighted,
+) -> Vec<String> {
+    let mut failed_gates = Vec::new();
+    let read = cleaned.rows_read();
+    let share = if read == 0 {
+        0.0
+    } else {
+        cleaned.quarantine.len() as f64 / read as f64
+    };
+    let q = &spec.quality;
+    if share > q.max_quarantine_share {
+        failed_gates.push(format!(
+            "{:.1}% of rows were quarantined, above quality.max_quarantine_share = {:.1}%",
+            share * 100.0,
+            q.max_quarantine_share * 100.0
+        ));
+    }
+    if cleaned.records.len() < q.min_responses {
+        failed_gates.push(format!(
+            "{} usable responses, below quality.min_responses = {}",
+            cleaned.records.len(),
+            q.min_responses
+        ));
+    }
+    for v in cleaned.log.invariant_violations() {
+        failed_gates.push(format!("row accounting broken: {v}"));
+    }
+    if let Some(t) = weighted.trim.as_ref().filter(|t| !t.settled) {
+        failed_gates.push(format!(
+            "trimming and re-calibration did not settle in {} rounds: {} weights remain outside [{:.4}, {:.4}] or the margins do not hold",
+            t.rounds, t.n_outside_after, t.lower, t.upper
+        ));
+    } else if !weighted.converged {
+        failed_gates.push(format!(
+            "{} did not converge in {} passes (largest relative margin error {:.2e})",
+            weighted.method,
+            weighted.passes.unwrap_or(0),
+            weighted.max_rel_error
+        ));
+    }
+
+    let min_cell = spec.publication.min_cell_size;
+    if min_cell > cleaned.records.len() {
+        failed_gates.push(format!(
+            "publication.min_cell_size = {min_cell} exceeds the round's {} usable responses: every estimate is suppressed",
+            cleaned.records.len()
+        ));
+    }
+    failed_gates
+}
+
 /// Run the pipeline and write every output.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let bar = if opts.progress && std::io::stderr().is_terminal() {
@@ -203,44 +260,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let distributions =
         crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
 
-    let mut failed_gates = Vec::new();
-    let read = cleaned.rows_read();
-    let share = if read == 0 {
-        0.0
-    } else {
-        cleaned.quarantine.len() as f64 / read as f64
-    };
-    let q = &spec.spec.quality;
-    if share > q.max_quarantine_share {
-        failed_gates.push(format!(
-            "{:.1}% of rows were quarantined, above quality.max_quarantine_share = {:.1}%",
-            share * 100.0,
-            q.max_quarantine_share * 100.0
-        ));
-    }
-    if cleaned.records.len() < q.min_responses {
-        failed_gates.push(format!(
-            "{} usable responses, below quality.min_responses = {}",
-            cleaned.records.len(),
-            q.min_responses
-        ));
-    }
-    for v in cleaned.log.invariant_violations() {
-        failed_gates.push(format!("row accounting broken: {v}"));
-    }
-    if let Some(t) = weighted.trim.as_ref().filter(|t| !t.settled) {
-        failed_gates.push(format!(
-            "trimming and re-calibration did not settle in {} rounds: {} weights remain outside [{:.4}, {:.4}] or the margins do not hold",
-            t.rounds, t.n_outside_after, t.lower, t.upper
-        ));
-    } else if !weighted.converged {
-        failed_gates.push(format!(
-            "{} did not converge in {} passes (largest relative margin error {:.2e})",
-            weighted.method,
-            weighted.passes.unwrap_or(0),
-            weighted.max_rel_error
-        ));
-    }
+    let failed_gates = quality_gates(&spec.spec, &cleaned, &weighted);
 
     step(6);
     let out_dir = opts

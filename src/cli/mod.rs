@@ -107,6 +107,9 @@ pub enum Command {
         #[command(subcommand)]
         action: SuppliersCommand,
     },
+    /// Internal: read a workbook from stdin in a memory-limited child (ingest/contained.rs).
+    #[command(name = "__read-workbook", hide = true)]
+    ReadWorkbook { file: String, sheet: Option<String> },
     /// Generate a realistic synthetic round (deterministic for a given seed).
     Synth {
         #[arg(long, default_value_t = 2024)]
@@ -251,6 +254,9 @@ where
                     }
                     if let Some(note) = &w.note {
                         say(quiet, &format!("note: {note}"));
+                    }
+                    for note in &w.design_notes {
+                        eprintln!("warning: {note}");
                     }
                     if r.failed_gates.is_empty() {
                         EXIT_OK
@@ -402,6 +408,9 @@ where
             }
             Err(e) => report_error(&e),
         },
+        Command::ReadWorkbook { file, sheet } => {
+            crate::ingest::contained::child_main(&file, sheet.as_deref())
+        }
         Command::Synth {
             seed,
             rows,

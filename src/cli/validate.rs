@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::error::{EXIT_ERROR, EXIT_OK};
+use crate::error::{EXIT_ERROR, EXIT_OK, EXIT_QUALITY_GATE};
 use crate::weight::Population;
 use crate::{clean, ingest, spec, weight};
 
@@ -102,6 +102,7 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
             None
         }
     };
+    let mut gates: Vec<String> = Vec::new();
     let mut sources = Vec::new();
     for s in &spec.spec.sources {
         match ingest::read_source(&spec, s) {
@@ -130,11 +131,20 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
                 }
                 info.extend(cleaning_report(&c));
                 match weight::weight(&spec.spec, pop, &c.records) {
-                    Ok(w) => info.push(format!(
-                        "weighting: {}{}",
-                        w.method,
-                        w.note.map(|n| format!(" — {n}")).unwrap_or_default()
-                    )),
+                    Ok(w) => {
+                        info.push(format!(
+                            "weighting: {}{}",
+                            w.method,
+                            w.note
+                                .clone()
+                                .map(|n| format!(" — {n}"))
+                                .unwrap_or_default()
+                        ));
+                        for n in &w.design_notes {
+                            info.push(format!("warning: {n}"));
+                        }
+                        gates = crate::pipeline::quality_gates(&spec.spec, &c, &w);
+                    }
                     Err(e) => problems.push(e.to_string()),
                 }
                 if let Some(conc) = &spec.spec.concentration {
@@ -173,7 +183,19 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
             println!("{line}");
         }
     }
-    if problems.is_empty() {
+    if problems.is_empty() && !gates.is_empty() {
+        // The run would complete but exit 1: say which gate.
+        for g in &gates {
+            eprintln!("quality gate would fail: {g}");
+        }
+        eprintln!(
+            "{}: the spec and data are readable, but `supplyrisk run` would fail {} quality gate{} (exit 1)",
+            spec.path.display(),
+            gates.len(),
+            if gates.len() == 1 { "" } else { "s" }
+        );
+        EXIT_QUALITY_GATE
+    } else if problems.is_empty() {
         if !quiet {
             println!("{}: valid", spec.path.display());
         }

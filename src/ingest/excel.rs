@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 /// Largest uncompressed size of one workbook part (sheet XML, shared strings): 1 GiB.
 pub const MAX_PART_BYTES: u64 = 1 << 30;
 
+/// The serial of 9999-12-31 23:59:59, Excel's last date.
+const EXCEL_LAST_SERIAL: f64 = 2_958_465.999_99;
+
 const ERROR_LITERALS: [&str; 7] = [
     "#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
 ];
@@ -38,6 +41,16 @@ fn cell_text(cell: &Data, at: impl Fn() -> String, notes: &mut Vec<String>) -> S
             }
         }
         Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        // Outside Excel's calendar (years 1900–9999) a date serial is not a date; chrono would
+        // panic converting it.
+        Data::DateTime(dt) if !(-1.0..=EXCEL_LAST_SERIAL).contains(&dt.as_f64()) => {
+            notes.push(format!(
+                "{}: date cell holds {}, outside Excel's date range; read as missing",
+                at(),
+                dt.as_f64()
+            ));
+            String::new()
+        }
         Data::DateTime(dt) => match dt.as_datetime() {
             Some(ndt) if dt.is_datetime() => {
                 if dt.as_f64().fract() == 0.0 {
@@ -225,12 +238,193 @@ fn reader_failed(file: &str) -> Error {
     Error::input(file, "the workbook is corrupt or truncated: the workbook reader failed on it; re-save it from Excel or LibreOffice")
 }
 
+/// One sheet as its non-empty cells: (0-based row, 0-based column, text), in row-major order.
+pub(crate) struct SheetCells {
+    pub sheet: String,
+    pub cells: Vec<(u32, u32, String)>,
+}
+
+/// Runs of more absent rows than this between two rows with cells are not read as blank rows
+/// (a stray cell a million rows down would otherwise be a million quarantined "rows"); a note
+/// names the rows skipped.
+pub const MAX_BLANK_RUN: u32 = 10_000;
+
+/// A sheet whose padded rectangle (rows with cells × columns) would exceed this many fields,
+/// and 50 times the cells it really holds, is refused rather than materialised.
+pub const MAX_PADDED_FIELDS: u64 = 20_000_000;
+
+/// Read a workbook's sheet: in a child process with a memory limit when running as the
+/// `supplyrisk` binary (see [`super::contained`]), else in this process.
 pub(crate) fn read_workbook(
     bytes: &[u8],
     file: &str,
     sheet: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<(Grid, String)> {
+    let cells = match super::contained::reader_exe() {
+        Some(exe) => super::contained::read_in_child(&exe, bytes, file, sheet, notes)?,
+        None => read_cells(bytes, file, sheet, notes)?,
+    };
+    let name = cells.sheet.clone();
+    Ok((grid_from_cells(cells, file, notes)?, name))
+}
+
+/// The rows of a sheet from its cells: every row from the first with a cell to the last, blank
+/// where the sheet has none (cleaning quarantines blank rows), each padded to the sheet's
+/// width — except long runs of absent rows ([`MAX_BLANK_RUN`]) and rectangles far larger than
+/// the data ([`MAX_PADDED_FIELDS`]).
+pub(crate) fn grid_from_cells(
+    cells: SheetCells,
+    file: &str,
+    notes: &mut Vec<String>,
+) -> Result<Grid> {
+    let SheetCells { sheet, cells } = cells;
+    let Some(width) = cells.iter().map(|c| c.1 as usize + 1).max() else {
+        return Ok(Grid { rows: Vec::new() });
+    };
+    let mut rows_with_cells = 0u64;
+    let mut last = None;
+    for c in &cells {
+        if last != Some(c.0) {
+            rows_with_cells += 1;
+            last = Some(c.0);
+        }
+    }
+    let padded = rows_with_cells * width as u64;
+    if padded > MAX_PADDED_FIELDS && padded > 50 * cells.len() as u64 {
+        let far = cells
+            .iter()
+            .max_by_key(|c| c.1)
+            .map_or((0, 0), |c| (c.0, c.1));
+        return Err(Error::input(
+            format!("{file} [{sheet}]"),
+            format!(
+                "the sheet spans {rows_with_cells} rows × {width} columns ({padded} fields) but holds only {} cells \
+                 (the farthest is {}{}); delete the stray cells, or copy the data to a new sheet or a CSV file",
+                cells.len(),
+                column_letter(far.1 as usize),
+                far.0 + 1
+            ),
+        ));
+    }
+    let mut rows: Vec<(usize, csv::StringRecord)> = Vec::new();
+    let mut i = 0;
+    let mut prev_row: Option<u32> = None;
+    while i < cells.len() {
+        let r = cells[i].0;
+        if let Some(p) = prev_row {
+            let gap = r - p - 1;
+            if gap > MAX_BLANK_RUN {
+                notes.push(format!(
+                    "{file} [{sheet}]: rows {}–{} hold no cells ({gap} rows); not read as blank rows",
+                    p + 2,
+                    r
+                ));
+            } else {
+                for b in p + 1..r {
+                    rows.push((b as usize + 1, csv::StringRecord::new()));
+                }
+            }
+        }
+        let mut record = csv::StringRecord::with_capacity(64, width);
+        let mut col = 0u32;
+        while i < cells.len() && cells[i].0 == r {
+            let (_, c, text) = &cells[i];
+            while col < *c {
+                record.push_field("");
+                col += 1;
+            }
+            record.push_field(text);
+            col += 1;
+            i += 1;
+        }
+        while (col as usize) < width {
+            record.push_field("");
+            col += 1;
+        }
+        rows.push((r as usize + 1, record));
+        prev_row = Some(r);
+    }
+    Ok(Grid { rows })
+}
+
+type Book<'a> = calamine::Sheets<Cursor<&'a [u8]>>;
+
+/// The non-empty cells of sheet `name`, read without materialising its declared rectangle
+/// where the format allows it (.xlsx/.xlsm and .xlsb stream their cells; .xls and .ods are
+/// read as a range). A reader panic is an error naming the file.
+fn sheet_cells(
+    book: &mut Book<'_>,
+    file: &str,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(u32, u32, String)>> {
+    let at_cell = |r: u32, c: u32| {
+        format!(
+            "{file} [{name}] cell {}{}",
+            column_letter(c as usize),
+            r + 1
+        )
+    };
+    let cannot = |e: String| {
+        Error::input(
+            format!("{file} [{name}]"),
+            format!("cannot read the sheet: {e}"),
+        )
+    };
+    let mut out: Vec<(u32, u32, String)> = Vec::new();
+    let mut push = |r: u32, c: u32, d: Data, notes: &mut Vec<String>| {
+        let text = cell_text(&d, || at_cell(r, c), notes);
+        if !text.is_empty() {
+            out.push((r, c, text));
+        }
+    };
+    let read = crate::bug::contained(|| -> std::result::Result<(), String> {
+        match book {
+            calamine::Sheets::Xlsx(x) => {
+                let mut cr = x.worksheet_cells_reader(name).map_err(|e| e.to_string())?;
+                while let Some(cell) = cr.next_cell().map_err(|e| e.to_string())? {
+                    let (r, c) = cell.get_position();
+                    push(r, c, Data::from(cell.get_value().clone()), notes);
+                }
+            }
+            calamine::Sheets::Xlsb(x) => {
+                let mut cr = x.worksheet_cells_reader(name).map_err(|e| e.to_string())?;
+                while let Some(cell) = cr.next_cell().map_err(|e| e.to_string())? {
+                    let (r, c) = cell.get_position();
+                    push(r, c, Data::from(cell.get_value().clone()), notes);
+                }
+            }
+            other => {
+                let range = other.worksheet_range(name).map_err(|e| e.to_string())?;
+                let (r0, c0) = range.start().unwrap_or((0, 0));
+                for (r, c, d) in range.used_cells() {
+                    push(r0 + r as u32, c0 + c as u32, d.clone(), notes);
+                }
+            }
+        }
+        Ok(())
+    });
+    match read {
+        Err(_) => Err(reader_failed(file)),
+        Ok(Err(e)) => Err(cannot(e)),
+        Ok(Ok(())) => {
+            // Streamed cells come in file order; rows and columns are what the grid needs.
+            out.sort_by_key(|c| (c.0, c.1));
+            out.dedup_by_key(|c| (c.0, c.1));
+            Ok(out)
+        }
+    }
+}
+
+/// Read the cells of the chosen sheet (by name, by 1-based index, or the first holding data) in
+/// this process.
+pub(crate) fn read_cells(
+    bytes: &[u8],
+    file: &str,
+    sheet: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<SheetCells> {
     let may_have_formulas = check_zip_sizes(bytes, file)?;
     check_xlsb_short_cells(bytes, file)?;
     let opened = crate::bug::contained(|| open_workbook_auto_from_rs(Cursor::new(bytes)));
@@ -248,8 +442,7 @@ pub(crate) fn read_workbook(
     if names.is_empty() {
         return Err(Error::input(file, "the workbook has no sheets"));
     }
-    let mut range_of = |name: &str| crate::bug::contained(|| book.worksheet_range(name));
-    let (chosen, range) = match sheet {
+    let (chosen, cells) = match sheet {
         Some(s) => {
             let name = if let Some(n) = names.iter().find(|n| n.as_str() == s) {
                 n.clone()
@@ -268,33 +461,16 @@ pub(crate) fn read_workbook(
                     ),
                 ));
             };
-            match range_of(&name) {
-                Err(_) => return Err(reader_failed(file)),
-                Ok(Err(e)) => {
-                    return Err(Error::input(
-                        format!("{file} [{name}]"),
-                        format!("cannot read the sheet: {e}"),
-                    ))
-                }
-                Ok(Ok(r)) => (name, r),
-            }
+            let cells = sheet_cells(&mut book, file, &name, notes)?;
+            (name, cells)
         }
         None => {
             let mut found = None;
             for n in &names {
-                match range_of(n) {
-                    Err(_) => return Err(reader_failed(file)),
-                    Ok(Err(e)) => {
-                        return Err(Error::input(
-                            format!("{file} [{n}]"),
-                            format!("cannot read the sheet: {e}"),
-                        ))
-                    }
-                    Ok(Ok(r)) if !r.is_empty() => {
-                        found = Some((n.clone(), r));
-                        break;
-                    }
-                    Ok(Ok(_)) => {}
+                let cells = sheet_cells(&mut book, file, n, notes)?;
+                if !cells.is_empty() {
+                    found = Some((n.clone(), cells));
+                    break;
                 }
             }
             found.ok_or_else(|| {
@@ -305,9 +481,11 @@ pub(crate) fn read_workbook(
             })?
         }
     };
-    let (start_row, start_col) = range.start().unwrap_or((0, 0));
-    // Formulas saved without a result (files written by scripts) read as empty: say so.
-    let formulas = if may_have_formulas {
+    // Formulas saved without a result (files written by scripts) read as empty: say so. The
+    // formula range is rectangular, so only for sheets of a sane extent.
+    let extent = cells.last().map_or(0, |c| u64::from(c.0) + 1)
+        * cells.iter().map(|c| u64::from(c.1) + 1).max().unwrap_or(0);
+    let formulas = if may_have_formulas && extent <= MAX_PADDED_FIELDS {
         crate::bug::contained(|| book.worksheet_formula(&chosen))
             .ok()
             .and_then(std::result::Result::ok)
@@ -319,8 +497,10 @@ pub(crate) fn read_workbook(
         let mut missing = Vec::new();
         for (r, c, f) in formulas.used_cells() {
             let (row, col) = (f_row + r as u32, f_col + c as u32);
-            let value = range.get_value((row, col));
-            if !f.is_empty() && value.is_none_or(|v| matches!(v, Data::Empty)) {
+            let has_value = cells
+                .binary_search_by_key(&(row, col), |x| (x.0, x.1))
+                .is_ok();
+            if !f.is_empty() && !has_value {
                 missing.push(format!("{}{}", column_letter(col as usize), row + 1));
             }
         }
@@ -335,25 +515,10 @@ pub(crate) fn read_workbook(
             ));
         }
     }
-    let mut rows = Vec::with_capacity(range.height());
-    for (i, row) in range.rows().enumerate() {
-        let row_no = start_row as usize + i + 1;
-        let mut record = csv::StringRecord::with_capacity(64, start_col as usize + row.len());
-        for _ in 0..start_col {
-            record.push_field("");
-        }
-        for (j, cell) in row.iter().enumerate() {
-            let at = || {
-                format!(
-                    "{file} [{chosen}] cell {}{row_no}",
-                    column_letter(start_col as usize + j)
-                )
-            };
-            record.push_field(&cell_text(cell, at, notes));
-        }
-        rows.push((row_no, record));
-    }
-    Ok((Grid { rows }, chosen))
+    Ok(SheetCells {
+        sheet: chosen,
+        cells,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! quarantines them) and every cell stays text. What cannot be read is an error naming the file
 //! (and sheet, row, column) — never a partial, silent read.
 
+pub mod contained;
 mod csv_file;
 mod excel;
 mod layout;

@@ -555,8 +555,13 @@ pub struct Design {
     #[serde(default)]
     pub strata: Option<String>,
     /// Question id whose value is the cluster (PSU); default: each organization is its own PSU.
+    /// Read as an identifier whatever the question's type (a numeric code is a label).
     #[serde(default)]
     pub cluster: Option<String>,
+    /// PSU codes are numbered within strata (1, 2, … in each), as R's `nest = TRUE`: a PSU is
+    /// its stratum and its code. Without it, a code repeated across strata is an error.
+    #[serde(default)]
+    pub nest: bool,
     /// Population counts file, relative to the round directory: cells (`<var>…,count`, one
     /// column per variable) or margins (`variable,level,count`). Optional when
     /// `weighting.margins` gives the targets inline.

@@ -5,7 +5,7 @@
 
 mod population;
 
-use crate::clean::Record;
+use crate::clean::{Answer, Record};
 use crate::error::{Error, Result};
 use crate::kernels::calibration::{
     poststratify, poststratify_partial, rake, Calibration, CalibrationError, Margin,
@@ -54,11 +54,72 @@ pub struct Weighted {
     /// Replicate weights (each replicate calibrated like the full sample), when the spec asks
     /// for replicate variance.
     pub replicates: Option<ReplicateSet>,
+    /// Warnings about the design that do not stop the run (a cluster column giving every
+    /// response its own PSU); `validate` and `run` print them, the manifest records them.
+    pub design_notes: Vec<String>,
 }
 
 fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
     let qi = spec.questions.iter().position(|q| q.id == var)?;
     r.answers[qi].as_code()
+}
+
+/// A PSU identifier as written, whatever the question type: a code, a text, or a number (whole
+/// numbers without `.0`). `None` when not answered.
+fn identifier(a: &Answer) -> Option<String> {
+    match a {
+        Answer::Code(c) => Some(c.clone()),
+        Answer::Text(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        Answer::Number(x) if x.fract() == 0.0 && x.abs() < 1e15 => Some(format!("{}", *x as i64)),
+        Answer::Number(x) => Some(x.to_string()),
+        _ => None,
+    }
+}
+
+/// Each record's PSU label for `design.cluster = c`: its identifier, prefixed by its stratum
+/// when `design.nest` (PSUs numbered within strata, R's `nest = TRUE`). PSU codes that repeat
+/// across strata without `nest`, and a missing PSU, are errors naming the codes and the row.
+fn psu_labels(
+    spec: &Spec,
+    records: &[Record],
+    c: &str,
+    strata: &[u32],
+    stratum_levels: &[String],
+) -> Result<Vec<String>> {
+    let qi = spec.questions.iter().position(|q| q.id == c).unwrap_or(0);
+    let mut labels = Vec::with_capacity(records.len());
+    let mut stratum_of: std::collections::BTreeMap<String, u32> = Default::default();
+    for (i, r) in records.iter().enumerate() {
+        let Some(id) = identifier(&r.answers[qi]) else {
+            return Err(Error::input(
+                format!("{} row {}", r.file, r.row),
+                format!("no value for the cluster (PSU) `{c}` (design.cluster); every response needs its PSU"),
+            ));
+        };
+        let h = strata[i];
+        if spec.design.nest {
+            labels.push(format!("{}\u{1}{id}", stratum_levels[h as usize]));
+            continue;
+        }
+        match stratum_of.get(&id) {
+            Some(&g) if g != h => {
+                let s = spec.design.strata.as_deref().unwrap_or("");
+                return Err(Error::Weighting(format!(
+                    "PSU `{id}` of `{c}` appears in stratum `{}` and in stratum `{}` of `{s}`: PSU codes repeat across strata. \
+                     If PSUs are numbered within each stratum (1, 2, … in every stratum), set design.nest = true \
+                     (R's nest = TRUE); otherwise give every PSU a code of its own",
+                    stratum_levels[g as usize],
+                    stratum_levels[h as usize]
+                )));
+            }
+            Some(_) => {}
+            None => {
+                stratum_of.insert(id.clone(), h);
+            }
+        }
+        labels.push(id);
+    }
+    Ok(labels)
 }
 
 fn levels_of(spec: &Spec, records: &[Record], var: &str) -> Result<Vec<String>> {
@@ -195,19 +256,18 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
                 .collect::<Result<_>>()?
         }
     };
+    let mut design_notes = Vec::new();
     let (psu, fpc) = match &spec.design.cluster {
         Some(c) => {
-            let qi = spec.questions.iter().position(|q| &q.id == c).unwrap_or(0);
-            let labels: Vec<String> = records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    r.answers[qi]
-                        .as_text()
-                        .map_or_else(|| format!("\u{0}row{i}"), str::to_string)
-                })
-                .collect();
-            (group_codes(&labels).0, false)
+            let labels = psu_labels(spec, records, c, &strata, &stratum_levels)?;
+            let (codes, levels) = group_codes(&labels);
+            if levels.len() == n && n >= 10 {
+                design_notes.push(format!(
+                    "design.cluster `{c}` gives every one of the {n} responses its own PSU, as if there were no clusters; \
+                     check that `{c}` holds the cluster (PSU) identifier"
+                ));
+            }
+            (codes, false)
         }
         None => ((0..n as u32).collect(), spec.design.fpc),
     };
@@ -346,6 +406,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         population_total: pop.total(),
         fpc,
         trim,
+        design_notes,
     })
 }
 

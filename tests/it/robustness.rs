@@ -222,3 +222,130 @@ fn a_handled_error_prints_only_its_message() {
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     assert!(!out.stderr.contains("stack backtrace"), "{}", out.stderr);
 }
+
+/// Inspect a committed hostile workbook (tests/fixtures/hostile/, made by make_hostile.py).
+fn inspect_hostile(name: &str, env: &[(&str, &str)]) -> crate::util::Output {
+    let mut t = TestRun::new();
+    std::fs::copy(
+        crate::util::repo()
+            .join("tests/fixtures/hostile")
+            .join(name),
+        t.path(name),
+    )
+    .unwrap();
+    for (k, v) in env {
+        t = t.env(k, v);
+    }
+    t.args(["inspect", name]).run()
+}
+
+#[test]
+fn a_stray_cell_in_the_last_cell_of_the_sheet_is_read_without_its_rectangle() {
+    // A1 … C3 and XFD1048576: calamine's range would be 16384 × 1048576 cells (an abort,
+    // "memory allocation of 549755813888 bytes failed", with no file named). Now the cells are
+    // streamed: the stray value is named as a ragged row beyond the header's columns.
+    let out = inspect_hostile("far_cell.xlsx", &[]).expect_code(2);
+    assert!(
+        out.stderr
+            .contains("far_cell.xlsx [Sheet1], row 1048576, column XFD"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_huge_declared_string_count_is_refused_naming_the_file_and_the_limit() {
+    // uniqueCount="4294967295" in a 2 KB file: calamine reserves 96 GiB and aborts. The
+    // contained reader reaches its memory limit instead and says how to proceed.
+    let out = inspect_hostile("huge_unique_count.xlsx", &[]).expect_code(2);
+    assert!(
+        out.stderr.contains("huge_unique_count.xlsx")
+            && out.stderr.contains("1024 MiB")
+            && out.stderr.contains("SUPPLYRISK_WORKBOOK_MEMORY_MB"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("memory allocation of"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_date_serial_outside_excels_calendar_is_a_missing_cell_with_a_note() {
+    // -2e11 in a date-formatted cell: chrono panicked (`TimeDelta::milliseconds out of bounds`).
+    let out = inspect_hostile("date_out_of_range.xlsx", &[]).expect_code(0);
+    assert!(
+        out.stdout
+            .contains("cell C2: date cell holds -200000000000, outside Excel's date range"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("records:     2"), "{}", out.stdout);
+}
+
+#[test]
+fn a_sheet_larger_than_the_reader_may_use_is_refused_with_the_limit() {
+    // A compressed sheet far larger uncompressed (~40 MiB of cells, a few hundred KB as .xlsx)
+    // against a 16 MiB limit: refused, file and limit named — the same path a 1000 MiB sheet
+    // takes against the default 1 GiB.
+    let t = TestRun::new();
+    let path = t.path("big.xlsx");
+    {
+        use std::io::Write;
+        let f = std::fs::File::create(&path).unwrap();
+        let mut z = zip::ZipWriter::new(f);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let minimal = [
+            (
+                "[Content_Types].xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+            ),
+            (
+                "_rels/.rels",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+            ),
+            (
+                "xl/workbook.xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+            ),
+        ];
+        for (name, text) in minimal {
+            z.start_file(name, opts).unwrap();
+            z.write_all(text.as_bytes()).unwrap();
+        }
+        z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+        z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#).unwrap();
+        let mut row = String::new();
+        for r in 1..=40_000u32 {
+            row.clear();
+            row.push_str(&format!("<row r=\"{r}\">"));
+            for c in 0..20u8 {
+                let col = (b'A' + c) as char;
+                row.push_str(&format!(
+                    "<c r=\"{col}{r}\" t=\"inlineStr\"><is><t>answer {r} {c}</t></is></c>"
+                ));
+            }
+            row.push_str("</row>");
+            z.write_all(row.as_bytes()).unwrap();
+        }
+        z.write_all(b"</sheetData></worksheet>").unwrap();
+        z.finish().unwrap();
+    }
+    let out = t
+        .env("SUPPLYRISK_WORKBOOK_MEMORY_MB", "16")
+        .args(["inspect", "big.xlsx"])
+        .run()
+        .expect_code(2);
+    assert!(
+        out.stderr.contains("big.xlsx") && out.stderr.contains("16 MiB"),
+        "{}",
+        out.stderr
+    );
+}

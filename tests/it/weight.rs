@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use supplyrisk::clean::clean;
 use supplyrisk::ingest::read_all;
 use supplyrisk::kernels::calibration::{poststratify, rake, Margin};
+use supplyrisk::kernels::prec::{close, R_RTOL};
 use supplyrisk::spec::load_str;
 use supplyrisk::weight::{weight, Population, Weighted};
 
@@ -161,7 +162,7 @@ fn inconsistent_margins_and_bad_counts_are_refused() {
         false,
     );
     assert!(
-        err(&r).contains("expected a count ≥ 0, got -3"),
+        err(&r).contains("expected a count in 0–1e9, got `-3`"),
         "{}",
         err(&r)
     );
@@ -520,5 +521,184 @@ fn replicate_variance_runs_on_the_example_and_is_reproducible() {
     assert!(
         se > 0.5 && se < 2.0,
         "a bootstrap SE near the linearized 1.06: {se}"
+    );
+}
+
+/// A round from columns of a reference CSV: `org` = row number, the named columns as
+/// questions (`single` ones with their distinct values as options), a design, no weighting.
+fn reference_round(
+    csv_rel: &str,
+    columns: &[(&str, &str, &str)],
+    design: &str,
+    population: &str,
+) -> Result<
+    (
+        Weighted,
+        Vec<supplyrisk::clean::Record>,
+        supplyrisk::spec::Spec,
+    ),
+    String,
+> {
+    let (headers, rows) =
+        crate::util::read_csv(&crate::util::repo().join("tests/reference").join(csv_rel));
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let mut spec = String::from(
+        "[survey]\nid = \"ref\"\nround = \"r\"\ntitle = \"Reference design\"\ntlp = \"CLEAR\"\n\n[[sources]]\npath = \"responses.csv\"\n\n[respondent]\nkey = \"org\"\n\n[[questions]]\nid = \"org\"\ntype = \"text\"\n",
+    );
+    let mut csv = String::from("org");
+    for (id, source, kind) in columns {
+        csv.push(',');
+        csv.push_str(id);
+        spec.push_str(&format!(
+            "\n[[questions]]\nid = \"{id}\"\ntype = \"{kind}\"\n"
+        ));
+        if *kind == "single" {
+            let mut levels: Vec<&str> = rows.iter().map(|r| r[col(source)].as_str()).collect();
+            levels.sort();
+            levels.dedup();
+            let opts: Vec<String> = levels
+                .iter()
+                .map(|l| format!("{{ code = \"c{l}\", label = \"{l}\" }}"))
+                .collect();
+            spec.push_str(&format!("options = [{}]\n", opts.join(", ")));
+        }
+    }
+    csv.push('\n');
+    for (i, r) in rows.iter().enumerate() {
+        csv.push_str(&format!("o{i}"));
+        for (_, source, _) in columns {
+            csv.push(',');
+            csv.push_str(&r[col(source)]);
+        }
+        csv.push('\n');
+    }
+    spec.push_str(&format!(
+        "\n[design]\n{design}\npopulation = \"population.csv\"\n\n[weighting]\nmethod = \"none\"\n\n[quality]\nmin_responses = 2\n"
+    ));
+    let t = TestRun::new()
+        .write("r/survey.toml", &spec)
+        .write("r/responses.csv", &csv)
+        .write("r/population.csv", population);
+    let dir = t.path("r");
+    let loaded = load_str(&spec, "survey.toml", &dir).map_err(|e| e.to_string())?;
+    let pop = Population::read(&loaded).map_err(|e| e.to_string())?;
+    let sources = read_all(&loaded).map_err(|e| e.to_string())?;
+    let cleaned = clean(&loaded, &sources, &pop.frame()).map_err(|e| e.to_string())?;
+    let w = weight(&loaded.spec, &pop, &cleaned.records).map_err(|e| e.to_string())?;
+    Ok((w, cleaned.records, loaded.spec))
+}
+
+fn r_design_case(case: &str) -> (f64, f64, f64) {
+    let (h, rows) =
+        crate::util::read_csv(&crate::util::repo().join("tests/reference/design_nest.csv"));
+    let r = rows.iter().find(|r| r[0] == case).unwrap();
+    let num = |n: &str| {
+        r[h.iter().position(|x| x == n).unwrap()]
+            .parse::<f64>()
+            .unwrap()
+    };
+    (num("estimate"), num("se"), num("degf"))
+}
+
+fn mean_of(
+    w: &Weighted,
+    records: &[supplyrisk::clean::Record],
+    spec: &supplyrisk::spec::Spec,
+    q: &str,
+) -> supplyrisk::kernels::estimators::Estimate {
+    let qi = spec.questions.iter().position(|x| x.id == q).unwrap();
+    let y: Vec<f64> = records
+        .iter()
+        .map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN))
+        .collect();
+    let s = supplyrisk::kernels::estimators::Survey {
+        design: &w.design,
+        weights: &w.weights,
+        calibration: &w.calibration,
+    };
+    s.mean(&y, None)
+}
+
+const NHANES_COLUMNS: [(&str, &str, &str); 4] = [
+    ("stratum", "SDMVSTRA", "single"),
+    ("psu", "SDMVPSU", "numeric"),
+    ("w", "WTMEC2YR", "numeric"),
+    ("hi_chol", "HI_CHOL", "numeric"),
+];
+
+/// A stratum count for every SDMVSTRA in the file (the design takes its weights from
+/// WTMEC2YR; the counts only make the strata a frame).
+fn nhanes_population() -> String {
+    let (h, rows) = crate::util::read_csv(&crate::util::repo().join("tests/reference/nhanes.csv"));
+    let col = h.iter().position(|x| x == "SDMVSTRA").unwrap();
+    let mut strata: Vec<&str> = rows.iter().map(|r| r[col].as_str()).collect();
+    strata.sort();
+    strata.dedup();
+    let mut p = String::from("stratum,count\n");
+    for s in strata {
+        p.push_str(&format!("c{s},1000\n"));
+    }
+    p
+}
+
+#[test]
+fn psus_numbered_within_strata_are_nested_as_r_does() {
+    // NHANES: SDMVPSU is 1–3 inside each SDMVSTRA. With design.nest = true the mean, SE and
+    // df equal R's svydesign(id=~SDMVPSU, strata=~SDMVSTRA, nest=TRUE) (design_nest.R); the
+    // pipeline used to say "stratum `83` has a single PSU", or give SE 0 and df 1.
+    let design = "strata = \"stratum\"\ncluster = \"psu\"\nbase_weight = \"w\"\nnest = true";
+    let (w, records, spec) =
+        reference_round("nhanes.csv", &NHANES_COLUMNS, design, &nhanes_population()).unwrap();
+    let e = mean_of(&w, &records, &spec, "hi_chol");
+    let (est, se, df) = r_design_case("nhanes_nest");
+    assert!(close(e.value, est, R_RTOL), "{} vs {est}", e.value);
+    assert!(close(e.se, se, R_RTOL), "{} vs {se}", e.se);
+    assert_eq!(w.design.degf(|_| true), df);
+    // Without nest, the repeated codes are refused, naming them and the setting.
+    let design = "strata = \"stratum\"\ncluster = \"psu\"\nbase_weight = \"w\"";
+    let Err(e) = reference_round("nhanes.csv", &NHANES_COLUMNS, design, &nhanes_population())
+    else {
+        panic!("repeated PSU codes must be refused");
+    };
+    assert!(
+        e.contains("appears in stratum") && e.contains("design.nest = true"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_psu_column_bound_to_a_numeric_question_is_read_as_labels() {
+    // apiclus1: dnum (a number) is the district. Read as numbers it made every school its
+    // own PSU (SE 7.74, df 182); as labels it equals R (SE 23.54, df 14).
+    let cols = [
+        ("stype", "stype", "single"),
+        ("dnum", "dnum", "numeric"),
+        ("pw", "pw", "numeric"),
+        ("api00", "api00", "numeric"),
+    ];
+    let design = format!(
+        "cluster = \"dnum\"\nbase_weight = \"pw\"\nsampling_fraction = {}",
+        15.0 / 757.0
+    );
+    let pop = "stype,count\ncE,4421\ncH,755\ncM,1018\n";
+    let (w, records, spec) = reference_round("api/data/apiclus1.csv", &cols, &design, pop).unwrap();
+    let e = mean_of(&w, &records, &spec, "api00");
+    let (est, se, df) = r_design_case("apiclus1_numeric_psu");
+    assert!(close(e.value, est, R_RTOL), "{} vs {est}", e.value);
+    assert!(close(e.se, se, R_RTOL), "{} vs {se}", e.se);
+    assert_eq!(w.design.degf(|_| true), df);
+    assert!(w.design_notes.is_empty(), "{:?}", w.design_notes);
+    // A cluster column that is really a row identifier (snum) is reported.
+    let cols = [
+        ("stype", "stype", "single"),
+        ("snum", "snum", "numeric"),
+        ("pw", "pw", "numeric"),
+    ];
+    let design = "cluster = \"snum\"\nbase_weight = \"pw\"";
+    let (w, _, _) = reference_round("api/data/apiclus1.csv", &cols, design, pop).unwrap();
+    assert!(
+        w.design_notes.iter().any(|n| n.contains("its own PSU")),
+        "{:?}",
+        w.design_notes
     );
 }

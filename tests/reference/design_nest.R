@@ -1,0 +1,26 @@
+# Two real designs supplyrisk once read silently wrong (issue 15), as R's survey computes them.
+# 1. NHANES (the subsample bundled with R's survey package, data(nhanes)): PSUs numbered 1–2
+#    within each of 15 strata, so svydesign needs nest = TRUE.
+# 2. apiclus1: the cluster (district) code dnum is a number; it must be read as a PSU label.
+# Writes tests/reference/nhanes.csv (the columns the test uses) and design_nest.csv.
+# Run from the project root: Rscript tests/reference/design_nest.R   (R 4.2, survey 4.1)
+library(survey)
+data(nhanes)
+data(api)
+out <- "tests/reference"
+write.csv(nhanes[, c("SDMVPSU", "SDMVSTRA", "WTMEC2YR", "HI_CHOL")], file.path(out, "nhanes.csv"),
+          row.names = FALSE, na = "")
+d <- svydesign(id = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~WTMEC2YR, nest = TRUE, data = nhanes)
+m <- svymean(~HI_CHOL, d, na.rm = TRUE)
+c1 <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)
+a <- svymean(~api00, c1)
+res <- data.frame(
+  case = c("nhanes_nest", "apiclus1_numeric_psu"),
+  estimate = c(coef(m)[[1]], coef(a)[[1]]),
+  se = c(SE(m)[[1]], SE(a)[[1]]),
+  degf = c(degf(d), degf(c1))
+)
+res$estimate <- sprintf("%.17g", res$estimate)
+res$se <- sprintf("%.17g", res$se)
+write.csv(res, file.path(out, "design_nest.csv"), row.names = FALSE, quote = FALSE)
+print(res, digits = 17)
