@@ -303,6 +303,7 @@ fn manifest(r: &RunResult) -> Result<Value> {
             "estimates": r.estimates.len(),
         },
         "quality_gates": {"passed": r.failed_gates.is_empty(), "failed": r.failed_gates},
+        "design_warnings": r.weighted.design_notes,
         "outputs": outputs,
     }))
 }

@@ -174,12 +174,15 @@ pub(crate) fn read_in_child(
     }
 }
 
-/// Limit this process's data segment (heap) to `mib` MiB: an allocation beyond it fails, and
-/// the process aborts instead of exhausting the machine.
+/// Keep this process's resident size under `mib` MiB: its data segment (heap) is limited to
+/// `mib` less 64 MiB for the program's own pages (at least half of `mib`), so an allocation
+/// beyond it fails and the process aborts instead of exhausting the machine. (Measured on a
+/// 1000 MiB sheet: peak RSS of the reader 1041 MiB with the heap alone at 1024 MiB.)
 fn limit_memory(mib: u64) {
     #[cfg(unix)]
     {
-        let bytes = mib.saturating_mul(1 << 20) as libc::rlim_t;
+        let heap = mib.saturating_sub(64).max(mib / 2);
+        let bytes = heap.saturating_mul(1 << 20) as libc::rlim_t;
         let lim = libc::rlimit {
             rlim_cur: bytes,
             rlim_max: bytes,

@@ -555,10 +555,18 @@ fn init_drafts_a_spec_from_a_redcap_dictionary_that_reads_the_raw_export() {
         .again()
         .write("r/population.csv", "subsector,count\n1,10\n2,10\n3,10\n")
         .args(["validate", "r"]);
-    let out = u.run().expect_code(0);
+    // The spec and data read; with 2 usable responses the run would fail its quality gate,
+    // and validate says so (exit 1) instead of "valid".
+    let out = u.run().expect_code(1);
     assert!(
         out.stdout.contains("layout redcap") && out.stdout.contains("2 kept"),
         "{}",
         out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("quality gate would fail: 2 usable responses"),
+        "{}",
+        out.stderr
     );
 }
