@@ -254,6 +254,13 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         .keys()
         .filter_map(|v| s.questions.iter().position(|q| &q.id == v).map(|i| (i, v)))
         .collect();
+    // The cluster (PSU) column: any identifier will do, but a row without one has no place in
+    // the design.
+    let cluster: Option<(usize, &String)> = s
+        .design
+        .cluster
+        .as_ref()
+        .and_then(|c| s.questions.iter().position(|q| &q.id == c).map(|i| (i, c)));
     let test_keys: BTreeSet<String> = rules
         .test_keys
         .iter()
@@ -431,6 +438,22 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                             &mut flags,
                         ),
                         Some(_) => {}
+                    }
+                }
+                if let Some((qi, c)) = cluster {
+                    let has_psu = match &answers[qi] {
+                        Answer::Code(_) | Answer::Number(_) => true,
+                        Answer::Text(t) => !t.trim().is_empty(),
+                        _ => false,
+                    };
+                    if !has_psu {
+                        apply(
+                            RuleAction::Drop,
+                            Reason::MissingDesignValue,
+                            format!("no value for the cluster (PSU) `{c}` (design.cluster)"),
+                            &mut drop,
+                            &mut flags,
+                        );
                     }
                 }
                 for (g, grid) in grids.iter().enumerate() {

@@ -1,7 +1,7 @@
-//! The whole pipeline on many generated rounds: `supplyrisk synth` at sizes from 20 to 800
+//! The whole pipeline on many generated rounds: `supplyrisk synth` at sizes from 20 to 5,000
 //! organizations, each run under one of several designs and weighting methods (simple,
-//! stratified, post-stratification, raking, linear calibration, trimming, bootstrap and
-//! jackknife variance), with the round's answers thinned at random so tiers, options and whole
+//! stratified, clustered with and without strata, post-stratification, raking, linear
+//! calibration, trimming, bootstrap and jackknife variance, one, two or three sources), with the round's answers thinned at random so tiers, options and whole
 //! questions go unanswered and segments shrink to a handful of organizations. For every round:
 //! exit 0, 1 or 2 only (never a panic, an abort or a bug), every row read kept or quarantined
 //! exactly once, and nothing published below `publication.min_cell_size`.
@@ -12,7 +12,7 @@
 use crate::util::{read_csv, TestRun};
 
 /// Spec variants: (name, text replaced, replacement) applied to the synthetic survey.toml.
-const VARIANTS: [(&str, &str, &str); 9] = [
+const VARIANTS: [(&str, &str, &str); 13] = [
     ("poststratify", "", ""),
     ("rake", "method = \"poststratify\"", "method = \"rake\""),
     (
@@ -36,13 +36,59 @@ const VARIANTS: [(&str, &str, &str); 9] = [
         "[design]\nstrata = \"subsector\"",
         "[design]\nvariance = \"jkn\"\nstrata = \"subsector\"",
     ),
+    ("unweighted", "method = \"poststratify\"", "method = \"none\""),
+    // Regions as PSUs numbered within subsector strata (nest), and without strata.
     (
-        "unweighted",
-        "method = \"poststratify\"",
-        "method = \"none\"",
+        "clustered-nested",
+        "[design]\nstrata = \"subsector\"",
+        "[design]\nstrata = \"subsector\"\ncluster = \"region\"\nnest = true",
+    ),
+    (
+        "clustered",
+        "[design]\nstrata = \"subsector\"",
+        "[design]\ncluster = \"region\"",
+    ),
+    // The Forms workbook dropped: one source.
+    (
+        "one-source",
+        "[[sources]]\npath = \"responses_forms.xlsx\"\nlayout = \"msforms\"\nsheet = \"Sheet1\"\n",
+        "",
+    ),
+    // The Qualtrics export split in two files beside the workbook (see `split_source`).
+    (
+        "three-sources",
+        "[[sources]]\npath = \"responses_forms.xlsx\"",
+        "[[sources]]\npath = \"responses_qualtrics_b.csv\"\nlayout = \"qualtrics\"\n\n[[sources]]\npath = \"responses_forms.xlsx\"",
     ),
     ("min-cell-3", "min_cell_size = 5", "min_cell_size = 3"),
 ];
+
+/// Move the second half of the Qualtrics records into `responses_qualtrics_b.csv` (with the
+/// three header rows): the round then has three sources.
+fn split_source(dir: &std::path::Path) {
+    let path = dir.join("responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    let half = 3 + (rows.len() - 3) / 2;
+    let mut a = csv::Writer::from_path(&path).unwrap();
+    let mut b = csv::Writer::from_path(dir.join("responses_qualtrics_b.csv")).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        if i < 3 {
+            a.write_record(r).unwrap();
+            b.write_record(r).unwrap();
+        } else if i < half {
+            a.write_record(r).unwrap();
+        } else {
+            b.write_record(r).unwrap();
+        }
+    }
+    a.flush().unwrap();
+    b.flush().unwrap();
+}
 
 /// A tiny deterministic generator (SplitMix64) for the case parameters.
 struct Rng(u64);
@@ -120,7 +166,12 @@ fn number(v: &serde_json::Value, path: &[&str]) -> u64 {
 /// One generated round run end to end; returns its exit code.
 fn run_case(case: u64) -> i32 {
     let mut rng = Rng(case.wrapping_mul(7919) + 1);
-    let rows = [20, 30, 45, 60, 90, 150, 300, 800][rng.below(8) as usize];
+    // Mostly the few hundred organizations real rounds have; now and then 2,000 or 5,000.
+    let rows = match rng.below(40) {
+        0 => 5000,
+        1 | 2 => 2000,
+        k => [20, 30, 45, 60, 90, 150, 300, 800][(k % 8) as usize],
+    };
     let seed = 1 + rng.below(1000);
     let (variant, from, to) = VARIANTS[rng.below(VARIANTS.len() as u64) as usize];
     let synth = TestRun::new().args([
@@ -140,6 +191,9 @@ fn run_case(case: u64) -> i32 {
         let s = std::fs::read_to_string(&spec_path).unwrap();
         assert!(s.contains(from), "case {case}: synth spec lacks `{from}`");
         std::fs::write(&spec_path, s.replacen(from, to, 1)).unwrap();
+    }
+    if variant == "three-sources" {
+        split_source(&run.path("r"));
     }
     let label = format!("case {case}: {rows} rows, seed {seed}, {variant}");
     if rng.below(2) == 0 {

@@ -5,6 +5,7 @@ mod cli;
 mod concentration;
 mod estimate_props;
 mod export;
+mod fuzz;
 mod generative;
 mod golden;
 mod ingest;
