@@ -12,6 +12,29 @@ use unicode_normalization::UnicodeNormalization;
 use super::binding::Binding;
 use crate::spec::{Question, QuestionType, Spec};
 
+/// `strsim::jaro_winkler(a, b)` (`a` of `a_chars` characters, `b` of `b_chars`) when it can
+/// reach `threshold`, else `None` — without computing it when the lengths alone rule that out:
+/// Jaro is at most (2 + shorter/longer)/3 and Winkler's prefix bonus at most 0.4 of the rest,
+/// so a megabyte answer is never compared character by character with a 20-character label
+/// (that took seconds per label).
+pub fn similarity_at_least(
+    a: &str,
+    a_chars: usize,
+    b: &str,
+    b_chars: usize,
+    threshold: f64,
+) -> Option<f64> {
+    let (short, long) = (a_chars.min(b_chars), a_chars.max(b_chars));
+    if long > 0 {
+        let jaro_max = (2.0 + short as f64 / long as f64) / 3.0;
+        if jaro_max + 0.4 * (1.0 - jaro_max) < threshold {
+            return None;
+        }
+    }
+    let s = strsim::jaro_winkler(a, b);
+    (s >= threshold).then_some(s)
+}
+
 /// One respondent's answer to one question.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
@@ -199,9 +222,13 @@ impl Matcher {
             .entry(norm)
             .or_insert_with_key(|norm| {
                 let mut best: Option<(Hit, f64)> = None;
+                let n = norm.chars().count();
                 for (cand, hit) in candidates {
-                    let s = strsim::jaro_winkler(norm, cand);
-                    if s >= *threshold && best.as_ref().is_none_or(|b| s > b.1) {
+                    let m = cand.chars().count();
+                    let Some(s) = similarity_at_least(norm, n, cand, m, *threshold) else {
+                        continue;
+                    };
+                    if best.as_ref().is_none_or(|b| s > b.1) {
                         best = Some((hit.clone(), s));
                     }
                 }
@@ -368,5 +395,36 @@ mod tests {
             normalize_label("  Caf\u{65}\u{301}   RÉSUMÉ "),
             "café résumé"
         );
+    }
+}
+
+#[cfg(test)]
+mod similarity_tests {
+    use super::similarity_at_least;
+
+    #[test]
+    fn the_length_bound_never_rejects_a_pair_that_reaches_the_threshold() {
+        // Every pair of short strings over a small alphabet, at several thresholds: the bound
+        // may only skip pairs whose similarity is below the threshold.
+        let words: Vec<String> = (0..400u32)
+            .map(|i| {
+                let len = 1 + (i % 9) as usize;
+                (0..len)
+                    .map(|k| (b'a' + ((i / 9 + k as u32 * 7) % 4) as u8) as char)
+                    .collect()
+            })
+            .collect();
+        for t in [0.5, 0.7, 0.8, 0.9, 0.97] {
+            for a in &words {
+                for b in words.iter().step_by(7) {
+                    let s = strsim::jaro_winkler(a, b);
+                    let got = similarity_at_least(a, a.chars().count(), b, b.chars().count(), t);
+                    assert_eq!(got, (s >= t).then_some(s), "{a} {b} {t}");
+                }
+            }
+        }
+        // A megabyte answer against a label is ruled out without comparing characters.
+        let big = "A".repeat(1 << 20);
+        assert_eq!(similarity_at_least(&big, 1 << 20, "agree", 5, 0.9), None);
     }
 }

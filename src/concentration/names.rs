@@ -9,6 +9,7 @@ use std::path::Path;
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::clean::similarity_at_least;
 use crate::error::{Error, Result};
 
 /// Words that name a legal form, not a supplier.
@@ -218,14 +219,17 @@ pub fn resolve(typed: &str, table: &AliasTable, threshold: f64) -> Resolution {
         }
     }
     let first = normalized.split(' ').next().unwrap_or_default();
+    let chars = normalized.chars().count();
     let best = table
         .entries
         .iter()
         .filter(|(k, _)| {
-            k.split(' ').next() == Some(first) || strsim::jaro_winkler(k, &normalized) >= 0.97
+            k.split(' ').next() == Some(first)
+                || similarity_at_least(k, k.chars().count(), &normalized, chars, 0.97).is_some()
         })
-        .map(|(k, a)| (strsim::jaro_winkler(k, &normalized), a))
-        .filter(|(s, _)| *s >= threshold)
+        .filter_map(|(k, a)| {
+            similarity_at_least(k, k.chars().count(), &normalized, chars, threshold).map(|s| (s, a))
+        })
         .max_by(|x, y| {
             x.0.total_cmp(&y.0)
                 .then_with(|| y.1.canonical.cmp(&x.1.canonical))

@@ -195,6 +195,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                 m,
             ));
         }
+        if s.header_row == Some(0) {
+            out.push(SpecProblem::new(
+                at(&[key("sources"), PathSeg::Index(i), key("header_row")]),
+                "rows are numbered from 1; expected the 1-based row of the header",
+            ));
+        }
         if let Some(enc) = &s.encoding {
             if encoding_rs::Encoding::for_label(enc.as_bytes()).is_none() {
                 out.push(SpecProblem::new(

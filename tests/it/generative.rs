@@ -258,6 +258,76 @@ fn run_case(case: u64) -> i32 {
             );
         }
     }
+    let (h, dist) = read_csv(&run.path("out/tables/distributions.csv"));
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    for r in dist
+        .iter()
+        .filter(|r| r[col("suppressed")] == "false" && !r[col("share")].is_empty())
+    {
+        let (nb, n): (usize, usize) = (
+            r[col("n_bin")].parse().unwrap(),
+            r[col("n")].parse().unwrap(),
+        );
+        assert!(
+            n >= min_cell,
+            "{label}: a published bin of a segment of {n}: {r:?}"
+        );
+        assert!(
+            nb == 0 || nb >= min_cell,
+            "{label}: a published bin of {nb}: {r:?}"
+        );
+    }
+    // No published file holds an identifying value (`respondent.identifying`: member id,
+    // organization name, contact email — in the Qualtrics export ExternalReference, Q_ORG and
+    // the recipient columns) or an identifying column.
+    let identifying = ["member_id", "org_name", "contact_email"];
+    let source_columns = [
+        "ExternalReference",
+        "Q_ORG",
+        "RecipientEmail",
+        "RecipientLastName",
+        "RecipientFirstName",
+    ];
+    let mut keys: std::collections::BTreeSet<String> = Default::default();
+    for f in ["r/responses_qualtrics.csv", "r/responses_qualtrics_b.csv"] {
+        let Ok(text) = std::fs::read_to_string(run.path(f)) else {
+            continue;
+        };
+        let mut rd = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let h: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+        let cols: Vec<usize> = (0..h.len())
+            .filter(|&i| source_columns.contains(&h[i].as_str()))
+            .collect();
+        assert!(!cols.is_empty(), "{label}: {f} has no identifying column");
+        for rec in rd.records().skip(2).flatten() {
+            for &c in &cols {
+                let v = rec.get(c).unwrap_or("").trim();
+                if v.len() >= 4 {
+                    keys.insert(v.to_string());
+                }
+            }
+        }
+    }
+    for o in manifest["outputs"].as_array().unwrap() {
+        let path = o["path"].as_str().unwrap();
+        if o["publishable"] != serde_json::Value::Bool(true) || !path.ends_with(".csv") {
+            continue;
+        }
+        let (h, rows) = read_csv(&run.path("out").join(path));
+        assert!(
+            !h.iter()
+                .any(|c| identifying.contains(&c.as_str()) || c == "respondent"),
+            "{label}: {path} has an identifying column"
+        );
+        for r in &rows {
+            assert!(
+                !r.iter().any(|c| keys.contains(c.as_str())),
+                "{label}: {path} holds an identifying value: {r:?}"
+            );
+        }
+    }
     out.code
 }
 
