@@ -1000,6 +1000,9 @@ fn summary_md(r: &RunResult) -> String {
         r.weighted.population_total,
         r.weighted.method
     );
+    for n in &r.weighted.design_notes {
+        let _ = writeln!(s, "**Design warning:** {}\n", md(n));
+    }
     let _ = writeln!(s, "## Headline metrics (all organizations)\n");
     let _ = writeln!(s, "| Metric | Id | Level | Estimate | {level:.0}% CI | n |");
     let _ = writeln!(s, "|---|---|---|---:|---|---:|");
@@ -1369,6 +1372,13 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
     );
     if let Some(note) = &w.note {
         let _ = write!(h, "<p class=\"note\">{}</p>", escape_html(note));
+    }
+    for note in &w.design_notes {
+        let _ = write!(
+            h,
+            "<p class=\"note\"><strong>Design warning:</strong> {}</p>",
+            escape_html(note)
+        );
     }
     let margins: Vec<Vec<String>> = w
         .margins

@@ -261,10 +261,23 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         Some(c) => {
             let labels = psu_labels(spec, records, c, &strata, &stratum_levels)?;
             let (codes, levels) = group_codes(&labels);
+            let singletons = {
+                let mut size = vec![0usize; levels.len()];
+                for &p in &codes {
+                    size[p as usize] += 1;
+                }
+                size.iter().filter(|&&k| k == 1).count()
+            };
             if levels.len() == n && n >= 10 {
                 design_notes.push(format!(
                     "design.cluster `{c}` gives every one of the {n} responses its own PSU, as if there were no clusters; \
                      check that `{c}` holds the cluster (PSU) identifier"
+                ));
+            } else if n >= 20 && singletons * 10 > levels.len() * 9 {
+                design_notes.push(format!(
+                    "design.cluster `{c}`: {singletons} of its {} PSUs hold a single response ({n} responses), \
+                     which is implausible for clusters; check that `{c}` holds the cluster (PSU) identifier",
+                    levels.len()
                 ));
             }
             (codes, false)

@@ -701,4 +701,19 @@ fn a_psu_column_bound_to_a_numeric_question_is_read_as_labels() {
         "{:?}",
         w.design_notes
     );
+    // One that nearly is (enroll: 149 of 165 values once) is reported as implausible.
+    let cols = [
+        ("stype", "stype", "single"),
+        ("enroll", "enroll", "numeric"),
+        ("pw", "pw", "numeric"),
+    ];
+    let design = "cluster = \"enroll\"\nbase_weight = \"pw\"";
+    let (w, _, _) = reference_round("api/data/apiclus1.csv", &cols, design, pop).unwrap();
+    assert!(
+        w.design_notes
+            .iter()
+            .any(|n| n.contains("149 of its 165 PSUs hold a single response")),
+        "{:?}",
+        w.design_notes
+    );
 }
