@@ -11,8 +11,10 @@
 //! 100,000 × 40 workbook of real answers. Each file is measured in a fresh process, so that its
 //! peak is its own. Results go in docs/reliability.md.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+#[path = "../tests/support/minimal_xlsx.rs"]
+mod minimal_xlsx;
+
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -20,48 +22,6 @@ fn data_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/hostile");
     std::fs::create_dir_all(&d).expect("bench data dir");
     d
-}
-
-const PARTS: [(&str, &str); 4] = [
-    (
-        "[Content_Types].xml",
-        r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
-    ),
-    (
-        "_rels/.rels",
-        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
-    ),
-    (
-        "xl/workbook.xml",
-        r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
-    ),
-    (
-        "xl/_rels/workbook.xml.rels",
-        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
-    ),
-];
-
-/// An .xlsx with one sheet whose rows `row(r)` writes, `rows` of them.
-fn write_sheet(path: &Path, rows: u32, row: impl Fn(u32, &mut String)) {
-    let f = std::fs::File::create(path).unwrap();
-    let mut z = zip::ZipWriter::new(f);
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
-    for (name, text) in PARTS {
-        z.start_file(name, opts).unwrap();
-        z.write_all(text.as_bytes()).unwrap();
-    }
-    z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
-    z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#).unwrap();
-    let mut buf = String::new();
-    for r in 1..=rows {
-        buf.clear();
-        row(r, &mut buf);
-        z.write_all(buf.as_bytes()).unwrap();
-    }
-    z.write_all(b"</sheetData></worksheet>").unwrap();
-    z.finish().unwrap();
 }
 
 fn inputs() -> Vec<(String, PathBuf)> {
@@ -81,7 +41,7 @@ fn inputs() -> Vec<(String, PathBuf)> {
             .map(|_| r#"<c t="inlineStr"><is><t>x</t></is></c>"#)
             .collect();
         let per_row = cells.len() as u32 + 20;
-        write_sheet(&bomb, (1000u32 << 20) / per_row + 1, |r, b| {
+        minimal_xlsx::write_sheet(&bomb, (1000u32 << 20) / per_row + 1, |r, b| {
             b.push_str(&format!("<row r=\"{r}\">"));
             b.push_str(&cells);
             b.push_str("</row>");
@@ -90,7 +50,7 @@ fn inputs() -> Vec<(String, PathBuf)> {
     out.push(("1000 MiB sheet".into(), bomb));
     let real = data_dir().join("answers_100k_x_40.xlsx");
     if !real.exists() {
-        write_sheet(&real, 100_001, |r, b| {
+        minimal_xlsx::write_sheet(&real, 100_001, |r, b| {
             b.push_str(&format!("<row r=\"{r}\">"));
             for c in 0..40u32 {
                 let col = if c < 26 {

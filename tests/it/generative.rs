@@ -9,7 +9,7 @@
 //! `SUPPLYRISK_GEN_CASES=N` runs N rounds (default 50, the suite's share); docs/reliability.md
 //! records the by-hand figure.
 
-use crate::util::{read_csv, TestRun};
+use crate::util::{read_csv, Rng, TestRun};
 
 /// Spec variants: (name, text replaced, replacement) applied to the synthetic survey.toml.
 const VARIANTS: [(&str, &str, &str); 13] = [
@@ -90,22 +90,6 @@ fn split_source(dir: &std::path::Path) {
     b.flush().unwrap();
 }
 
-/// A tiny deterministic generator (SplitMix64) for the case parameters.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Blank a share of the Qualtrics answers (not the key and metadata columns), and, for some
 /// rounds, whole question columns: tiers and options nobody chose, questions nobody answered.
 fn thin_answers(path: &std::path::Path, rng: &mut Rng) {
@@ -170,10 +154,10 @@ fn run_case(case: u64) -> i32 {
     let rows = match rng.below(40) {
         0 => 5000,
         1 | 2 => 2000,
-        k => [20, 30, 45, 60, 90, 150, 300, 800][(k % 8) as usize],
+        k => [20, 30, 45, 60, 90, 150, 300, 800][k % 8],
     };
     let seed = 1 + rng.below(1000);
-    let (variant, from, to) = VARIANTS[rng.below(VARIANTS.len() as u64) as usize];
+    let (variant, from, to) = VARIANTS[rng.below(VARIANTS.len())];
     let synth = TestRun::new().args([
         "synth",
         "-q",

@@ -9,6 +9,8 @@ mod fuzz;
 mod generative;
 mod golden;
 mod ingest;
+#[path = "../support/minimal_xlsx.rs"]
+mod minimal_xlsx;
 mod notebooks;
 mod properties;
 mod publish;

@@ -292,52 +292,16 @@ fn a_sheet_larger_than_the_reader_may_use_is_refused_with_the_limit() {
     // takes against the default 1 GiB.
     let t = TestRun::new();
     let path = t.path("big.xlsx");
-    {
-        use std::io::Write;
-        let f = std::fs::File::create(&path).unwrap();
-        let mut z = zip::ZipWriter::new(f);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        let minimal = [
-            (
-                "[Content_Types].xml",
-                r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
-            ),
-            (
-                "_rels/.rels",
-                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
-            ),
-            (
-                "xl/workbook.xml",
-                r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
-            ),
-            (
-                "xl/_rels/workbook.xml.rels",
-                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
-            ),
-        ];
-        for (name, text) in minimal {
-            z.start_file(name, opts).unwrap();
-            z.write_all(text.as_bytes()).unwrap();
+    crate::minimal_xlsx::write_sheet(&path, 40_000, |r, row| {
+        row.push_str(&format!("<row r=\"{r}\">"));
+        for c in 0..20u8 {
+            let col = (b'A' + c) as char;
+            row.push_str(&format!(
+                "<c r=\"{col}{r}\" t=\"inlineStr\"><is><t>answer {r} {c}</t></is></c>"
+            ));
         }
-        z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
-        z.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#).unwrap();
-        let mut row = String::new();
-        for r in 1..=40_000u32 {
-            row.clear();
-            row.push_str(&format!("<row r=\"{r}\">"));
-            for c in 0..20u8 {
-                let col = (b'A' + c) as char;
-                row.push_str(&format!(
-                    "<c r=\"{col}{r}\" t=\"inlineStr\"><is><t>answer {r} {c}</t></is></c>"
-                ));
-            }
-            row.push_str("</row>");
-            z.write_all(row.as_bytes()).unwrap();
-        }
-        z.write_all(b"</sheetData></worksheet>").unwrap();
-        z.finish().unwrap();
-    }
+        row.push_str("</row>");
+    });
     let out = t
         .env("SUPPLYRISK_WORKBOOK_MEMORY_MB", "16")
         .args(["inspect", "big.xlsx"])
