@@ -1056,13 +1056,12 @@ pub struct ComparisonRow {
 ///   respondent in the same tier, or one segment level answered);
 /// - `not_testable_degenerate`: no finite SE, or a Rao–Scott table whose design covariance
 ///   has no variance to test against (the statistic is undefined).
-pub const UNTESTABLE: [&str; 5] = [
-    "empty_domain",
-    "not_testable_no_variation",
-    "not_testable_no_df",
-    "not_testable_single_level",
-    "not_testable_degenerate",
-];
+pub const UNTESTABLE: [&str; 5] = [EMPTY_DOMAIN, NO_VARIATION, NO_DF, SINGLE_LEVEL, DEGENERATE];
+const EMPTY_DOMAIN: &str = "empty_domain";
+const NO_VARIATION: &str = "not_testable_no_variation";
+const NO_DF: &str = "not_testable_no_df";
+const SINGLE_LEVEL: &str = "not_testable_single_level";
+const DEGENERATE: &str = "not_testable_degenerate";
 
 /// Why a segment-vs-rest difference cannot be tested, if it cannot.
 fn untestable_difference(
@@ -1072,13 +1071,13 @@ fn untestable_difference(
     df: f64,
 ) -> Option<&'static str> {
     if n_segment == 0 || n_rest == 0 {
-        Some(UNTESTABLE[0])
+        Some(EMPTY_DOMAIN)
     } else if se == 0.0 {
-        Some(UNTESTABLE[1])
+        Some(NO_VARIATION)
     } else if !se.is_finite() {
-        Some(UNTESTABLE[4])
+        Some(DEGENERATE)
     } else if df.is_nan() || df < 1.0 {
-        Some(UNTESTABLE[2])
+        Some(NO_DF)
     } else {
         None
     }
@@ -1226,9 +1225,9 @@ pub fn comparisons(
                 .collect();
             let (mut test, mut flag) = (None, "");
             if tier_levels.len() < 2 || seg_levels.len() < 2 {
-                flag = UNTESTABLE[3];
+                flag = SINGLE_LEVEL;
             } else if df.is_nan() || df < 1.0 {
-                flag = UNTESTABLE[2];
+                flag = NO_DF;
             } else {
                 let code = |levels: &std::collections::BTreeSet<usize>, v: Option<usize>| {
                     v.and_then(|v| levels.iter().position(|l| *l == v))
@@ -1252,7 +1251,7 @@ pub fn comparisons(
                 if t.statistic.is_finite() && t.ndf > 0.0 && t.ddf > 0.0 && !t.p_value.is_nan() {
                     test = Some(t);
                 } else {
-                    flag = UNTESTABLE[4];
+                    flag = DEGENERATE;
                 }
             }
             let nan = crate::kernels::chisq::TestResult {
