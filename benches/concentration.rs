@@ -26,13 +26,9 @@ fn bench_dir() -> std::path::PathBuf {
     let source = round_dir();
     let dir = source.parent().unwrap().join("concentration-1m");
     std::fs::create_dir_all(&dir).unwrap();
-    let spec = std::fs::read_to_string(source.join("survey.toml"))
-        .unwrap()
-        .replace(
-            "path = \"responses_qualtrics.csv\"",
-            "path = \"../clean-1m/responses_qualtrics.csv\"",
-        );
+    let spec = std::fs::read_to_string(source.join("survey.toml")).unwrap();
     std::fs::write(dir.join("survey.toml"), spec).unwrap();
+    common::link_responses(&source, &dir);
     std::fs::copy(source.join("suppliers.csv"), dir.join("suppliers.csv")).unwrap();
     common::write_scaled_population(&source, &dir);
     dir

@@ -33,10 +33,7 @@ fn bench_dir() -> std::path::PathBuf {
     let spec = load(&source).expect("spec");
     // Keep everything up to the segments; then our segments and metrics.
     let head = &text[..text.find("[segments]").expect("segments table")];
-    let head = head.replace(
-        "path = \"responses_qualtrics.csv\"",
-        "path = \"../clean-1m/responses_qualtrics.csv\"",
-    );
+    common::link_responses(&source, &dir);
     common::write_scaled_population(&source, &dir);
     let mut out = head.to_string();
     out.push_str("[segments]\nvariables = [\"subsector\", \"size\"]\ncrosses = [[\"subsector\", \"size\"]]\n\n");

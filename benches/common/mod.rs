@@ -92,3 +92,16 @@ pub fn peak_rss_mib() -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
+
+/// Put the 1M responses of `source` into the bench round `dir` as a hard link (a copy where links
+/// are not possible): a round's input files must be inside its folder.
+pub fn link_responses(source: &std::path::Path, dir: &std::path::Path) {
+    let (from, to) = (
+        source.join("responses_qualtrics.csv"),
+        dir.join("responses_qualtrics.csv"),
+    );
+    let _ = std::fs::remove_file(&to);
+    if std::fs::hard_link(&from, &to).is_err() {
+        std::fs::copy(&from, &to).expect("copy the bench responses");
+    }
+}
