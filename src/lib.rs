@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  survey.toml ─► spec ─┐
-//!  responses ──► ingest ─► clean ─► score ─► weight ─► estimate ─► render / export
-//!                          │                                       ├─ charts/, summary.md, report.html
-//!                          └─ data/quarantine.csv, cleaning log    └─ metrics/, manifest.json
+//!  responses ──► ingest ─► clean ─► score ─► weight ─► estimate ─► disclose ─► render / export
+//!                          │                                                  ├─ charts/, summary.md, report.html
+//!                          └─ data/quarantine.csv, cleaning log               └─ metrics/, manifest.json
 //! ```
 //!
 //! [`pipeline::run`] runs them all on a round; [`kernels`] holds the survey statistics (plain
@@ -18,6 +18,7 @@ pub mod bug;
 pub mod clean;
 pub mod cli;
 pub mod concentration;
+pub mod disclose;
 pub mod error;
 pub mod estimate;
 pub mod export;

@@ -14,7 +14,7 @@ use crate::score::Scores;
 use crate::spec::{LoadedSpec, QuestionType};
 use crate::table::Table;
 use crate::weight::{Population, Weighted};
-use crate::{clean, export, ingest, render, score, spec, weight};
+use crate::{clean, disclose, export, ingest, render, score, spec, weight};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -40,6 +40,10 @@ pub struct RunResult {
     pub comparisons: Vec<crate::estimate::ComparisonRow>,
     /// Weighted histograms per segment.
     pub distributions: Vec<crate::estimate::DistributionRow>,
+    /// Weight diagnostics per segment.
+    pub weight_summary: Vec<crate::estimate::WeightSummaryRow>,
+    /// What disclosure control withheld and the attacker's audit of the publication.
+    pub disclosure: crate::disclose::Disclosure,
     pub out_dir: PathBuf,
     /// Quality gates that failed (empty = passed).
     pub failed_gates: Vec<String>,
@@ -198,14 +202,21 @@ pub fn quality_gates(
         ));
     }
 
-    let min_cell = spec.publication.min_cell_size;
-    if min_cell > cleaned.records.len() {
-        failed_gates.push(format!(
-            "publication.min_cell_size = {min_cell} exceeds the round's {} usable responses: every estimate is suppressed",
-            cleaned.records.len()
-        ));
-    }
+    failed_gates.extend(crate::disclose::feasibility_gate(
+        spec,
+        cleaned.records.len(),
+    ));
     failed_gates
+}
+
+/// `SUPPLYRISK_DISCLOSURE=primary-only` runs disclosure control without secondary suppression
+/// (each table protected on its own, as before the stage existed), for the tests that show what
+/// the audit catches; never for publication (the audit then fails the run).
+fn disclosure_mode() -> disclose::Mode {
+    match std::env::var("SUPPLYRISK_DISCLOSURE").as_deref() {
+        Ok("primary-only") => disclose::Mode::PrimaryOnly,
+        _ => disclose::Mode::Full,
+    }
 }
 
 /// Run the pipeline and write every output.
@@ -256,11 +267,29 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     // Computed once: the tables, the report and the charts all read them.
     let mut comparisons =
         crate::estimate::comparisons(&spec.spec, &cleaned.records, &scores, &weighted);
-    crate::estimate::suppress_comparisons_like(&mut comparisons, &estimates);
-    let distributions =
+    let mut distributions =
         crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
+    let mut weight_summary =
+        crate::estimate::weight_summary(&spec.spec, &cleaned.records, &weighted);
+    let mut concentration = concentration;
+    crate::bug::set_activity(format!("disclose ({})", opts.round_dir.display()));
+    let disclosure = disclose::disclose(
+        &spec.spec,
+        &cleaned.records,
+        &scores,
+        &weighted,
+        disclose::Results {
+            estimates: &mut estimates,
+            comparisons: &mut comparisons,
+            distributions: &mut distributions,
+            weight_summary: &mut weight_summary,
+            concentration: concentration.as_mut(),
+        },
+        disclosure_mode(),
+    );
 
-    let failed_gates = quality_gates(&spec.spec, &cleaned, &weighted);
+    let mut failed_gates = quality_gates(&spec.spec, &cleaned, &weighted);
+    failed_gates.extend(disclosure.failures.iter().cloned());
 
     step(6);
     let out_dir = opts
@@ -278,6 +307,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         estimates,
         comparisons,
         distributions,
+        weight_summary,
+        disclosure,
         out_dir: staging.clone(),
         failed_gates,
         previous,
@@ -403,107 +434,6 @@ pub fn clean_table(r: &RunResult) -> Table {
             r.weighted.calibrated_weights.iter().map(|w| Some(*w)),
         )
         .float("weight", r.weighted.weights.iter().map(|w| Some(*w)));
-    t
-}
-
-/// Weight diagnostics overall and per segment: Kish effective sample size and weighting design
-/// effect, weight distribution, coefficient of variation, and how many weights trimming changed.
-pub fn weight_summary_table(r: &RunResult) -> Table {
-    use crate::kernels::estimators::kish_ess;
-    let w = &r.weighted.weights;
-    let segs = crate::estimate::segments(&r.spec.spec, r.records());
-    let mut rows: Vec<(String, String, Vec<f64>, usize)> = Vec::new();
-    for s in &segs {
-        let idx: Vec<usize> = (0..w.len())
-            .filter(|&i| s.mask.as_ref().is_none_or(|m| m[i]))
-            .collect();
-        let ws: Vec<f64> = idx.iter().map(|&i| w[i]).collect();
-        let trimmed = idx
-            .iter()
-            .filter(|&&i| r.weighted.trim.is_some() && w[i] != r.weighted.calibrated_weights[i])
-            .count();
-        rows.push((s.var.clone(), s.value.clone(), ws, trimmed));
-    }
-    let q = |ws: &[f64], p: f64| {
-        let mut s = ws.to_vec();
-        s.sort_by(f64::total_cmp);
-        if s.is_empty() {
-            return None;
-        }
-        let ones = vec![1.0; s.len()];
-        Some(crate::kernels::estimators::quantile_math(&s, &ones, p))
-    };
-    let stat = |ws: &[f64]| {
-        let n = ws.len() as f64;
-        let mean = crate::kernels::sum(ws.iter().copied()) / n;
-        let var = crate::kernels::sum(ws.iter().map(|x| (x - mean) * (x - mean))) / n;
-        (mean, var.sqrt() / mean)
-    };
-    let min_cell = r.spec.spec.publication.min_cell_size;
-    let shown = |ws: &[f64], x: Option<f64>| if ws.len() < min_cell { None } else { x };
-    let mut t = Table::new();
-    t.text("segment_var", rows.iter().map(|x| Some(x.0.clone())))
-        .text("segment_value", rows.iter().map(|x| Some(x.1.clone())))
-        .int(
-            "n",
-            rows.iter().map(|x| {
-                if x.2.len() < min_cell {
-                    None
-                } else {
-                    Some(x.2.len() as i64)
-                }
-            }),
-        )
-        .float(
-            "weight_sum",
-            rows.iter()
-                .map(|x| shown(&x.2, Some(crate::kernels::sum(x.2.iter().copied())))),
-        )
-        .float(
-            "kish_ess",
-            rows.iter().map(|x| shown(&x.2, Some(kish_ess(&x.2)))),
-        )
-        .float(
-            "kish_deff",
-            rows.iter()
-                .map(|x| shown(&x.2, Some(x.2.len() as f64 / kish_ess(&x.2)))),
-        )
-        .float(
-            "weight_min",
-            rows.iter()
-                .map(|x| shown(&x.2, x.2.iter().copied().reduce(f64::min))),
-        )
-        .float(
-            "weight_p25",
-            rows.iter().map(|x| shown(&x.2, q(&x.2, 0.25))),
-        )
-        .float(
-            "weight_median",
-            rows.iter().map(|x| shown(&x.2, q(&x.2, 0.5))),
-        )
-        .float(
-            "weight_p75",
-            rows.iter().map(|x| shown(&x.2, q(&x.2, 0.75))),
-        )
-        .float(
-            "weight_max",
-            rows.iter()
-                .map(|x| shown(&x.2, x.2.iter().copied().reduce(f64::max))),
-        )
-        .float(
-            "weight_cv",
-            rows.iter().map(|x| shown(&x.2, Some(stat(&x.2).1))),
-        )
-        .int(
-            "n_trimmed",
-            rows.iter().map(|x| {
-                if x.2.len() < min_cell {
-                    None
-                } else {
-                    Some(x.3 as i64)
-                }
-            }),
-        );
     t
 }
 
@@ -665,8 +595,10 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
     distributions.write_both(&tables, "distributions")?;
     cleaning_log_table(r).write_csv(&tables.join("cleaning_log.csv"))?;
     weighting_table(r).write_both(&tables, "weighting")?;
-    let weight_summary = weight_summary_table(r);
+    let weight_summary = crate::estimate::weight_summary_table(&r.weight_summary);
     weight_summary.write_both(&tables, "weight_summary")?;
+    crate::disclose::audit_table(&r.disclosure.audit)
+        .write_csv(&tables.join("disclosure_audit.csv"))?;
     let concentration = match &r.concentration {
         Some(c) => {
             use crate::concentration as conc;

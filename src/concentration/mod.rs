@@ -6,11 +6,10 @@
 //! organizations whose most critical supplier (the first named) is in the category and that
 //! report no alternative, and the single points of failure.
 //!
-//! Disclosure: a supplier is published only if at least `publication.min_cell_size`
-//! organizations name it; a segment row naming fewer (but some) is suppressed, with
-//! complementary suppression as for every estimate; names appear only when the spec sets
-//! `publish_names`, otherwise a supplier is "<category> #<rank>". Which organization named which
-//! supplier is written only under `data/`.
+//! Disclosure is decided by [`crate::disclose`]: which suppliers are published (and their ranks
+//! and labels: names only when the spec sets `publish_names`, otherwise "<category> #<rank>"),
+//! which rows are withheld, and the single points of failure, which rest on a published
+//! no-alternative share. Which organization named which supplier is written only under `data/`.
 
 pub mod names;
 
@@ -19,23 +18,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::clean::{Answer, Record};
 use crate::error::Result;
 use crate::estimate::SegmentPartitions;
-use crate::estimate::{
-    complementary_suppression, nchs_proportion, proportion_method, segments, EstimateRow, Segment,
-    ALL,
-};
+use crate::estimate::{nchs_proportion, proportion_method, segments, EstimateRow, Segment, ALL};
 use crate::kernels::concentration::{hhi_by_domain, Concentration};
 use crate::kernels::domains::{DomainEstimate, DomainLinearizer, Domains, Series, NO_DOMAIN};
 use crate::kernels::estimators::{ci_normal, Survey};
 use crate::kernels::intervals::proportion_ci;
-use crate::spec::{ConcentrationSpec, LoadedSpec, MetricKind, NchsAction, Spec, Tlp};
+use crate::spec::{ConcentrationSpec, LoadedSpec, MetricKind, Spec, Tlp};
 use crate::table::Table;
 use crate::weight::Weighted;
 
 use names::{resolve, AliasTable, How, Resolution};
-
-/// Flag of a supplier row hidden because 1 to `min_cell_size − 1` organizations of the segment
-/// name the supplier (or depend on the category).
-pub const FEW_NAMING: &str = "few_naming";
 
 /// Statistic names of the category rows (`metric_id` of [`Analysis::category_rows`]).
 pub const DEPENDENCY_SHARE: &str = "dependency_share";
@@ -56,7 +48,7 @@ pub struct Supplier {
     pub organizations: usize,
     /// Mentions (an organization naming two spellings counts twice).
     pub mentions: usize,
-    /// Published: resolved and named by at least `min_cell_size` organizations.
+    /// Published (set by `disclose`): resolved and named by enough organizations.
     pub published: bool,
     /// Rank within its category by the sector-wide weighted share (published suppliers only).
     pub rank: Option<usize>,
@@ -97,9 +89,16 @@ pub struct Analysis {
     /// Per category × segment: `metric_id` is [`DEPENDENCY_SHARE`], [`HHI`],
     /// [`EFFECTIVE_SUPPLIERS`] or [`NO_ALTERNATIVE_SHARE`]; `level` the category code.
     pub category_rows: Vec<EstimateRow>,
-    /// Per published supplier × segment: `metric_id` [`SUPPLIER_SHARE`], `level` the
-    /// supplier's label.
+    /// Organizations counted in each category row's numerator (dependents of the category;
+    /// for the no-alternative share those without one), aligned with `category_rows`.
+    pub category_counts: Vec<usize>,
+    /// Per supplier × segment: `metric_id` [`SUPPLIER_SHARE`], `level` the supplier's name —
+    /// after `disclose`, only published suppliers, `level` their published label.
     pub supplier_rows: Vec<EstimateRow>,
+    /// Organizations naming the supplier in the segment, aligned with `supplier_rows`.
+    pub supplier_counts: Vec<usize>,
+    /// The supplier (index in `suppliers`) of each supplier row.
+    pub supplier_of_row: Vec<usize>,
     /// Rows of the spec's `kind = "concentration"` metrics (copies of `category_rows`).
     pub metric_rows: Vec<EstimateRow>,
     /// Whether names are published, and the TLP of outputs naming suppliers.
@@ -357,7 +356,7 @@ pub fn analyse(
         return Ok(None);
     };
     let Resolved {
-        mut suppliers,
+        suppliers,
         matches,
         named,
         lists,
@@ -369,7 +368,6 @@ pub fn analyse(
     };
     let w = &weighted.weights;
     let n_rows = records.len();
-    let min_cell = spec.publication.min_cell_size;
     let level = spec.publication.ci_level;
     let (method, method_name) = proportion_method(spec);
     let segs: Vec<Segment> = segments(spec, records);
@@ -421,24 +419,15 @@ pub fn analyse(
         })
         .collect();
 
-    // A proportion row with the spec's CI, NCHS rules and disclosure (`count`: organizations
-    // counted in the numerator, for the few-naming rule).
-    let proportion_row = |id: &str, lvl: &str, g: usize, de: &DomainEstimate, count: usize| {
+    // A proportion row with the spec's CI and the NCHS flags (what is published is decided by
+    // `disclose`, from the row and the organizations counted in its numerator).
+    let proportion_row = |id: &str, lvl: &str, g: usize, de: &DomainEstimate| {
         let e = &de.estimate;
         let s = &segs[g];
         let (lo, hi) = proportion_ci(method, e.value, e.se, e.df, n_rows, level);
         let mut flags: Vec<&'static str> = Vec::new();
-        let mut suppressed = false;
-        if e.n < min_cell {
-            suppressed = true;
-            flags.push("below_min_cell");
-        } else if count > 0 && count < min_cell {
-            suppressed = true;
-            flags.push(FEW_NAMING);
-        }
         if spec.publication.nchs_proportions && e.n > 0 {
-            let (s_, f) = nchs_proportion(e.value, e.se, e.df, e.n, level, n_rows);
-            suppressed |= s_ && spec.publication.nchs_action == NchsAction::Suppress;
+            let (_, f) = nchs_proportion(e.value, e.se, e.df, e.n, level, n_rows);
             flags.extend(f);
         }
         EstimateRow {
@@ -458,7 +447,7 @@ pub fn analyse(
             weight_sum: e.weight_sum,
             deff: e.deff,
             df: e.df,
-            suppressed,
+            suppressed: false,
             flag: flags.join(";"),
         }
     };
@@ -514,38 +503,14 @@ pub fn analyse(
             .collect()
     }
 
-    // Per supplier shares among organizations naming any; ranks by the sector-wide share
-    // among published suppliers.
+    // Per supplier shares among organizations naming any.
     let n_sup = suppliers.len();
     let supplier_shares = level_shares(n_sup, &named);
     let supplier_counts = counts(&seg_rows, n_sup, |i| named[i].as_slice());
-    for s in suppliers.iter_mut() {
-        s.published = s.category.is_some() && s.organizations >= min_cell;
-    }
     let overall_share: Vec<f64> = supplier_shares[0]
         .iter()
         .map(|e| e.estimate.value)
         .collect();
-    for cat in &categories {
-        let mut members: Vec<usize> = (0..n_sup)
-            .filter(|&k| {
-                suppliers[k].published && suppliers[k].category.as_deref() == Some(&cat.code)
-            })
-            .collect();
-        members.sort_by(|&a, &b| {
-            overall_share[b]
-                .total_cmp(&overall_share[a])
-                .then_with(|| suppliers[a].name.cmp(&suppliers[b].name))
-        });
-        for (r, &k) in members.iter().enumerate() {
-            suppliers[k].rank = Some(r + 1);
-            suppliers[k].label = if c.publish_names {
-                suppliers[k].name.clone()
-            } else {
-                format!("{} #{}", cat.label, r + 1)
-            };
-        }
-    }
 
     // Category statistics per segment.
     let n_cat = categories.len();
@@ -591,7 +556,7 @@ pub fn analyse(
     let noalt_counts = counts(&seg_rows, n_cat, |i| noalt_lists[i].as_slice());
     // Each category's statistics for every segment; categories spread over the cores, the
     // rows put back in category order.
-    let per_category = |ci: usize| -> Vec<EstimateRow> {
+    let per_category = |ci: usize| -> Vec<(EstimateRow, usize)> {
         let cat = &categories[ci];
         let mut category_rows = Vec::new();
         // Organizations whose most critical (first named) supplier is in the category.
@@ -629,20 +594,11 @@ pub fn analyse(
             .collect();
         for (g, &(p, d)) in parts.place.iter().enumerate() {
             let n_dep = dependents[g][ci];
-            let dep = proportion_row(DEPENDENCY_SHARE, &cat.code, g, &dependency[g][ci], n_dep);
+            let dep = proportion_row(DEPENDENCY_SHARE, &cat.code, g, &dependency[g][ci]);
             let conc = hhis[p][d];
             let n_eff = dependents_neff[g][ci];
-            let hidden = dep.n < min_cell || n_dep < min_cell;
-            let why = if dep.n < min_cell {
-                "below_min_cell"
-            } else {
-                FEW_NAMING
-            };
             let mk = |id: &str, est: f64, se: f64, lo: f64, hi: f64| {
                 let mut flags: Vec<&'static str> = Vec::new();
-                if hidden {
-                    flags.push(why);
-                }
                 if n_dep > 0 {
                     flag_mean_like(&mut flags, n_eff, est, se, dep.df);
                 }
@@ -663,7 +619,7 @@ pub fn analyse(
                     weight_sum: conc.total,
                     deff: f64::NAN,
                     df: dep.df,
-                    suppressed: hidden,
+                    suppressed: false,
                     flag: flags.join(";"),
                 }
             };
@@ -677,21 +633,20 @@ pub fn analyse(
                 lo.max(1.0),
                 hi,
             );
-            let noalt = proportion_row(
-                NO_ALTERNATIVE_SHARE,
-                &cat.code,
-                g,
-                &noalt_res[p][d][0],
-                noalt_counts[g][ci],
-            );
-            category_rows.extend([dep, hhi_row, eff_row, noalt]);
+            let noalt = proportion_row(NO_ALTERNATIVE_SHARE, &cat.code, g, &noalt_res[p][d][0]);
+            category_rows.extend([
+                (dep, n_dep),
+                (hhi_row, n_dep),
+                (eff_row, n_dep),
+                (noalt, noalt_counts[g][ci]),
+            ]);
         }
         category_rows
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(n_cat.max(1));
-    let mut by_category: Vec<Vec<EstimateRow>> = vec![Vec::new(); n_cat];
+    let mut by_category: Vec<Vec<(EstimateRow, usize)>> = vec![Vec::new(); n_cat];
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -710,58 +665,38 @@ pub fn analyse(
             }
         }
     });
-    let category_rows: Vec<EstimateRow> = by_category.into_iter().flatten().collect();
-    // A hidden proportion must not be recoverable from its neighbours (HHI is not additive).
-    let (mut props, others): (Vec<EstimateRow>, Vec<EstimateRow>) = category_rows
-        .into_iter()
-        .partition(|r| r.statistic == "proportion");
-    complementary_suppression(&mut props);
-    let mut category_rows = Vec::with_capacity(props.len() + others.len());
-    let (mut a, mut b) = (props.into_iter().peekable(), others.into_iter().peekable());
-    // Restore the category × segment order: dependency, HHI, effective number, no alternative.
-    while a.peek().is_some() || b.peek().is_some() {
-        category_rows.extend(a.next());
-        category_rows.extend(b.next());
-        category_rows.extend(b.next());
-        category_rows.extend(a.next());
-    }
+    let (category_rows, category_counts): (Vec<EstimateRow>, Vec<usize>) =
+        by_category.into_iter().flatten().unzip();
 
-    // Single points of failure: sector-wide share ≥ threshold, and most organizations whose
-    // most critical supplier is in the category have no alternative (a published estimate).
-    for (k, s) in suppliers.iter_mut().enumerate() {
-        let Some(cat) = s.category.as_deref().filter(|_| s.published) else {
-            continue;
-        };
-        let noalt = category_rows.iter().find(|r| {
-            r.metric_id == NO_ALTERNATIVE_SHARE && r.level == cat && r.segment_var == ALL
-        });
-        s.single_point_of_failure = overall_share[k] >= c.single_point_share
-            && noalt.is_some_and(|r| !r.suppressed && r.estimate > c.single_point_no_alternative);
-    }
-
-    // Per published supplier × segment shares.
+    // Per supplier × segment shares, every categorised supplier (disclose keeps the published
+    // ones), by category and then by sector-wide share.
     let mut supplier_rows = Vec::new();
+    let mut supplier_row_counts = Vec::new();
+    let mut supplier_of_row = Vec::new();
     for cat in &categories {
         let mut members: Vec<usize> = (0..n_sup)
-            .filter(|&k| {
-                suppliers[k].published && suppliers[k].category.as_deref() == Some(&cat.code)
-            })
+            .filter(|&k| suppliers[k].category.as_deref() == Some(&cat.code))
             .collect();
-        members.sort_by_key(|&k| suppliers[k].rank);
+        members.sort_by(|&a, &b| {
+            overall_share[b]
+                .total_cmp(&overall_share[a])
+                .then_with(|| suppliers[a].name.cmp(&suppliers[b].name))
+        });
         for &k in &members {
             for g in 0..segs.len() {
-                let row = proportion_row(
+                let mut row = proportion_row(
                     SUPPLIER_SHARE,
-                    &suppliers[k].label,
+                    &suppliers[k].name,
                     g,
                     &supplier_shares[g][k],
-                    supplier_counts[g][k],
                 );
+                row.level.clone_from(&suppliers[k].name);
                 supplier_rows.push(row);
+                supplier_row_counts.push(supplier_counts[g][k]);
+                supplier_of_row.push(k);
             }
         }
     }
-    complementary_suppression(&mut supplier_rows);
 
     // The spec's concentration metrics.
     let mut metric_rows = Vec::new();
@@ -792,7 +727,10 @@ pub fn analyse(
         categories,
         named,
         category_rows,
+        category_counts,
         supplier_rows,
+        supplier_counts: supplier_row_counts,
+        supplier_of_row,
         metric_rows,
         publish_names: c.publish_names,
         tlp,
@@ -991,8 +929,7 @@ pub fn concentration_table(a: &Analysis) -> Table {
         )
         .int(
             "n",
-            keys.iter()
-                .map(|k| (!k.flag.contains("below_min_cell")).then_some(k.n as i64)),
+            keys.iter().map(|k| (!k.suppressed).then_some(k.n as i64)),
         );
     for (stat, prefix) in [
         (DEPENDENCY_SHARE, "dependency_share"),
@@ -1175,7 +1112,10 @@ pub fn suggestions_for_round(round_dir: &std::path::Path) -> Result<Vec<Suggesti
         categories: Vec::new(),
         named,
         category_rows: Vec::new(),
+        category_counts: Vec::new(),
         supplier_rows: Vec::new(),
+        supplier_counts: Vec::new(),
+        supplier_of_row: Vec::new(),
         metric_rows: Vec::new(),
         publish_names: c.publish_names,
         tlp: loaded.spec.survey.tlp,

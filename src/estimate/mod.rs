@@ -22,14 +22,16 @@ use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
 use crate::kernels::replicates::{replicate_ratio_se, replicate_se};
 use crate::score::Scores;
 use crate::spec::{
-    MeanCi, MetricKind, NchsAction, ProportionCi, QuestionType, Spec, MATURITY_PREFIX, RISK_INDEX,
-    RISK_TIER,
+    MeanCi, MetricKind, ProportionCi, QuestionType, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER,
 };
 use crate::table::Table;
 use crate::weight::Weighted;
 
 /// Segment variable name of the overall rows.
 pub const ALL: &str = "all";
+
+mod weight_summary;
+pub use weight_summary::{weight_summary, weight_summary_table, WeightSummaryRow};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EstimateRow {
@@ -170,7 +172,9 @@ fn option_indexes(spec: &Spec, records: &[Record], qi: usize) -> Vec<u32> {
 }
 
 /// Per-record numeric values of a metric variable (NaN = missing).
-fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<f64> {
+/// The values of a numeric variable (a numeric question, `risk_index`, `maturity:<domain>`) per
+/// record; NaN when missing.
+pub fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<f64> {
     if var == RISK_INDEX {
         return scores
             .risk_index
@@ -664,7 +668,6 @@ pub fn estimate(
         calibration: &weighted.calibration,
     };
     let level = spec.publication.ci_level;
-    let min_cell = spec.publication.min_cell_size;
     let answer_cache = AnswerSetCache::new(spec, records);
     let segs = segments_with(spec, records, &answer_cache);
     let parts = SegmentPartitions::new(&segs, records.len());
@@ -770,16 +773,10 @@ pub fn estimate(
                         kish_ess(&w)
                     }
                 };
+                // Reliability flags; what is published is decided by `disclose`.
                 let mut flags = Vec::new();
-                let mut suppressed = n < min_cell;
-                if suppressed {
-                    flags.push("below_min_cell");
-                }
                 if *statistic == "proportion" && spec.publication.nchs_proportions && n > 0 {
-                    let (nchs_suppress, nchs_flags) =
-                        nchs_proportion(est, se, df, n, level, records.len());
-                    suppressed |=
-                        nchs_suppress && spec.publication.nchs_action == NchsAction::Suppress;
+                    let (_, nchs_flags) = nchs_proportion(est, se, df, n, level, records.len());
                     flags.extend(nchs_flags);
                 } else if n > 0 {
                     if n_eff < 30.0 {
@@ -809,7 +806,7 @@ pub fn estimate(
                     weight_sum: ws,
                     deff,
                     df,
-                    suppressed,
+                    suppressed: false,
                     flag: flags.join(";"),
                 });
             }
@@ -841,99 +838,7 @@ pub fn estimate(
         }
     });
     rows.extend(parts.into_iter().flatten());
-    complementary_suppression(&mut rows);
     rows
-}
-
-/// A segment-vs-rest difference whose segment estimate is suppressed is suppressed too (the
-/// difference and the overall figure would give the segment back).
-pub fn suppress_comparisons_like(comparisons: &mut [ComparisonRow], estimates: &[EstimateRow]) {
-    for c in comparisons.iter_mut().filter(|c| c.test == "difference") {
-        let hidden = estimates.iter().any(|e| {
-            e.suppressed
-                && e.metric_id == c.metric_id
-                && e.level == c.level
-                && e.segment_var == c.segment_var
-                && e.segment_value == c.segment_value
-        });
-        c.suppressed |= hidden;
-    }
-}
-
-/// Flag of an estimate suppressed so that a suppressed neighbour cannot be recovered.
-pub const COMPLEMENTARY: &str = "complementary_suppression";
-
-/// Complementary suppression: a segment hidden for having too few respondents must not be
-/// recoverable from the published margin and the other segments (weighted totals and means of
-/// a segment variable's levels add up to the overall figure; the cells of a cross add up to each
-/// of its margins). Wherever a line — the levels of a segment variable, or a row or column of a
-/// cross — hides exactly one estimate and that one is hidden for disclosure, the visible
-/// estimate with the fewest respondents in the line is suppressed too. Repeated until no line
-/// changes, per metric, statistic and level.
-pub fn complementary_suppression(rows: &mut [EstimateRow]) {
-    use std::collections::BTreeMap;
-    let disclosure = |r: &EstimateRow| {
-        r.suppressed
-            && (r.flag.contains("below_min_cell")
-                || r.flag.contains(COMPLEMENTARY)
-                || r.flag.contains(crate::concentration::FEW_NAMING))
-    };
-    // Rows of each (metric, statistic, level).
-    let mut groups: BTreeMap<(String, &'static str, String), Vec<usize>> = BTreeMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        groups
-            .entry((r.metric_id.clone(), r.statistic, r.level.clone()))
-            .or_default()
-            .push(i);
-    }
-    for members in groups.values() {
-        // Lines: every segment variable's rows; for a cross, its cells sharing one component.
-        let mut lines: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for &i in members {
-            let r = &rows[i];
-            if r.segment_var == ALL {
-                continue;
-            }
-            let vars: Vec<&str> = r.segment_var.split(':').collect();
-            let values: Vec<&str> = r.segment_value.split(':').collect();
-            if vars.len() == 1 {
-                lines.entry(r.segment_var.clone()).or_default().push(i);
-                continue;
-            }
-            for (k, v) in values.iter().enumerate() {
-                let key = format!("{}|{}={}", r.segment_var, vars[k], v);
-                lines.entry(key).or_default().push(i);
-            }
-        }
-        loop {
-            let mut changed = false;
-            for line in lines.values() {
-                let hidden = line.iter().filter(|&&i| rows[i].suppressed).count();
-                let exposed = line.iter().any(|&i| disclosure(&rows[i]));
-                if hidden != 1 || !exposed {
-                    continue;
-                }
-                let Some(&next) = line
-                    .iter()
-                    .filter(|&&i| !rows[i].suppressed && rows[i].n > 0)
-                    .min_by_key(|&&i| (rows[i].n, i))
-                else {
-                    continue;
-                };
-                let r = &mut rows[next];
-                r.suppressed = true;
-                r.flag = if r.flag.is_empty() {
-                    COMPLEMENTARY.to_string()
-                } else {
-                    format!("{};{COMPLEMENTARY}", r.flag)
-                };
-                changed = true;
-            }
-            if !changed {
-                break;
-            }
-        }
-    }
 }
 
 /// The NCHS Data Presentation Standards for Proportions (Parker et al. 2017; domain.md §5):
@@ -943,7 +848,15 @@ pub fn complementary_suppression(rows: &mut [EstimateRow]) {
 /// - flag for review when df < 8, when p is 0 or 1, or when the complement's relative width
 ///   (width / (1 − p)) exceeds 130 %.
 ///
-/// Returns whether to suppress and the flag codes (`nchs_*`).
+/// Returns whether to suppress and the flag codes (`nchs_*`); the suppressing codes are
+/// [`NCHS_SUPPRESS`].
+/// The NCHS flags that suppress a proportion (unless `publication.nchs_action = "flag"`).
+pub const NCHS_SUPPRESS: [&str; 3] = [
+    "nchs_n_eff_lt_30",
+    "nchs_width_ge_30",
+    "nchs_relative_width_gt_130",
+];
+
 pub fn nchs_proportion(
     p: f64,
     se: f64,
@@ -1115,7 +1028,6 @@ pub fn comparisons(
         weights: &weighted.weights,
         calibration: &weighted.calibration,
     };
-    let min_cell = spec.publication.min_cell_size;
     let df = weighted.design.degf(|_| true);
     let segs: Vec<Segment> = segments(spec, records)
         .into_iter()
@@ -1172,7 +1084,7 @@ pub fn comparisons(
                     flag: flag.unwrap_or(""),
                     n_segment,
                     n_rest,
-                    suppressed: n_segment < min_cell || n_rest < min_cell,
+                    suppressed: false,
                 });
             }
             // BH within each segment variable's rows of this series.
@@ -1372,7 +1284,11 @@ pub struct DistributionRow {
     pub n_bin: usize,
     /// Respondents with a value in the segment.
     pub n: usize,
+    /// Σ weight of those respondents (the share's denominator).
+    pub weight_sum: f64,
     pub suppressed: bool,
+    /// Why the row is withheld (`disclose`), empty when published.
+    pub flag: String,
 }
 
 /// Weighted histograms of the spec's `[[distributions]]` for every segment: the share in each
@@ -1390,7 +1306,12 @@ pub fn distributions(
     };
     let level = spec.publication.ci_level;
     let (method, _) = proportion_method(spec);
-    let segs = segments(spec, records);
+    // Overall and each segment variable: the cells of a cross are too small for a histogram
+    // (nearly every bin would be withheld, and, linked to its margins, force withholding there).
+    let segs: Vec<Segment> = segments(spec, records)
+        .into_iter()
+        .filter(|s| !s.var.contains(':'))
+        .collect();
     let mut out = Vec::new();
     for d in &spec.distributions {
         let y = numeric_values(spec, records, scores, &d.variable);
@@ -1426,10 +1347,9 @@ pub fn distributions(
                     ci_high: ch,
                     n_bin,
                     n: e.n,
-                    // A segment below the minimum cell size, or a bin holding 1 to (min − 1)
-                    // organizations (an empty bin may show).
-                    suppressed: e.n < spec.publication.min_cell_size
-                        || (n_bin > 0 && n_bin < spec.publication.min_cell_size),
+                    weight_sum: e.weight_sum,
+                    suppressed: false,
+                    flag: String::new(),
                 });
             }
         }
@@ -1471,7 +1391,8 @@ pub fn distributions_table(rows: &[DistributionRow]) -> Table {
             rows.iter()
                 .map(|r| if r.suppressed { None } else { Some(r.n as i64) }),
         )
-        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)));
+        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)))
+        .text("flag", rows.iter().map(|r| Some(r.flag.clone())));
     t
 }
 

@@ -209,6 +209,7 @@ pub fn publishable(rel: &str) -> bool {
     !(rel.starts_with("data/")
         || rel == "tables/cleaning_log.csv"
         || rel == "tables/supplier_matches.csv"
+        || rel == "tables/disclosure_audit.csv"
         || rel.starts_with("tables/weighting."))
 }
 
@@ -292,7 +293,7 @@ fn manifest(r: &RunResult) -> Result<Value> {
                 "bootstrap_seed": (s.design.variance == crate::spec::VarianceMethod::Bootstrap).then_some(s.design.seed),
             },
             "ci_level": s.publication.ci_level,
-            "min_cell_size": s.publication.min_cell_size,
+            "disclosure": r.disclosure.manifest(),
             "seeds": {},
         },
         "counts": {

@@ -249,7 +249,7 @@ impl Chart for StackedShares {
                 area.draw_text(
                     if row.right.starts_with("n <") {
                         "suppressed: too few respondents"
-                    } else if row.right.contains("protects") {
+                    } else if row.right.contains('†') {
                         "suppressed so that a smaller segment cannot be worked out"
                     } else {
                         "suppressed: too uncertain to publish (NCHS standard)"
@@ -722,7 +722,7 @@ impl Chart for Histograms {
             let y0 = TOP + 10 + row * (PANEL_H + 40);
             let (x1, y1) = (x0 + PANEL_W - 30, y0 + PANEL_H);
             let head = if p.suppressed {
-                format!("{} (too few to show)", p.label)
+                format!("{} (withheld)", p.label)
             } else {
                 format!("{} (n = {})", p.label, p.n)
             };
@@ -742,7 +742,7 @@ impl Chart for Histograms {
                 area.draw(&Rectangle::new([(x0, top), (x1, y1)], LIGHT.filled()))
                     .map_err(e)?;
                 area.draw_text(
-                    "suppressed: too few respondents",
+                    "withheld: too few, or protects a smaller group",
                     &text_style(11.0, &GREY, HPos::Center, VPos::Center),
                     ((x0 + x1) / 2, (top + y1) / 2),
                 )

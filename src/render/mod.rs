@@ -119,7 +119,12 @@ pub fn write_tables_workbook(r: &RunResult, t: &crate::pipeline::PublishedTables
             about: "share of organizations naming each published supplier as critical, per segment (TLP in the tlp column)",
         });
     }
-    write_workbook(&r.out_dir.join("tables.xlsx"), &r.spec.spec, &sheets)
+    write_workbook(
+        &r.out_dir.join("tables.xlsx"),
+        &r.spec.spec,
+        &sheets,
+        &r.disclosure.sentences(),
+    )
 }
 
 /// Escape text for HTML and SVG.
@@ -354,10 +359,10 @@ fn concentration_charts(
     Ok(written)
 }
 
-/// "12.3% (9.8% – 15.1%)", or "suppressed".
+/// "12.3% (9.8% – 15.1%)", or "withheld" with its footnote mark.
 fn estimate_with_ci(e: &EstimateRow) -> String {
     if e.suppressed {
-        "suppressed".to_string()
+        crate::disclose::withheld_cell(&e.flag)
     } else {
         format!(
             "{} ({} – {})",
@@ -370,9 +375,8 @@ fn estimate_with_ci(e: &EstimateRow) -> String {
 
 /// One row per supplier category (all organizations): dependence, HHI, effective suppliers,
 /// no-alternative share, dependents — for the report and the summary.
-fn concentration_rows(spec: &Spec, c: &crate::concentration::Analysis) -> Vec<Vec<String>> {
+fn concentration_rows(min_cell: usize, c: &crate::concentration::Analysis) -> Vec<Vec<String>> {
     use crate::concentration::{DEPENDENCY_SHARE, EFFECTIVE_SUPPLIERS, HHI, NO_ALTERNATIVE_SHARE};
-    let min_cell = spec.publication.min_cell_size;
     c.categories
         .iter()
         .map(|cat| {
@@ -381,7 +385,7 @@ fn concentration_rows(spec: &Spec, c: &crate::concentration::Analysis) -> Vec<Ve
             let eff = get(EFFECTIVE_SUPPLIERS)
                 .map(|e| {
                     if e.suppressed {
-                        "suppressed".into()
+                        crate::disclose::withheld_cell(&e.flag)
                     } else {
                         format!("{:.1}", e.estimate)
                     }
@@ -415,7 +419,7 @@ fn concentration_section(
     use crate::concentration::NO_ALTERNATIVE_SHARE;
     let spec = &r.spec.spec;
     let level = spec.publication.ci_level * 100.0;
-    let min_cell = spec.publication.min_cell_size;
+    let min_cell = r.disclosure.policy.min_cell;
     let cs = spec.concentration.as_ref();
     let mut h = String::from("<h2>Concentration</h2>");
     // TLP 2.0 labels parts of a document: supplier names carry their own, stricter label.
@@ -513,7 +517,7 @@ fn concentration_section(
          suppliers = 1 / HHI. No alternative: among organizations whose first-named (most critical) \
          supplier is in the category.</p>",
     );
-    let rows = concentration_rows(spec, c);
+    let rows = concentration_rows(r.disclosure.policy.min_cell, c);
     h.push_str(&table_html(
         &[
             "Category",
@@ -563,6 +567,7 @@ fn metric_by<'a>(spec: &'a Spec, var: &str, kind: MetricKind) -> Option<&'a Metr
 /// Chart rows: overall, then a heading and one row per level for each segment variable.
 fn chart_rows(
     spec: &Spec,
+    min_cell: usize,
     rows: &[&EstimateRow],
     values: impl Fn(&[&EstimateRow]) -> Vec<f64>,
 ) -> Vec<ChartRow> {
@@ -594,13 +599,14 @@ fn chart_rows(
                 .filter(|r| r.segment_var == var && r.segment_value == value)
                 .copied()
                 .collect();
-            let n = group.iter().map(|r| r.n).max().unwrap_or(0);
+            // Only a count some published row shows is printed.
+            let n = group.iter().filter(|r| !r.suppressed).map(|r| r.n).max();
             // A segment is hidden when it is too small (or protects a small one), or when none
             // of its estimates is publishable; single unreliable estimates are left to the chart.
             let disclosure = |r: &&EstimateRow| {
                 r.suppressed
-                    && (r.flag.contains("below_min_cell")
-                        || r.flag.contains(crate::estimate::COMPLEMENTARY))
+                    && (r.flag.contains(crate::disclose::BELOW_MIN_CELL)
+                        || r.flag.contains(crate::disclose::SECONDARY))
             };
             let suppressed = group.iter().any(disclosure) || group.iter().all(|r| r.suppressed);
             let unreliable = group.iter().any(|r| r.suppressed);
@@ -611,21 +617,26 @@ fn chart_rows(
                 } else {
                     values(&group)
                 },
-                // Why a row is suppressed: too few respondents to show at all, or an estimate too
-                // unreliable to publish (NCHS standard) — the respondent count may then show.
-                right: if group.iter().any(|r| r.flag.contains("below_min_cell")) {
-                    format!("n < {}", spec.publication.min_cell_size)
+                // Why a row is suppressed: too few respondents to show at all, hidden so that a
+                // smaller group cannot be worked out, or an estimate too unreliable to publish
+                // (NCHS standard) — the respondent count shows only where a table shows it.
+                right: if group
+                    .iter()
+                    .any(|r| r.flag.contains(crate::disclose::BELOW_MIN_CELL))
+                {
+                    format!("n < {min_cell}")
                 } else if group
                     .iter()
-                    .any(|r| r.suppressed && r.flag.contains(crate::estimate::COMPLEMENTARY))
+                    .any(|r| r.suppressed && r.flag.contains(crate::disclose::SECONDARY))
                 {
-                    format!("n = {n}, protects a small segment")
-                } else if suppressed {
-                    format!("n = {n}, unreliable")
-                } else if unreliable {
-                    format!("n = {n} †")
+                    "withheld †".to_string()
                 } else {
-                    format!("n = {n}")
+                    match n {
+                        Some(n) if suppressed => format!("n = {n}, unreliable"),
+                        Some(n) if unreliable => format!("n = {n} †"),
+                        Some(n) => format!("n = {n}"),
+                        None => "unreliable".to_string(),
+                    }
                 },
                 suppressed,
                 heading: false,
@@ -651,7 +662,7 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
             ),
             footer: footer(spec),
             series: tiers.clone(),
-            rows: chart_rows(spec, &rows, |group| {
+            rows: chart_rows(spec, r.disclosure.policy.min_cell, &rows, |group| {
                 // A tier too uncertain to publish (NCHS) is NaN: drawn in the grey remainder.
                 tiers
                     .iter()
@@ -685,7 +696,7 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
             axis_label: "Risk index (0 = most mature, 100 = most exposed)".into(),
             range: (0.0, 100.0),
             reference: overall,
-            rows: chart_rows(spec, &rows, |group| {
+            rows: chart_rows(spec, r.disclosure.policy.min_cell, &rows, |group| {
                 group
                     .first()
                     .map_or_else(Vec::new, |e| vec![e.estimate, e.ci_low, e.ci_high])
@@ -696,7 +707,7 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
     }
     // Risk-index distribution per segment of the first segment variable (small multiples).
     let seg_var = spec.segments.variables.first().cloned();
-    let min_cell = spec.publication.min_cell_size;
+    let min_cell = r.disclosure.policy.min_cell;
     if let (Some(d), Some(var)) = (
         spec.distributions.iter().find(|d| d.variable == RISK_INDEX),
         seg_var.as_ref(),
@@ -718,21 +729,22 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
                     x.variable == d.variable && &x.segment_var == sv && &x.segment_value == val
                 })
                 .collect();
-            let n = bins.first().map_or(0, |b| b.n);
+            // The segment's count shows only where one of its bins is published.
+            let visible = bins.iter().find(|b| !b.suppressed);
             panels.push(HistogramPanel {
                 label: segment_label(spec, sv, val),
                 shares: bins
                     .iter()
                     .map(|b| (!b.suppressed).then_some(b.share))
                     .collect(),
-                n,
-                suppressed: n < min_cell,
+                n: visible.map_or(0, |b| b.n),
+                suppressed: visible.is_none(),
             });
         }
         let chart = Histograms {
             title: "Distribution of the supplier risk index".into(),
             subtitle: format!(
-                "Weighted share of organizations per band of the index, by {}; grey stubs: bands with 1–{} organizations, not shown",
+                "Weighted share of organizations per band of the index, by {}; grey stubs: bands withheld (1–{} organizations, or to protect such a band)",
                 var,
                 min_cell.saturating_sub(1)
             ),
@@ -895,6 +907,8 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
                 vars.push(&m.variable);
             }
         }
+        // A level's respondent share is its count (over a known total): shown when published.
+        let shown = |m: &crate::weight::MarginCheck| r.disclosure.margin_shown_for(&w.margins, m);
         for var in vars {
             let levels: Vec<&crate::weight::MarginCheck> =
                 w.margins.iter().filter(|m| m.variable == var).collect();
@@ -924,7 +938,7 @@ fn write_charts(r: &RunResult) -> Result<Vec<(String, String)>> {
                     label: segment_label(spec, var, &m.level),
                     heading: false,
                     target: m.population / pop,
-                    respondents: (m.respondents >= min_cell).then(|| m.respondents as f64 / resp),
+                    respondents: shown(m).then(|| m.respondents as f64 / resp),
                     base: m.base_total / base,
                     weighted: m.weighted_total / fin,
                 });
@@ -1047,7 +1061,7 @@ fn summary_md(r: &RunResult) -> String {
             } else {
                 String::new()
             },
-            spec.publication.min_cell_size,
+            r.disclosure.policy.min_cell,
             if c.publish_names { "names as the spec allows" } else { "suppliers by rank within their category" }
         );
         let spof: Vec<String> = c
@@ -1070,7 +1084,7 @@ fn summary_md(r: &RunResult) -> String {
             "| Category | Depend on it ({level:.0}% CI) | HHI ({level:.0}% CI) | Effective suppliers | No alternative ({level:.0}% CI) | n dependents |"
         );
         let _ = writeln!(s, "|---|---|---|---:|---|---:|");
-        for row in concentration_rows(spec, c) {
+        for row in concentration_rows(r.disclosure.policy.min_cell, c) {
             let cells: Vec<String> = row.iter().map(|x| md(x)).collect();
             let _ = writeln!(s, "| {} |", cells.join(" | "));
         }
@@ -1090,7 +1104,13 @@ fn summary_md(r: &RunResult) -> String {
                 segment_label(spec, &e.segment_var, &e.segment_value)
             );
             if e.suppressed {
-                let _ = writeln!(s, "| {} | suppressed | | | {} |", md(&label), e.flag);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | | | {} |",
+                    md(&label),
+                    crate::disclose::withheld_cell(&e.flag),
+                    crate::disclose::reader_flags(&e.flag)
+                );
             } else {
                 let _ = writeln!(
                     s,
@@ -1100,16 +1120,19 @@ fn summary_md(r: &RunResult) -> String {
                     format_value(e, e.ci_low),
                     format_value(e, e.ci_high),
                     e.n,
-                    e.flag
+                    crate::disclose::reader_flags(&e.flag)
                 );
             }
         }
     }
     let _ = writeln!(
         s,
-        "\nSuppressed: fewer than {} respondents. `n_eff_lt_30`: effective sample size below 30 — read with caution.",
-        spec.publication.min_cell_size
+        "\n{} `n_eff_lt_30`: effective sample size below 30 — read with caution.\n",
+        crate::disclose::LEGEND
     );
+    for x in r.disclosure.sentences() {
+        let _ = writeln!(s, "- {}", md(&x));
+    }
     s
 }
 
@@ -1204,7 +1227,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         .margins
         .iter()
         .map(|m| {
-            let small = m.respondents < spec.publication.min_cell_size;
+            let small = !r.disclosure.margin_shown_for(&r.weighted.margins, m);
             vec![
                 format!(
                     "{}: {}",
@@ -1212,8 +1235,10 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                     segment_label(spec, &m.variable, &m.level)
                 ),
                 format!("{:.0}", m.population),
-                if small {
-                    format!("< {}", spec.publication.min_cell_size)
+                if small && r.disclosure.policy.too_few(m.respondents) {
+                    format!("< {}", r.disclosure.policy.min_cell)
+                } else if small {
+                    "withheld".to_string()
                 } else {
                     m.respondents.to_string()
                 },
@@ -1483,7 +1508,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                 if c.suppressed {
                     vec![
                         label,
-                        "suppressed".into(),
+                        "withheld".into(),
                         String::new(),
                         String::new(),
                         String::new(),
@@ -1562,7 +1587,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                     )
                 });
                 let now = if e.suppressed {
-                    "suppressed".to_string()
+                    crate::disclose::withheld_cell(&e.flag)
                 } else {
                     format!(
                         "{} ({} – {})",
@@ -1648,7 +1673,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                     e.metric_id.clone(),
                     title.to_string(),
                     level_label(spec, e),
-                    "suppressed".into(),
+                    crate::disclose::withheld_cell(&e.flag),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -1693,10 +1718,10 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                     vec![
                         e.segment_var.clone(),
                         label,
-                        "suppressed".into(),
+                        crate::disclose::withheld_cell(&e.flag),
                         String::new(),
                         String::new(),
-                        e.flag.clone(),
+                        crate::disclose::reader_flags(&e.flag),
                     ]
                 } else {
                     vec![
@@ -1709,7 +1734,7 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
                             format_value(e, e.ci_high)
                         ),
                         e.n.to_string(),
-                        e.flag.clone(),
+                        crate::disclose::reader_flags(&e.flag),
                     ]
                 }
             })
@@ -1727,6 +1752,18 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         ));
     }
 
+    // What was withheld, per table, in words.
+    let _ = write!(
+        h,
+        "<h2>Withheld numbers</h2><p>{}</p><ul>{}</ul>",
+        escape_html(crate::disclose::LEGEND),
+        r.disclosure
+            .sentences()
+            .iter()
+            .map(|x| format!("<li>{}</li>", escape_html(x)))
+            .collect::<String>()
+    );
+
     // Method notes.
     let _ = write!(
         h,
@@ -1736,12 +1773,14 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
          <p><b>Confidence intervals.</b> A {level:.0}% confidence interval is the range of values consistent with the \
          responses: had the survey reached a different set of organizations, the estimate would move, and intervals built \
          this way contain the true value {level:.0} times in 100. Wide intervals mean the estimate is uncertain.</p>\
-         <p><b>Suppression and flags.</b> Estimates resting on fewer than {} responding organizations are suppressed so that \
-         no organization can be recognised. <code>n_eff_lt_30</code> marks estimates whose effective sample size (after \
+         <p><b>Withheld numbers and flags.</b> Numbers resting on fewer than {} responding organizations are withheld so that \
+         no organization can be recognised, and so are the numbers from which such a group could be worked out by adding \
+         and subtracting published figures; every published table was checked by attacking it that way. \
+         <code>n_eff_lt_30</code> marks estimates whose effective sample size (after \
          weighting) is below 30: read them as indications only.</p>\
          <p><b>Risk index.</b> Each organization's answers score 0–1 per CSF 2.0 GV.SC subcategory; the index is 100 × (1 − \
          the weighted mean of those scores), so 0 is most mature and 100 most exposed. Tiers: {}.</p>",
-        spec.publication.min_cell_size,
+        r.disclosure.policy.min_cell,
         escape_html(
             &spec
                 .scoring

@@ -95,7 +95,13 @@ fn formula_like(s: &str) -> bool {
 }
 
 /// Write `tables.xlsx`.
-pub fn write_workbook(path: &Path, spec: &Spec, sheets: &[Sheet<'_>]) -> Result<()> {
+/// `withheld`: a sentence per table on what disclosure control withheld and why.
+pub fn write_workbook(
+    path: &Path,
+    spec: &Spec,
+    sheets: &[Sheet<'_>],
+    withheld: &[String],
+) -> Result<()> {
     let err = xlsx_err(path);
     let mut wb = Workbook::new();
     let fixed = ExcelDateTime::from_ymd(2000, 1, 1).map_err(&err)?;
@@ -138,15 +144,10 @@ pub fn write_workbook(path: &Path, spec: &Spec, sheets: &[Sheet<'_>]) -> Result<
         ),
         &text,
     )?;
-    line(
-        readme,
-        "Suppression",
-        &format!(
-            "estimates from fewer than {} respondents, and those needed to protect them, are blank (suppressed = true)",
-            spec.publication.min_cell_size
-        ),
-        &text,
-    )?;
+    line(readme, "Withheld", crate::disclose::LEGEND, &text)?;
+    for x in withheld {
+        line(readme, "", x, &text)?;
+    }
     line(readme, "", "", &text)?;
     line(readme, "Sheet", "What it holds", &header)?;
     for s in sheets {

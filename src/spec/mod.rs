@@ -808,6 +808,53 @@ pub struct Publication {
     /// `beta`, or the `score` interval.
     #[serde(default = "quantile_interval")]
     pub quantile_interval: String,
+    /// How wide the interval an attacker can narrow a withheld number to must stay (the
+    /// disclosure audit, docs/disclosure.md).
+    #[serde(default)]
+    pub protection: Protection,
+    /// The dominance rule for means and totals of numeric questions: a cell is withheld when
+    /// one organization contributes more than this share of its weighted total (0 = off).
+    #[serde(default = "dominance_share")]
+    pub dominance_share: f64,
+}
+
+/// `[publication.protection]`: the protection interval of a withheld number.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protection {
+    /// Counts of organizations: the attacker's interval must be at least this wide (default
+    /// `min_cell_size − 1`: the interval holds at least `min_cell_size` possible counts).
+    #[serde(default)]
+    pub count: Option<f64>,
+    /// Shares (0–1): at least this wide, in share units.
+    #[serde(default = "protection_share")]
+    pub share: f64,
+    /// Means: at least this fraction of the variable's range wide (of the value itself when
+    /// the variable has no declared range); also totals, relative to the value.
+    #[serde(default = "protection_mean")]
+    pub mean: f64,
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Protection {
+            count: None,
+            share: protection_share(),
+            mean: protection_mean(),
+        }
+    }
+}
+
+fn protection_share() -> f64 {
+    0.2
+}
+
+fn protection_mean() -> f64 {
+    0.2
+}
+
+fn dominance_share() -> f64 {
+    0.6
 }
 
 fn quantile_rule() -> String {
@@ -848,6 +895,8 @@ impl Default for Publication {
             nchs_action: NchsAction::default(),
             quantile_rule: quantile_rule(),
             quantile_interval: quantile_interval(),
+            protection: Protection::default(),
+            dominance_share: dominance_share(),
         }
     }
 }

@@ -801,6 +801,32 @@ fn check_ranges(spec: &Spec, out: &mut Vec<SpecProblem>) {
         let segs: Vec<PathSeg> = path.iter().map(|k| key(k)).collect();
         out.push(SpecProblem::new(at(&segs), msg));
     };
+    let p = &spec.publication;
+    if let Some(w) = p.protection.count {
+        if !(w.is_finite() && w >= 0.0 && w <= MAX_MIN_CELL_SIZE as f64) {
+            bad(
+                &["publication", "protection", "count"],
+                format!("expected a number of organizations in [0, {MAX_MIN_CELL_SIZE}] (default: min_cell_size), got {w}"),
+            );
+        }
+    }
+    for (k, v) in [("share", p.protection.share), ("mean", p.protection.mean)] {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            bad(
+                &["publication", "protection", k],
+                format!("expected a width in [0, 1] (0.2 is the default), got {v}"),
+            );
+        }
+    }
+    if !(p.dominance_share.is_finite() && (0.0..=1.0).contains(&p.dominance_share)) {
+        bad(
+            &["publication", "dominance_share"],
+            format!(
+                "expected a share of a total in [0, 1] (0 = no dominance rule; 0.6 is the default), got {}",
+                p.dominance_share
+            ),
+        );
+    }
     let c = &spec.cleaning;
     if let Some(t) = c.fuzzy_threshold {
         if !(t > 0.0 && t <= 1.0) {

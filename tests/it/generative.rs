@@ -194,6 +194,19 @@ fn run_case(case: u64) -> i32 {
         assert!(!run.path("out").exists(), "{label}: output after an error");
         return 2;
     }
+    // Disclosure control protects every round: secondary suppression leaves nothing the
+    // attacker's audit can narrow (a failure would be the gate "disclosure audit: …").
+    assert!(
+        !out.stderr.contains("disclosure audit:"),
+        "{label}: {}",
+        out.stderr
+    );
+    let (ah, audit) = read_csv(&run.path("out/tables/disclosure_audit.csv"));
+    let protected = ah.iter().position(|h| h == "protected").unwrap();
+    assert!(
+        audit.iter().all(|r| r[protected] == "true"),
+        "{label}: audit"
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.path("out/manifest.json")).unwrap())
             .unwrap();

@@ -3,6 +3,7 @@
 mod clean;
 mod cli;
 mod concentration;
+mod disclosure;
 mod estimate_props;
 mod export;
 mod fuzz;
