@@ -26,11 +26,14 @@ pub mod ingest;
 pub mod kernels;
 pub mod paths;
 pub mod pipeline;
+pub mod previous;
+pub mod published;
 pub mod render;
 pub mod score;
 pub mod spec;
 pub mod synth;
 pub mod table;
+pub mod verify;
 pub mod weight;
 
 pub use error::{Error, Result};

@@ -1,17 +1,17 @@
 //! The whole run on one round: ingest → clean → score → weight → estimate → render/export, with
 //! the output folder laid out as `docs/output.md` documents and the quality gates evaluated.
 
+pub use crate::published::{PublishedTables, RunResult};
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::clean::{Answer, Cleaned, Record};
+use crate::clean::{Answer, Cleaned};
 use crate::error::{Error, Result};
-use crate::estimate::{estimate, EstimateRow};
-use crate::ingest::SourceTable;
-use crate::score::Scores;
-use crate::spec::{LoadedSpec, QuestionType};
+use crate::estimate::estimate;
+use crate::spec::QuestionType;
 use crate::table::Table;
 use crate::weight::{Population, Weighted};
 use crate::{clean, disclose, export, ingest, render, score, spec, weight};
@@ -25,38 +25,6 @@ pub struct RunOptions {
     pub progress: bool,
     /// An earlier round's output folder, for the round-over-round chart and table.
     pub previous: Option<PathBuf>,
-}
-
-/// Everything a run computed, for the summary, the report and the exports.
-pub struct RunResult {
-    pub spec: LoadedSpec,
-    pub population: Population,
-    pub sources: Vec<SourceTable>,
-    pub cleaned: Cleaned,
-    pub scores: Scores,
-    pub weighted: Weighted,
-    pub estimates: Vec<EstimateRow>,
-    /// Segment-vs-rest differences and Rao–Scott tests, suppressed like the estimates.
-    pub comparisons: Vec<crate::estimate::ComparisonRow>,
-    /// Weighted histograms per segment.
-    pub distributions: Vec<crate::estimate::DistributionRow>,
-    /// Weight diagnostics per segment.
-    pub weight_summary: Vec<crate::estimate::WeightSummaryRow>,
-    /// What disclosure control withheld and the attacker's audit of the publication.
-    pub disclosure: crate::disclose::Disclosure,
-    pub out_dir: PathBuf,
-    /// Quality gates that failed (empty = passed).
-    pub failed_gates: Vec<String>,
-    /// The earlier round given with `--previous`.
-    pub previous: Option<render::PreviousRound>,
-    /// Supplier concentration, when the spec has a `[concentration]` section.
-    pub concentration: Option<crate::concentration::Analysis>,
-}
-
-impl RunResult {
-    pub fn records(&self) -> &[Record] {
-        &self.cleaned.records
-    }
 }
 
 /// Default output folder for a round directory: `output/<folder name>`.
@@ -572,16 +540,6 @@ pub fn weighting_table(r: &RunResult) -> Table {
     t
 }
 
-/// The published tables (CSV and Parquet under `tables/`), kept for the workbook.
-pub struct PublishedTables {
-    pub estimates: Table,
-    pub comparisons: Table,
-    pub distributions: Table,
-    pub weight_summary: Table,
-    /// `tables/concentration.csv` and `tables/supplier_dependency.csv`, when computed.
-    pub concentration: Option<(Table, Table)>,
-}
-
 fn write_data(r: &RunResult) -> Result<PublishedTables> {
     let data = r.out_dir.join("data");
     let tables = r.out_dir.join("tables");
@@ -613,11 +571,13 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
         }
         None => None,
     };
+    let metrics = export::metrics_table(r);
     Ok(PublishedTables {
         estimates,
         comparisons,
         distributions,
         weight_summary,
         concentration,
+        metrics,
     })
 }

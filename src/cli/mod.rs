@@ -306,7 +306,7 @@ where
                     .unwrap_or(std::path::Path::new("."))
                     .join(format!("compare-{}-{}", name(&out_a), name(&out_b)))
             });
-            match crate::export::compare::compare(&out_a, &out_b, &dir, 0.95) {
+            match crate::render::compare::compare(&out_a, &out_b, &dir, 0.95) {
                 Err(e) => report_error(&e),
                 Ok(c) => {
                     let n = |s: &str| c.changes.iter().filter(|x| x.status == s).count();
@@ -334,7 +334,7 @@ where
             }
         }
         Command::Verify { out_dir, round } => {
-            match crate::export::verify::verify(&out_dir, round.as_deref()) {
+            match crate::verify::verify(&out_dir, round.as_deref()) {
                 Err(e) => report_error(&e),
                 Ok(v) => {
                     if let Some(note) = &v.version_note {

@@ -9,11 +9,8 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::ingest::sha256_hex;
-use crate::pipeline::RunResult;
+use crate::published::{PublishedTables, RunResult};
 use crate::table::Table;
-
-pub mod compare;
-pub mod verify;
 
 /// The metrics export as a table (suppressed rows keep their identity, lose their numbers).
 pub fn metrics_table(r: &RunResult) -> Table {
@@ -143,7 +140,7 @@ fn datapackage(r: &RunResult, resources: &[Resource<'_>]) -> Value {
                     let mut f = json!({
                         "name": name,
                         "type": kind,
-                        "description": crate::render::column_meaning(name),
+                        "description": crate::published::column_meaning(name),
                     });
                     if res.key.contains(&name.as_str()) {
                         // Frictionless v2 field-level missing values: none for key columns.
@@ -309,11 +306,11 @@ fn manifest(r: &RunResult) -> Result<Value> {
     }))
 }
 
-pub fn write_all(r: &RunResult, published: &crate::pipeline::PublishedTables) -> Result<()> {
+pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
     let dir = r.out_dir.join("metrics");
-    let table = metrics_table(r);
+    let table = &published.metrics;
     table.write_both(&dir, "metrics")?;
-    write_json(&dir.join("metrics.json"), &metrics_json(r, &table))?;
+    write_json(&dir.join("metrics.json"), &metrics_json(r, table))?;
     let mut resources = vec![
         Resource {
             name: "estimates",
@@ -353,7 +350,7 @@ pub fn write_all(r: &RunResult, published: &crate::pipeline::PublishedTables) ->
             name: "metrics",
             path: "metrics/metrics.csv",
             title: "Clearinghouse metrics (long format)",
-            table: &table,
+            table,
             key: &[
                 "metric_id",
                 "statistic",

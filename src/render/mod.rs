@@ -3,21 +3,20 @@
 //! from the spec or the data is escaped.
 
 mod charts;
-mod trend;
 mod workbook;
 
 use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
 use crate::estimate::{EstimateRow, ALL};
-use crate::pipeline::RunResult;
+use crate::published::{PublishedTables, RunResult};
 use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
 
+pub use crate::previous::{PreviousMetric, PreviousRound};
 pub use charts::{
     write_chart, Chart, ChartRow, Forest, Heatmap, HistogramPanel, Histograms, MarginRow,
     MarginsChart, StackedShares, TrendChart, TrendRow, WeightHistogram,
 };
-pub use trend::{PreviousMetric, PreviousRound};
 
 /// A headline metric of this round beside the earlier round's: the values on the 0–100 chart
 /// scale, and the change with its SE for independent samples, or why they cannot be compared.
@@ -75,11 +74,12 @@ pub fn trend_lines<'a>(r: &'a RunResult, prev: &'a PreviousRound) -> Vec<TrendLi
         })
         .collect()
 }
-pub use workbook::{column_meaning, write_workbook, Sheet};
+pub use workbook::{write_workbook, Sheet};
+
+pub mod compare;
 
 /// `tables.xlsx` at the top of the output folder: the published tables and the metrics.
-pub fn write_tables_workbook(r: &RunResult, t: &crate::pipeline::PublishedTables) -> Result<()> {
-    let metrics = crate::export::metrics_table(r);
+pub fn write_tables_workbook(r: &RunResult, t: &PublishedTables) -> Result<()> {
     let mut sheets = vec![
         Sheet {
             name: "estimates",
@@ -103,7 +103,7 @@ pub fn write_tables_workbook(r: &RunResult, t: &crate::pipeline::PublishedTables
         },
         Sheet {
             name: "metrics",
-            table: &metrics,
+            table: &t.metrics,
             about: "the clearinghouse export: standardized metrics with versions and TLP",
         },
     ];

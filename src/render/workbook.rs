@@ -25,66 +25,6 @@ pub struct Sheet<'a> {
     pub about: &'a str,
 }
 
-/// What a column of the published tables means (the README sheet; docs/output.md in full).
-pub fn column_meaning(column: &str) -> &'static str {
-    match column {
-        "metric_id" => "stable metric identifier (spec [[metrics]] id)",
-        "metric_version" => "metric definition version; compare rounds only at equal versions",
-        "statistic" => "mean, total, proportion, ratio or quantile",
-        "level" => "for proportions the answer level(s) counted; for quantiles p10, p50 …",
-        "segment_var" => "segment variable (all = every organization; a:b = a cross)",
-        "segment_value" => "the segment's code(s)",
-        "estimate" => "weighted estimate (blank when suppressed)",
-        "se" => "standard error (Taylor linearization over the design and calibration)",
-        "ci_low" | "ci_high" => "confidence interval bounds",
-        "ci_method" => "how the interval was formed (normal, t, logit, beta, wilson, woodruff …)",
-        "n" => "respondents used (unweighted)",
-        "n_eff" => "Kish effective sample size of the respondents used",
-        "weight_sum" => "sum of weights of the respondents used (estimated organizations)",
-        "deff" => "design effect against simple random sampling",
-        "df" => "design degrees of freedom of the segment",
-        "suppressed" => "true = numbers withheld (too few respondents, NCHS standard, or to protect another cell)",
-        "flag" => "reliability and suppression flags (see the report's method notes)",
-        "test" => "difference (segment − rest of the sector) or a Rao–Scott test",
-        "statistic_value" | "ndf" | "ddf" => "test statistic and its degrees of freedom",
-        "p_value" => "p-value",
-        "p_adjusted" => "Benjamini–Hochberg adjusted p-value within the table",
-        "n_segment" | "n_rest" => "respondents in the segment / in the rest of the sector",
-        "variable" => "the numeric variable binned",
-        "bin_low" | "bin_high" => "bin edges [low, high)",
-        "share" => "weighted share of organizations in the bin",
-        "n_bin" => "respondents in the bin",
-        "kish_ess" => "Kish effective sample size",
-        "kish_deff" => "design effect of unequal weights (1 + CV²)",
-        "weight_min" | "weight_p25" | "weight_median" | "weight_p75" | "weight_max" => {
-            "distribution of the final weights"
-        }
-        "weight_cv" => "coefficient of variation of the weights",
-        "n_trimmed" => "weights capped by trimming",
-        "survey_id" | "round" => "survey and round",
-        "tlp" => "Traffic Light Protocol label of the row",
-        "category" => "supplier category code (alias table)",
-        "category_label" => "supplier category",
-        "rank" => "rank within the category by the sector-wide weighted share (1 = most depended on)",
-        "supplier" => "the supplier: its name when the spec publishes names, else <category> #<rank>",
-        "dependency_share" => "weighted share of organizations naming a supplier of the category as critical",
-        "hhi" => "Herfindahl–Hirschman index of the weighted dependence counts within the category (0–1)",
-        "effective_suppliers" => "effective number of suppliers, 1 / HHI",
-        "no_alternative_share" => {
-            "weighted share with no alternative, among organizations whose most critical (first named) supplier is in the category"
-        }
-        "n_dependents" => "respondents naming a supplier of the category",
-        "no_alternative_n" => "respondents whose most critical supplier is in the category and who answered the alternatives question",
-        "single_point_of_failure" => {
-            "sector-wide share at or above the spec's threshold in a category where most report no alternative (overall rows)"
-        }
-        "single_points_of_failure" => "published suppliers of the category that are single points of failure (overall rows)",
-        c if c.ends_with("_se") => "standard error of the column before it (linearized over the design and calibration)",
-        c if c.ends_with("_ci_low") || c.ends_with("_ci_high") => "confidence interval bounds of that statistic",
-        _ => "",
-    }
-}
-
 fn xlsx_err(path: &Path) -> impl Fn(XlsxError) -> Error + '_ {
     move |e| Error::output(path, e)
 }
@@ -157,7 +97,7 @@ pub fn write_workbook(
         line(readme, "", "", &text)?;
         line(readme, s.name, "Column meanings", &header)?;
         for name in s.table.names() {
-            line(readme, name, column_meaning(name), &text)?;
+            line(readme, name, crate::published::column_meaning(name), &text)?;
         }
     }
 

@@ -1,6 +1,6 @@
-//! Round over round: an earlier round's published metrics (`--previous <OUTPUT_DIR>`, read
-//! from its `metrics/metrics.csv`) set beside this round's headline metrics — the trend chart
-//! and the report's table of changes. Only metrics with the same id, version, statistic and
+//! An earlier round's output: its published metrics (`run --previous <OUTPUT_DIR>`, `compare`,
+//! read from its `metrics/metrics.csv`), for `render`'s trend chart and table of changes and
+//! for `compare`. Only metrics with the same id, version, statistic and
 //! level are compared; a changed version is reported as not comparable.
 
 use std::path::{Path, PathBuf};

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::kernels::dist::{pnorm_two_sided, qnorm};
 
+use super::{write_chart, PreviousMetric, PreviousRound, TrendChart, TrendRow};
 use crate::error::Result;
 use crate::estimate::benjamini_hochberg;
-use crate::render::{write_chart, PreviousMetric, PreviousRound, TrendChart, TrendRow};
 use crate::table::Table;
 
 /// One metric × level × segment present in both rounds.
