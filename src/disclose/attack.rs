@@ -15,6 +15,12 @@ use good_lp::{
     microlp, variable, Expression, ProblemVariables, ResolutionError, Solution, SolverModel,
 };
 
+enum Optimum {
+    Found(f64, Vec<f64>),
+    Unbounded,
+    Failed,
+}
+
 /// `Σ aᵢ xᵢ = rhs` or `Σ aᵢ xᵢ ≥ rhs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sense {
@@ -166,6 +172,32 @@ impl Polytope {
         ratio_den: Option<usize>,
         max: bool,
     ) -> Option<f64> {
+        match self.optimum(objective, ratio_den, max) {
+            Optimum::Found(v, _) => Some(v),
+            Optimum::Unbounded => Some(if max {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            }),
+            Optimum::Failed => None,
+        }
+    }
+
+    /// A feasible point maximising (or minimising) `objective`, every unknown's value (NaN
+    /// outside the objective's components); `None` when unbounded or not solved.
+    pub fn extreme_point(&mut self, objective: &[(usize, f64)], max: bool) -> Option<Vec<f64>> {
+        match self.optimum(objective, None, max) {
+            Optimum::Found(_, x) => Some(x),
+            _ => None,
+        }
+    }
+
+    fn optimum(
+        &mut self,
+        objective: &[(usize, f64)],
+        ratio_den: Option<usize>,
+        max: bool,
+    ) -> Optimum {
         self.index();
         let mut roots: Vec<usize> = objective.iter().map(|t| t.0).chain(ratio_den).collect();
         for r in &mut roots {
@@ -182,18 +214,12 @@ impl Polytope {
             .collect();
         for attempt in [0.0, SLACK, 1e-6] {
             match self.solve(&members, &cons, objective, ratio_den, max, attempt) {
-                Ok(v) => return Some(v),
-                Err(ResolutionError::Unbounded) => {
-                    return Some(if max {
-                        f64::INFINITY
-                    } else {
-                        f64::NEG_INFINITY
-                    })
-                }
+                Ok((v, x)) => return Optimum::Found(v, x),
+                Err(ResolutionError::Unbounded) => return Optimum::Unbounded,
                 Err(_) => continue,
             }
         }
-        None
+        Optimum::Failed
     }
 
     fn solve(
@@ -204,7 +230,7 @@ impl Polytope {
         ratio_den: Option<usize>,
         max: bool,
         slack: f64,
-    ) -> Result<f64, ResolutionError> {
+    ) -> Result<(f64, Vec<f64>), ResolutionError> {
         let mut vars = ProblemVariables::new();
         let mut local = std::collections::BTreeMap::new();
         // Charnes–Cooper scales every unknown by t ≥ 0: bounds become l·t ≤ y ≤ u·t and
@@ -276,10 +302,20 @@ impl Polytope {
             }
         }
         let sol = lp.solve()?;
-        Ok(objective
+        let mut x = vec![f64::NAN; self.len()];
+        let scale = t.map_or(1.0, |t| sol.value(t));
+        for (&j, &v) in &local {
+            x[j] = if t.is_some() && scale > 0.0 {
+                sol.value(v) / scale
+            } else {
+                sol.value(v)
+            };
+        }
+        let value = objective
             .iter()
             .map(|&(j, a)| a * sol.value(local[&j]))
-            .sum())
+            .sum();
+        Ok((value, x))
     }
 }
 

@@ -568,6 +568,8 @@ struct Protect {
 type CellKey = (Kind, String, String, String, String);
 /// A segment: variable and value (`all`, empty for everyone).
 type Seg = (String, String);
+/// One statistic over the segments: kind, condition, part.
+type Family = (Kind, String, String);
 
 /// How much of the linked component an attacker's program takes in: the target's own families
 /// (one statistic over the segments), every part of its statistics (all bins, all levels), or
@@ -1420,7 +1422,11 @@ impl Model {
     /// the attacker's interval is too narrow.
     fn secondary(&mut self) {
         self.lines_first();
+        self.prove_in_groups();
         for k in 0..self.protect.len() {
+            if self.protect[k].proven.is_some() {
+                continue;
+            }
             loop {
                 let t = self.protect[k].target;
                 let required = self.protect[k].required - 1e-9;
@@ -1491,6 +1497,111 @@ impl Model {
             }
             if !changed {
                 break;
+            }
+        }
+    }
+
+    /// Prove many targets with two programs: targets of the same statistics share one
+    /// sub-program; its points maximising and minimising the sum of their cells, with the true
+    /// point, are feasible, so the spread of each target's value over the three is inside its
+    /// attacker's interval. Targets proven so need no programs of their own.
+    fn prove_in_groups(&mut self) {
+        let mut groups: BTreeMap<(Vec<Family>, bool), Vec<usize>> = BTreeMap::new();
+        for k in 0..self.protect.len() {
+            let t = self.protect[k].target;
+            let cells = target_cells(t);
+            let parts = self.reaches(t)[0] == Reach::Parts;
+            let mut fams: Vec<Family> = cells
+                .iter()
+                .map(|&c| {
+                    let x = &self.cells[c];
+                    (
+                        x.kind,
+                        x.cond.clone(),
+                        if parts { String::new() } else { x.part.clone() },
+                    )
+                })
+                .collect();
+            fams.sort();
+            fams.dedup();
+            groups.entry((fams, parts)).or_default().push(k);
+        }
+        for ((fams, parts), ks) in groups {
+            if ks.len() < 2 {
+                continue;
+            }
+            let starts: Vec<usize> = ks
+                .iter()
+                .flat_map(|&k| target_cells(self.protect[k].target))
+                .collect();
+            let scope_fams: BTreeSet<(Kind, &str, &str)> = if parts {
+                starts
+                    .iter()
+                    .map(|&c| {
+                        (
+                            self.cells[c].kind,
+                            self.cells[c].cond.as_str(),
+                            self.cells[c].part.as_str(),
+                        )
+                    })
+                    .collect()
+            } else {
+                fams.iter()
+                    .map(|f| (f.0, f.1.as_str(), f.2.as_str()))
+                    .collect()
+            };
+            let scope = Scope {
+                families: scope_fams,
+                all_parts: parts,
+            };
+            let (mut p, var_of, _) = self.local(&starts, Some(&scope));
+            let objective: Vec<(usize, f64)> = ks
+                .iter()
+                .filter_map(|&k| match self.protect[k].target {
+                    Target::Count(c) | Target::Total(c) | Target::Ratio(c, _) => {
+                        var_of.get(&c).map(|&v| (v, 1.0))
+                    }
+                })
+                .collect();
+            if objective.is_empty() {
+                continue;
+            }
+            self.programs += 2;
+            let points: Vec<Vec<f64>> = [true, false]
+                .iter()
+                .filter_map(|&max| p.extreme_point(&objective, max))
+                .collect();
+            let value = |m: &Model, c: usize, x: &[f64]| match var_of.get(&c) {
+                Some(&v) => x[v],
+                None => m.cells[c].value,
+            };
+            for &k in &ks {
+                let t = self.protect[k].target;
+                let at = |x: &[f64]| match t {
+                    Target::Count(c) | Target::Total(c) => value(self, c, x),
+                    Target::Ratio(a, b) => value(self, a, x) / value(self, b, x),
+                };
+                let truth = match t {
+                    Target::Count(c) | Target::Total(c) => self.cells[c].value,
+                    Target::Ratio(a, b) => self.cells[a].value / self.cells[b].value,
+                };
+                let mut lo = truth;
+                let mut hi = truth;
+                for x in &points {
+                    let v = at(x);
+                    if v.is_finite() {
+                        lo = lo.min(v);
+                        hi = hi.max(v);
+                    }
+                }
+                if matches!(t, Target::Count(_)) {
+                    lo = (lo - 1e-6).ceil();
+                    hi = (hi + 1e-6).floor();
+                }
+                if hi - lo >= self.protect[k].required - 1e-9 {
+                    let reach = if parts { Reach::Parts } else { Reach::Families };
+                    self.protect[k].proven = Some((reach, (lo, hi)));
+                }
             }
         }
     }
@@ -1594,6 +1705,13 @@ impl Model {
             });
         }
         (rows, failures)
+    }
+}
+
+fn target_cells(t: Target) -> Vec<usize> {
+    match t {
+        Target::Count(c) | Target::Total(c) => vec![c],
+        Target::Ratio(a, b) => vec![a, b],
     }
 }
 
