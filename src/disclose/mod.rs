@@ -1422,8 +1422,22 @@ impl Model {
     /// the attacker's interval is too narrow.
     fn secondary(&mut self) {
         self.lines_first();
-        self.prove_in_groups();
-        for k in 0..self.protect.len() {
+        let groups = self.prove_in_groups();
+        let mut group_of = vec![0; self.protect.len()];
+        for (g, (_, ks)) in groups.iter().enumerate() {
+            for &k in ks {
+                group_of[k] = g;
+            }
+        }
+        // Withholding for one target often protects its group's others: their joint proof is
+        // tried again (two programs) before each of them is attacked alone.
+        let mut hides = 0usize;
+        let mut proven_at = vec![0usize; groups.len()];
+        for (k, &g) in group_of.iter().enumerate() {
+            if self.protect[k].proven.is_none() && proven_at[g] < hides {
+                self.prove_group(groups[g].0, &groups[g].1);
+                proven_at[g] = hides;
+            }
             if self.protect[k].proven.is_some() {
                 continue;
             }
@@ -1454,6 +1468,7 @@ impl Model {
                 for r in carriers {
                     self.hide(r, SECONDARY);
                 }
+                hides += 1;
             }
         }
     }
@@ -1505,7 +1520,7 @@ impl Model {
     /// sub-program; its points maximising and minimising the sum of their cells, with the true
     /// point, are feasible, so the spread of each target's value over the three is inside its
     /// attacker's interval. Targets proven so need no programs of their own.
-    fn prove_in_groups(&mut self) {
+    fn prove_in_groups(&mut self) -> Vec<(bool, Vec<usize>)> {
         let mut groups: BTreeMap<(Vec<Family>, bool), Vec<usize>> = BTreeMap::new();
         for k in 0..self.protect.len() {
             let t = self.protect[k].target;
@@ -1526,82 +1541,92 @@ impl Model {
             fams.dedup();
             groups.entry((fams, parts)).or_default().push(k);
         }
-        for ((fams, parts), ks) in groups {
-            if ks.len() < 2 {
-                continue;
+        let groups: Vec<(bool, Vec<usize>)> = groups
+            .into_iter()
+            .map(|((_, parts), ks)| (parts, ks))
+            .collect();
+        for (parts, ks) in &groups {
+            self.prove_group(*parts, ks);
+        }
+        groups
+    }
+
+    /// One group's joint proof (see [`Model::prove_in_groups`]) of its targets not yet proven.
+    fn prove_group(&mut self, parts: bool, ks: &[usize]) {
+        let ks: Vec<usize> = ks
+            .iter()
+            .copied()
+            .filter(|&k| self.protect[k].proven.is_none())
+            .collect();
+        if ks.len() < 2 {
+            return;
+        }
+        let starts: Vec<usize> = ks
+            .iter()
+            .flat_map(|&k| target_cells(self.protect[k].target))
+            .collect();
+        let families: BTreeSet<(Kind, &str, &str)> = starts
+            .iter()
+            .map(|&c| {
+                let x = &self.cells[c];
+                (
+                    x.kind,
+                    x.cond.as_str(),
+                    if parts { "" } else { x.part.as_str() },
+                )
+            })
+            .collect();
+        let scope = Scope {
+            families,
+            all_parts: parts,
+        };
+        let (mut p, var_of, _) = self.local(&starts, Some(&scope));
+        let objective: Vec<(usize, f64)> = ks
+            .iter()
+            .filter_map(|&k| match self.protect[k].target {
+                Target::Count(c) | Target::Total(c) | Target::Ratio(c, _) => {
+                    var_of.get(&c).map(|&v| (v, 1.0))
+                }
+            })
+            .collect();
+        if objective.is_empty() {
+            return;
+        }
+        self.programs += 2;
+        let points: Vec<Vec<f64>> = [true, false]
+            .iter()
+            .filter_map(|&max| p.extreme_point(&objective, max))
+            .collect();
+        let value = |m: &Model, c: usize, x: &[f64]| match var_of.get(&c) {
+            Some(&v) => x[v],
+            None => m.cells[c].value,
+        };
+        for &k in &ks {
+            let t = self.protect[k].target;
+            let at = |x: &[f64]| match t {
+                Target::Count(c) | Target::Total(c) => value(self, c, x),
+                Target::Ratio(a, b) => value(self, a, x) / value(self, b, x),
+            };
+            let truth = match t {
+                Target::Count(c) | Target::Total(c) => self.cells[c].value,
+                Target::Ratio(a, b) => self.cells[a].value / self.cells[b].value,
+            };
+            let mut lo = truth;
+            let mut hi = truth;
+            for x in &points {
+                let v = at(x);
+                if v.is_finite() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
             }
-            let starts: Vec<usize> = ks
-                .iter()
-                .flat_map(|&k| target_cells(self.protect[k].target))
-                .collect();
-            let scope_fams: BTreeSet<(Kind, &str, &str)> = if parts {
-                starts
-                    .iter()
-                    .map(|&c| {
-                        (
-                            self.cells[c].kind,
-                            self.cells[c].cond.as_str(),
-                            self.cells[c].part.as_str(),
-                        )
-                    })
-                    .collect()
-            } else {
-                fams.iter()
-                    .map(|f| (f.0, f.1.as_str(), f.2.as_str()))
-                    .collect()
-            };
-            let scope = Scope {
-                families: scope_fams,
-                all_parts: parts,
-            };
-            let (mut p, var_of, _) = self.local(&starts, Some(&scope));
-            let objective: Vec<(usize, f64)> = ks
-                .iter()
-                .filter_map(|&k| match self.protect[k].target {
-                    Target::Count(c) | Target::Total(c) | Target::Ratio(c, _) => {
-                        var_of.get(&c).map(|&v| (v, 1.0))
-                    }
-                })
-                .collect();
-            if objective.is_empty() {
-                continue;
+            if matches!(t, Target::Count(_)) {
+                lo = (lo - 1e-6).ceil();
+                hi = (hi + 1e-6).floor();
             }
-            self.programs += 2;
-            let points: Vec<Vec<f64>> = [true, false]
-                .iter()
-                .filter_map(|&max| p.extreme_point(&objective, max))
-                .collect();
-            let value = |m: &Model, c: usize, x: &[f64]| match var_of.get(&c) {
-                Some(&v) => x[v],
-                None => m.cells[c].value,
-            };
-            for &k in &ks {
-                let t = self.protect[k].target;
-                let at = |x: &[f64]| match t {
-                    Target::Count(c) | Target::Total(c) => value(self, c, x),
-                    Target::Ratio(a, b) => value(self, a, x) / value(self, b, x),
-                };
-                let truth = match t {
-                    Target::Count(c) | Target::Total(c) => self.cells[c].value,
-                    Target::Ratio(a, b) => self.cells[a].value / self.cells[b].value,
-                };
-                let mut lo = truth;
-                let mut hi = truth;
-                for x in &points {
-                    let v = at(x);
-                    if v.is_finite() {
-                        lo = lo.min(v);
-                        hi = hi.max(v);
-                    }
-                }
-                if matches!(t, Target::Count(_)) {
-                    lo = (lo - 1e-6).ceil();
-                    hi = (hi + 1e-6).floor();
-                }
-                if hi - lo >= self.protect[k].required - 1e-9 {
-                    let reach = if parts { Reach::Parts } else { Reach::Families };
-                    self.protect[k].proven = Some((reach, (lo, hi)));
-                }
+            if hi - lo >= self.protect[k].required - 1e-9 {
+                let reach = if parts { Reach::Parts } else { Reach::Families };
+                self.protect[k].proven = Some((reach, (lo, hi)));
             }
         }
     }
