@@ -879,53 +879,51 @@ impl Model {
 
     fn add_concentration(&mut self, policy: &Policy, c: &Analysis) {
         for (i, e) in c.category_rows.iter().enumerate() {
-            let (cells, ratio) = self.concentration_cells(&e.metric_id, e);
+            // HHI and the effective number have no numerator share: their count is the rule.
             let numerator = c.category_counts.get(i).copied().unwrap_or(0);
-            if e.statistic == "proportion" && numerator > 0 && policy.too_few(numerator) {
-                if let Some((y, w, _)) = ratio {
-                    self.cells[y].primary.get_or_insert(FEW_NAMING);
-                    self.protect_once(
-                        Target::Ratio(y, w),
-                        FEW_NAMING,
-                        "share",
-                        policy.share_of(e.n),
-                        Tab::Category,
-                    );
-                }
-            }
-            self.row(
-                Tab::Category,
-                i,
-                (&e.segment_var, &e.segment_value),
-                cells,
-                ratio,
-                e.n,
-            );
+            let numerator = if e.statistic == "proportion" {
+                numerator
+            } else {
+                0
+            };
+            self.add_naming_row(policy, Tab::Category, i, &e.metric_id, e, numerator);
         }
         for (i, e) in c.supplier_rows.iter().enumerate() {
-            let (cells, ratio) = self.concentration_cells(conc::SUPPLIER_SHARE, e);
             let numerator = c.supplier_counts.get(i).copied().unwrap_or(0);
-            if numerator > 0 && policy.too_few(numerator) {
-                if let Some((y, w, _)) = ratio {
-                    self.cells[y].primary.get_or_insert(FEW_NAMING);
-                    self.protect_once(
-                        Target::Ratio(y, w),
-                        FEW_NAMING,
-                        "share",
-                        policy.share_of(e.n),
-                        Tab::Supplier,
-                    );
-                }
-            }
-            self.row(
-                Tab::Supplier,
-                i,
-                (&e.segment_var, &e.segment_value),
-                cells,
-                ratio,
-                e.n,
+            self.add_naming_row(policy, Tab::Supplier, i, conc::SUPPLIER_SHARE, e, numerator);
+        }
+    }
+
+    /// A concentration row; its share is primary when 1 to min − 1 organizations (`numerator`)
+    /// name the supplier or category.
+    fn add_naming_row(
+        &mut self,
+        policy: &Policy,
+        tab: Tab,
+        i: usize,
+        stat: &str,
+        e: &EstimateRow,
+        numerator: usize,
+    ) {
+        let (cells, ratio) = self.concentration_cells(stat, e);
+        if let Some((y, w, _)) = ratio.filter(|_| numerator > 0 && policy.too_few(numerator)) {
+            self.cells[y].primary.get_or_insert(FEW_NAMING);
+            self.protect_once(
+                Target::Ratio(y, w),
+                FEW_NAMING,
+                "share",
+                policy.share_of(e.n),
+                tab,
             );
         }
+        self.row(
+            tab,
+            i,
+            (&e.segment_var, &e.segment_value),
+            cells,
+            ratio,
+            e.n,
+        );
     }
 
     fn add_distributions(&mut self, policy: &Policy, rows: &[DistributionRow]) {
