@@ -562,7 +562,7 @@ struct Protect {
     required: f64,
     tab: Tab,
     /// The reach and interval with which secondary suppression proved the target protected.
-    proven: Option<(Reach, (f64, f64))>,
+    proven: Option<Proof>,
 }
 
 type CellKey = (Kind, String, String, String, String);
@@ -570,6 +570,8 @@ type CellKey = (Kind, String, String, String, String);
 type Seg = (String, String);
 /// One statistic over the segments: kind, condition, part.
 type Family = (Kind, String, String);
+/// The program that proved a target protected, and the interval it proved.
+type Proof = (Reach, (f64, f64));
 
 /// How much of the linked component an attacker's program takes in: the target's own families
 /// (one statistic over the segments), every part of its statistics (all bins, all levels), or
@@ -1308,6 +1310,15 @@ impl Model {
 
     /// The attacker's interval for a target, and the published cells linked to it.
     fn interval(&mut self, t: Target, reach: Reach) -> ((f64, f64), BTreeSet<usize>) {
+        let (range, met, programs) = self.attack(t, reach);
+        self.programs += programs;
+        (range, met)
+    }
+
+    /// [`Model::interval`] without counting: the interval, the published cells met, and the
+    /// programs solved (read-only, so targets can be attacked on several cores).
+    fn attack(&self, t: Target, reach: Reach) -> ((f64, f64), BTreeSet<usize>, usize) {
+        let mut programs = 0;
         let cells: Vec<usize> = match t {
             Target::Count(c) | Target::Total(c) => vec![c],
             Target::Ratio(a, b) => vec![a, b],
@@ -1334,7 +1345,7 @@ impl Model {
         let range = match t {
             Target::Count(c) | Target::Total(c) => match var_of.get(&c) {
                 Some(&v) => {
-                    self.programs += 2;
+                    programs += 2;
                     p.range(v).map(|(lo, hi)| {
                         if t_is_count(t) {
                             ((lo - 1e-6).ceil(), (hi + 1e-6).floor())
@@ -1347,11 +1358,11 @@ impl Model {
             },
             Target::Ratio(a, b) => match (var_of.get(&a), var_of.get(&b)) {
                 (Some(&va), Some(&vb)) => {
-                    self.programs += 2;
+                    programs += 2;
                     p.ratio_range(va, vb)
                 }
                 (Some(&va), None) => {
-                    self.programs += 2;
+                    programs += 2;
                     let w = value(self, b);
                     p.range(va).map(|(lo, hi)| {
                         if w > 0.0 {
@@ -1362,7 +1373,7 @@ impl Model {
                     })
                 }
                 (None, Some(&vb)) => {
-                    self.programs += 2;
+                    programs += 2;
                     let y = value(self, a);
                     p.range(vb).map(|(lo, hi)| {
                         let (x1, x2) = (
@@ -1389,7 +1400,7 @@ impl Model {
             Target::Count(c) | Target::Total(c) => value(self, c),
             Target::Ratio(a, b) => value(self, a) / value(self, b),
         };
-        (range.unwrap_or((truth, truth)), met)
+        (range.unwrap_or((truth, truth)), met, programs)
     }
 
     /// What withholding a published cell costs: the organizations of every published row that
@@ -1421,6 +1432,7 @@ impl Model {
     fn secondary(&mut self) {
         self.lines_first();
         let groups = self.prove_in_groups();
+        self.prove_each();
         let mut group_of = vec![0; self.protect.len()];
         for (g, (_, ks)) in groups.iter().enumerate() {
             for &k in ks {
@@ -1625,6 +1637,56 @@ impl Model {
             if hi - lo >= self.protect[k].required - 1e-9 {
                 let reach = if parts { Reach::Parts } else { Reach::Families };
                 self.protect[k].proven = Some((reach, (lo, hi)));
+            }
+        }
+    }
+
+    /// Attack every target not yet proven, as the publication stands, on all cores: those wide
+    /// enough are proven (the result does not depend on how the work is split).
+    fn prove_each(&mut self) {
+        let todo: Vec<usize> = (0..self.protect.len())
+            .filter(|&k| self.protect[k].proven.is_none())
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(todo.len().max(1));
+        let model = &*self;
+        let results: Vec<(usize, Option<Proof>, usize)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|i| {
+                    let todo = &todo;
+                    scope.spawn(move || {
+                        todo.iter()
+                            .skip(i)
+                            .step_by(threads)
+                            .map(|&k| {
+                                let t = model.protect[k].target;
+                                let mut programs = 0;
+                                for &reach in model.reaches(t) {
+                                    let ((lo, hi), _, n) = model.attack(t, reach);
+                                    programs += n;
+                                    if hi - lo >= model.protect[k].required - 1e-9 {
+                                        return (k, Some((reach, (lo, hi))), programs);
+                                    }
+                                    if reach != Reach::Families {
+                                        break;
+                                    }
+                                }
+                                (k, None, programs)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for (k, proof, programs) in results {
+            self.programs += programs;
+            if proof.is_some() {
+                self.protect[k].proven = proof;
             }
         }
     }
