@@ -426,3 +426,49 @@ fn only_the_spec_and_the_disclose_stage_read_the_minimum_cell_size() {
         "min_cell_size read outside spec/ and disclose/: {readers:?}"
     );
 }
+
+/// The dominance rule: one organization naming 90,000 critical suppliers (the others name tens)
+/// makes the ratio of critical suppliers its own number wherever it is counted; those rows are
+/// withheld with `dominance`, and the report says so in words.
+#[test]
+fn a_total_one_organization_dominates_is_withheld() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let p = t.path("r/responses_qualtrics.csv");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    let (s4, s5) = (col("S4"), col("S5"));
+    let mut w = csv::Writer::from_path(&p).unwrap();
+    let mut edited = 0;
+    for r in &rows {
+        let mut r: Vec<String> = r.iter().map(str::to_string).collect();
+        if r.iter().any(|x| x == "HSCC-00397") {
+            r[s4] = "99000".into();
+            r[s5] = "90000".into();
+            edited += 1;
+        }
+        w.write_record(&r).unwrap();
+    }
+    w.flush().unwrap();
+    assert_eq!(edited, 1);
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let (head, rows) = read_csv(&t.path("out/tables/estimates.csv"));
+    let c = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let crit: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[c("metric_id")] == "SCRM.CRIT.01")
+        .collect();
+    let overall = crit.iter().find(|r| r[c("segment_var")] == "all").unwrap();
+    assert_eq!(overall[c("suppressed")], "true");
+    assert!(overall[c("flag")].contains("dominance"), "{overall:?}");
+    assert_eq!(overall[c("estimate")], "");
+    // Segments without that organization are published as before (some of them).
+    assert!(crit.iter().any(|r| r[c("suppressed")] == "false"));
+    let report = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    assert!(report.contains("one organization dominates the total (§)"));
+}
