@@ -20,8 +20,10 @@
 //!    hide, more for a segment already largely hidden and much more for the overall figure) is
 //!    withheld from every table that shows it. Withholding only widens intervals, so a cell once
 //!    protected stays protected, and the loop ends.
-//! 4. **The audit** is run again on the final publication; a cell it can still narrow below the
-//!    protection width fails the run's quality gate. Its rows are written, internal, to
+//! 4. **The audit** of the final publication: every protected cell with the interval that proves
+//!    it (a proof made before later withholding stays a proof: withholding only widens), the
+//!    others attacked again up to their whole linked component; a cell it can still narrow below
+//!    the protection width fails the run's quality gate. Its rows are written, internal, to
 //!    `tables/disclosure_audit.csv`.
 
 pub mod attack;
