@@ -124,6 +124,7 @@ pub fn write_tables_workbook(r: &RunResult, t: &PublishedTables) -> Result<()> {
         &r.spec.spec,
         &sheets,
         &r.disclosure.sentences(),
+        &r.failed_gates,
     )
 }
 
@@ -989,8 +990,53 @@ fn format_p(p: f64) -> String {
 
 /// Text from the spec or the data, safe in a Markdown table: HTML escaped (Markdown passes raw
 /// HTML through) and `|` escaped.
-fn md(t: &str) -> String {
-    escape_html(t).replace('|', "\\|")
+/// Text for summary.md, which is meant to be pasted: plain Markdown, escaping only what Markdown
+/// would read as syntax — emphasis, code, links, table pipes, backslashes, and a `<` or `&` that
+/// would start raw HTML or an entity (so "Pharma, labs & blood" and "<500 staff" stay as they
+/// are, and a `<script>` in a label is shown, not run).
+pub fn md(t: &str) -> String {
+    let chars: Vec<char> = t.chars().collect();
+    let mut out = String::with_capacity(t.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let escape = match c {
+            '\\' | '`' | '*' | '[' | ']' | '|' => true,
+            // Intraword underscores (public_health) are not emphasis.
+            '_' => {
+                !(prev.is_some_and(char::is_alphanumeric)
+                    && next.is_some_and(char::is_alphanumeric))
+            }
+            '<' => next.is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?')),
+            '&' => next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#'),
+            '\n' | '\r' => {
+                out.push(' ');
+                continue;
+            }
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The failed quality gates as a banner: readers of a failed run must not take it as a normal
+/// one.
+fn gate_banner_md(r: &RunResult) -> String {
+    if r.failed_gates.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "> **This run failed its quality gates; do not publish or forward these results.**\n",
+    );
+    for g in &r.failed_gates {
+        let _ = writeln!(s, "> - {}", md(g));
+    }
+    s.push('\n');
+    s
 }
 
 fn summary_md(r: &RunResult) -> String {
@@ -998,6 +1044,7 @@ fn summary_md(r: &RunResult) -> String {
     let level = spec.publication.ci_level * 100.0;
     let mut s = String::new();
     let _ = writeln!(s, "# {} — summary\n", md(&spec.survey.title));
+    s.push_str(&gate_banner_md(r));
     let _ = writeln!(
         s,
         "**{}** · round {} · survey `{}`\n",
@@ -1162,7 +1209,7 @@ const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-seri
 h1{font-size:1.6em;margin:.4em 0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:1.8em}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:.9em}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}
 th{background:#f4f4f4}td.num{text-align:right}.note{color:#555;font-size:.9em}figure{margin:12px 0}svg{max-width:100%;height:auto}
-code{background:#f4f4f4;padding:1px 4px}@media print{.tlp{-webkit-print-color-adjust:exact;print-color-adjust:exact}h2{page-break-after:avoid}}";
+code{background:#f4f4f4;padding:1px 4px}@media print{.tlp{-webkit-print-color-adjust:exact;print-color-adjust:exact}h2{page-break-after:avoid}}.gate{border:2px solid #b00020;background:#fdecee;color:#600;padding:8px 14px;margin:12px 0}";
 
 fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
     let spec = &r.spec.spec;
@@ -1182,6 +1229,16 @@ fn report_html(r: &RunResult, charts: &[(String, String)]) -> String {
         tlp.label()
     );
     let _ = write!(h, "<h1>{}</h1>", escape_html(&spec.survey.title));
+    if !r.failed_gates.is_empty() {
+        let _ = write!(
+            h,
+            "<div class=\"gate\" role=\"alert\"><strong>This run failed its quality gates; do not publish or forward these results.</strong><ul>{}</ul></div>",
+            r.failed_gates
+                .iter()
+                .map(|g| format!("<li>{}</li>", escape_html(g)))
+                .collect::<String>()
+        );
+    }
     if let Some(d) = &spec.survey.description {
         let _ = write!(h, "<p>{}</p>", escape_html(d));
     }

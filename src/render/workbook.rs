@@ -34,13 +34,14 @@ fn formula_like(s: &str) -> bool {
     s.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
-/// Write `tables.xlsx`.
-/// `withheld`: a sentence per table on what disclosure control withheld and why.
+/// Write `tables.xlsx`. `withheld`: a sentence per table on what disclosure control withheld and
+/// why; `failed_gates`: the quality gates the run failed (a line each at the top of the README).
 pub fn write_workbook(
     path: &Path,
     spec: &Spec,
     sheets: &[Sheet<'_>],
     withheld: &[String],
+    failed_gates: &[String],
 ) -> Result<()> {
     let err = xlsx_err(path);
     let mut wb = Workbook::new();
@@ -84,6 +85,14 @@ pub fn write_workbook(
         ),
         &text,
     )?;
+    for g in failed_gates {
+        line(
+            readme,
+            "QUALITY GATE FAILED",
+            &format!("{g} — do not publish or forward these results"),
+            &text,
+        )?;
+    }
     line(readme, "Withheld", crate::disclose::LEGEND, &text)?;
     for x in withheld {
         line(readme, "", x, &text)?;

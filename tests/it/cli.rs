@@ -361,12 +361,45 @@ fn a_failed_quality_gate_writes_everything_and_exits_1() {
         "min_responses = 30",
         "min_responses = 5000",
     );
-    let out = t.args(["run", "r", "--out", "out"]).run().expect_code(1);
+    let t = t.args(["run", "r", "--out", "out"]);
+    let out = t.run().expect_code(1);
     assert!(
         out.stderr.contains("quality gate failed") && out.stderr.contains("min_responses"),
         "{}",
         out.stderr
     );
+    // Readers see it too: a banner at the top of the report and the summary, a line at the top
+    // of the workbook's README sheet.
+    let gate = "below quality.min_responses = 5000";
+    let report = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    let banner = report
+        .find("failed its quality gates")
+        .expect("banner in the report");
+    assert!(
+        banner < report.find("<h2>").unwrap(),
+        "before the first section"
+    );
+    assert!(report.contains(gate));
+    let summary = std::fs::read_to_string(t.path("out/summary.md")).unwrap();
+    let head: String = summary.lines().take(6).collect::<Vec<_>>().join("\n");
+    assert!(
+        head.contains("failed its quality gates") && head.contains(gate),
+        "{head}"
+    );
+    use calamine::{open_workbook, Reader, Xlsx};
+    let mut wb: Xlsx<_> = open_workbook(t.path("out/tables.xlsx")).unwrap();
+    let readme = wb.worksheet_range("README").unwrap();
+    assert!(readme
+        .rows()
+        .take(12)
+        .any(|r| r.iter().any(|c| *c == "QUALITY GATE FAILED")));
+    // A run that passes has no banner.
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let report = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    assert!(!report.contains("failed its quality gates"));
 }
 
 #[test]

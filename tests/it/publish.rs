@@ -76,11 +76,21 @@ fn hostile_text_is_escaped_and_neutralized_everywhere() {
     let out = t.path("out");
     // HTML and SVG: no live markup from the spec or the data.
     for rel in files(&out) {
-        if rel.ends_with(".html") || rel.ends_with(".svg") || rel.ends_with(".md") {
+        if rel.ends_with(".html") || rel.ends_with(".svg") {
             let s = std::fs::read_to_string(out.join(&rel)).unwrap();
             for bad in ["<script", "<img", "onerror=alert(1)>"] {
                 assert!(!s.contains(bad), "{rel} contains {bad}");
             }
+        }
+        // Markdown: a `<` that would open a tag is backslash-escaped (shown, never run).
+        if rel.ends_with(".md") {
+            let s = std::fs::read_to_string(out.join(&rel)).unwrap();
+            for bad in ["<script", "<img"] {
+                for (i, _) in s.match_indices(bad) {
+                    assert!(i > 0 && &s[i - 1..i] == "\\", "{rel}: live {bad}");
+                }
+            }
+            assert!(s.contains("\\<script>"), "{rel}: the label is shown");
         }
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -254,6 +264,34 @@ fn a_segment_of_three_is_suppressed_everywhere() {
             .any(|l| l.contains("suppressed")),
         "marked suppressed"
     );
+}
+
+/// summary.md is meant for pasting: plain Markdown, no HTML entities, labels as written.
+#[test]
+fn the_summary_is_plain_markdown() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let spec_path = t.path("r/survey.toml");
+    let spec = std::fs::read_to_string(&spec_path)
+        .unwrap()
+        .replacen(
+            "label = \"Pharmaceuticals, laboratories and blood\"",
+            "label = \"Pharma, labs & blood\", aliases = [\"Pharmaceuticals, laboratories and blood\"]",
+            1,
+        )
+        .replacen(
+            "label = \"Fewer than 500\", aliases = [\"<500\"]",
+            "label = \"Small (<500 staff)\", aliases = [\"<500\", \"Fewer than 500\"]",
+            1,
+        );
+    std::fs::write(&spec_path, spec).unwrap();
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let md = std::fs::read_to_string(t.path("out/summary.md")).unwrap();
+    assert!(md.contains("Pharma, labs & blood"), "{md}");
+    assert!(md.contains("Small (<500 staff)"), "{md}");
+    for entity in ["&amp;", "&lt;", "&gt;", "&quot;", "&#"] {
+        assert!(!md.contains(entity), "summary.md has {entity}");
+    }
 }
 
 /// Every chart is a valid SVG and a PNG of the same size, not blank (several colours, a fair
