@@ -70,10 +70,6 @@ impl Polytope {
         self.lower.len()
     }
 
-    pub fn n_constraints(&self) -> usize {
-        self.constraints.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.lower.is_empty()
     }

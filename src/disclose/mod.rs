@@ -164,14 +164,6 @@ impl Disclosure {
             .and_then(|i| self.margin_shown.get(i).copied())
             .unwrap_or(false)
     }
-
-    /// Withheld rows of a table in all.
-    pub fn withheld_in(&self, table: &str) -> usize {
-        self.withheld
-            .iter()
-            .find(|(t, _)| **t == table)
-            .map_or(0, |(_, m)| m.values().sum())
-    }
 }
 
 /// The round's results, before (in) and after (out) disclosure control.
@@ -518,6 +510,8 @@ struct Cell {
     cond: String,
     /// The part of it (a bin, a proportion's level), empty for the whole.
     part: String,
+    /// A bin of a histogram: one part of its segment's partition.
+    binned: bool,
     segment: (String, String),
     primary: Option<&'static str>,
     /// Rows that show the cell.
@@ -688,6 +682,7 @@ impl Model {
             label,
             cond: cond.to_string(),
             part: part.to_string(),
+            binned: false,
             segment: (seg.0.to_string(), seg.1.to_string()),
             primary: None,
             carriers: Vec::new(),
@@ -939,6 +934,8 @@ impl Model {
             let w = self.weight(&cond, "", seg, d.weight_sum);
             let nb = self.count(&cond, &bin, seg, d.n_bin);
             let wb = self.weight(&cond, &bin, seg, d.share * d.weight_sum);
+            self.cells[nb].binned = true;
+            self.cells[wb].binned = true;
             self.partitions.entry(n).or_default().insert(nb);
             self.partitions.entry(w).or_default().insert(wb);
             if d.n_bin > 0 && policy.too_few(d.n_bin) {
@@ -1169,11 +1166,11 @@ impl Model {
         // Counts below the minimum (bins have their own rule).
         for c in 0..self.cells.len() {
             let cell = &self.cells[c];
-            if cell.kind != Kind::Count || cell.label.contains(" [") {
+            if cell.kind != Kind::Count || cell.binned {
                 continue;
             }
             if policy.too_few(cell.value as usize) {
-                let rule = if cell.label.starts_with("n · dependents:") {
+                let rule = if cell.cond.starts_with("dependents:") {
                     FEW_NAMING
                 } else {
                     BELOW_MIN_CELL
@@ -1321,10 +1318,7 @@ impl Model {
     /// programs solved (read-only, so targets can be attacked on several cores).
     fn attack(&self, t: Target, reach: Reach) -> ((f64, f64), BTreeSet<usize>, usize) {
         let mut programs = 0;
-        let cells: Vec<usize> = match t {
-            Target::Count(c) | Target::Total(c) => vec![c],
-            Target::Ratio(a, b) => vec![a, b],
-        };
+        let cells = target_cells(t);
         let scope = Scope {
             families: cells
                 .iter()
@@ -1349,7 +1343,7 @@ impl Model {
                 Some(&v) => {
                     programs += 2;
                     p.range(v).map(|(lo, hi)| {
-                        if t_is_count(t) {
+                        if matches!(t, Target::Count(_)) {
                             ((lo - 1e-6).ceil(), (hi + 1e-6).floor())
                         } else {
                             (lo, hi)
@@ -1699,7 +1693,7 @@ impl Model {
         let c = match t {
             Target::Count(c) | Target::Total(c) | Target::Ratio(c, _) => c,
         };
-        if self.cells[c].part.is_empty() || !self.cells[c].label.contains(" [") {
+        if !self.cells[c].binned {
             &[Reach::Families, Reach::Parts, Reach::Whole]
         } else {
             &[Reach::Parts, Reach::Whole]
@@ -1800,10 +1794,6 @@ fn target_cells(t: Target) -> Vec<usize> {
         Target::Count(c) | Target::Total(c) => vec![c],
         Target::Ratio(a, b) => vec![a, b],
     }
-}
-
-fn t_is_count(t: Target) -> bool {
-    matches!(t, Target::Count(_))
 }
 
 fn fmt(x: f64) -> String {
