@@ -1879,6 +1879,16 @@ pub fn mark(flag: &str) -> &'static str {
     }
 }
 
+/// A withheld number in words, for a chart: "withheld* — too few organizations".
+pub fn withheld_words(flag: &str) -> String {
+    let has = |code: &str| flag.split(';').any(|f| f == code);
+    let why = [BELOW_MIN_CELL, FEW_NAMING, FEW_IN_BIN, DOMINANCE, SECONDARY]
+        .into_iter()
+        .find(|c| has(c))
+        .map_or(reason_words(UNRELIABLE), reason_words);
+    format!("withheld{} — {why}", mark(flag))
+}
+
 /// What a withheld cell of the report and summary shows: "withheld" and its mark.
 pub fn withheld_cell(flag: &str) -> String {
     format!("withheld{}", mark(flag))
@@ -1887,17 +1897,22 @@ pub fn withheld_cell(flag: &str) -> String {
 /// The legend of the marks, one sentence.
 pub const LEGEND: &str = "Withheld numbers: * too few organizations; † hidden so that a smaller group cannot be worked out from the other numbers; ‡ too uncertain to publish (NCHS standard); § one organization contributes most of the total.";
 
-/// The flags a reader needs beside a published or withheld number: the reliability codes,
-/// without the disclosure codes the marks replace.
-pub fn reader_flags(flag: &str) -> String {
-    flag.split(';')
-        .filter(|f| {
-            !f.is_empty()
-                && ![BELOW_MIN_CELL, FEW_NAMING, FEW_IN_BIN, DOMINANCE, SECONDARY].contains(f)
-        })
-        .collect::<Vec<_>>()
-        .join(";")
+/// The mark beside a published number that is to be read with caution: fewer than 30
+/// effective responses, fewer than 8 degrees of freedom, a relative SE above 30%, or a
+/// proportion the NCHS standard sends to review. Empty for a number without such a flag.
+pub fn caution_mark(flag: &str) -> &'static str {
+    let caution = flag
+        .split(';')
+        .any(|f| matches!(f, "n_eff_lt_30" | "df_lt_8" | "rse_gt_30") || f.starts_with("nchs_"));
+    if caution {
+        "°"
+    } else {
+        ""
+    }
 }
+
+/// The legend of [`caution_mark`], one sentence.
+pub const CAUTION_LEGEND: &str = "° read with caution: the number rests on fewer than 30 effective responses or fewer than 8 degrees of freedom, or its interval is wide for its size (NCHS review).";
 
 impl Disclosure {
     /// One sentence on a published table: how many numbers were withheld and why, e.g.
@@ -2104,10 +2119,9 @@ mod tests {
         assert_eq!(mark("below_min_cell;nchs_n_eff_lt_30"), "*");
         assert_eq!(mark("n_eff_lt_30;complementary_suppression"), "†");
         assert_eq!(mark("nchs_width_ge_30"), "‡");
-        assert_eq!(
-            reader_flags("n_eff_lt_30;complementary_suppression"),
-            "n_eff_lt_30"
-        );
+        assert_eq!(caution_mark("n_eff_lt_30;complementary_suppression"), "°");
+        assert_eq!(caution_mark("nchs_review_complement_width"), "°");
+        assert_eq!(caution_mark("below_min_cell"), "");
         let mut d = Disclosure {
             policy: policy(),
             audit: Vec::new(),

@@ -38,10 +38,151 @@ fn register_font() {
     });
 }
 
+/// The smallest text a chart draws, in pixels: a 900-pixel chart printed across a 7-inch
+/// column (A4 or Letter with 12 mm margins) is scaled to about 0.78, so 14 px prints at
+/// about 8.2 pt.
+pub const MIN_TEXT_PX: f64 = 14.0;
+
+/// The sizes charts ask for, on the scale every chart shares: titles 22 px, headings 15 px,
+/// everything else [`MIN_TEXT_PX`].
+fn px(size: f64) -> f64 {
+    if size >= 20.0 {
+        22.0
+    } else if size >= 14.0 {
+        15.0
+    } else {
+        MIN_TEXT_PX
+    }
+}
+
 fn text_style(size: f64, color: &'static RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font())
+    TextStyle::from((FAMILY, px(size)).into_font())
         .color(color)
         .pos(Pos::new(h, v))
+}
+
+/// The width in pixels of `text` drawn at `size` (the requested size, before [`px`]), by the
+/// bundled font's metrics.
+pub fn text_width(text: &str, size: f64) -> i32 {
+    register_font();
+    (FAMILY, px(size)).into_font().box_size(text).map_or_else(
+        |_| (text.chars().count() as f64 * px(size) * 0.62) as i32,
+        |(w, _)| w as i32,
+    )
+}
+
+/// `text` cut at a word (or, failing that, a character) with an ellipsis so that it is at most
+/// `max` pixels wide at `size`.
+pub fn fit(text: &str, size: f64, max: i32) -> String {
+    if text_width(text, size) <= max {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut n = chars.len();
+    while n > 0 {
+        n -= 1;
+        let head: String = chars[..n].iter().collect();
+        let head = head.trim_end_matches([' ', ',', ':', ';', '(', '—', '–']);
+        let candidate = format!("{head}…");
+        if text_width(&candidate, size) <= max {
+            return candidate;
+        }
+    }
+    String::new()
+}
+
+/// Words packed into lines at most `max` pixels wide at `size`; at most `max_lines` lines, the
+/// last one fitted with an ellipsis.
+pub fn wrap_px(text: &str, size: f64, max: i32, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    // A word wider than a line is broken with a hyphen where it fits.
+    let mut pieces: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let mut rest: Vec<char> = word.chars().collect();
+        while text_width(&rest.iter().collect::<String>(), size) > max && rest.len() > 4 {
+            let cut = (2..rest.len() - 1)
+                .rev()
+                .find(|&k| {
+                    text_width(&format!("{}-", rest[..k].iter().collect::<String>()), size) <= max
+                })
+                .unwrap_or(2);
+            pieces.push(format!("{}-", rest[..cut].iter().collect::<String>()));
+            rest = rest[cut..].to_vec();
+        }
+        pieces.push(rest.into_iter().collect());
+    }
+    let words: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let mut i = 0;
+    while i < words.len() {
+        if lines.len() + 1 == max_lines {
+            lines.push(fit(&words[i..].join(" "), size, max));
+            break;
+        }
+        let mut line = words[i].to_string();
+        i += 1;
+        while i < words.len() && text_width(&format!("{line} {}", words[i]), size) <= max {
+            line = format!("{line} {}", words[i]);
+            i += 1;
+        }
+        lines.push(fit(&line, size, max));
+    }
+    lines
+}
+
+/// Draw `text` so that it stays inside the canvas (8 px margin) and, when given, within
+/// `max` pixels: longer text is cut with an ellipsis rather than clipped.
+fn put<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: (f64, &'static RGBColor, HPos, VPos),
+    at: (i32, i32),
+    max: Option<i32>,
+) -> std::result::Result<(), String> {
+    let (size, color, h, v) = style;
+    let (w, _) = area.dim_in_pixel();
+    let w = w as i32;
+    let room = match h {
+        HPos::Left => w - 8 - at.0,
+        HPos::Right => at.0 - 8,
+        HPos::Center => 2 * (at.0 - 8).min(w - 8 - at.0),
+    };
+    let room = max.map_or(room, |m| m.min(room));
+    let shown = fit(text, size, room.max(0));
+    if shown.is_empty() {
+        return Ok(());
+    }
+    area.draw_text(&shown, &text_style(size, color, h, v), at)
+        .map_err(e)
+}
+
+/// Ticks at round values ("nice numbers": steps of 1, 2, 2.5 or 5 × 10^k) covering `lo`–`hi`:
+/// the axis range, rounded outwards, and the tick values.
+pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> (f64, f64, Vec<f64>) {
+    let span = (hi - lo).abs().max(1e-9);
+    let raw = span / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let a = (lo / step).floor() * step;
+    let b = (hi / step).ceil() * step;
+    let n = ((b - a) / step).round() as usize;
+    let ticks = (0..=n).map(|k| a + step * k as f64).collect();
+    (a, b, ticks)
+}
+
+/// A tick label: as many decimals as the step needs.
+fn tick_text(v: f64, step: f64, suffix: &str) -> String {
+    let decimals = if step >= 1.0 {
+        0
+    } else if step >= 0.1 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$}{suffix}")
 }
 
 /// One row of a bar or forest chart.
@@ -52,6 +193,9 @@ pub struct ChartRow {
     pub values: Vec<f64>,
     /// Text at the right end of the row (`n = 64`, `n < 5`).
     pub right: String,
+    /// For a withheld row: what the chart says instead of the data, with the report's mark
+    /// ("withheld* — too few organizations").
+    pub why: String,
     pub suppressed: bool,
     /// A group heading row (no data), e.g. "By subsector".
     pub heading: bool,
@@ -91,7 +235,7 @@ fn e<T: std::fmt::Debug>(err: T) -> String {
 
 const LEFT: i32 = 300;
 const RIGHT: i32 = 110;
-const TOP: i32 = 78;
+const TOP: i32 = 88;
 const ROW_H: i32 = 30;
 const BOTTOM: i32 = 96;
 
@@ -103,25 +247,29 @@ fn frame<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     area.fill(&WHITE).map_err(e)?;
     let (w, h) = area.dim_in_pixel();
-    area.draw_text(
+    put(
+        area,
         title,
-        &text_style(20.0, &BLACK, HPos::Left, VPos::Top),
+        (20.0, &BLACK, HPos::Left, VPos::Top),
         (16, 12),
-    )
-    .map_err(e)?;
-    area.draw_text(
-        subtitle,
-        &text_style(13.0, &GREY, HPos::Left, VPos::Top),
-        (16, 40),
-    )
-    .map_err(e)?;
-    area.draw_text(
+        None,
+    )?;
+    for (k, line) in wrap_px(subtitle, 13.0, w as i32 - 32, 2).iter().enumerate() {
+        put(
+            area,
+            line,
+            (13.0, &GREY, HPos::Left, VPos::Top),
+            (16, 42 + 19 * k as i32),
+            None,
+        )?;
+    }
+    put(
+        area,
         footer,
-        &text_style(11.0, &GREY, HPos::Left, VPos::Bottom),
+        (11.0, &GREY, HPos::Left, VPos::Bottom),
         (16, h as i32 - 10),
-    )
-    .map_err(e)?;
-    let _ = w;
+        None,
+    )?;
     Ok(())
 }
 
@@ -146,24 +294,26 @@ fn x_axis<DB: DrawingBackend>(
             BLACK.stroke_width(1),
         ))
         .map_err(e)?;
-        area.draw_text(
+        put(
+            area,
             text,
-            &text_style(12.0, &BLACK, HPos::Center, VPos::Top),
+            (12.0, &BLACK, HPos::Center, VPos::Top),
             (x, y + 8),
-        )
-        .map_err(e)?;
+            None,
+        )?;
     }
     area.draw(&PathElement::new(
         vec![(x0, y), (x1, y)],
         BLACK.stroke_width(1),
     ))
     .map_err(e)?;
-    area.draw_text(
+    put(
+        area,
         label,
-        &text_style(13.0, &BLACK, HPos::Center, VPos::Top),
+        (13.0, &BLACK, HPos::Center, VPos::Top),
         ((x0 + x1) / 2, y + 28),
-    )
-    .map_err(e)?;
+        None,
+    )?;
     Ok(())
 }
 
@@ -199,13 +349,14 @@ impl Chart for StackedShares {
                 PALETTE[i % PALETTE.len()].filled(),
             ))
             .map_err(e)?;
-            area.draw_text(
+            put(
+                area,
                 s,
-                &text_style(13.0, &BLACK, HPos::Left, VPos::Center),
+                (13.0, &BLACK, HPos::Left, VPos::Center),
                 (lx + 20, TOP + 7),
-            )
-            .map_err(e)?;
-            lx += 40 + 8 * s.chars().count() as i32;
+                None,
+            )?;
+            lx += 34 + text_width(s, 13.0);
         }
         let top = TOP + 30;
         // Grid and axis first, so bars and their labels sit on top.
@@ -226,38 +377,35 @@ impl Chart for StackedShares {
             let y = top + ROW_H * i as i32;
             let mid = y + ROW_H / 2;
             if row.heading {
-                area.draw_text(
+                put(
+                    area,
                     &row.label,
-                    &text_style(14.0, &BLACK, HPos::Left, VPos::Center),
+                    (14.0, &BLACK, HPos::Left, VPos::Center),
                     (16, mid),
-                )
-                .map_err(e)?;
+                    None,
+                )?;
                 continue;
             }
-            area.draw_text(
+            put(
+                area,
                 &row.label,
-                &text_style(13.0, &BLACK, HPos::Right, VPos::Center),
+                (13.0, &BLACK, HPos::Right, VPos::Center),
                 (x0 - 10, mid),
-            )
-            .map_err(e)?;
+                Some(x0 - 26),
+            )?;
             if row.suppressed {
                 area.draw(&Rectangle::new(
                     [(x0, y + 4), (x1, y + ROW_H - 4)],
                     LIGHT.filled(),
                 ))
                 .map_err(e)?;
-                area.draw_text(
-                    if row.right.starts_with("n <") {
-                        "suppressed: too few respondents"
-                    } else if row.right.contains('†') {
-                        "suppressed so that a smaller segment cannot be worked out"
-                    } else {
-                        "suppressed: too uncertain to publish (NCHS standard)"
-                    },
-                    &text_style(12.0, &GREY, HPos::Center, VPos::Center),
+                put(
+                    area,
+                    &row.why,
+                    (12.0, &GREY, HPos::Center, VPos::Center),
                     ((x0 + x1) / 2, mid),
-                )
-                .map_err(e)?;
+                    Some(x1 - x0 - 12),
+                )?;
             } else {
                 let mut acc = 0.0;
                 for (k, v) in row.values.iter().enumerate() {
@@ -291,12 +439,13 @@ impl Chart for StackedShares {
                     .map_err(e)?;
                 }
             }
-            area.draw_text(
+            put(
+                area,
                 &row.right,
-                &text_style(12.0, &GREY, HPos::Left, VPos::Center),
+                (12.0, &GREY, HPos::Left, VPos::Center),
                 (x1 + 10, mid),
-            )
-            .map_err(e)?;
+                Some(RIGHT - 14),
+            )?;
         }
         Ok(())
     }
@@ -328,7 +477,7 @@ impl Chart for Forest {
         frame(area, &self.title, &self.subtitle, &self.footer)?;
         let (w, _) = area.dim_in_pixel();
         let (x0, x1) = (LEFT, w as i32 - RIGHT);
-        let (lo, hi) = self.range;
+        let (lo, hi, tick_values) = nice_ticks(self.range.0, self.range.1, 5);
         let sx =
             |v: f64| x0 + ((x1 - x0) as f64 * ((v.clamp(lo, hi) - lo) / (hi - lo))).round() as i32;
         let top = TOP + 6;
@@ -348,27 +497,40 @@ impl Chart for Forest {
         for (i, row) in self.rows.iter().enumerate() {
             let mid = top + ROW_H * i as i32 + ROW_H / 2;
             if row.heading {
-                area.draw_text(
+                put(
+                    area,
                     &row.label,
-                    &text_style(14.0, &BLACK, HPos::Left, VPos::Center),
+                    (14.0, &BLACK, HPos::Left, VPos::Center),
                     (16, mid),
-                )
-                .map_err(e)?;
+                    None,
+                )?;
                 continue;
             }
-            area.draw_text(
+            put(
+                area,
                 &row.label,
-                &text_style(13.0, &BLACK, HPos::Right, VPos::Center),
+                (13.0, &BLACK, HPos::Right, VPos::Center),
                 (x0 - 10, mid),
-            )
-            .map_err(e)?;
+                Some(x0 - 26),
+            )?;
             if row.suppressed || row.values.len() < 3 || !row.values[0].is_finite() {
-                area.draw_text(
-                    "suppressed",
-                    &text_style(12.0, &GREY, HPos::Left, VPos::Center),
-                    (x0 + 6, mid),
-                )
+                // On white, so the reference line does not run through the words.
+                let shown = fit(&row.why, 12.0, x1 - x0 - 12);
+                area.draw(&Rectangle::new(
+                    [
+                        (x0 + 2, mid - 10),
+                        (x0 + 10 + text_width(&shown, 12.0), mid + 10),
+                    ],
+                    WHITE.filled(),
+                ))
                 .map_err(e)?;
+                put(
+                    area,
+                    &shown,
+                    (12.0, &GREY, HPos::Left, VPos::Center),
+                    (x0 + 6, mid),
+                    None,
+                )?;
             } else {
                 let (est, l, h) = (row.values[0], row.values[1], row.values[2]);
                 let color = PALETTE[4];
@@ -387,20 +549,18 @@ impl Chart for Forest {
                 area.draw(&Circle::new((sx(est), mid), 5, color.filled()))
                     .map_err(e)?;
             }
-            area.draw_text(
+            put(
+                area,
                 &row.right,
-                &text_style(12.0, &GREY, HPos::Left, VPos::Center),
+                (12.0, &GREY, HPos::Left, VPos::Center),
                 (x1 + 10, mid),
-            )
-            .map_err(e)?;
+                Some(RIGHT - 14),
+            )?;
         }
-        let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|k| {
-                (
-                    f64::from(k) / 4.0,
-                    format!("{}", lo + (hi - lo) * f64::from(k) / 4.0),
-                )
-            })
+        let step = tick_values.get(1).map_or(1.0, |t| t - lo);
+        let ticks: Vec<(f64, String)> = tick_values
+            .iter()
+            .map(|v| ((v - lo) / (hi - lo), tick_text(*v, step, "")))
             .collect();
         x_axis(area, bottom + 4, x0, x1, &ticks, &self.axis_label, top)?;
         Ok(())
@@ -436,14 +596,18 @@ impl Chart for WeightHistogram {
             .copied()
             .fold(0.0_f64, f64::max)
             .max(1e-9);
-        let hi = (max * 1.05).max(1e-9);
+        let (_, hi, x_ticks) = nice_ticks(0.0, (max * 1.05).max(1e-9), 5);
         let bins = 30usize;
         let mut counts = vec![0usize; bins];
         for &x in &self.weights {
             let b = (((x - lo) / (hi - lo)) * bins as f64).floor() as usize;
             counts[b.min(bins - 1)] += 1;
         }
-        let cmax = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let (_, cmax, y_ticks) = nice_ticks(
+            0.0,
+            counts.iter().copied().max().unwrap_or(1).max(1) as f64,
+            4,
+        );
         let sx = |v: f64| x0 + ((x1 - x0) as f64 * ((v - lo) / (hi - lo))).round() as i32;
         let sy = |c: f64| bottom - ((bottom - top) as f64 * c / cmax).round() as i32;
         for (b, &c) in counts.iter().enumerate() {
@@ -481,29 +645,27 @@ impl Chart for WeightHistogram {
             BLACK.stroke_width(1),
         ))
         .map_err(e)?;
-        for k in 0..=4 {
-            let c = cmax * f64::from(k) / 4.0;
+        for &c in &y_ticks {
             let y = sy(c);
-            area.draw_text(
+            put(
+                area,
                 &format!("{c:.0}"),
-                &text_style(12.0, &BLACK, HPos::Right, VPos::Center),
+                (12.0, &BLACK, HPos::Right, VPos::Center),
                 (x0 - 8, y),
-            )
-            .map_err(e)?;
+                None,
+            )?;
         }
-        area.draw_text(
+        put(
+            area,
             "Respondents",
-            &text_style(13.0, &BLACK, HPos::Left, VPos::Bottom),
+            (13.0, &BLACK, HPos::Left, VPos::Bottom),
             (x0 - 60, top - 8),
-        )
-        .map_err(e)?;
-        let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|k| {
-                (
-                    f64::from(k) / 4.0,
-                    format!("{:.1}", lo + (hi - lo) * f64::from(k) / 4.0),
-                )
-            })
+            None,
+        )?;
+        let step = x_ticks.get(1).map_or(1.0, |t| t - lo);
+        let ticks: Vec<(f64, String)> = x_ticks
+            .iter()
+            .map(|v| ((v - lo) / (hi - lo), tick_text(*v, step, "")))
             .collect();
         x_axis(
             area,
@@ -552,31 +714,31 @@ pub struct Heatmap {
     pub cells: Vec<Vec<Option<f64>>>,
     /// The legend's caption.
     pub scale_label: String,
+    /// How a cell's value is printed: times `multiplier`, with `decimals` decimals (maturity:
+    /// 100 and 0, on the report's 0–100 scale; HHI: 1 and 2).
+    pub multiplier: f64,
+    pub decimals: usize,
 }
 
-const CELL_W: i32 = 104;
-
-/// Words packed into at most `max_lines` lines of about `width` characters (the last line
-/// takes what is left).
-fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        let full = lines.len() >= max_lines;
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= width || full => {
-                line.push(' ');
-                line.push_str(word);
-            }
-            _ => lines.push(word.to_string()),
-        }
+impl Heatmap {
+    /// Cells narrow as columns are added, so that up to eight columns fit a 900-pixel chart.
+    fn cell_w(&self) -> i32 {
+        let n = self.col_labels.len().max(1) as i32;
+        ((900 - HEAT_LEFT - 40) / n).clamp(CELL_W_MIN, CELL_W_MAX)
     }
-    lines
 }
+
+/// The widest a heatmap cell is drawn, and the narrowest (more columns widen the chart).
+const CELL_W_MAX: i32 = 104;
+const CELL_W_MIN: i32 = 60;
+/// Room for a heatmap's row labels.
+const HEAT_LEFT: i32 = 280;
+
 const CELL_H: i32 = 30;
 
 impl Chart for Heatmap {
     fn size(&self) -> (u32, u32) {
-        let w = LEFT + CELL_W * self.col_labels.len() as i32 + 40;
+        let w = HEAT_LEFT + self.cell_w() * self.col_labels.len() as i32 + 40;
         (
             w.max(700) as u32,
             (TOP + 70 + CELL_H * self.row_labels.len() as i32 + BOTTOM) as u32,
@@ -588,31 +750,34 @@ impl Chart for Heatmap {
         area: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
         frame(area, &self.title, &self.subtitle, &self.footer)?;
-        let x0 = LEFT;
+        let x0 = HEAT_LEFT;
         let top = TOP + 60;
-        // Column labels, wrapped on spaces into two lines.
+        let cell_w = self.cell_w();
+        // Column labels, wrapped on spaces into up to three lines.
         for (c, label) in self.col_labels.iter().enumerate() {
-            let x = x0 + CELL_W * c as i32 + CELL_W / 2;
-            let lines = wrap(label, 15, 3);
+            let x = x0 + cell_w * c as i32 + cell_w / 2;
+            let lines = wrap_px(label, 11.0, cell_w - 6, 3);
             for (k, line) in lines.iter().enumerate() {
-                area.draw_text(
+                put(
+                    area,
                     line,
-                    &text_style(11.0, &BLACK, HPos::Center, VPos::Bottom),
-                    (x, top - 6 - 13 * (lines.len() - 1 - k) as i32),
-                )
-                .map_err(e)?;
+                    (11.0, &BLACK, HPos::Center, VPos::Bottom),
+                    (x, top - 6 - 17 * (lines.len() - 1 - k) as i32),
+                    Some(cell_w - 4),
+                )?;
             }
         }
         for (r, label) in self.row_labels.iter().enumerate() {
             let y = top + CELL_H * r as i32;
-            area.draw_text(
+            put(
+                area,
                 label,
-                &text_style(12.0, &BLACK, HPos::Right, VPos::Center),
+                (12.0, &BLACK, HPos::Right, VPos::Center),
                 (x0 - 10, y + CELL_H / 2),
-            )
-            .map_err(e)?;
+                Some(x0 - 26),
+            )?;
             for c in 0..self.col_labels.len() {
-                let x = x0 + CELL_W * c as i32;
+                let x = x0 + cell_w * c as i32;
                 let value = self
                     .cells
                     .get(r)
@@ -623,21 +788,23 @@ impl Chart for Heatmap {
                     Some(v) if v.is_finite() => {
                         let fill = sequential(v);
                         let dark = v > 0.45;
-                        (fill, format!("{v:.2}"), if dark { &WHITE } else { &BLACK })
+                        let text = format!("{:.*}", self.decimals, v * self.multiplier);
+                        (fill, text, if dark { &WHITE } else { &BLACK })
                     }
                     _ => (LIGHT, "–".to_string(), &GREY),
                 };
                 area.draw(&Rectangle::new(
-                    [(x + 1, y + 1), (x + CELL_W - 1, y + CELL_H - 1)],
+                    [(x + 1, y + 1), (x + cell_w - 1, y + CELL_H - 1)],
                     fill.filled(),
                 ))
                 .map_err(e)?;
-                area.draw_text(
+                put(
+                    area,
                     &text,
-                    &text_style(12.0, color, HPos::Center, VPos::Center),
-                    (x + CELL_W / 2, y + CELL_H / 2),
-                )
-                .map_err(e)?;
+                    (12.0, color, HPos::Center, VPos::Center),
+                    (x + cell_w / 2, y + CELL_H / 2),
+                    None,
+                )?;
             }
         }
         // Legend: the scale from 0 to 1.
@@ -652,21 +819,27 @@ impl Chart for Heatmap {
             ))
             .map_err(e)?;
         }
-        area.draw_text(
+        put(
+            area,
             "0",
-            &text_style(11.0, &BLACK, HPos::Right, VPos::Center),
+            (11.0, &BLACK, HPos::Right, VPos::Center),
             (x0 - 4, ly + 6),
-        )
-        .map_err(e)?;
-        area.draw_text(
-            &format!(
-                "1   {}; – = suppressed (too few respondents, or to protect such a cell)",
-                self.scale_label
-            ),
-            &text_style(11.0, &BLACK, HPos::Left, VPos::Center),
+            None,
+        )?;
+        put(
+            area,
+            &format!("{:.0}   {}", self.multiplier, self.scale_label),
+            (11.0, &BLACK, HPos::Left, VPos::Center),
             (x0 + 12 * steps + 4, ly + 6),
-        )
-        .map_err(e)?;
+            None,
+        )?;
+        put(
+            area,
+            "– = withheld (too few organizations, or to protect such a cell)",
+            (11.0, &GREY, HPos::Left, VPos::Center),
+            (x0, ly + 30),
+            None,
+        )?;
         Ok(())
     }
 }
@@ -699,7 +872,7 @@ impl Chart for Histograms {
     fn size(&self) -> (u32, u32) {
         let rows = (self.panels.len() as i32 + PANELS_PER_ROW - 1) / PANELS_PER_ROW;
         let rows = rows.max(1);
-        (900, (TOP + 10 + rows * (PANEL_H + 40) + 50) as u32)
+        (900, (TOP + 10 + rows * (PANEL_H + 40) + 70) as u32)
     }
 
     fn draw<DB: DrawingBackend>(
@@ -721,17 +894,22 @@ impl Chart for Histograms {
             let x0 = 50 + col * (PANEL_W + 10);
             let y0 = TOP + 10 + row * (PANEL_H + 40);
             let (x1, y1) = (x0 + PANEL_W - 30, y0 + PANEL_H);
-            let head = if p.suppressed {
-                format!("{} (withheld)", p.label)
+            let suffix = if p.suppressed {
+                " (withheld)".to_string()
             } else {
-                format!("{} (n = {})", p.label, p.n)
+                format!(" (n = {})", p.n)
             };
-            area.draw_text(
+            let head = format!(
+                "{}{suffix}",
+                fit(&p.label, 12.0, PANEL_W - 30 - text_width(&suffix, 12.0))
+            );
+            put(
+                area,
                 &head,
-                &text_style(12.0, &BLACK, HPos::Left, VPos::Bottom),
+                (12.0, &BLACK, HPos::Left, VPos::Bottom),
                 (x0, y0 + 14),
-            )
-            .map_err(e)?;
+                Some(PANEL_W - 30),
+            )?;
             let top = y0 + 22;
             area.draw(&PathElement::new(
                 vec![(x0, y1), (x1, y1)],
@@ -741,12 +919,13 @@ impl Chart for Histograms {
             if p.suppressed {
                 area.draw(&Rectangle::new([(x0, top), (x1, y1)], LIGHT.filled()))
                     .map_err(e)?;
-                area.draw_text(
+                put(
+                    area,
                     "withheld: too few, or protects a smaller group",
-                    &text_style(11.0, &GREY, HPos::Center, VPos::Center),
+                    (11.0, &GREY, HPos::Center, VPos::Center),
                     ((x0 + x1) / 2, (top + y1) / 2),
-                )
-                .map_err(e)?;
+                    Some(PANEL_W - 40),
+                )?;
             } else {
                 let bw = (x1 - x0) as f64 / bins as f64;
                 for (b, s) in p.shares.iter().enumerate() {
@@ -779,35 +958,39 @@ impl Chart for Histograms {
                     + (self.edges.last().copied().unwrap_or(1.0)
                         - self.edges.first().copied().unwrap_or(0.0))
                         * frac;
-                area.draw_text(
+                put(
+                    area,
                     &format!("{v:.0}"),
-                    &text_style(10.0, &BLACK, HPos::Center, VPos::Top),
+                    (10.0, &BLACK, HPos::Center, VPos::Top),
                     (x, y1 + 3),
-                )
-                .map_err(e)?;
+                    None,
+                )?;
             }
             if col == 0 {
-                area.draw_text(
+                put(
+                    area,
                     &format!("{:.0}%", ymax * 100.0),
-                    &text_style(10.0, &GREY, HPos::Right, VPos::Center),
+                    (10.0, &GREY, HPos::Right, VPos::Center),
                     (x0 - 4, top),
-                )
-                .map_err(e)?;
-                area.draw_text(
+                    None,
+                )?;
+                put(
+                    area,
                     "0%",
-                    &text_style(10.0, &GREY, HPos::Right, VPos::Center),
+                    (10.0, &GREY, HPos::Right, VPos::Center),
                     (x0 - 4, y1),
-                )
-                .map_err(e)?;
+                    None,
+                )?;
             }
         }
         let (_, h) = area.dim_in_pixel();
-        area.draw_text(
+        put(
+            area,
             &self.axis_label,
-            &text_style(13.0, &BLACK, HPos::Center, VPos::Bottom),
-            (450, h as i32 - 30),
-        )
-        .map_err(e)?;
+            (13.0, &BLACK, HPos::Center, VPos::Bottom),
+            (450, h as i32 - 40),
+            None,
+        )?;
         Ok(())
     }
 }
@@ -854,7 +1037,8 @@ impl Chart for MarginsChart {
             .flat_map(|r| [r.target, r.base, r.weighted, r.respondents.unwrap_or(0.0)])
             .filter(|v| v.is_finite())
             .fold(0.1_f64, f64::max);
-        let hi = (hi * 10.0).ceil() / 10.0;
+        let (_, hi_pct, pct_ticks) = nice_ticks(0.0, hi * 100.0, 5);
+        let hi = hi_pct / 100.0;
         let sx = |v: f64| x0 + ((x1 - x0) as f64 * (v.clamp(0.0, hi) / hi)).round() as i32;
         // Legend.
         let marks: [(&str, RGBColor); 4] = [
@@ -875,32 +1059,35 @@ impl Chart for MarginsChart {
                 area.draw(&Circle::new((lx + 6, TOP + 7), 5, colour.filled()))
                     .map_err(e)?;
             }
-            area.draw_text(
+            put(
+                area,
                 name,
-                &text_style(12.0, &BLACK, HPos::Left, VPos::Center),
+                (12.0, &BLACK, HPos::Left, VPos::Center),
                 (lx + 16, TOP + 7),
-            )
-            .map_err(e)?;
-            lx += 30 + 7 * name.chars().count() as i32;
+                None,
+            )?;
+            lx += 30 + text_width(name, 12.0);
         }
         let top = TOP + 30;
         for (i, row) in self.rows.iter().enumerate() {
             let mid = top + ROW_H * i as i32 + ROW_H / 2;
             if row.heading {
-                area.draw_text(
+                put(
+                    area,
                     &row.label,
-                    &text_style(14.0, &BLACK, HPos::Left, VPos::Center),
+                    (14.0, &BLACK, HPos::Left, VPos::Center),
                     (16, mid),
-                )
-                .map_err(e)?;
+                    None,
+                )?;
                 continue;
             }
-            area.draw_text(
+            put(
+                area,
                 &row.label,
-                &text_style(13.0, &BLACK, HPos::Right, VPos::Center),
+                (13.0, &BLACK, HPos::Right, VPos::Center),
                 (x0 - 10, mid),
-            )
-            .map_err(e)?;
+                Some(x0 - 26),
+            )?;
             area.draw(&PathElement::new(
                 vec![(x0, mid), (x1, mid)],
                 LIGHT.stroke_width(1),
@@ -926,13 +1113,10 @@ impl Chart for MarginsChart {
             .map_err(e)?;
         }
         let bottom = top + ROW_H * self.rows.len() as i32 + 4;
-        let ticks: Vec<(f64, String)> = (0..=4)
-            .map(|k| {
-                (
-                    f64::from(k) / 4.0,
-                    format!("{:.0}%", hi * 100.0 * f64::from(k) / 4.0),
-                )
-            })
+        let step = pct_ticks.get(1).copied().unwrap_or(1.0);
+        let ticks: Vec<(f64, String)> = pct_ticks
+            .iter()
+            .map(|v| (v / hi_pct, tick_text(*v, step, "%")))
             .collect();
         x_axis(
             area,
@@ -990,23 +1174,25 @@ impl Chart for TrendChart {
         ] {
             area.draw(&Circle::new((lx + 6, TOP + 7), 5, colour.filled()))
                 .map_err(e)?;
-            area.draw_text(
+            put(
+                area,
                 name,
-                &text_style(12.0, &BLACK, HPos::Left, VPos::Center),
+                (12.0, &BLACK, HPos::Left, VPos::Center),
                 (lx + 16, TOP + 7),
-            )
-            .map_err(e)?;
-            lx += 40 + 7 * name.chars().count() as i32;
+                None,
+            )?;
+            lx += 34 + text_width(name, 12.0);
         }
         let top = TOP + 30;
         for (i, row) in self.rows.iter().enumerate() {
             let mid = top + ROW_H * i as i32 + ROW_H / 2;
-            area.draw_text(
+            put(
+                area,
                 &row.label,
-                &text_style(12.0, &BLACK, HPos::Right, VPos::Center),
+                (12.0, &BLACK, HPos::Right, VPos::Center),
                 (x0 - 10, mid),
-            )
-            .map_err(e)?;
+                Some(x0 - 26),
+            )?;
             area.draw(&PathElement::new(
                 vec![(x0, mid), (x1, mid)],
                 LIGHT.stroke_width(1),
@@ -1028,12 +1214,13 @@ impl Chart for TrendChart {
                     .map_err(e)?;
             }
             if !row.note.is_empty() {
-                area.draw_text(
+                put(
+                    area,
                     &row.note,
-                    &text_style(11.0, &GREY, HPos::Left, VPos::Center),
+                    (11.0, &GREY, HPos::Left, VPos::Center),
                     (x0 + 6, mid),
-                )
-                .map_err(e)?;
+                    Some(x1 - x0 - 12),
+                )?;
             }
         }
         let bottom = top + ROW_H * self.rows.len() as i32 + 4;

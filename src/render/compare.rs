@@ -175,7 +175,33 @@ fn table(a: &PreviousRound, b: &PreviousRound, changes: &[Change]) -> Table {
     t
 }
 
+/// Each metric's title and kind, from the later round's `metrics/metrics.json` catalog (empty
+/// when the file is missing or unreadable: the chart then labels rows with metric ids).
+fn catalog(dir: &Path) -> std::collections::BTreeMap<String, (String, String)> {
+    let Ok(text) = std::fs::read_to_string(dir.join("metrics/metrics.json")) else {
+        return Default::default();
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Default::default();
+    };
+    json["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            Some((
+                m["id"].as_str()?.to_string(),
+                (
+                    m["title"].as_str()?.to_string(),
+                    m["kind"].as_str().unwrap_or_default().to_string(),
+                ),
+            ))
+        })
+        .collect()
+}
+
 fn trend_chart(a: &PreviousRound, b: &PreviousRound, changes: &[Change], dir: &Path) -> Result<()> {
+    let titles = catalog(&b.dir);
     let find = |r: &PreviousRound, c: &Change| {
         r.metrics
             .iter()
@@ -217,14 +243,32 @@ fn trend_chart(a: &PreviousRound, b: &PreviousRound, changes: &[Change], dir: &P
             })
         };
         let comparable = c.status != "version_changed";
+        // Concentration metrics (one row per supplier category) are left to the table.
+        let (title, kind) = titles
+            .get(&c.metric_id)
+            .map_or((c.metric_id.as_str(), ""), |(t, k)| {
+                (t.as_str(), k.as_str())
+            });
+        if kind == "concentration" {
+            continue;
+        }
+        let (previous, current) = (
+            triple(&ma).filter(|_| comparable),
+            triple(&mb).filter(|_| comparable),
+        );
+        // A row with nothing to draw and nothing to say is left out.
+        if comparable && previous.is_none() && current.is_none() {
+            continue;
+        }
+        let title = title.strip_prefix("Maturity: ").unwrap_or(title);
         rows.push(TrendRow {
             label: if c.level.is_empty() {
-                c.metric_id.clone()
+                title.to_string()
             } else {
-                format!("{} {}", c.metric_id, c.level)
+                format!("{title}: {}", c.level)
             },
-            previous: triple(&ma).filter(|_| comparable),
-            current: triple(&mb).filter(|_| comparable),
+            previous,
+            current,
             note: if comparable {
                 String::new()
             } else {

@@ -70,6 +70,18 @@ pub struct Spec {
     /// Supplier concentration (`tables/concentration.csv`, `tables/supplier_dependency.csv`).
     #[serde(default)]
     pub concentration: Option<ConcentrationSpec>,
+    /// How the report and summary are rendered.
+    #[serde(default)]
+    pub report: ReportSpec,
+}
+
+/// `[report]`: the templates of `report.html` and `summary.md`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// A folder inside the round folder whose `report.html`, `summary.md` (and any file they
+    /// include) replace the built-in templates of the same name.
+    pub templates: Option<String>,
 }
 
 /// Where the supplier names are and how concentration is published.

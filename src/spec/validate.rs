@@ -164,6 +164,30 @@ fn check_concentration(loaded: &LoadedSpec, c: &ConcentrationSpec, out: &mut Vec
     }
 }
 
+/// `[report] templates`: a folder inside the round folder.
+fn template_folder(dir: &std::path::Path, written: &str) -> Result<(), String> {
+    let rel = std::path::Path::new(written);
+    if written.trim().is_empty()
+        || rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "`{written}` must be a folder inside the round folder {}, written relative to it",
+            dir.display()
+        ));
+    }
+    let path = dir.join(rel);
+    if !path.is_dir() {
+        return Err(format!(
+            "the template folder {} does not exist (it holds report.html and/or summary.md to replace the built-in templates)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
     let spec = &loaded.spec;
     let mut out = Vec::new();
@@ -179,6 +203,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             at(&[key("survey"), key("round")]),
             "must not be empty",
         ));
+    }
+
+    if let Some(t) = &spec.report.templates {
+        if let Err(m) = template_folder(&loaded.dir, t) {
+            out.push(SpecProblem::new(at(&[key("report"), key("templates")]), m));
+        }
     }
 
     // Sources exist.

@@ -370,7 +370,7 @@ fn attack_round(keep: usize, cell: (&str, &str), size: f64) {
     assert!(report.contains("weight_summary: "));
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     // (summary.md is Markdown: a `*` that could start emphasis is escaped.)
-    assert!(summary.contains("withheld*") && summary.contains("too few organizations (\\*)"));
+    assert!(summary.contains("withheld\\*") && summary.contains("too few organizations (\\*)"));
     // The audit holds true values: internal, listed so in the manifest.
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();

@@ -9,7 +9,10 @@
 //! e.g. public health, 4 organizations, blank everywhere and health plans blank beside it;
 //! re-blessed 2026-11-29 for supplier concentration after reading summary.md, the overall rows
 //! of concentration.csv and supplier_dependency.csv: EHR #1 the one single point of failure, the
-//! "other" category blank for 1–4 dependents, suppliers by rank only).
+//! "other" category blank for 1–4 dependents, suppliers by rank only); re-blessed 2026-12-01
+//! for the summary from its template after reading it in full: key findings first (each
+//! number checked against estimates.csv and comparisons.csv), units in their own column,
+//! maturities on 0–100, withheld cells with their marks and ° for numbers read with caution.
 //!
 //! After an intended change, regenerate them and read the diff before committing:
 //!

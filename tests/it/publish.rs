@@ -261,8 +261,8 @@ fn a_segment_of_three_is_suppressed_everywhere() {
         svg.lines()
             .skip(line)
             .take(6)
-            .any(|l| l.contains("suppressed")),
-        "marked suppressed"
+            .any(|l| l.contains("withheld")),
+        "marked withheld"
     );
 }
 
@@ -471,7 +471,7 @@ fn an_earlier_round_gives_the_trend_chart_and_table() {
     .parse()
     .unwrap();
     let change = format!(
-        "<td>{}{:.1}</td>",
+        "<td class=\"num\">{}{:.1}</td>",
         if after >= before { "+" } else { "" },
         after - before
     );
