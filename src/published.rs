@@ -58,9 +58,25 @@ pub struct PublishedTables {
     pub metrics: Table,
 }
 
-/// What a column of the published tables means (the README sheet; docs/output.md in full).
-pub fn column_meaning(column: &str) -> &'static str {
+/// What a column of a published table means (the README sheet; docs/output.md in full).
+pub fn column_meaning(table: &str, column: &str) -> &'static str {
+    match (table, column) {
+        ("comparisons", "estimate") => {
+            return "difference: the segment's estimate minus the rest of the sector's (blank when withheld)"
+        }
+        ("comparisons", "se") => return "standard error of the difference over the full design",
+        ("comparisons", "statistic") => {
+            return "test statistic: t for a difference, the Rao–Scott F for a table"
+        }
+        ("supplier_dependency", "share") => {
+            return "weighted share of organizations naming the supplier among their most critical"
+        }
+        _ => {}
+    }
     match column {
+        "metric" => "the metric's title (spec [[metrics]] title)",
+        "segment" => "the segment's label (All organizations, or the option label(s))",
+        "level_label" => "the answer level's label (the codes are in `level`)",
         "metric_id" => "stable metric identifier (spec [[metrics]] id)",
         "metric_version" => "metric definition version; compare rounds only at equal versions",
         "statistic" => "mean, total, proportion, ratio or quantile",

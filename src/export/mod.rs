@@ -140,7 +140,7 @@ fn datapackage(r: &RunResult, resources: &[Resource<'_>]) -> Value {
                     let mut f = json!({
                         "name": name,
                         "type": kind,
-                        "description": crate::published::column_meaning(name),
+                        "description": crate::published::column_meaning(res.name, name),
                     });
                     if res.key.contains(&name.as_str()) {
                         // Frictionless v2 field-level missing values: none for key columns.
@@ -225,6 +225,18 @@ fn manifest(r: &RunResult) -> Result<Value> {
         inputs.push(json!({
             "path": c.aliases, "role": "aliases", "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
         }));
+    }
+    if let Some(folder) = &s.report.templates {
+        // A round's own templates shape report.html and summary.md: recorded like any input.
+        let dir = r.spec.dir.join(folder);
+        for rel in crate::render::templates::folder_files(&dir) {
+            let p = dir.join(&rel);
+            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            inputs.push(json!({
+                "path": std::path::Path::new(folder).join(&rel).to_string_lossy(), "role": "template",
+                "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
+            }));
+        }
     }
     for src in &r.sources {
         inputs.push(json!({

@@ -38,18 +38,19 @@ fn register_font() {
     });
 }
 
-/// The smallest text a chart draws, in pixels: a 900-pixel chart printed across a 7-inch
-/// column (A4 or Letter with 12 mm margins) is scaled to about 0.78, so 14 px prints at
-/// about 8.2 pt.
-pub const MIN_TEXT_PX: f64 = 14.0;
+/// The smallest text a chart asks for, in plotters' pixels. Plotters writes SVG text at
+/// 1/1.24 of the size it lays out with, so this is about 13.7 px in the report; a 900-pixel
+/// chart printed across a 7-inch column (A4 or Letter with 12 mm margins) is scaled to about
+/// 0.78, which prints it at about 8 pt.
+pub const MIN_TEXT_PX: f64 = 17.0;
 
-/// The sizes charts ask for, on the scale every chart shares: titles 22 px, headings 15 px,
+/// The sizes charts ask for, on the scale every chart shares: titles 24 px, headings 18 px,
 /// everything else [`MIN_TEXT_PX`].
 fn px(size: f64) -> f64 {
     if size >= 20.0 {
-        22.0
+        24.0
     } else if size >= 14.0 {
-        15.0
+        18.0
     } else {
         MIN_TEXT_PX
     }
@@ -155,6 +156,28 @@ fn put<DB: DrawingBackend>(
         .map_err(e)
 }
 
+/// A row's label, right-aligned at `at`, on up to two lines of at most `max` pixels.
+fn row_label<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    label: &str,
+    size: f64,
+    at: (i32, i32),
+    max: i32,
+) -> std::result::Result<(), String> {
+    let lines = wrap_px(label, size, max, 2);
+    for (k, line) in lines.iter().enumerate() {
+        let dy = 16 * k as i32 - 16 * (lines.len() as i32 - 1) / 2;
+        put(
+            area,
+            line,
+            (size, &BLACK, HPos::Right, VPos::Center),
+            (at.0, at.1 + dy),
+            Some(max),
+        )?;
+    }
+    Ok(())
+}
+
 /// Ticks at round values ("nice numbers": steps of 1, 2, 2.5 or 5 × 10^k) covering `lo`–`hi`:
 /// the axis range, rounded outwards, and the tick values.
 pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> (f64, f64, Vec<f64>) {
@@ -175,13 +198,13 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> (f64, f64, Vec<f64>) {
 
 /// A tick label: as many decimals as the step needs.
 fn tick_text(v: f64, step: f64, suffix: &str) -> String {
-    let decimals = if step >= 1.0 {
-        0
-    } else if step >= 0.1 {
-        1
-    } else {
-        2
-    };
+    // The fewest decimals that write the step exactly (2.5 → one, 0.25 → two).
+    let decimals = (0..3)
+        .find(|d| {
+            let f = 10f64.powi(*d);
+            ((step * f).round() - step * f).abs() < 1e-9
+        })
+        .unwrap_or(3) as usize;
     format!("{v:.decimals$}{suffix}")
 }
 
@@ -235,8 +258,8 @@ fn e<T: std::fmt::Debug>(err: T) -> String {
 
 const LEFT: i32 = 300;
 const RIGHT: i32 = 110;
-const TOP: i32 = 88;
-const ROW_H: i32 = 30;
+const TOP: i32 = 96;
+const ROW_H: i32 = 36;
 const BOTTOM: i32 = 96;
 
 fn frame<DB: DrawingBackend>(
@@ -386,13 +409,7 @@ impl Chart for StackedShares {
                 )?;
                 continue;
             }
-            put(
-                area,
-                &row.label,
-                (13.0, &BLACK, HPos::Right, VPos::Center),
-                (x0 - 10, mid),
-                Some(x0 - 26),
-            )?;
+            row_label(area, &row.label, 13.0, (x0 - 10, mid), x0 - 26)?;
             if row.suppressed {
                 area.draw(&Rectangle::new(
                     [(x0, y + 4), (x1, y + ROW_H - 4)],
@@ -482,6 +499,13 @@ impl Chart for Forest {
             |v: f64| x0 + ((x1 - x0) as f64 * ((v.clamp(lo, hi) - lo) / (hi - lo))).round() as i32;
         let top = TOP + 6;
         let bottom = top + ROW_H * self.rows.len() as i32;
+        // Grid and axis first, so the rows and their words sit on top.
+        let step = tick_values.get(1).map_or(1.0, |t| t - lo);
+        let ticks: Vec<(f64, String)> = tick_values
+            .iter()
+            .map(|v| ((v - lo) / (hi - lo), tick_text(*v, step, "")))
+            .collect();
+        x_axis(area, bottom + 4, x0, x1, &ticks, &self.axis_label, top)?;
         if let Some(r) = self.reference {
             let x = sx(r);
             let mut y = top;
@@ -506,13 +530,7 @@ impl Chart for Forest {
                 )?;
                 continue;
             }
-            put(
-                area,
-                &row.label,
-                (13.0, &BLACK, HPos::Right, VPos::Center),
-                (x0 - 10, mid),
-                Some(x0 - 26),
-            )?;
+            row_label(area, &row.label, 13.0, (x0 - 10, mid), x0 - 26)?;
             if row.suppressed || row.values.len() < 3 || !row.values[0].is_finite() {
                 // On white, so the reference line does not run through the words.
                 let shown = fit(&row.why, 12.0, x1 - x0 - 12);
@@ -557,12 +575,6 @@ impl Chart for Forest {
                 Some(RIGHT - 14),
             )?;
         }
-        let step = tick_values.get(1).map_or(1.0, |t| t - lo);
-        let ticks: Vec<(f64, String)> = tick_values
-            .iter()
-            .map(|v| ((v - lo) / (hi - lo), tick_text(*v, step, "")))
-            .collect();
-        x_axis(area, bottom + 4, x0, x1, &ticks, &self.axis_label, top)?;
         Ok(())
     }
 }
@@ -721,7 +733,8 @@ pub struct Heatmap {
 }
 
 impl Heatmap {
-    /// Cells narrow as columns are added, so that up to eight columns fit a 900-pixel chart.
+    /// Cells narrow as columns are added, so that up to twelve columns fit a 900-pixel chart
+    /// (which prints at 8 pt); more widen it.
     fn cell_w(&self) -> i32 {
         let n = self.col_labels.len().max(1) as i32;
         ((900 - HEAT_LEFT - 40) / n).clamp(CELL_W_MIN, CELL_W_MAX)
@@ -730,18 +743,18 @@ impl Heatmap {
 
 /// The widest a heatmap cell is drawn, and the narrowest (more columns widen the chart).
 const CELL_W_MAX: i32 = 104;
-const CELL_W_MIN: i32 = 60;
+const CELL_W_MIN: i32 = 48;
 /// Room for a heatmap's row labels.
 const HEAT_LEFT: i32 = 280;
 
-const CELL_H: i32 = 30;
+const CELL_H: i32 = 42;
 
 impl Chart for Heatmap {
     fn size(&self) -> (u32, u32) {
         let w = HEAT_LEFT + self.cell_w() * self.col_labels.len() as i32 + 40;
         (
             w.max(700) as u32,
-            (TOP + 70 + CELL_H * self.row_labels.len() as i32 + BOTTOM) as u32,
+            (TOP + 90 + CELL_H * self.row_labels.len() as i32 + BOTTOM) as u32,
         )
     }
 
@@ -751,31 +764,36 @@ impl Chart for Heatmap {
     ) -> std::result::Result<(), String> {
         frame(area, &self.title, &self.subtitle, &self.footer)?;
         let x0 = HEAT_LEFT;
-        let top = TOP + 60;
+        let top = TOP + 80;
         let cell_w = self.cell_w();
         // Column labels, wrapped on spaces into up to three lines.
         for (c, label) in self.col_labels.iter().enumerate() {
             let x = x0 + cell_w * c as i32 + cell_w / 2;
-            let lines = wrap_px(label, 11.0, cell_w - 6, 3);
+            let lines = wrap_px(label, 11.0, cell_w - 6, 4);
             for (k, line) in lines.iter().enumerate() {
                 put(
                     area,
                     line,
                     (11.0, &BLACK, HPos::Center, VPos::Bottom),
-                    (x, top - 6 - 17 * (lines.len() - 1 - k) as i32),
+                    (x, top - 6 - 19 * (lines.len() - 1 - k) as i32),
                     Some(cell_w - 4),
                 )?;
             }
         }
         for (r, label) in self.row_labels.iter().enumerate() {
             let y = top + CELL_H * r as i32;
-            put(
-                area,
-                label,
-                (12.0, &BLACK, HPos::Right, VPos::Center),
-                (x0 - 10, y + CELL_H / 2),
-                Some(x0 - 26),
-            )?;
+            // Row labels on up to two lines.
+            let lines = wrap_px(label, 12.0, x0 - 26, 2);
+            for (k, line) in lines.iter().enumerate() {
+                let dy = 19 * k as i32 - 19 * (lines.len() as i32 - 1) / 2;
+                put(
+                    area,
+                    line,
+                    (12.0, &BLACK, HPos::Right, VPos::Center),
+                    (x0 - 10, y + CELL_H / 2 + dy),
+                    Some(x0 - 26),
+                )?;
+            }
             for c in 0..self.col_labels.len() {
                 let x = x0 + cell_w * c as i32;
                 let value = self
@@ -1081,13 +1099,7 @@ impl Chart for MarginsChart {
                 )?;
                 continue;
             }
-            put(
-                area,
-                &row.label,
-                (13.0, &BLACK, HPos::Right, VPos::Center),
-                (x0 - 10, mid),
-                Some(x0 - 26),
-            )?;
+            row_label(area, &row.label, 13.0, (x0 - 10, mid), x0 - 26)?;
             area.draw(&PathElement::new(
                 vec![(x0, mid), (x1, mid)],
                 LIGHT.stroke_width(1),
@@ -1186,13 +1198,7 @@ impl Chart for TrendChart {
         let top = TOP + 30;
         for (i, row) in self.rows.iter().enumerate() {
             let mid = top + ROW_H * i as i32 + ROW_H / 2;
-            put(
-                area,
-                &row.label,
-                (12.0, &BLACK, HPos::Right, VPos::Center),
-                (x0 - 10, mid),
-                Some(x0 - 26),
-            )?;
+            row_label(area, &row.label, 12.0, (x0 - 10, mid), x0 - 26)?;
             area.draw(&PathElement::new(
                 vec![(x0, mid), (x1, mid)],
                 LIGHT.stroke_width(1),
@@ -1237,5 +1243,47 @@ impl Chart for TrendChart {
             top,
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_fall_on_round_values() {
+        // 0–62 in about five steps: steps of 20 (not 12.4), ending at 80.
+        assert_eq!(
+            nice_ticks(0.0, 62.0, 5),
+            (0.0, 80.0, vec![0.0, 20.0, 40.0, 60.0, 80.0])
+        );
+        let (lo, hi, t) = nice_ticks(0.0, 50.0, 5);
+        assert_eq!((lo, hi), (0.0, 50.0));
+        assert_eq!(t, vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
+        let (_, hi, t) = nice_ticks(0.0, 3.7, 5);
+        assert_eq!(hi, 4.0);
+        assert!(t.windows(2).all(|w| (w[1] - w[0] - 1.0).abs() < 1e-12));
+        assert_eq!(tick_text(12.5, 2.5, "%"), "12.5%");
+        assert_eq!(tick_text(40.0, 10.0, ""), "40");
+    }
+
+    #[test]
+    fn text_is_fitted_and_wrapped_by_its_width() {
+        let long = "Pharmaceuticals, laboratories and blood organizations of every kind";
+        let w = text_width(long, 13.0);
+        assert!(w > 300, "{w}");
+        let cut = fit(long, 13.0, 200);
+        assert!(cut.ends_with('…') && text_width(&cut, 13.0) <= 200, "{cut}");
+        assert_eq!(fit("n = 64", 12.0, 200), "n = 64");
+        let lines = wrap_px(long, 12.0, 150, 3);
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines.iter().all(|l| text_width(l, 12.0) <= 150),
+            "{lines:?}"
+        );
+        // A word wider than the line is broken with a hyphen, not cut.
+        let lines = wrap_px("Pharmaceuticals", 11.0, 60, 4);
+        assert!(lines.len() >= 2 && lines[0].ends_with('-'), "{lines:?}");
+        assert!(lines.iter().all(|l| text_width(l, 11.0) <= 60), "{lines:?}");
     }
 }

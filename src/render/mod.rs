@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::estimate::{EstimateRow, ALL};
 use crate::published::{PublishedTables, RunResult};
 use crate::spec::{Metric, MetricKind, Spec, RISK_INDEX, RISK_TIER};
+use crate::table::{Table, Values};
 
 pub use crate::previous::{PreviousMetric, PreviousRound};
 pub use charts::{
@@ -75,74 +76,286 @@ pub fn trend_lines<'a>(r: &'a RunResult, prev: &'a PreviousRound) -> Vec<TrendLi
         })
         .collect()
 }
-pub use workbook::{write_workbook, Sheet};
+pub use workbook::{write_workbook, Block, Cell, Headline, Sheet};
 
 pub mod compare;
 
-/// `tables.xlsx` at the top of the output folder: the published tables and the metrics.
+/// A published table with its codes' labels in front (`metric`, `level_label`, `segment`):
+/// the workbook's readers read labels; the codes stay in their own columns.
+fn labelled(spec: &Spec, t: &Table) -> Table {
+    let text = |name: &str| -> Vec<String> {
+        (0..t.height())
+            .map(|i| t.cell(name, i).unwrap_or_default())
+            .collect()
+    };
+    let names = t.names();
+    let mut front: Vec<(String, Values)> = Vec::new();
+    if names.contains(&"metric_id") {
+        let ids = text("metric_id");
+        front.push((
+            "metric".into(),
+            Values::Text(
+                ids.iter()
+                    .map(|id| {
+                        Some(
+                            spec.metrics
+                                .iter()
+                                .find(|m| &m.id == id)
+                                .map_or_else(|| id.clone(), |m| m.title.clone()),
+                        )
+                    })
+                    .collect(),
+            ),
+        ));
+        if names.contains(&"level") {
+            let (levels, stats) = (text("level"), text("statistic"));
+            front.push((
+                "level_label".into(),
+                Values::Text(
+                    (0..t.height())
+                        .map(|i| {
+                            // Comparisons have no statistic column: a level is a proportion's.
+                            let stat = if names.contains(&"statistic") && !names.contains(&"test") {
+                                stats[i].as_str()
+                            } else {
+                                "proportion"
+                            };
+                            Some(level_label_of(spec, &ids[i], stat, &levels[i]))
+                        })
+                        .collect(),
+                ),
+            ));
+        }
+    }
+    if names.contains(&"segment_var") && names.contains(&"segment_value") {
+        let (vars, values) = (text("segment_var"), text("segment_value"));
+        front.push((
+            "segment".into(),
+            Values::Text(
+                vars.iter()
+                    .zip(&values)
+                    .map(|(v, x)| Some(segment_label(spec, v, x)))
+                    .collect(),
+            ),
+        ));
+    }
+    front.extend(t.columns.iter().cloned());
+    Table { columns: front }
+}
+
+/// The Headline sheet: the key findings, the headline metrics and the risk index by segment,
+/// as numbers with their formats.
+fn headline_sheet(r: &RunResult) -> Headline {
+    let spec = &r.spec.spec;
+    let level = spec.publication.ci_level * 100.0;
+    let number = |e: &EstimateRow, x: f64| -> Cell {
+        if e.suppressed {
+            Cell::Empty
+        } else if matches!(e.statistic, "proportion" | "ratio") {
+            Cell::Percent(x)
+        } else if is_maturity(spec, &e.metric_id) {
+            Cell::Number(x * 100.0)
+        } else {
+            Cell::Number(x)
+        }
+    };
+    let note = |e: &EstimateRow| {
+        if e.suppressed {
+            Cell::Text(crate::disclose::withheld_cell(&e.flag))
+        } else {
+            Cell::Text(crate::disclose::caution_mark(&e.flag).to_string())
+        }
+    };
+    let head = |first: &[&str]| -> Vec<String> {
+        first
+            .iter()
+            .map(|s| (*s).to_string())
+            .chain([
+                "Estimate".to_string(),
+                format!("{level:.0}% CI low"),
+                format!("{level:.0}% CI high"),
+                "Unit".into(),
+                "n".into(),
+                "Note".into(),
+            ])
+            .collect()
+    };
+    let row = |lead: Vec<Cell>, e: &EstimateRow| -> Vec<Cell> {
+        lead.into_iter()
+            .chain([
+                number(e, e.estimate),
+                number(e, e.ci_low),
+                number(e, e.ci_high),
+                Cell::Text(unit_label(spec, e)),
+                if e.suppressed {
+                    Cell::Empty
+                } else {
+                    Cell::Count(e.n)
+                },
+                note(e),
+            ])
+            .collect()
+    };
+    let mut blocks = vec![Block {
+        title: "Headline metrics (all organizations)".into(),
+        head: head(&["Metric", "Level", "Metric id"]),
+        rows: r
+            .estimates
+            .iter()
+            .filter(|e| e.segment_var == ALL && !is_concentration_metric(spec, &e.metric_id))
+            .map(|e| {
+                let title = spec
+                    .metrics
+                    .iter()
+                    .find(|m| m.id == e.metric_id)
+                    .map_or("", |m| m.title.as_str());
+                row(
+                    vec![
+                        Cell::Text(title.into()),
+                        Cell::Text(level_label(spec, e)),
+                        Cell::Text(e.metric_id.clone()),
+                    ],
+                    e,
+                )
+            })
+            .collect(),
+    }];
+    if let Some(m) = metric_by(spec, RISK_INDEX, MetricKind::Mean) {
+        blocks.push(Block {
+            title: format!("{} by segment", m.title),
+            head: head(&["Segment by", "Segment", "Code"]),
+            rows: r
+                .estimates
+                .iter()
+                .filter(|e| e.metric_id == m.id && e.segment_var != ALL)
+                .map(|e| {
+                    row(
+                        vec![
+                            Cell::Text(report::segment_var_label(spec, &e.segment_var)),
+                            Cell::Text(segment_label(spec, &e.segment_var, &e.segment_value)),
+                            Cell::Text(format!("{}={}", e.segment_var, e.segment_value)),
+                        ],
+                        e,
+                    )
+                })
+                .collect(),
+        });
+    }
+    Headline {
+        findings: findings::key_findings(r)
+            .into_iter()
+            .map(|f| f.text)
+            .collect(),
+        blocks,
+    }
+}
+
+/// `tables.xlsx` at the top of the output folder: a Headline sheet, the published tables (with
+/// labels beside the codes, shares as percentages) and the metrics.
 pub fn write_tables_workbook(r: &RunResult, t: &PublishedTables) -> Result<()> {
+    let spec = &r.spec.spec;
+    // Which metrics' estimates are shares (proportions, ratios of counts).
+    let share_metric = |id: &str| {
+        spec.metrics.iter().any(|m| {
+            m.id == id
+                && matches!(
+                    m.kind,
+                    MetricKind::Proportion | MetricKind::Distribution | MetricKind::Ratio
+                )
+        })
+    };
+    let statistic_is_share = |t: &Table| -> Vec<bool> {
+        (0..t.height())
+            .map(|i| {
+                matches!(
+                    t.cell("statistic", i).as_deref(),
+                    Some("proportion" | "ratio")
+                )
+            })
+            .collect()
+    };
+    let est_share = statistic_is_share(&t.estimates);
+    let metrics_share = statistic_is_share(&t.metrics);
+    let cmp_share: Vec<bool> = (0..t.comparisons.height())
+        .map(|i| {
+            t.comparisons.cell("test", i).as_deref() == Some("difference")
+                && share_metric(&t.comparisons.cell("metric_id", i).unwrap_or_default())
+        })
+        .collect();
+    let value_cols = |c: &str| matches!(c, "estimate" | "se" | "ci_low" | "ci_high");
+    let estimates_pct = |c: &str, i: usize| value_cols(c) && est_share[i];
+    let metrics_pct = |c: &str, i: usize| value_cols(c) && metrics_share[i];
+    let comparisons_pct = |c: &str, i: usize| matches!(c, "estimate" | "se") && cmp_share[i];
+    let share_cols = |c: &str, _: usize| matches!(c, "share" | "se" | "ci_low" | "ci_high");
+    let concentration_pct = |c: &str, _: usize| {
+        c.starts_with("dependency_share") || c.starts_with("no_alternative_share")
+    };
+    let none = |_: &str, _: usize| false;
+    let (estimates, comparisons, distributions, weights, metrics) = (
+        labelled(spec, &t.estimates),
+        labelled(spec, &t.comparisons),
+        labelled(spec, &t.distributions),
+        labelled(spec, &t.weight_summary),
+        labelled(spec, &t.metrics),
+    );
     let mut sheets = vec![
         Sheet {
             name: "estimates",
-            table: &t.estimates,
+            table: &estimates,
             about: "every metric for every segment: estimates, SEs, CIs, n, n_eff, design effects, flags",
+            percent: &estimates_pct,
         },
         Sheet {
             name: "comparisons",
-            table: &t.comparisons,
+            table: &comparisons,
             about: "each segment against the rest of the sector, and Rao–Scott tests of tier × segment",
+            percent: &comparisons_pct,
         },
         Sheet {
             name: "distributions",
-            table: &t.distributions,
+            table: &distributions,
             about: "weighted histograms of the risk index (and other numeric variables) per segment",
+            percent: &share_cols,
         },
         Sheet {
             name: "weights",
-            table: &t.weight_summary,
+            table: &weights,
             about: "the final weights per segment: Kish effective size, spread, trimming",
+            percent: &none,
         },
         Sheet {
             name: "metrics",
-            table: &t.metrics,
+            table: &metrics,
             about: "the clearinghouse export: standardized metrics with versions and TLP",
+            percent: &metrics_pct,
         },
     ];
-    if let Some((by_category, dependency)) = &t.concentration {
+    let concentration = t
+        .concentration
+        .as_ref()
+        .map(|(c, d)| (labelled(spec, c), labelled(spec, d)));
+    if let Some((by_category, dependency)) = &concentration {
         sheets.push(Sheet {
             name: "concentration",
             table: by_category,
             about: "per supplier category and segment: share depending on it, HHI, effective number of suppliers, no-alternative share",
+            percent: &concentration_pct,
         });
         sheets.push(Sheet {
             name: "supplier_dependency",
             table: dependency,
             about: "share of organizations naming each published supplier as critical, per segment (TLP in the tlp column)",
+            percent: &share_cols,
         });
     }
     write_workbook(
         &r.out_dir.join("tables.xlsx"),
-        &r.spec.spec,
+        spec,
         &sheets,
+        &headline_sheet(r),
         &r.disclosure.sentences(),
         &r.failed_gates,
     )
-}
-
-/// Escape text for HTML and SVG.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Human label of a segment value (option labels joined for crosses).
@@ -163,31 +376,33 @@ pub fn segment_label(spec: &Spec, var: &str, value: &str) -> String {
 
 /// Human label of an estimate's level: the option label of a proportion's code(s).
 pub fn level_label(spec: &Spec, row: &EstimateRow) -> String {
+    level_label_of(spec, &row.metric_id, row.statistic, &row.level)
+}
+
+/// Human label of a level of a metric's rows: a supplier category's label for concentration
+/// metrics, the option label(s) of a proportion's code(s), the level itself otherwise.
+pub fn level_label_of(spec: &Spec, metric_id: &str, statistic: &str, level: &str) -> String {
+    let metric = spec.metrics.iter().find(|m| m.id == metric_id);
     // Concentration metrics: the level is a supplier category.
-    if let Some(c) = spec.concentration.as_ref().filter(|_| {
-        spec.metrics
-            .iter()
-            .any(|m| m.id == row.metric_id && m.kind == MetricKind::Concentration)
-    }) {
+    if let Some(c) = spec
+        .concentration
+        .as_ref()
+        .filter(|_| metric.is_some_and(|m| m.kind == MetricKind::Concentration))
+    {
         return c
             .categories
             .as_deref()
             .and_then(|id| spec.question(id))
-            .and_then(|q| spec.options(q).iter().find(|o| o.code.0 == row.level))
-            .map_or_else(|| row.level.clone(), |o| o.label.clone());
+            .and_then(|q| spec.options(q).iter().find(|o| o.code.0 == level))
+            .map_or_else(|| level.to_string(), |o| o.label.clone());
     }
-    if row.statistic != "proportion" {
-        return row.level.clone();
+    if statistic != "proportion" {
+        return level.to_string();
     }
-    let Some(q) = spec
-        .metrics
-        .iter()
-        .find(|m| m.id == row.metric_id)
-        .and_then(|m| spec.question(&m.variable))
-    else {
-        return row.level.clone();
+    let Some(q) = metric.and_then(|m| spec.question(&m.variable)) else {
+        return level.to_string();
     };
-    row.level
+    level
         .split('|')
         .map(|code| {
             spec.options(q)
@@ -319,23 +534,45 @@ fn concentration_charts(
         c.tlp.label(),
         env!("CARGO_PKG_VERSION")
     );
-    if !rows.is_empty() {
-        let hi = ((high * 100.0 / 20.0).ceil() * 20.0).clamp(20.0, 100.0);
+    // Parts of at most PART_ROWS rows, cut at category headings, so that each prints on one page.
+    const PART_ROWS: usize = 24;
+    let mut parts: Vec<Vec<ChartRow>> = Vec::new();
+    for row in rows {
+        // A category starts a new part when the current one could not hold all its rows.
+        if row.heading && parts.last().is_none_or(|p| p.len() + 1 + top > PART_ROWS) {
+            parts.push(Vec::new());
+        }
+        match parts.last_mut() {
+            Some(p) => p.push(row),
+            None => parts.push(vec![row]),
+        }
+    }
+    let hi = ((high * 100.0 / 20.0).ceil() * 20.0).clamp(20.0, 100.0);
+    for (k, rows) in parts.into_iter().enumerate() {
+        let stem = if k == 0 {
+            "supplier_dependency".to_string()
+        } else {
+            format!("supplier_dependency_{}", k + 1)
+        };
         let chart = Forest {
-            title: "Critical suppliers the sector depends on together".into(),
+            title: if k == 0 {
+                "Critical suppliers the sector depends on together".into()
+            } else {
+                format!("Critical suppliers the sector depends on together ({})", k + 1)
+            },
             subtitle: format!(
                 "Weighted share of organizations naming each supplier among their most critical, with {:.0}% CIs; top {top} per category; SPOF: single point of failure{}",
                 spec.publication.ci_level * 100.0,
                 if c.publish_names { "" } else { "; #k: rank in the category (names not published)" }
             ),
-            footer: footer_tlp,
+            footer: footer_tlp.clone(),
             axis_label: "% of organizations naming the supplier".into(),
             range: (0.0, hi),
             reference: None,
             rows,
         };
-        write_chart(&chart, dir, "supplier_dependency")?;
-        written.push("supplier_dependency".to_string());
+        write_chart(&chart, dir, &stem)?;
+        written.push(stem);
     }
     if let Some(var) = seg_var {
         let mut cols: Vec<(String, String)> = vec![(ALL.to_string(), String::new())];
@@ -965,10 +1202,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup() {
+    fn markdown_escapes_only_what_markdown_reads() {
+        assert_eq!(md("Pharma, labs & blood"), "Pharma, labs & blood");
+        assert_eq!(md("Small (<500 staff)"), "Small (<500 staff)");
         assert_eq!(
-            escape_html("<b a=\"x\">&'"),
-            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+            md("<script>*x*|public_health"),
+            "\\<script>\\*x\\*\\|public_health"
         );
+        assert_eq!(md("_lead &amp;"), "\\_lead \\&amp;");
+    }
+
+    #[test]
+    fn templates_escape_every_value_for_their_output() {
+        let env = templates::environment(None);
+        let ctx = minijinja::context! { t => "<b a=\"x\">&'*" };
+        let render = |name: &str, source: &str| {
+            let mut env = env.clone();
+            env.add_template_owned(name.to_string(), source.to_string())
+                .unwrap();
+            env.get_template(name).unwrap().render(&ctx).unwrap()
+        };
+        assert_eq!(
+            render("x.html", "{{ t }}"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#x27;*"
+        );
+        assert_eq!(render("x.md", "{{ t }}"), "\\<b a=\"x\">&'\\*");
     }
 }

@@ -313,9 +313,12 @@ fn trend(r: &RunResult) -> Option<Value> {
                 },
                 _ => (l.note.clone(), String::new(), String::new()),
             };
+            // "Tier 1 – Partial: generally unaware …" → "Tier 1 – Partial".
+            let level = level_label(spec, e);
+            let level = level.split(':').next().unwrap_or_default().to_string();
             vec![
                 metric_title(spec, &e.metric_id).to_string(),
-                level_label(spec, e),
+                level,
                 before,
                 now,
                 change,
@@ -647,7 +650,11 @@ pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
     let svg = |s: &str| s.find("<svg").map_or(s, |i| &s[i..]).to_string();
     let mut by_stem: BTreeMap<String, Value> = BTreeMap::new();
     let mut distributions = Vec::new();
+    let mut suppliers = Vec::new();
     for (stem, text) in charts {
+        if stem.starts_with("supplier_dependency") {
+            suppliers.push(Value::from(stem.clone()));
+        }
         by_stem.insert(stem.clone(), Value::from_safe_string(svg(text)));
         if !matches!(
             stem.as_str(),
@@ -655,11 +662,11 @@ pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
                 | "maturity_heatmap"
                 | "weighting_margins"
                 | "trend"
-                | "supplier_dependency"
                 | "concentration_heatmap"
                 | "risk_index_by_segment"
                 | "risk_tiers_by_segment"
-        ) {
+        ) && !stem.starts_with("supplier_dependency")
+        {
             distributions.push(Value::from(stem.clone()));
         }
     }
@@ -731,6 +738,7 @@ pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
     let mut ctx: BTreeMap<String, Value> = fields.into_iter().map(|(k, v)| (k, val(&v))).collect();
     ctx.insert("charts".into(), Value::from(by_stem));
     ctx.insert("distribution_charts".into(), Value::from(distributions));
+    ctx.insert("supplier_charts".into(), Value::from(suppliers));
     ctx.insert("quality".into(), quality(r));
     ctx.insert("weighting".into(), weighting(r));
     ctx.insert("provenance".into(), provenance(r));

@@ -16,6 +16,7 @@ mod notebooks;
 mod properties;
 mod publish;
 mod reference;
+mod report;
 mod robustness;
 mod util;
 mod weight;
