@@ -9,7 +9,7 @@
 //! `SUPPLYRISK_GEN_CASES=N` runs N rounds (default 50, the suite's share); docs/reliability.md
 //! records the by-hand figure.
 
-use crate::util::{read_csv, Rng, TestRun};
+use crate::util::{read_csv, Rng};
 
 /// Spec variants: (name, text replaced, replacement) applied to the synthetic survey.toml.
 const VARIANTS: [(&str, &str, &str); 13] = [
@@ -158,18 +158,9 @@ fn run_case(case: u64) -> i32 {
     };
     let seed = 1 + rng.below(1000);
     let (variant, from, to) = VARIANTS[rng.below(VARIANTS.len())];
-    let synth = TestRun::new().args([
-        "synth",
-        "-q",
-        "--seed",
-        &seed.to_string(),
-        "--rows",
-        &rows.to_string(),
-        "--out",
-        "r",
-    ]);
-    synth.run().expect_code(0);
-    let run = synth.again().args(["run", "-q", "r", "--out", "out"]);
+    let run = crate::util::synth_round(seed as u64, rows)
+        .again()
+        .args(["run", "-q", "r", "--out", "out"]);
     let spec_path = run.path("r/survey.toml");
     if !from.is_empty() {
         let s = std::fs::read_to_string(&spec_path).unwrap();

@@ -440,15 +440,7 @@ fn nchs_failures_are_suppressed_or_only_flagged_as_the_spec_chooses() {
 /// output, or another survey's output, is refused with a clear message.
 #[test]
 fn an_earlier_round_gives_the_trend_chart_and_table() {
-    let t = TestRun::new()
-        .with_example("example-2023", "a")
-        .with_example("example-2024", "b")
-        .args(["run", "a", "--out", "out-a", "-q"]);
-    t.run().expect_code(0);
-    let t = t
-        .again()
-        .args(["run", "b", "--out", "out-b", "-q", "--previous", "out-a"]);
-    t.run().expect_code(0);
+    let t = crate::util::two_example_rounds();
     assert!(t.path("out-b/charts/trend.svg").exists() && t.path("out-b/charts/trend.png").exists());
     let html = std::fs::read_to_string(t.path("out-b/report.html")).unwrap();
     assert!(html.contains("Round 2023 and round 2024"));

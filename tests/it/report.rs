@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::util::{read_csv, TestRun};
+use crate::util::{read_csv, synth_round, two_example_rounds, TestRun};
 
 /// The bullets under "## Key findings" in summary.md, Markdown escapes removed.
 fn findings(summary: &str) -> Vec<String> {
@@ -171,15 +171,7 @@ fn check_findings(out: &Path, previous: Option<&Path>) -> Vec<String> {
 
 #[test]
 fn the_key_findings_agree_with_the_tables() {
-    let t = TestRun::new()
-        .with_example("example-2023", "a")
-        .with_example("example-2024", "b")
-        .args(["run", "a", "--out", "out-a", "-q"]);
-    t.run().expect_code(0);
-    let t = t
-        .again()
-        .args(["run", "b", "--out", "out-b", "-q", "--previous", "out-a"]);
-    t.run().expect_code(0);
+    let t = two_example_rounds();
     let found = check_findings(&t.path("out-b"), Some(&t.path("out-a")));
     // The example has segments on both sides, a single point of failure and changes since 2023.
     assert!(found.iter().any(|f| f.starts_with("More exposed")));
@@ -202,18 +194,9 @@ fn the_key_findings_agree_with_the_tables() {
 #[test]
 fn key_findings_agree_on_generated_rounds() {
     for (seed, rows) in [(11, 90), (12, 150), (13, 400)] {
-        let t = TestRun::new().args([
-            "synth",
-            "-q",
-            "--seed",
-            &seed.to_string(),
-            "--rows",
-            &rows.to_string(),
-            "--out",
-            "r",
-        ]);
-        t.run().expect_code(0);
-        let t = t.again().args(["run", "-q", "r", "--out", "out"]);
+        let t = synth_round(seed, rows)
+            .again()
+            .args(["run", "-q", "r", "--out", "out"]);
         let code = t.run().code;
         assert!(code <= 1, "seed {seed}");
         check_findings(&t.path("out"), None);
@@ -352,8 +335,7 @@ fn check_charts(dir: &Path) -> usize {
 
 #[test]
 fn chart_text_stays_inside_its_canvas_with_many_long_labels() {
-    let t = TestRun::new().args(["synth", "-q", "--seed", "5", "--rows", "600", "--out", "r"]);
-    t.run().expect_code(0);
+    let t = synth_round(5, 600);
     // Every segment label made long (the old label kept as an alias, so answers still match).
     let spec_path = t.path("r/survey.toml");
     let mut spec = std::fs::read_to_string(&spec_path).unwrap();

@@ -125,6 +125,37 @@ impl TestRun {
     }
 }
 
+/// The two bundled rounds run in order: `out-a` from example-2023, then `out-b` from
+/// example-2024 with `--previous out-a` (the round-over-round chart, table and findings).
+pub fn two_example_rounds() -> TestRun {
+    let t = TestRun::new()
+        .with_example("example-2023", "a")
+        .with_example("example-2024", "b")
+        .args(["run", "a", "--out", "out-a", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["run", "b", "--out", "out-b", "-q", "--previous", "out-a"]);
+    t.run().expect_code(0);
+    t
+}
+
+/// A round made by `supplyrisk synth --seed S --rows N` into `r/`.
+pub fn synth_round(seed: u64, rows: usize) -> TestRun {
+    let t = TestRun::new().args([
+        "synth",
+        "-q",
+        "--seed",
+        &seed.to_string(),
+        "--rows",
+        &rows.to_string(),
+        "--out",
+        "r",
+    ]);
+    t.run().expect_code(0);
+    t
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
