@@ -35,5 +35,6 @@ pub mod synth;
 pub mod table;
 pub mod verify;
 pub mod weight;
+pub mod words;
 
 pub use error::{Error, Result};

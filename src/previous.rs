@@ -38,7 +38,7 @@ impl PreviousRound {
         if !path.exists() {
             return Err(Error::input(
                 dir.display().to_string(),
-                "not a supplyrisk output folder: metrics/metrics.csv is missing (give --previous the output of an earlier `supplyrisk run`)",
+                "not a supplyrisk output folder: metrics/metrics.csv is missing (expected the output folder of an earlier `supplyrisk run`)",
             ));
         }
         let mut r = csv::Reader::from_path(&path)

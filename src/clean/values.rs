@@ -246,6 +246,16 @@ impl Matcher {
         })
     }
 
+    /// The option code a text names, matched as answers are (label, its variants, the code,
+    /// an alias, or a close misspelling when the spec allows fuzzy matching); `None` for a
+    /// missing code or no match.
+    pub fn option_code(&mut self, raw: &str) -> Option<String> {
+        match self.lookup(raw)? {
+            (Hit::Option(code), _) => Some(code),
+            (Hit::Missing(_), _) => None,
+        }
+    }
+
     fn lookup(&mut self, raw: &str) -> Option<(Hit, Option<Recode>)> {
         self.lookup_with(raw, true)
     }

@@ -18,10 +18,20 @@ use crate::error::{Error, EXIT_ERROR, EXIT_OK, EXIT_QUALITY_GATE};
 use crate::pipeline::{run, RunOptions};
 use crate::synth::{synth, SynthOptions};
 
+/// `--version`: the package version, the git commit of the source and its date (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SUPPLYRISK_GIT_COMMIT"),
+    ", ",
+    env!("SUPPLYRISK_SOURCE_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "supplyrisk",
-    version,
+    version = VERSION,
     about = "Survey pipeline for health-sector supply-chain cybersecurity: ingest, clean, score, weight, estimate, report.",
     after_help = "Exit codes: 0 success; 1 the run completed but failed a quality gate; 2 usage, input or data error."
 )]
@@ -70,6 +80,9 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// How many of each column's most frequent answers to list (0: none).
+        #[arg(long, default_value_t = crate::ingest::ANSWERS_SHOWN)]
+        top: usize,
     },
     /// Scaffold a new round: a commented survey.toml to fill in.
     Init {
@@ -106,6 +119,11 @@ pub enum Command {
     Suppliers {
         #[command(subcommand)]
         action: SuppliersCommand,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions {
+        /// The shell, e.g. `bash`: `supplyrisk completions bash > ~/.local/share/bash-completion/completions/supplyrisk`.
+        shell: clap_complete::Shell,
     },
     /// Internal: read a workbook from stdin in a memory-limited child (ingest/contained.rs).
     #[command(name = "__read-workbook", hide = true)]
@@ -226,14 +244,14 @@ where
                     say(
                         quiet,
                         &format!(
-                            "{} round {}: read {} rows from {} sources; kept {}, quarantined {} ({}); flagged {}\n\
+                            "{} round {}: read {} from {}; kept {}, quarantined {} ({}); flagged {}\n\
                              weighting: {}{} to a population of {:.0}; Kish effective n {:.1}\n\
-                             estimates: {} rows for {} metrics\n\
+                             estimates: {} for {}\n\
                              report: {}",
                             r.spec.spec.survey.id,
                             r.spec.spec.survey.round,
-                            r.cleaned.rows_read(),
-                            r.sources.len(),
+                            crate::words::count(r.cleaned.rows_read() as i64, "row"),
+                            crate::words::count(r.sources.len() as i64, "source"),
                             r.records().len(),
                             r.cleaned.quarantine.len(),
                             excl.join(", "),
@@ -242,8 +260,8 @@ where
                             w.passes.map(|p| format!(" ({p} passes)")).unwrap_or_default(),
                             w.population_total,
                             crate::kernels::estimators::kish_ess(&w.weights),
-                            r.estimates.len(),
-                            r.spec.spec.metrics.len(),
+                            crate::words::count(r.estimates.len() as i64, "row"),
+                            crate::words::count(r.spec.spec.metrics.len() as i64, "metric"),
                             r.out_dir.join("report.html").display()
                         ),
                     );
@@ -378,6 +396,7 @@ where
             header_row,
             encoding,
             json,
+            top,
         } => {
             let layout: crate::spec::Layout = match toml::Value::String(layout).try_into() {
                 Ok(l) => l,
@@ -389,7 +408,7 @@ where
                 header_row,
                 encoding,
             };
-            match inspect::inspect(&file, &opts, json) {
+            match inspect::inspect(&file, &opts, json, top) {
                 Ok(text) => {
                     let mut out = std::io::stdout().lock();
                     let _ = out.write_all(text.as_bytes());
@@ -408,6 +427,11 @@ where
             }
             Err(e) => report_error(&e),
         },
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "supplyrisk", &mut std::io::stdout());
+            EXIT_OK
+        }
         Command::ReadWorkbook { file, sheet } => {
             crate::ingest::contained::child_main(&file, sheet.as_deref())
         }

@@ -20,8 +20,8 @@ fn place(file: &str, sheet: Option<&str>, row: usize) -> String {
 /// The cleaning outcome: counts per source and per rule, with the first examples of each.
 fn cleaning_report(c: &clean::Cleaned) -> Vec<String> {
     let mut out = vec![format!(
-        "cleaning: {} rows read, {} kept, {} would be quarantined, {} kept with flags",
-        c.rows_read(),
+        "cleaning: {} read, {} kept, {} would be quarantined, {} kept with flags",
+        crate::words::count(c.rows_read() as i64, "row"),
         c.records.len(),
         c.quarantine.len(),
         c.records.iter().filter(|r| !r.flags.is_empty()).count()
@@ -81,6 +81,72 @@ fn cleaning_report(c: &clean::Cleaned) -> Vec<String> {
     out
 }
 
+/// What a question is to the design, when it is more than an item: a segment, stratum, cluster
+/// or weighting variable.
+fn variable_role(spec: &crate::spec::Spec, q: &str) -> Option<&'static str> {
+    if spec.design.strata.as_deref() == Some(q) {
+        Some("the design's strata")
+    } else if spec.design.cluster.as_deref() == Some(q) {
+        Some("the design's clusters")
+    } else if spec.weighting.variables.iter().any(|v| v == q) {
+        Some("a weighting variable")
+    } else if spec.segments.variables.iter().any(|v| v == q) {
+        Some("a segment variable")
+    } else {
+        None
+    }
+}
+
+/// Answers whose label matched no option (the run reads them as unanswered): one problem per
+/// question, each distinct answer with its count and the most similar option.
+fn unmatched_labels(spec: &crate::spec::Spec, c: &clean::Cleaned) -> Vec<String> {
+    let mut by_question: std::collections::BTreeMap<&str, Vec<(&str, usize)>> =
+        std::collections::BTreeMap::new();
+    for ((q, from, _, how), rc) in &c.log.recodes {
+        if *how == "unmatched" {
+            by_question.entry(q).or_default().push((from, rc.count));
+        }
+    }
+    by_question
+        .into_iter()
+        .map(|(q, mut answers)| {
+            answers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let options: Vec<&crate::spec::OptionSpec> = spec
+                .question(q)
+                .map(|question| spec.options(question).iter().collect())
+                .unwrap_or_default();
+            let listed: Vec<String> = answers
+                .iter()
+                .map(|(raw, n)| {
+                    let nearest = options
+                        .iter()
+                        .map(|o| {
+                            let s = strsim::jaro_winkler(
+                                &clean::normalize_label(raw),
+                                &clean::normalize_label(&o.label),
+                            );
+                            (s, &o.label)
+                        })
+                        .max_by(|a, b| a.0.total_cmp(&b.0));
+                    match nearest {
+                        Some((s, label)) => format!(
+                            "`{raw}` ({}; nearest option \"{label}\", similarity {s:.2})",
+                            crate::words::count(*n as i64, "answer")
+                        ),
+                        None => format!("`{raw}` ({})", crate::words::count(*n as i64, "answer")),
+                    }
+                })
+                .collect();
+            format!(
+                "question `{q}`: {} match{} no option and would be read as unanswered: {}; add the label (or an alias) to the option it means, or a missing code",
+                crate::words::count(answers.len() as i64, "distinct answer"),
+                if answers.len() == 1 { "es" } else { "" },
+                listed.join("; ")
+            )
+        })
+        .collect()
+}
+
 pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
     let spec = match spec::load(round_dir) {
         Ok(s) => s,
@@ -103,6 +169,8 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
         }
     };
     let mut gates: Vec<String> = Vec::new();
+    // Answers the run would read as unanswered: it completes, but exit 1 like a gate.
+    let mut losses: Vec<String> = Vec::new();
     let mut sources = Vec::new();
     for s in &spec.spec.sources {
         match ingest::read_source(&spec, s) {
@@ -126,9 +194,20 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
         match clean::clean(&spec, &sources, &pop.frame()) {
             Err(e) => problems.push(e.to_string()),
             Ok(c) => {
+                // A segment, design or weighting variable that matches no column leaves every
+                // row of the source without it: the run would publish nothing by it (or
+                // quarantine every row). Other unbound questions are only skipped.
                 for (src, q) in &c.log.unbound {
-                    info.push(format!("warning: {src}: question `{q}` matches no column; its answers are all skipped"));
+                    match variable_role(&spec.spec, q) {
+                        Some(role) => problems.push(format!(
+                            "{src}: question `{q}` ({role}) matches no column, so no row of this source has it; set its `column` (or `text`) to the export's header"
+                        )),
+                        None => info.push(format!(
+                            "warning: {src}: question `{q}` matches no column; its answers are all skipped"
+                        )),
+                    }
                 }
+                losses = unmatched_labels(&spec.spec, &c);
                 info.extend(cleaning_report(&c));
                 match weight::weight(&spec.spec, pop, &c.records) {
                     Ok(w) => {
@@ -183,16 +262,35 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
             println!("{line}");
         }
     }
-    if problems.is_empty() && !gates.is_empty() {
-        // The run would complete but exit 1: say which gate.
+    if problems.is_empty() && !(gates.is_empty() && losses.is_empty()) {
+        // The run would complete but exit 1 (a gate), or lose answers: say which.
         for g in &gates {
             eprintln!("quality gate would fail: {g}");
         }
+        for l in &losses {
+            eprintln!("answers would be lost: {l}");
+        }
+        let mut what = Vec::new();
+        if !gates.is_empty() {
+            what.push(format!(
+                "`supplyrisk run` would fail {} (exit 1)",
+                crate::words::count(gates.len() as i64, "quality gate")
+            ));
+        }
+        if !losses.is_empty() {
+            what.push(format!(
+                "{} answers that match no option, which the run would read as unanswered",
+                if losses.len() == 1 {
+                    "1 question has".to_string()
+                } else {
+                    format!("{} questions have", losses.len())
+                }
+            ));
+        }
         eprintln!(
-            "{}: the spec and data are readable, but `supplyrisk run` would fail {} quality gate{} (exit 1)",
+            "{}: the spec and data are readable, but {}",
             spec.path.display(),
-            gates.len(),
-            if gates.len() == 1 { "" } else { "s" }
+            what.join("; and ")
         );
         EXIT_QUALITY_GATE
     } else if problems.is_empty() {

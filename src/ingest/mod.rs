@@ -83,7 +83,51 @@ impl SourceTable {
     }
 
     /// What `supplyrisk inspect --json` prints (documented in docs/inspect.md).
-    pub fn describe_json(&self) -> serde_json::Value {
+    /// The answers found in column `i`: (distinct non-blank values with their counts, most
+    /// frequent first then alphabetical; blank cells).
+    pub fn answers(&self, i: usize) -> (Vec<(String, usize)>, usize) {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut blank = 0;
+        for r in &self.rows {
+            let v = r.cell(i).trim();
+            if v.is_empty() {
+                blank += 1;
+            } else {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        let mut out: Vec<(String, usize)> = counts
+            .into_iter()
+            .map(|(v, n)| (v.to_string(), n))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        (out, blank)
+    }
+
+    /// What `inspect --json` prints: the reading, the columns with the `top` most frequent
+    /// answers of each (docs/inspect.md).
+    pub fn describe_json(&self, top: usize) -> serde_json::Value {
+        let columns: Vec<serde_json::Value> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (answers, blank) = self.answers(i);
+                let listed = answers_listable(&answers)
+                    && !looks_identifying(&c.id, c.text.as_deref());
+                json!({
+                    "name": c.id,
+                    "label": c.text,
+                    "distinct": answers.len(),
+                    "blank": blank,
+                    "answers": if listed {
+                        answers.iter().take(top).map(|(v, n)| json!({"value": v, "count": n})).collect::<Vec<_>>()
+                    } else {
+                        Vec::new()
+                    },
+                })
+            })
+            .collect();
         json!({
             "file": self.file,
             "layout": layout_name(self.layout),
@@ -92,7 +136,7 @@ impl SourceTable {
             "sheet": self.sheet,
             "header_row": self.header_row,
             "header_rows": self.header_rows,
-            "columns": self.columns.iter().map(|c| json!({"name": c.id, "label": c.text})).collect::<Vec<_>>(),
+            "columns": columns,
             "rows": self.rows.len(),
             "blank_rows": self.rows.iter().filter(|r| r.is_blank()).count(),
             "bytes": self.bytes,
@@ -100,6 +144,40 @@ impl SourceTable {
             "notes": self.notes,
         })
     }
+}
+
+/// How many answers per column `inspect` lists by default.
+pub const ANSWERS_SHOWN: usize = 8;
+
+/// Whether a column's answers are worth listing: not a column of mostly unique values (free
+/// text, names, e-mail addresses, identifiers, timestamps), which `inspect` does not print.
+pub fn answers_listable(answers: &[(String, usize)]) -> bool {
+    let total: usize = answers.iter().map(|a| a.1).sum();
+    answers.len() <= 30 || answers.len() * 2 <= total
+}
+
+/// Whether a column's name or question text says it holds who answered (names, e-mail and IP
+/// addresses, locations, phone numbers, recipient and organization fields): `inspect` never
+/// lists its answers.
+pub fn looks_identifying(id: &str, text: Option<&str>) -> bool {
+    const WORDS: [&str; 14] = [
+        "name",
+        "email",
+        "e-mail",
+        "ip address",
+        "ipaddress",
+        "latitude",
+        "longitude",
+        "location",
+        "recipient",
+        "phone",
+        "address",
+        "externalreference",
+        "external data reference",
+        "contact",
+    ];
+    let hay = format!("{} {}", id, text.unwrap_or_default()).to_lowercase();
+    WORDS.iter().any(|w| hay.contains(w))
 }
 
 /// Lower-case name of a layout, as the spec writes it.

@@ -119,10 +119,17 @@ pub fn key_findings(r: &RunResult) -> Vec<Finding> {
                 "The sector's mean supplier risk index is withheld this round.".to_string()
             } else {
                 format!(
-                    "The sector's mean supplier risk index is {} on a scale from 0 (most mature) to 100 (most exposed), from {} responding organizations weighted to a population of {:.0}.",
+                    "The sector's mean supplier risk index is {} on a scale from 0 (most mature) to 100 (most exposed), from {}.",
                     with_ci(spec, e, pct),
-                    e.n,
-                    r.weighted.population_total
+                    if r.weighted.method == "none" {
+                        format!("{} (unweighted: they describe the respondents)", crate::words::count(e.n as i64, "responding organization"))
+                    } else {
+                        format!(
+                            "{} weighted to a population of {:.0}",
+                            crate::words::count(e.n as i64, "responding organization"),
+                            r.weighted.population_total
+                        )
+                    }
                 )
             },
         ));

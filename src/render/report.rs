@@ -609,6 +609,16 @@ fn weighting(r: &RunResult) -> Value {
     });
     val(serde_json::json!({
         "method": w.method,
+        // The method as a verb phrase for prose ("post-stratified on subsector and size").
+        "method_words": match w.method {
+            "poststratify" => "post-stratified on",
+            "rake" => "raked on",
+            "calibrate" => "calibrated on",
+            _ => "weighted on",
+        },
+        "variables": spec.weighting.variables.iter().map(|v| segment_var_label(spec, v)).collect::<Vec<_>>(),
+        "strata": spec.design.strata.as_deref().map(|v| segment_var_label(spec, v)),
+        "cluster": spec.design.cluster.as_deref().map(|v| segment_var_label(spec, v)),
         "passes": w.passes.map(|p| format!("{p} passes; largest relative margin error {:.1e}", w.max_rel_error)),
         "fpc": w.fpc,
         "min": format!("{wmin:.2}"),

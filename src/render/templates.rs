@@ -57,6 +57,10 @@ pub fn environment(folder: Option<PathBuf>) -> Environment<'static> {
             minijinja::escape_formatter(out, state, value)
         }
     });
+    // `{{ n | count("source file") }}` → "1 source file", "2 source files".
+    env.add_filter("count", |n: i64, noun: String| {
+        crate::words::count(n, &noun)
+    });
     env.set_loader(move |name| {
         if let Some(dir) = &folder {
             if let Some(text) = read_from(dir, name)? {

@@ -71,8 +71,93 @@ impl Population {
         if pop.vars.is_empty() {
             return Err(Error::input(&pop.file, "no population targets"));
         }
+        let pop = pop.levels_as_codes(spec)?;
         pop.check_totals()?;
         Ok(pop)
+    }
+
+    /// The targets' levels as option codes: a file may name a level by its code or by its
+    /// label (matched as answers are: variants, aliases). A level that is neither is an error
+    /// naming it, since no respondent could ever fall in it.
+    fn levels_as_codes(mut self, spec: &LoadedSpec) -> Result<Population> {
+        let s = &spec.spec;
+        let mut codes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for v in &self.vars {
+            let Some(q) = s.question(v) else { continue };
+            let options = s.options(q);
+            // Numeric or free-text design variables have no options: levels stay as written.
+            if options.is_empty() {
+                continue;
+            }
+            let mut matcher = crate::clean::Matcher::new(s, q);
+            let levels = self
+                .margins
+                .get(v)
+                .map(|m| m.keys().cloned().collect::<Vec<_>>());
+            for level in levels.unwrap_or_default() {
+                let code = if options.iter().any(|o| o.code.0 == level) {
+                    level.clone()
+                } else if let Some(code) = matcher.option_code(&level) {
+                    code
+                } else {
+                    return Err(Error::input(
+                        &self.file,
+                        format!(
+                            "`{v}` level `{level}` is neither a code nor a label of question `{v}`; its options are {}",
+                            options
+                                .iter()
+                                .map(|o| format!("`{}` ({})", o.code.0, o.label))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                };
+                codes.entry(v.clone()).or_default().insert(level, code);
+            }
+        }
+        let code_of = |v: &str, level: &str| -> String {
+            codes
+                .get(v)
+                .and_then(|m| m.get(level))
+                .cloned()
+                .unwrap_or_else(|| level.to_string())
+        };
+        let mut margins: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for (v, m) in &self.margins {
+            for (level, count) in m {
+                let code = code_of(v, level);
+                if margins
+                    .entry(v.clone())
+                    .or_default()
+                    .insert(code.clone(), *count)
+                    .is_some()
+                {
+                    return Err(Error::input(
+                        &self.file,
+                        format!("`{v}` = `{code}` is given twice (as its code and as its label, or as two spellings of the label)"),
+                    ));
+                }
+            }
+        }
+        self.margins = margins;
+        for (levels, _) in &mut self.cells {
+            for (l, v) in levels.iter_mut().zip(&self.vars) {
+                *l = code_of(v, l);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (levels, _) in &self.cells {
+            if !seen.insert(levels.clone()) {
+                return Err(Error::input(
+                    &self.file,
+                    format!(
+                        "the cell {} appears twice (as codes and as labels)",
+                        levels.join(" × ")
+                    ),
+                ));
+            }
+        }
+        Ok(self)
     }
 
     fn from_margins(

@@ -381,7 +381,18 @@ fn validate_reports_the_cleaning_outcome_with_examples_and_writes_nothing() {
     copy_dir(&fixture_dir(), &t.path("r"));
     let before = crate::util::files(&t.path("r"));
     let t = t.args(["validate", "r"]);
-    let out = t.run().expect_code(0);
+    // The fixture's answers `Maybe` (q2) and `Segment Y` (q1) match no option: the run would
+    // read them as unanswered, so validate exits 1 and lists them with the nearest option.
+    let out = t.run().expect_code(1);
+    assert!(
+        out.stderr
+            .contains("question `q2`: 1 distinct answer matches no option")
+            && out
+                .stderr
+                .contains("`Maybe` (1 answer; nearest option \"Agree\""),
+        "{}",
+        out.stderr
+    );
     for needle in [
         "cleaning: 18 rows read, 8 kept, 10 would be quarantined, 2 kept with flags",
         "all_tests.csv: read 2, kept 0, quarantined 2, flagged 0",

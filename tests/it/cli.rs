@@ -53,12 +53,21 @@ fn synth_depends_on_the_seed() {
 #[test]
 fn validate_accepts_both_examples() {
     for (name, _, _) in EXAMPLES {
+        // The examples carry one deliberate misspelling too far from its option for the fuzzy
+        // match ("Ys, approved by leadership"): validate predicts that the run reads it as
+        // unanswered (exit 1, naming the answer, its count and the nearest option).
         let out = TestRun::new()
             .with_example(name, "round")
             .args(["validate", "round"])
             .run()
-            .expect_code(0);
-        assert!(out.stdout.contains("valid"), "{}", out.stdout);
+            .expect_code(1);
+        assert!(
+            out.stderr.contains("question `B1`: 1 distinct answer matches no option")
+                && out.stderr.contains("`Ys, approved by leadership` (1 answer; nearest option \"Yes, approved by leadership\"")
+                && !out.stderr.contains("error:"),
+            "{}",
+            out.stderr
+        );
         assert!(
             out.stdout.contains("layout qualtrics") && out.stdout.contains("layout msforms"),
             "{}",

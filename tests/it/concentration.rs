@@ -319,9 +319,10 @@ fn suppliers_suggest_proposes_alias_rows() {
     );
     // Names resolved only by similarity are proposed for confirmation.
     assert!(rows.iter().any(|r| r[4].starts_with("matched")));
-    // `validate` counts them and points to the command.
+    // `validate` counts them and points to the command (exit 1: the example's one deliberate
+    // misspelling of B1 matches no option).
     let t = t.again().args(["validate", "r"]);
-    let out = t.run().expect_code(0);
+    let out = t.run().expect_code(1);
     let unresolved = rows
         .iter()
         .filter(|r| r[4].starts_with("unresolved"))

@@ -6,6 +6,7 @@ mod concentration;
 mod disclosure;
 mod estimate_props;
 mod export;
+mod first_round;
 mod fuzz;
 mod generative;
 mod golden;

@@ -1,0 +1,196 @@
+//! A new analyst's first round: population targets written with labels, a validate that
+//! predicts what the run would lose, and the small things (plurals, --version, completions).
+
+use crate::util::TestRun;
+
+/// The example's population.csv with every code replaced by its option label.
+fn population_with_labels(text: &str) -> String {
+    let labels = [
+        ("dpc", "Direct patient care"),
+        ("plb", "\"Pharmaceuticals, laboratories and blood\""),
+        ("medtech", "Medical technology"),
+        ("payer", "Health plans and payers"),
+        ("hit", "Health information technology"),
+        ("public_health", "Public health"),
+        ("small", "Fewer than 500"),
+        ("medium", "\"500 to 4,999\""),
+        ("large", "\"5,000 or more\""),
+    ];
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                return line.to_string();
+            }
+            let cells: Vec<&str> = line.split(',').collect();
+            let (a, b, n) = (cells[0], cells[1], cells[2]);
+            let label = |c: &str| {
+                labels
+                    .iter()
+                    .find(|(code, _)| *code == c)
+                    .map_or(c.to_string(), |(_, l)| (*l).to_string())
+            };
+            // Mixed on purpose: labels in one column, codes and a label variant in the other.
+            let b = if b == "small" {
+                "fewer than  500".to_string()
+            } else {
+                label(b)
+            };
+            format!("{},{b},{n}", label(a))
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+#[test]
+fn population_targets_may_name_levels_by_label() {
+    let t = TestRun::new()
+        .with_example("example-2024", "codes")
+        .with_example("example-2024", "labels");
+    let pop = std::fs::read_to_string(t.path("codes/population.csv")).unwrap();
+    let relabelled = population_with_labels(&pop);
+    assert!(relabelled.contains("Medical technology,"), "{relabelled}");
+    std::fs::write(t.path("labels/population.csv"), relabelled).unwrap();
+    let t = t.args(["run", "codes", "--out", "out-codes", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["run", "labels", "--out", "out-labels", "-q"]);
+    t.run().expect_code(0);
+    // The same targets, so the same estimates to the byte.
+    for f in ["tables/estimates.csv", "tables/weighting.csv"] {
+        assert_eq!(
+            std::fs::read(t.path(&format!("out-codes/{f}"))).unwrap(),
+            std::fs::read(t.path(&format!("out-labels/{f}"))).unwrap(),
+            "{f}"
+        );
+    }
+    // A level that is neither a code nor a label is named, with the options it could be.
+    let bad = std::fs::read_to_string(t.path("labels/population.csv"))
+        .unwrap()
+        .replace("Medical technology,", "Med tech,");
+    std::fs::write(t.path("labels/population.csv"), bad).unwrap();
+    let o = t.run().expect_code(2);
+    assert!(
+        o.stderr.contains("population.csv")
+            && o.stderr
+                .contains("`subsector` level `Med tech` is neither a code nor a label")
+            && o.stderr.contains("`medtech` (Medical technology)"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn validate_fails_when_a_segment_variable_matches_no_column() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let spec = std::fs::read_to_string(t.path("r/survey.toml")).unwrap();
+    let spec = spec
+        .replace("column = \"S3\"", "column = \"NOPE\"")
+        .replace(
+            "text = \"Where is your organization headquartered?\"",
+            "text = \"Nowhere in the export\"",
+        );
+    std::fs::write(t.path("r/survey.toml"), spec).unwrap();
+    let o = t.args(["validate", "r"]).run().expect_code(2);
+    assert!(
+        o.stderr
+            .contains("question `region` (a segment variable) matches no column"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn validate_lists_answers_the_run_would_read_as_unanswered() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    // Three more answers no option matches.
+    let path = t.path("r/responses_qualtrics.csv");
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let n = csv.matches(",Annually,").count();
+    assert!(n >= 3, "the fixture has annual answers");
+    let csv = csv.replacen(",Annually,", ",Every so often,", 3);
+    std::fs::write(&path, csv).unwrap();
+    let o = t.args(["validate", "r"]).run().expect_code(1);
+    assert!(
+        o.stderr
+            .contains("`Every so often` (3 answers; nearest option"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("2 questions have answers that match no option"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn version_and_completions() {
+    let o = TestRun::new().args(["--version"]).run().expect_code(0);
+    assert!(
+        o.stdout.starts_with("supplyrisk ") && o.stdout.contains("(commit "),
+        "{}",
+        o.stdout
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let o = TestRun::new()
+            .args(["completions", shell])
+            .run()
+            .expect_code(0);
+        assert!(
+            o.stdout.contains("supplyrisk") && o.stdout.contains("validate"),
+            "{shell}"
+        );
+    }
+    let o = TestRun::new().args(["completions", "tcsh"]).run();
+    assert_eq!(o.code, 2);
+}
+
+#[test]
+fn inspect_lists_each_columns_answers_but_not_who_answered() {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["inspect", "r/responses_qualtrics.csv"]);
+    let o = t.run().expect_code(0);
+    let after = |col: &str| {
+        let lines: Vec<&str> = o.stdout.lines().collect();
+        let i = lines
+            .iter()
+            .position(|l| l.contains(&format!("  {col}  —")))
+            .unwrap_or_else(|| panic!("{col} listed"));
+        lines[i + 1].to_string()
+    };
+    // The options to write, with their variants and counts.
+    let s1 = after("S1");
+    assert!(
+        s1.contains("Direct patient care (41)") && s1.contains("Direct ptient care (1)"),
+        "{s1}"
+    );
+    assert!(after("B1").contains("Don't know (3), 3 blank"));
+    // Identifying columns and columns of unique values are never listed.
+    assert!(!o.stdout.contains('@'), "an e-mail address was printed");
+    assert!(after("RecipientLastName").contains("looks identifying"));
+    assert!(after("ResponseId").contains("mostly unique"));
+    // JSON: the same, as {value, count}; --top bounds the list.
+    let t = t.again().args([
+        "inspect",
+        "r/responses_qualtrics.csv",
+        "--json",
+        "--top",
+        "2",
+    ]);
+    let o = t.run().expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let s1 = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "S1")
+        .unwrap();
+    assert_eq!(s1["answers"].as_array().unwrap().len(), 2);
+    assert_eq!(s1["answers"][0]["value"], "Direct patient care");
+    assert_eq!(s1["answers"][0]["count"], 41);
+    assert!(s1["distinct"].as_u64().unwrap() > 5);
+}
