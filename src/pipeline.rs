@@ -257,6 +257,12 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     );
 
     let mut failed_gates = quality_gates(&spec.spec, &cleaned, &weighted);
+    if let Some(c) = &concentration {
+        failed_gates.extend(
+            c.unresolved
+                .gate(spec.spec.quality.max_unresolved_supplier_share),
+        );
+    }
     failed_gates.extend(disclosure.failures.iter().cloned());
 
     step(6);

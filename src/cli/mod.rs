@@ -265,6 +265,9 @@ where
                             r.out_dir.join("report.html").display()
                         ),
                     );
+                    if let Some(c) = &r.concentration {
+                        say(quiet, &format!("suppliers: {}", c.unresolved.sentence()));
+                    }
                     if !quiet {
                         for note in r.sources.iter().flat_map(|s| &s.notes) {
                             eprintln!("warning: {note}");

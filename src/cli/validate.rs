@@ -209,8 +209,10 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
                 }
                 losses = unmatched_labels(&spec.spec, &c);
                 info.extend(cleaning_report(&c));
+                let mut weights: Vec<f64> = Vec::new();
                 match weight::weight(&spec.spec, pop, &c.records) {
                     Ok(w) => {
+                        weights = w.weights.clone();
                         info.push(format!(
                             "weighting: {}{}",
                             w.method,
@@ -229,6 +231,16 @@ pub(super) fn validate(round_dir: &Path, quiet: bool) -> u8 {
                 if let Some(conc) = &spec.spec.concentration {
                     match crate::concentration::resolve_names(&spec, conc, &c.records) {
                         Ok(r) => {
+                            let summary = crate::concentration::Unresolved::of(
+                                &r.matches,
+                                &r.suppliers,
+                                &r.named,
+                                &weights,
+                            );
+                            info.push(format!("suppliers: {}", summary.sentence()));
+                            gates.extend(
+                                summary.gate(spec.spec.quality.max_unresolved_supplier_share),
+                            );
                             let unresolved: Vec<_> = r
                                 .matches
                                 .iter()

@@ -106,6 +106,8 @@ pub struct Analysis {
     pub tlp: Tlp,
     /// Organizations answering the supplier questions / all kept.
     pub answered: usize,
+    /// What the alias table left unresolved.
+    pub unresolved: Unresolved,
 }
 
 impl Analysis {
@@ -173,6 +175,95 @@ fn category_labels(spec: &Spec, c: &ConcentrationSpec, used: &BTreeSet<String>) 
         }
     }
     out
+}
+
+/// How much of the round's supplier naming the alias table did not resolve: the share of
+/// mentions, the weighted share of the organizations naming a supplier who named at least one
+/// unresolved name, and the most frequent unresolved spellings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Unresolved {
+    pub mentions: usize,
+    pub total_mentions: usize,
+    /// Weighted organizations naming an unresolved name / weighted organizations naming any.
+    pub dependents_share: f64,
+    /// The largest unresolved spellings with their mentions (at most 5).
+    pub largest: Vec<(String, usize)>,
+}
+
+impl Unresolved {
+    /// From the distinct spellings' decisions, who named what, and the final weights (aligned
+    /// with the records).
+    pub fn of(
+        matches: &[Match],
+        suppliers: &[Supplier],
+        named: &[Vec<usize>],
+        weights: &[f64],
+    ) -> Self {
+        let mut largest: Vec<(String, usize)> = matches
+            .iter()
+            .filter(|m| m.resolution.canonical.is_none())
+            .map(|m| (m.resolution.typed.clone(), m.mentions))
+            .collect();
+        largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mentions = largest.iter().map(|x| x.1).sum();
+        largest.truncate(5);
+        let (mut any, mut missed) = (0.0, 0.0);
+        for (i, n) in named.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+            let w = weights.get(i).copied().unwrap_or(0.0);
+            any += w;
+            if n.iter()
+                .any(|&s| suppliers.get(s).is_some_and(|s| s.category.is_none()))
+            {
+                missed += w;
+            }
+        }
+        Unresolved {
+            mentions,
+            total_mentions: matches.iter().map(|m| m.mentions).sum(),
+            dependents_share: if any > 0.0 { missed / any } else { 0.0 },
+            largest,
+        }
+    }
+
+    pub fn share(&self) -> f64 {
+        if self.total_mentions == 0 {
+            0.0
+        } else {
+            self.mentions as f64 / self.total_mentions as f64
+        }
+    }
+
+    /// "31 of 148 supplier mentions (20.9%; 18.0% of the weighted organizations naming a
+    /// supplier) match no supplier of the alias table; the largest: `Change HC` (9), …".
+    pub fn sentence(&self) -> String {
+        let largest: Vec<String> = self
+            .largest
+            .iter()
+            .map(|(t, n)| format!("`{t}` ({n})"))
+            .collect();
+        format!(
+            "{} of {} supplier mentions ({:.1}%; {:.1}% of the weighted organizations naming a supplier) match no supplier of the alias table{}",
+            self.mentions,
+            self.total_mentions,
+            100.0 * self.share(),
+            100.0 * self.dependents_share,
+            if largest.is_empty() {
+                String::new()
+            } else {
+                format!("; the largest: {}", largest.join(", "))
+            }
+        )
+    }
+
+    /// The quality gate: unresolved mentions above `quality.max_unresolved_supplier_share`.
+    pub fn gate(&self, max: f64) -> Option<String> {
+        (self.share() > max).then(|| {
+            format!(
+                "{}, above quality.max_unresolved_supplier_share = {max}; the published supplier shares undercount them (`supplyrisk suppliers suggest` proposes alias rows)",
+                self.sentence()
+            )
+        })
+    }
 }
 
 /// The round's names resolved: the suppliers, each distinct spelling's decision, and per record
@@ -720,7 +811,9 @@ pub fn analyse(
     } else {
         spec.survey.tlp
     };
+    let unresolved = Unresolved::of(&matches, &suppliers, &named, &weighted.weights);
     Ok(Some(Analysis {
+        unresolved,
         suppliers,
         matches,
         lists,
@@ -1120,6 +1213,7 @@ pub fn suggestions_for_round(round_dir: &std::path::Path) -> Result<Vec<Suggesti
         publish_names: c.publish_names,
         tlp: loaded.spec.survey.tlp,
         answered: 0,
+        unresolved: Unresolved::default(),
     };
     Ok(suggest(&table, &analysis, 0.85))
 }

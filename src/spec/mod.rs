@@ -930,6 +930,13 @@ pub struct Quality {
     /// Fewest usable responses for a run to pass.
     #[serde(default = "min_responses")]
     pub min_responses: usize,
+    /// Largest acceptable share of supplier mentions that match no supplier of the alias table.
+    #[serde(default = "max_unresolved_supplier_share")]
+    pub max_unresolved_supplier_share: f64,
+}
+
+fn max_unresolved_supplier_share() -> f64 {
+    0.05
 }
 
 impl Default for Quality {
@@ -937,6 +944,7 @@ impl Default for Quality {
         Quality {
             max_quarantine_share: max_quarantine(),
             min_responses: min_responses(),
+            max_unresolved_supplier_share: max_unresolved_supplier_share(),
         }
     }
 }

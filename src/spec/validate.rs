@@ -805,6 +805,15 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             ),
         ));
     }
+    if !(0.0..=1.0).contains(&spec.quality.max_unresolved_supplier_share) {
+        out.push(SpecProblem::new(
+            at(&[key("quality"), key("max_unresolved_supplier_share")]),
+            format!(
+                "expected a share in [0, 1], got {}",
+                spec.quality.max_unresolved_supplier_share
+            ),
+        ));
+    }
     check_ranges(spec, &mut out);
     out
 }

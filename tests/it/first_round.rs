@@ -194,3 +194,67 @@ fn inspect_lists_each_columns_answers_but_not_who_answered() {
     assert_eq!(s1["answers"][0]["count"], 41);
     assert!(s1["distinct"].as_u64().unwrap() > 5);
 }
+
+/// An alias table that misses a common supplier: run, validate and the report say how much of
+/// the naming went unresolved, and the quality gate fails the run.
+#[test]
+fn unresolved_supplier_names_are_counted_and_gated() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let table = std::fs::read_to_string(t.path("r/suppliers.csv")).unwrap();
+    let kept: String = table
+        .lines()
+        .filter(|l| !l.to_lowercase().starts_with("epic"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(kept.len() < table.len());
+    std::fs::write(t.path("r/suppliers.csv"), kept).unwrap();
+    let t = t.args(["run", "r", "--out", "out"]);
+    let o = t.run().expect_code(1);
+    let said = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("suppliers: "))
+        .expect("the run says what the alias table missed")
+        .to_string();
+    assert!(
+        said.contains("match no supplier of the alias table; the largest: `Epic"),
+        "{said}"
+    );
+    assert!(
+        o.stderr
+            .contains("above quality.max_unresolved_supplier_share = 0.05"),
+        "{}",
+        o.stderr
+    );
+    // The share said is the share of mentions: check it against the published match table.
+    let (head, rows) = crate::util::read_csv(&t.path("out/tables/supplier_matches.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let mentions = |f: &dyn Fn(&Vec<String>) -> bool| -> usize {
+        rows.iter()
+            .filter(|r| f(r))
+            .map(|r| r[col("mentions")].parse::<usize>().unwrap())
+            .sum()
+    };
+    // (A typed list split into names has a row of its own beside its names' rows.)
+    let total = mentions(&|r| r[col("how")] != "list");
+    let missed = mentions(&|r| r[col("how")] == "unresolved");
+    assert!(
+        said.starts_with(&format!("suppliers: {missed} of {total} supplier mentions")),
+        "{said}"
+    );
+    let html = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    assert!(html.contains(&format!(
+        "<strong>{:.1}% of the supplier mentions</strong>",
+        100.0 * missed as f64 / total as f64
+    )));
+    assert!(
+        html.contains("max_unresolved_supplier_share"),
+        "the gate's banner"
+    );
+    // validate predicts it.
+    let o = t.again().args(["validate", "r"]).run().expect_code(1);
+    assert!(
+        o.stderr.contains("quality gate would fail")
+            && o.stderr.contains("max_unresolved_supplier_share")
+    );
+}
