@@ -212,7 +212,7 @@ fn span_of(doc: &toml::Spanned<DeTable<'_>>, path: &[PathSeg]) -> Option<Range<u
 /// Parse and validate a spec held in memory. `file` names it in messages; `dir` is the round
 /// directory that source paths resolve against.
 pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<LoadedSpec, SpecError> {
-    let spec: Spec = match toml::from_str(text) {
+    let mut spec: Spec = match toml::from_str(text) {
         Ok(s) => s,
         Err(e) => {
             let msg = e.message().trim_end().to_string();
@@ -223,6 +223,7 @@ pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<LoadedSpec, SpecEr
             ));
         }
     };
+    super::builtin_scales::apply(&mut spec);
     let loaded = LoadedSpec {
         spec,
         dir: dir.to_path_buf(),

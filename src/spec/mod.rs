@@ -6,6 +6,7 @@
 //! key is an error with its line). [`load`] parses and validates; validation problems point at
 //! the key in the file through [`SpecError`]. The format is documented in `docs/survey-spec.md`.
 
+pub mod builtin_scales;
 pub mod catalog;
 mod load;
 mod validate;

@@ -259,7 +259,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         }
         if let Some(scale) = &q.scale {
             if !spec.scales.contains_key(scale) {
-                let names: Vec<&str> = spec.scales.keys().map(String::as_str).collect();
+                let mut names: Vec<String> = spec.scales.keys().cloned().collect();
+                for b in super::builtin_scales::names() {
+                    if !names.contains(&b) {
+                        names.push(format!("{b} (built in)"));
+                    }
+                }
                 out.push(SpecProblem::new(
                     with("scale"),
                     format!(

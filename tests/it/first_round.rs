@@ -258,3 +258,49 @@ fn unresolved_supplier_names_are_counted_and_gated() {
             && o.stderr.contains("max_unresolved_supplier_share")
     );
 }
+
+/// The built-in agreement and yes/no scales stand in for the example's own definitions: the
+/// same estimates to the byte, with the scales' blocks deleted from the spec.
+#[test]
+fn built_in_scales_need_no_definition() {
+    let t = TestRun::new()
+        .with_example("example-2024", "own")
+        .with_example("example-2024", "builtin");
+    let spec = std::fs::read_to_string(t.path("builtin/survey.toml")).unwrap();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in spec.lines() {
+        if line.starts_with('[') {
+            skipping = line == "[scales.agree5]" || line == "[scales.yesno]";
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(!out.contains("[scales.agree5]") && out.contains("scale = \"agree5\""));
+    std::fs::write(t.path("builtin/survey.toml"), out).unwrap();
+    let t = t.args(["run", "own", "--out", "out-own", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["run", "builtin", "--out", "out-builtin", "-q"]);
+    t.run().expect_code(0);
+    assert_eq!(
+        std::fs::read(t.path("out-own/tables/estimates.csv")).unwrap(),
+        std::fs::read(t.path("out-builtin/tables/estimates.csv")).unwrap()
+    );
+    // An unknown scale names the built-in ones.
+    let spec = std::fs::read_to_string(t.path("builtin/survey.toml")).unwrap();
+    std::fs::write(
+        t.path("builtin/survey.toml"),
+        spec.replacen("scale = \"agree5\"", "scale = \"agree9\"", 1),
+    )
+    .unwrap();
+    let o = t.again().args(["validate", "builtin"]).run().expect_code(2);
+    assert!(
+        o.stderr.contains("unknown scale `agree9`") && o.stderr.contains("likelihood5 (built in)"),
+        "{}",
+        o.stderr
+    );
+}
