@@ -857,6 +857,7 @@ pub fn matches_table(a: &Analysis) -> Table {
                 How::Alias => ("alias", None),
                 How::AliasPart => ("alias_part", None),
                 How::Similar(s) => ("similar", Some(s)),
+                How::AliasWord => ("alias_word", None),
                 How::Unresolved => ("unresolved", None),
             };
             (
@@ -1109,21 +1110,46 @@ pub fn suggest(table: &AliasTable, a: &Analysis, near: f64) -> Vec<Suggestion> {
                 organizations: m.organizations,
                 reason: format!("matched {} by similarity {sim:.3}; confirm", sup.name),
             }),
+            How::AliasWord => out.push(Suggestion {
+                alias: m.resolution.typed.clone(),
+                canonical: sup.name.clone(),
+                category: sup.category.clone().unwrap_or_default(),
+                organizations: m.organizations,
+                reason: format!(
+                    "matched {} because it contains that supplier's alias as whole words (and no other supplier's); confirm",
+                    sup.name
+                ),
+            }),
             How::Unresolved => {
                 let closest = table
                     .closest(&m.resolution.normalized)
                     .filter(|(s, _)| *s >= near);
                 out.push(match closest {
-                    Some((sim, entry)) => Suggestion {
-                        alias: m.resolution.typed.clone(),
-                        canonical: entry.canonical.clone(),
-                        category: entry.category.clone(),
-                        organizations: m.organizations,
-                        reason: format!(
-                            "unresolved; closest known supplier {} (similarity {sim:.3}) — check it is the same",
-                            entry.canonical
-                        ),
-                    },
+                    Some((sim, entry)) => {
+                        let first = |s: &str| s.split(' ').next().unwrap_or_default().to_string();
+                        let (mine, theirs) = (
+                            first(&m.resolution.normalized),
+                            first(&names::normalize(&entry.canonical)),
+                        );
+                        // Why the resolver did not take it, and whether it is likely another company.
+                        let why = if mine != theirs {
+                            format!(
+                                "PROBABLE LOOK-ALIKE: the first words differ (`{mine}` vs `{theirs}`), so this is a misspelling or another company (as Epicor is not Epic); resolution accepts differing first words only at similarity 0.97 or more — add it only if you know it is the same supplier"
+                            )
+                        } else {
+                            "below the round's similarity threshold — check it is the same".to_string()
+                        };
+                        Suggestion {
+                            alias: m.resolution.typed.clone(),
+                            canonical: entry.canonical.clone(),
+                            category: entry.category.clone(),
+                            organizations: m.organizations,
+                            reason: format!(
+                                "unresolved; closest known supplier {} (similarity {sim:.3}); {why}",
+                                entry.canonical
+                            ),
+                        }
+                    }
                     None => {
                         // Spellings of one new supplier go together: the most-named unresolved
                         // group with the same first word that is similar enough.

@@ -168,6 +168,9 @@ pub enum How {
     AliasPart,
     /// Close to a table entry: Jaro–Winkler similarity, same first word.
     Similar(f64),
+    /// It contains, as whole words, aliases of exactly one supplier and of no other: "MS Azure"
+    /// holds "azure", "Amazon AWS" holds "aws" (never "Epicor" for "epic": whole words only).
+    AliasWord,
     Unresolved,
 }
 
@@ -234,8 +237,27 @@ pub fn resolve(typed: &str, table: &AliasTable, threshold: f64) -> Resolution {
             x.0.total_cmp(&y.0)
                 .then_with(|| y.1.canonical.cmp(&x.1.canonical))
         });
-    match best {
-        Some((s, a)) => found(a, How::Similar(s)),
+    if let Some((s, a)) = best {
+        return found(a, How::Similar(s));
+    }
+    // Aliases contained as whole words: resolved only when they all name one supplier.
+    let words: Vec<&str> = normalized.split(' ').collect();
+    let contains = |key: &str| {
+        let k: Vec<&str> = key.split(' ').collect();
+        !k.is_empty() && k.len() < words.len() && words.windows(k.len()).any(|w| w == k.as_slice())
+    };
+    let mut within: Vec<&Alias> = table
+        .entries
+        .iter()
+        .filter(|(k, _)| contains(k))
+        .map(|(_, a)| a)
+        .collect();
+    within.dedup_by(|x, y| x.canonical == y.canonical);
+    let one = within
+        .first()
+        .filter(|a| within.iter().all(|b| b.canonical == a.canonical));
+    match one {
+        Some(a) => found(a, How::AliasWord),
         None => Resolution {
             typed: typed.to_string(),
             normalized,
@@ -288,6 +310,35 @@ mod tests {
         // A legal-form word only at the end; a lone word stays.
         assert_eq!(normalize("Co-Diagnostics"), "co diagnostics");
         assert_eq!(normalize("Company"), "company");
+    }
+
+    #[test]
+    fn a_name_holding_one_suppliers_alias_as_whole_words_resolves_to_it() {
+        let t = table();
+        let r = |s: &str| resolve(s, &t, 0.93);
+        for (typed, canonical) in [
+            ("Amazon AWS", "Amazon Web Services"),
+            ("AWS cloud hosting", "Amazon Web Services"),
+            ("Epic EHR", "Epic Systems"),
+            ("our Optum contract", "Optum"),
+        ] {
+            let got = r(typed);
+            assert_eq!(
+                got.canonical.as_deref(),
+                Some(canonical),
+                "{typed}: {got:?}"
+            );
+            assert!(
+                matches!(got.how, How::AliasWord | How::Similar(_)),
+                "{typed}: {got:?}"
+            );
+        }
+        assert_eq!(r("AWS cloud hosting").how, How::AliasWord);
+        // Whole words only: Epicor is not Epic; two suppliers' aliases resolve to neither.
+        for typed in ["Epicor Software", "Epic and Cerner", "Optumized Systems"] {
+            let got = r(typed);
+            assert_eq!(got.how, How::Unresolved, "{typed}: {got:?}");
+        }
     }
 
     #[test]
