@@ -2,6 +2,7 @@
 //! only calls [`main_with_args`]; everything here returns an exit code instead of exiting, so it
 //! can run many times in one process (tests do).
 
+mod draft;
 mod init;
 mod inspect;
 mod metrics;
@@ -91,6 +92,10 @@ pub enum Command {
         /// Draft the questions from a REDCap data dictionary (CSV).
         #[arg(long, value_name = "FILE")]
         from_redcap_dictionary: Option<PathBuf>,
+        /// Draft the whole spec from one or more exports (CSV or workbooks, any layout): copies
+        /// them into the round folder and writes survey.toml and a placeholder population.csv.
+        #[arg(long, value_name = "EXPORT", num_args = 1.., conflicts_with = "from_redcap_dictionary")]
+        from: Vec<PathBuf>,
     },
     /// Re-run the round recorded in an output folder's manifest and compare every file.
     Verify {
@@ -422,7 +427,19 @@ where
         }
         Command::Init {
             round_dir,
+            from_redcap_dictionary: _,
+            from,
+        } if !from.is_empty() => match draft::init_from(&round_dir, &from) {
+            Ok(path) => {
+                say(quiet, &format!("wrote {} (and population.csv, with the exports copied beside it); check the TODO lines, then: supplyrisk validate {}", path.display(), round_dir.display()));
+                EXIT_OK
+            }
+            Err(e) => report_error(&e),
+        },
+        Command::Init {
+            round_dir,
             from_redcap_dictionary,
+            from: _,
         } => match init::init(&round_dir, from_redcap_dictionary.as_deref()) {
             Ok(path) => {
                 say(quiet, &format!("wrote {}; fill it in, add the response files, then: supplyrisk validate {}", path.display(), round_dir.display()));

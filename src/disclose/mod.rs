@@ -208,7 +208,8 @@ pub fn disclose(
     }
     let mut m = Model::default();
     let dominated = dominance(spec, records, scores, weighted, &policy);
-    m.add_estimates(spec, &policy, estimates, &dominated);
+    let observed = observed_ranges(spec, records);
+    m.add_estimates(spec, &policy, estimates, &dominated, &observed);
     if let Some(c) = concentration.as_deref() {
         m.add_concentration(&policy, c);
     }
@@ -626,8 +627,32 @@ struct Model {
     programs: usize,
 }
 
-/// The range of a variable's values, for the bounds of its weighted totals.
-fn variable_range(spec: &Spec, var: &str) -> (f64, f64) {
+/// The observed range of each numeric question's answers, for questions without a `range`.
+fn observed_ranges(spec: &Spec, records: &[Record]) -> BTreeMap<String, (f64, f64)> {
+    let mut out = BTreeMap::new();
+    for (qi, q) in spec.questions.iter().enumerate() {
+        if q.range.is_some() || q.kind != crate::spec::QuestionType::Numeric {
+            continue;
+        }
+        let (lo, hi) = records
+            .iter()
+            .filter_map(|r| r.answers.get(qi).and_then(|a| a.as_number()))
+            .filter(|x| x.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                (a.min(x), b.max(x))
+            });
+        if lo <= hi {
+            out.insert(q.id.clone(), (lo.min(0.0), hi.max(0.0)));
+        }
+    }
+    out
+}
+
+/// The range of a variable's values, for the bounds of its weighted totals: the spec's
+/// `range`, else the range the round's answers span (with 0), which every true value lies in —
+/// bounds no wider than the truth only make the audit's attacker stronger. Unbounded totals
+/// would leave the attack's linear programs unbounded.
+fn variable_range(spec: &Spec, observed: &BTreeMap<String, (f64, f64)>, var: &str) -> (f64, f64) {
     if var == RISK_INDEX {
         return (0.0, 100.0);
     }
@@ -638,7 +663,9 @@ fn variable_range(spec: &Spec, var: &str) -> (f64, f64) {
         .iter()
         .find(|q| q.id == var)
         .and_then(|q| q.range)
-        .map_or((f64::NEG_INFINITY, f64::INFINITY), |r| (r[0], r[1]))
+        .map(|r| (r[0], r[1]))
+        .or_else(|| observed.get(var).copied())
+        .unwrap_or((f64::NEG_INFINITY, f64::INFINITY))
 }
 
 impl Model {
@@ -757,6 +784,7 @@ impl Model {
         policy: &Policy,
         rows: &[EstimateRow],
         dominated: &BTreeSet<(String, String, String)>,
+        observed: &BTreeMap<String, (f64, f64)>,
     ) {
         let metrics: BTreeMap<&str, &crate::spec::Metric> =
             spec.metrics.iter().map(|m| (m.id.as_str(), m)).collect();
@@ -776,7 +804,7 @@ impl Model {
                 let w = self.weight(&cond, "", seg, e.weight_sum);
                 match e.statistic {
                     "mean" | "total" => {
-                        let (lo, hi) = variable_range(spec, &m.variable);
+                        let (lo, hi) = variable_range(spec, observed, &m.variable);
                         let yv = if e.statistic == "mean" {
                             e.estimate * e.weight_sum
                         } else {

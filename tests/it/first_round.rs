@@ -304,3 +304,117 @@ fn built_in_scales_need_no_definition() {
         o.stderr
     );
 }
+
+/// `init --from` on the example's two exports: a draft that validates as it is, runs to a
+/// report, and reads the questions as the example's own spec does.
+#[test]
+fn init_from_the_exports_drafts_a_spec_that_validates_and_runs() {
+    let t = TestRun::new().with_example("example-2024", "raw").args([
+        "init",
+        "new",
+        "--from",
+        "raw/responses_qualtrics.csv",
+        "raw/responses_forms.xlsx",
+    ]);
+    t.run().expect_code(0);
+    let spec = std::fs::read_to_string(t.path("new/survey.toml")).unwrap();
+    // One line per question: the `questions = [...]` block has 2 lines more than questions.
+    let block: Vec<&str> = spec
+        .split("questions = [\n")
+        .nth(1)
+        .unwrap()
+        .split("\n]\n")
+        .next()
+        .unwrap()
+        .lines()
+        .collect();
+    let n = block.len();
+    assert!(n >= 40, "{n} questions");
+    assert!((n + 2) as f64 / n as f64 <= 3.0);
+    let line = |id: &str| {
+        block
+            .iter()
+            .find(|l| l.contains(&format!("{{ id = \"{id}\"")))
+            .unwrap_or_else(|| panic!("question {id}"))
+            .to_string()
+    };
+    assert!(
+        line("S1").contains("type = \"single\"")
+            && line("S1")
+                .contains("label = \"Direct patient care\", aliases = [\"Direct ptient care\"]"),
+        "{}",
+        line("S1")
+    );
+    assert!(
+        line("B5").contains("type = \"likert\", scale = \"agree5\""),
+        "{}",
+        line("B5")
+    );
+    assert!(
+        line("D3").contains("scale = \"frequency5\"") || line("D3").contains("type = \"single\"")
+    );
+    assert!(line("D5").contains("type = \"yesno\""), "{}", line("D5"));
+    assert!(line("D2").contains("type = \"numeric\""), "{}", line("D2"));
+    assert!(line("C4").contains("type = \"text\""));
+    assert!(
+        line("b4").contains("type = \"multi\"") && line("b4").contains("label = \"Procurement\"")
+    );
+    assert!(
+        line("B1").contains("missing = [{ code = \"dk\", label = \"Don't know\" }]"),
+        "{}",
+        line("B1")
+    );
+    assert!(line("ExternalReference").contains("aliases = [\"HSCC member ID\"]"));
+    assert!(spec.contains("key = \"ExternalReference\""));
+    assert!(spec.contains("\"RecipientEmail\"") && spec.contains("identifying = ["));
+    assert!(spec.contains("method = \"none\"") && spec.contains("TODO"));
+    assert!(t.path("new/population.csv").exists() && t.path("new/responses_forms.xlsx").exists());
+    // It validates as it is, and runs to a report.
+    let v = t.again().args(["validate", "new"]);
+    let o = v.run().expect_code(0);
+    assert!(o.stdout.contains("valid"), "{}", o.stdout);
+    let r = v.again().args(["run", "new", "--out", "out", "-q"]);
+    r.run().expect_code(0);
+    let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
+    assert!(html.contains("Which HSCC subsector best describes your organization?"));
+    assert!(html.contains("not weighted"));
+}
+
+/// Every committed export fixture drafts a spec the pipeline reads: validate and run never
+/// exit 2 (the fixtures have 2–3 responses, so the size gates fail: exit 1, report written).
+#[test]
+fn init_from_every_export_layout() {
+    for f in [
+        "qualtrics_3row.csv",
+        "surveymonkey.csv",
+        "msforms.xlsx",
+        "redcap_labels.csv",
+        "redcap_raw.csv",
+        "plain_utf8.csv",
+    ] {
+        let src = crate::util::repo().join("tests/fixtures/ingest").join(f);
+        let t = TestRun::new().args(["init", "r", "--from", &src.display().to_string()]);
+        t.run().expect_code(0);
+        let t = t.again().args(["validate", "r"]);
+        let o = t.run();
+        assert!(o.code <= 1, "{f}: validate exit {}: {}", o.code, o.stderr);
+        let t = t.again().args(["run", "r", "--out", "out", "-q"]);
+        let o = t.run();
+        assert!(o.code <= 1, "{f}: run exit {}: {}", o.code, o.stderr);
+        assert!(t.path("out/report.html").exists(), "{f}");
+    }
+}
+
+/// A mean over a numeric question without `range` (as drafts have): disclosure control bounds
+/// its totals by the answers' own range instead of leaving its programs unbounded (it hung).
+#[test]
+fn a_mean_of_a_numeric_question_without_a_range_runs() {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let spec = std::fs::read_to_string(t.path("r/survey.toml")).unwrap();
+    let spec = spec.replacen("range = [0, 100]\nscore_range = [0, 100]", "score_range = [0, 100]", 1)
+        + "\n[[metrics]]\nid = \"X.D2\"\nversion = 1\ntitle = \"Mean D2\"\nkind = \"mean\"\nvariable = \"D2\"\ndefinition = \"mean\"\n";
+    std::fs::write(t.path("r/survey.toml"), spec).unwrap();
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    let o = t.run();
+    assert!(o.code <= 1, "{}", o.stderr);
+}
