@@ -378,6 +378,8 @@ fn init_from_the_exports_drafts_a_spec_that_validates_and_runs() {
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(html.contains("Which HSCC subsector best describes your organization?"));
     assert!(html.contains("not weighted"));
+    // No risk index yet: the report says so instead of an empty findings box or risk section.
+    assert!(html.contains("No key findings yet") && !html.contains("id=\"risk\""));
 }
 
 /// Every committed export fixture drafts a spec the pipeline reads: validate and run never
