@@ -216,10 +216,7 @@ fn run_writes_the_documented_layout_and_accounts_for_every_row() {
 
 #[test]
 fn the_overall_mean_equals_a_hand_computed_weighted_mean_of_the_clean_data() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let (head, rows) = read_csv(&t.path("out/data/clean.csv"));
     let (ri, wi) = (
         head.iter().position(|h| h == "risk_index").unwrap(),
@@ -403,10 +400,7 @@ fn a_failed_quality_gate_writes_everything_and_exits_1() {
         .take(12)
         .any(|r| r.iter().any(|c| *c == "QUALITY GATE FAILED")));
     // A run that passes has no banner.
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let report = std::fs::read_to_string(t.path("out/report.html")).unwrap();
     assert!(!report.contains("failed its quality gates"));
 }
@@ -518,10 +512,7 @@ fn any_survey_runs_from_the_init_scaffold_with_a_plain_windows_1252_csv() {
 
 #[test]
 fn ratio_metrics_are_estimated() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let (head, rows) = read_csv(&t.path("out/tables/estimates.csv"));
     let c = |n: &str| head.iter().position(|h| h == n).unwrap();
     let row = rows
@@ -545,10 +536,7 @@ fn ratio_metrics_are_estimated() {
 /// charts and report) leaves the previous output byte-for-byte intact and no partial folder.
 #[test]
 fn a_failed_run_leaves_the_previous_output_intact() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let snapshot = |t: &TestRun| -> Vec<(String, Vec<u8>)> {
         crate::util::files(&t.path("out"))
             .into_iter()

@@ -254,10 +254,7 @@ fn a_hostile_supplier_name_is_escaped_and_neutralized() {
 /// name reaches a published output, and the tables name them `<category> #<rank>`.
 #[test]
 fn supplier_names_are_not_published_by_default() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let out = t.path("out");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::TestRun;
-
 const FRICTIONLESS: &str = "frictionless==5.21.0";
 
 fn frictionless() -> PathBuf {
@@ -56,10 +54,7 @@ fn validate(dir: &Path) -> (bool, String) {
 
 #[test]
 fn the_data_package_validates_with_frictionless() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let out = t.path("out");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("datapackage.json")).unwrap())

@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use crate::util::{read_csv, repo, TestRun};
+use crate::util::{read_csv, repo};
 
 const FILES: [&str; 8] = [
     "summary.md",
@@ -49,10 +49,7 @@ fn same_cell(a: &str, b: &str) -> bool {
 
 #[test]
 fn the_example_rounds_published_tables_match_their_golden_files() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     if std::env::var_os("SUPPLYRISK_BLESS").is_some() {
         for f in FILES {
             let to = golden_dir().join(f);

@@ -306,10 +306,7 @@ fn the_summary_is_plain_markdown() {
 /// share of non-white pixels), and the report references nothing outside itself.
 #[test]
 fn charts_are_valid_and_the_report_is_self_contained() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let charts = t.path("out/charts");
     let stems: Vec<String> = files(&charts)
         .iter()

@@ -231,10 +231,7 @@ fn no_flag_tokens(out: &Path) {
 
 #[test]
 fn no_flag_token_reaches_the_reader() {
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     no_flag_tokens(&t.path("out"));
     // The marks are explained where they are used.
     let html = std::fs::read_to_string(t.path("out/report.html")).unwrap();
@@ -378,10 +375,7 @@ fn chart_text_stays_inside_its_canvas_with_many_long_labels() {
     assert!(t.run().code <= 1);
     assert!(check_charts(&t.path("out/charts")) > 100);
 
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     assert!(check_charts(&t.path("out/charts")) > 100);
 }
 
@@ -482,10 +476,7 @@ fn column_letter(i: usize) -> String {
 #[test]
 fn the_workbook_shows_shares_as_percentages_and_labels_beside_codes() {
     use calamine::{open_workbook, Data, Reader, Xlsx};
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let path = t.path("out/tables.xlsx");
     let mut wb: Xlsx<_> = open_workbook(&path).unwrap();
     let names = wb.sheet_names().to_vec();
@@ -573,10 +564,7 @@ fn the_printed_report_carries_its_tlp_label_on_every_page() {
     let browser = chromium().expect(
         "headless Chromium is needed to print the report: apt-get install chromium poppler-utils",
     );
-    let t = TestRun::new()
-        .with_example("example-2024", "r")
-        .args(["run", "r", "--out", "out", "-q"]);
-    t.run().expect_code(0);
+    let t = crate::util::example_run();
     let html = std::fs::read_to_string(t.path("out/report.html")).unwrap();
     for (paper, css) in [("letter", "letter"), ("a4", "A4")] {
         // The paper size as a reader's print dialog would set it.

@@ -125,6 +125,15 @@ impl TestRun {
     }
 }
 
+/// The bundled example-2024 round copied to `r/` and run into `out/` (exit 0).
+pub fn example_run() -> TestRun {
+    let t = TestRun::new()
+        .with_example("example-2024", "r")
+        .args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    t
+}
+
 /// The two bundled rounds run in order: `out-a` from example-2023, then `out-b` from
 /// example-2024 with `--previous out-a` (the round-over-round chart, table and findings).
 pub fn two_example_rounds() -> TestRun {
