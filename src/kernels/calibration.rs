@@ -140,6 +140,17 @@ pub struct RakeFit {
     pub snapshots: Vec<Vec<f64>>,
 }
 
+/// When raking stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RakeStop {
+    /// Every margin level within this relative distance of its target (supplyrisk's default).
+    MarginRelative(f64),
+    /// R's `rake()` rule: stop when no cell of the joint table of all raking variables moved by
+    /// `epsilon` or more in the last pass, `epsilon` being absolute when ≥ 1 and a share of the
+    /// total starting weight when < 1 (R: `control$epsilon * sum(weights(design, "sampling"))`).
+    RTable { epsilon: f64 },
+}
+
 /// Rake (iterative proportional fitting) to the margins, in order, until every margin level is
 /// within `tol` (relative) of its target, for at most `max_passes` passes. A fit that runs out
 /// of passes comes back with `converged = false` (the caller decides whether that is fatal).
@@ -147,6 +158,29 @@ pub fn rake(
     w: &[f64],
     margins: &[Margin],
     tol: f64,
+    max_passes: usize,
+) -> Result<RakeFit, CalibrationError> {
+    rake_until(w, margins, RakeStop::MarginRelative(tol), max_passes)
+}
+
+/// The joint table of all margins' codes: each row's cell and the number of cells.
+fn joint_cells(margins: &[Margin], n: usize) -> (Vec<u32>, usize) {
+    let mut index = std::collections::HashMap::new();
+    let cells = (0..n)
+        .map(|i| {
+            let key: Vec<u32> = margins.iter().map(|m| m.codes[i]).collect();
+            let next = index.len() as u32;
+            *index.entry(key).or_insert(next)
+        })
+        .collect();
+    (cells, index.len())
+}
+
+/// Rake to the margins, in order, until `stop` holds, for at most `max_passes` passes.
+pub fn rake_until(
+    w: &[f64],
+    margins: &[Margin],
+    stop: RakeStop,
     max_passes: usize,
 ) -> Result<RakeFit, CalibrationError> {
     let first_total = margins
@@ -166,6 +200,16 @@ pub fn rake(
     let mut weights = w.to_vec();
     let mut snapshots = vec![Vec::new(); margins.len()];
     let mut max_rel_error = f64::INFINITY;
+    let (joint, n_joint) = match stop {
+        RakeStop::RTable { .. } => joint_cells(margins, w.len()),
+        RakeStop::MarginRelative(_) => (Vec::new(), 0),
+    };
+    let epsilon = match stop {
+        RakeStop::RTable { epsilon } if epsilon < 1.0 => epsilon * sum(w.iter().copied()),
+        RakeStop::RTable { epsilon } => epsilon,
+        RakeStop::MarginRelative(_) => f64::NAN,
+    };
+    let mut table = cell_sums(&weights, &joint, n_joint);
     for pass in 1..=max_passes {
         for (m, margin) in margins.iter().enumerate() {
             let sums = cell_sums(&weights, &margin.codes, margin.targets.len());
@@ -187,7 +231,20 @@ pub fn rake(
                     .collect::<Vec<_>>()
             })
             .fold(0.0, f64::max);
-        if max_rel_error < tol {
+        let done = match stop {
+            RakeStop::MarginRelative(tol) => max_rel_error < tol,
+            RakeStop::RTable { .. } => {
+                let new_table = cell_sums(&weights, &joint, n_joint);
+                let moved = table
+                    .iter()
+                    .zip(&new_table)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                table = new_table;
+                moved < epsilon
+            }
+        };
+        if done {
             return Ok(RakeFit {
                 weights,
                 passes: pass,

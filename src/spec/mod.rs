@@ -702,8 +702,18 @@ pub struct Weighting {
     /// Raking stops when every margin is within `tolerance` × its population total.
     #[serde(default = "rake_tol")]
     pub tolerance: f64,
-    #[serde(default = "rake_passes")]
-    pub max_iterations: usize,
+    /// Raking passes at most: by default 1000 with `stop = "margins"`, 10 (R's `maxit`) with
+    /// `stop = "r"`; see [`Weighting::rake_passes`].
+    #[serde(default)]
+    pub max_iterations: Option<usize>,
+    /// Raking's stopping rule: `margins` (every margin within `tolerance`) or `r` (R's
+    /// `rake()`: no cell of the joint table moved by `epsilon` in the last pass).
+    #[serde(default)]
+    pub stop: RakeStopRule,
+    /// R's `rake(control = list(epsilon))`, with `stop = "r"`: absolute when ≥ 1, a share of
+    /// the total starting weight when < 1. R's default is 1.
+    #[serde(default = "r_epsilon")]
+    pub epsilon: f64,
     /// `method = "calibrate"`: `raking` (default) or `linear`.
     #[serde(default)]
     pub calfun: CalFunSpec,
@@ -712,6 +722,42 @@ pub struct Weighting {
     /// Inline margins instead of a population file: `[weighting.margins.size] small = 121`.
     #[serde(default)]
     pub margins: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// Raking's stopping rule (`weighting.stop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RakeStopRule {
+    /// Every margin within `tolerance` of its population count.
+    #[default]
+    Margins,
+    /// R's `rake()` rule on the joint table, with `epsilon`.
+    R,
+}
+
+impl Weighting {
+    /// The most raking passes: `max_iterations`, else 1000 (`stop = "margins"`) or R's 10.
+    pub fn rake_passes(&self) -> usize {
+        self.max_iterations.unwrap_or(match self.stop {
+            RakeStopRule::Margins => rake_passes(),
+            RakeStopRule::R => 10,
+        })
+    }
+
+    /// The stopping rule for the raking kernel.
+    pub fn rake_stop(&self) -> crate::kernels::calibration::RakeStop {
+        use crate::kernels::calibration::RakeStop;
+        match self.stop {
+            RakeStopRule::Margins => RakeStop::MarginRelative(self.tolerance),
+            RakeStopRule::R => RakeStop::RTable {
+                epsilon: self.epsilon,
+            },
+        }
+    }
+}
+
+fn r_epsilon() -> f64 {
+    1.0
 }
 
 fn rake_tol() -> f64 {

@@ -573,6 +573,24 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         ));
     }
 
+    if !(spec.weighting.epsilon > 0.0 && spec.weighting.epsilon.is_finite()) {
+        out.push(SpecProblem::new(
+            at(&[key("weighting"), key("epsilon")]),
+            format!(
+                "expected a positive epsilon (absolute when ≥ 1, a share of the total weight when < 1), got {}",
+                spec.weighting.epsilon
+            ),
+        ));
+    }
+    if spec.weighting.stop == crate::spec::RakeStopRule::R
+        && spec.weighting.method != WeightMethod::Rake
+    {
+        out.push(SpecProblem::new(
+            at(&[key("weighting"), key("stop")]),
+            "stop = \"r\" is raking's stopping rule; it needs method = \"rake\"",
+        ));
+    }
+
     // Segments.
     for (i, v) in spec.segments.variables.iter().enumerate() {
         check_categorical_ref(
@@ -915,7 +933,7 @@ fn check_ranges(spec: &Spec, out: &mut Vec<SpecProblem>) {
     let mut counts = vec![
         count(
             &["weighting", "max_iterations"],
-            spec.weighting.max_iterations,
+            spec.weighting.rake_passes(),
             1,
             MAX_ITERATIONS,
             "an iteration count",

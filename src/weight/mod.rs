@@ -8,7 +8,7 @@ mod population;
 use crate::clean::{Answer, Record};
 use crate::error::{Error, Result};
 use crate::kernels::calibration::{
-    poststratify, poststratify_partial, rake, Calibration, CalibrationError, Margin,
+    poststratify, poststratify_partial, rake_until, Calibration, CalibrationError, Margin,
 };
 use crate::kernels::design::{Design, DesignError};
 use crate::kernels::greg::{calibrate, column_totals, CalFun, GregResidual};
@@ -634,7 +634,7 @@ fn run_calibrate(spec: &Spec, pop: &Population, records: &[Record], start: &[f64
         &totals,
         calfun,
         spec.weighting.tolerance,
-        spec.weighting.max_iterations.min(500),
+        spec.weighting.max_iterations.unwrap_or(1000).min(500),
     )
     .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
     if fit.weights.iter().any(|w| *w <= 0.0) {
@@ -666,11 +666,11 @@ fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> 
         names.push(vec![v.clone()]);
         keys_all.push(keys);
     }
-    let fit = rake(
+    let fit = rake_until(
         base,
         &margins,
-        spec.weighting.tolerance,
-        spec.weighting.max_iterations,
+        spec.weighting.rake_stop(),
+        spec.weighting.rake_passes(),
     )
     .map_err(|e| Error::Weighting(calibration_message(&e, &names, &keys_all)))?;
     let cal = Calibration::Rake {

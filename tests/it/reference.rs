@@ -1154,3 +1154,77 @@ fn concentration_matches_r_svycontrast() {
     }
     assert_eq!(seen, 2);
 }
+
+/// R's `rake()` stopping rule (tests/reference/rake_stop.R): with R's defaults (maxit 10,
+/// epsilon 1 on the joint table), a relative epsilon, and a pass limit that stops early, the
+/// weights and the mean of api00 with its SE (overall and by stype) are R's.
+#[test]
+fn raking_with_r_stop_rule_reproduces_r_rake_defaults() {
+    use supplyrisk::kernels::calibration::{rake_until, RakeStop};
+    let t = targets();
+    let mut want: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    let mut r = csv::Reader::from_path(reference_file("rake_stop.csv")).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        want.insert(
+            (rec[0].to_string(), rec[1].to_string()),
+            (rec[2].parse().unwrap(), rec[3].parse().unwrap()),
+        );
+    }
+    let cases: [(&str, bool, &[&str], f64, usize); 4] = [
+        (
+            "strat_default",
+            true,
+            &["stype", "sch.wide", "comp.imp"],
+            1.0,
+            10,
+        ),
+        ("clus_default", false, &["sch.wide", "comp.imp"], 1.0, 10),
+        ("clus_relative", false, &["sch.wide", "comp.imp"], 1e-3, 10),
+        (
+            "strat_maxit1",
+            true,
+            &["stype", "sch.wide", "comp.imp"],
+            1e-9,
+            1,
+        ),
+    ];
+    for (scenario, stratified, vars, epsilon, maxit) in cases {
+        let (data, design, w) = if stratified { strat() } else { clus1() };
+        let margins: Vec<Margin> = vars.iter().map(|v| margin_of(&data, v, &t)).collect();
+        let fit = rake_until(&w, &margins, RakeStop::RTable { epsilon }, maxit).unwrap();
+        assert_eq!(fit.converged, scenario != "strat_maxit1", "{scenario}");
+        assert_weights(
+            scenario,
+            &data,
+            &fit.weights,
+            &format!("rake_stop_{scenario}_weights.csv"),
+        );
+        let cal = rake_calibration(&margins, &fit);
+        let s = Survey {
+            design: &design,
+            weights: &fit.weights,
+            calibration: &cal,
+        };
+        let y = data.num("api00");
+        let (stype, levels) = group_codes(data.text("stype"));
+        let mut domains: Vec<(String, Option<Vec<bool>>)> = vec![("all".into(), None)];
+        for (k, l) in levels.iter().enumerate() {
+            domains.push((
+                l.clone(),
+                Some(stype.iter().map(|c| *c as usize == k).collect()),
+            ));
+        }
+        for (segment, d) in domains {
+            let got = s.mean(&y, d.as_deref());
+            let (est, se) = want[&(scenario.to_string(), segment.clone())];
+            assert_close(
+                &format!("{scenario} {segment} mean"),
+                got.value,
+                est,
+                R_RTOL,
+            );
+            assert_close(&format!("{scenario} {segment} SE"), got.se, se, R_RTOL);
+        }
+    }
+}

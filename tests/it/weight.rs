@@ -717,3 +717,49 @@ fn a_psu_column_bound_to_a_numeric_question_is_read_as_labels() {
         w.design_notes
     );
 }
+
+#[test]
+fn r_stop_rule_stops_raking_where_r_does_and_is_validated() {
+    let pop = "variable,level,count\na,a1,45\na,a2,55\nb,b1,70\nb,b2,30\n";
+    let fit = |extra: &str| {
+        Round::new(
+            "population = \"population.csv\"",
+            &format!("method = \"rake\"\nvariables = [\"a\", \"b\"]\n{extra}"),
+            Some(pop),
+            false,
+        )
+        .weigh()
+    };
+    let tight = fit("tolerance = 1e-13").unwrap();
+    let r_default = fit("stop = \"r\"").unwrap();
+    let r_loose = fit("stop = \"r\"\nepsilon = 30").unwrap();
+    // R's rule compares each pass's joint table with the one before, so it runs at least two
+    // passes when the starting weights miss the margins (here one pass already meets them, as
+    // `tight` shows, and R's second pass moves nothing); a looser epsilon never runs longer.
+    let passes = |w: &supplyrisk::weight::Weighted| w.passes.unwrap();
+    assert_eq!(passes(&tight), 1);
+    assert_eq!(passes(&r_default), 2);
+    for (x, y) in tight.weights.iter().zip(&r_default.weights) {
+        assert!((x - y).abs() < 1e-9 * x, "{x} vs {y}");
+    }
+    assert!(passes(&r_loose) <= passes(&r_default));
+    assert!(r_default.converged && r_loose.converged);
+    // Both still sum to the population total (the last margin is met exactly).
+    let total: f64 = r_default.weights.iter().sum();
+    assert!((total - 100.0).abs() < 1e-9, "{total}");
+    // The rule needs raking, and epsilon must be positive; both errors name their key.
+    let e = Round::new(
+        "population = \"population.csv\"",
+        "method = \"poststratify\"\nvariables = [\"a\"]\nstop = \"r\"",
+        Some(pop),
+        false,
+    );
+    assert!(err(&e).contains("weighting.stop"), "{}", err(&e));
+    let e = Round::new(
+        "population = \"population.csv\"",
+        "method = \"rake\"\nvariables = [\"a\", \"b\"]\nstop = \"r\"\nepsilon = 0",
+        Some(pop),
+        false,
+    );
+    assert!(err(&e).contains("weighting.epsilon"), "{}", err(&e));
+}
