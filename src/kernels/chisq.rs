@@ -1,7 +1,9 @@
 //! Tests of association in a two-way table under the design, as R's `svychisq` computes them
 //! (methods.md §11): the Rao–Scott second-order corrected F (the default), the first-order
-//! corrected chi-square, and the Wald and adjusted Wald tests. All four match R's values on the
-//! API cluster and stratified designs (tests/it/reference.rs).
+//! corrected chi-square, the Wald and adjusted Wald tests, and Pearson's X² against its
+//! asymptotic distribution (a linear combination of χ²_1 by the design effects' eigenvalues)
+//! evaluated exactly (`lincom`, Davies' method) or by a saddlepoint (`saddlepoint`). All match
+//! R's values on the API cluster, stratified and raked designs (tests/it/reference.rs).
 
 use nalgebra::{DMatrix, DVector};
 
@@ -16,12 +18,42 @@ pub struct TestResult {
     pub p_value: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Chisq {
     pub f: TestResult,
     pub chisq: TestResult,
     pub wald: TestResult,
     pub adj_wald: TestResult,
+    /// Pearson's X² against Σ δ_j χ²_1 / (χ²_ddf / ddf), exactly (Davies): `statistic` is X²,
+    /// `ddf` the F test's denominator df, `ndf` NaN (R reports no parameter).
+    pub lincom: TestResult,
+    /// The same by the saddlepoint approximation.
+    pub saddlepoint: TestResult,
+    /// The test's ingredients: Pearson's X² of the weighted table rescaled to n.
+    pub pearson: f64,
+    /// Trace of the generalized design-effect matrix Δ, and of Δ².
+    pub trace: f64,
+    pub trace2: f64,
+    /// Eigenvalues of Δ, largest first (the generalized design effects).
+    pub eigenvalues: Vec<f64>,
+    /// Design degrees of freedom ν (PSUs − strata of the rows used).
+    pub design_df: f64,
+}
+
+/// Eigenvalues of A⁻¹B for symmetric positive definite A and symmetric B, largest first.
+fn generalized_eigenvalues(a: &DMatrix<f64>, b: &DMatrix<f64>) -> Vec<f64> {
+    let Some(ch) = a.clone().cholesky() else {
+        return vec![f64::NAN; a.nrows()];
+    };
+    let l = ch.l();
+    let Some(linv) = l.clone().try_inverse() else {
+        return vec![f64::NAN; a.nrows()];
+    };
+    let m = &linv * b * linv.transpose();
+    let m = (&m + m.transpose()) * 0.5;
+    let mut e: Vec<f64> = m.symmetric_eigenvalues().iter().copied().collect();
+    e.sort_by(|x, y| y.total_cmp(x));
+    e
 }
 
 fn f_sf(x: f64, d1: f64, d2: f64) -> f64 {
@@ -104,7 +136,10 @@ pub fn svychisq(
     let left = (cmat.transpose() * &dinv * &cmat / big_n)
         .try_inverse()
         .unwrap_or_else(|| DMatrix::zeros(k, k));
-    let delta = left * (cmat.transpose() * &dinv * &vm * &dinv * &cmat);
+    let denom = cmat.transpose() * &dinv * &cmat / big_n;
+    let numr = cmat.transpose() * &dinv * &vm * &dinv * &cmat;
+    let eigenvalues = generalized_eigenvalues(&denom, &numr);
+    let delta = left * numr;
     let tr = delta.trace();
     let tr2 = (&delta * &delta).trace();
 
@@ -200,10 +235,33 @@ pub fn svychisq(
         ddf: nu - kf + 1.0,
         p_value: f_sf(adj, kf, nu - kf + 1.0),
     };
+    let exact = |p: f64| TestResult {
+        statistic: x2,
+        ndf: f64::NAN,
+        ddf: d0 * nu,
+        p_value: p,
+    };
+    let lincom = exact(super::quadform::pfsum_integration(
+        x2,
+        &eigenvalues,
+        d0 * nu,
+    ));
+    let saddlepoint = exact(super::quadform::pfsum_saddlepoint(
+        x2,
+        &eigenvalues,
+        d0 * nu,
+    ));
     Chisq {
         f,
         chisq,
         wald,
         adj_wald,
+        lincom,
+        saddlepoint,
+        pearson: x2,
+        trace: tr,
+        trace2: tr2,
+        eigenvalues,
+        design_df: nu,
     }
 }

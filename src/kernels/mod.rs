@@ -21,6 +21,7 @@ pub mod domains;
 pub mod estimators;
 pub mod greg;
 pub mod intervals;
+pub mod quadform;
 pub mod replicates;
 pub mod trim;
 

@@ -1228,3 +1228,89 @@ fn raking_with_r_stop_rule_reproduces_r_rake_defaults() {
         }
     }
 }
+
+/// Every statistic of R's `svychisq` — F, Chisq, Wald, adjWald, lincom (Davies) and saddlepoint —
+/// on a cluster, a stratified, a raked cluster and a domain design (tests/reference/svychisq.R).
+#[test]
+fn every_svychisq_statistic_matches_r_on_four_designs() {
+    use supplyrisk::kernels::chisq::svychisq;
+    let t = targets();
+    let mut r = csv::Reader::from_path(reference_file("svychisq.csv")).unwrap();
+    let want: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let mut checked = 0;
+    for case in ["api_clus1", "api_strat", "clus_rake2", "strat_domain"] {
+        let (data, design, w) = if case.starts_with("api_strat") || case == "strat_domain" {
+            strat()
+        } else {
+            clus1()
+        };
+        let (weights, cal) = if case == "clus_rake2" {
+            let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+                .iter()
+                .map(|v| margin_of(&data, v, &t))
+                .collect();
+            let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
+            let cal = rake_calibration(&margins, &fit);
+            (fit.weights, cal)
+        } else {
+            (w, Calibration::None)
+        };
+        let s = Survey {
+            design: &design,
+            weights: &weights,
+            calibration: &cal,
+        };
+        let (stype, _) = group_codes(data.text("stype"));
+        let got = match case {
+            "api_clus1" => {
+                let (c, _) = group_codes(data.text("sch.wide"));
+                svychisq(&s, &stype, 3, &c, 2, None)
+            }
+            "strat_domain" => {
+                let domain: Vec<bool> = data.num("enroll").iter().map(|e| *e <= 1500.0).collect();
+                let band: Vec<u32> = data
+                    .num("api00")
+                    .iter()
+                    .map(|a| u32::from(*a > 600.0) + u32::from(*a > 750.0))
+                    .collect();
+                svychisq(&s, &band, 3, &stype, 3, Some(&domain))
+            }
+            _ => {
+                let (c, _) = group_codes(data.text("comp.imp"));
+                svychisq(&s, &stype, 3, &c, 2, None)
+            }
+        };
+        for rec in want.iter().filter(|x| &x[0] == case) {
+            let res = match &rec[3] {
+                "F" => got.f,
+                "Chisq" => got.chisq,
+                "Wald" => got.wald,
+                "adjWald" => got.adj_wald,
+                "lincom" => got.lincom,
+                "saddlepoint" => got.saddlepoint,
+                other => panic!("unknown statistic {other}"),
+            };
+            let num = |i: usize| rec[i].parse::<f64>().unwrap_or(f64::NAN);
+            let what = format!("{case} {}", &rec[3]);
+            assert_close(&format!("{what} statistic"), res.statistic, num(4), R_RTOL);
+            if !num(5).is_nan() {
+                assert_close(&format!("{what} ndf"), res.ndf, num(5), R_RTOL);
+            }
+            if !num(6).is_nan() {
+                assert_close(&format!("{what} ddf"), res.ddf, num(6), R_RTOL);
+            }
+            assert_close(&format!("{what} p"), res.p_value, num(7), R_RTOL_P);
+            checked += 1;
+        }
+        // The ingredients: F = X² / tr(Δ), and Δ's eigenvalues sum to its trace.
+        assert_close(
+            &format!("{case} X²/tr"),
+            got.pearson / got.trace,
+            got.f.statistic,
+            1e-12,
+        );
+        let sum: f64 = got.eigenvalues.iter().sum();
+        assert_close(&format!("{case} Σ eigenvalues"), sum, got.trace, 1e-9);
+    }
+    assert_eq!(checked, 24);
+}
