@@ -66,8 +66,21 @@ pub fn column_meaning(table: &str, column: &str) -> &'static str {
         }
         ("comparisons", "se") => return "standard error of the difference over the full design",
         ("comparisons", "statistic") => {
-            return "test statistic: t for a difference, the Rao–Scott F for a table"
+            return "test statistic: t for a difference; for a table the Rao–Scott F, the corrected chi-square, the Wald F, or Pearson's X² (lincom, saddlepoint)"
         }
+        ("comparisons", "rows_var") | ("comparisons", "cols_var") => {
+            return "a test of association: its row and column variables"
+        }
+        ("comparisons", "pearson_x2") => {
+            return "Pearson's X² of the weighted table rescaled to the respondents used"
+        }
+        ("comparisons", "deff_trace") | ("comparisons", "deff_trace2") => {
+            return "trace of the generalized design-effect matrix Δ and of Δ² (Rao–Scott)"
+        }
+        ("comparisons", "deff_eigenvalues") => {
+            return "eigenvalues of Δ, largest first (the generalized design effects)"
+        }
+        ("comparisons", "design_df") => return "design degrees of freedom ν of the test",
         ("supplier_dependency", "share") => {
             return "weighted share of organizations naming the supplier among their most critical"
         }
@@ -94,10 +107,10 @@ pub fn column_meaning(table: &str, column: &str) -> &'static str {
         "df" => "design degrees of freedom of the segment",
         "suppressed" => "true = numbers withheld by disclosure control (see the Withheld lines above)",
         "flag" => "reliability flags, and why a row is withheld (docs/disclosure.md)",
-        "test" => "difference (segment − rest of the sector) or a Rao–Scott test",
+        "test" => "difference (segment − rest of the sector), or a test of association: rao_scott_f, rao_scott_chisq, wald, adj_wald, lincom, saddlepoint",
         "statistic_value" | "ndf" | "ddf" => "test statistic and its degrees of freedom",
         "p_value" => "p-value",
-        "p_adjusted" => "Benjamini–Hochberg adjusted p-value within the table",
+        "p_adjusted" => "Benjamini–Hochberg adjusted p-value within the table (a test of association: its p-value)",
         "n_segment" | "n_rest" => "respondents in the segment / in the rest of the sector",
         "variable" => "the numeric variable binned",
         "bin_low" | "bin_high" => "bin edges [low, high)",

@@ -22,7 +22,8 @@ use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
 use crate::kernels::replicates::{replicate_ratio_se, replicate_se};
 use crate::score::Scores;
 use crate::spec::{
-    MeanCi, MetricKind, ProportionCi, QuestionType, Spec, MATURITY_PREFIX, RISK_INDEX, RISK_TIER,
+    ChisqStatistic, MeanCi, MetricKind, ProportionCi, QuestionType, Spec, MATURITY_PREFIX,
+    RISK_INDEX, RISK_TIER,
 };
 use crate::table::Table;
 use crate::weight::Weighted;
@@ -939,7 +940,8 @@ pub fn estimates_table(rows: &[EstimateRow]) -> Table {
 pub struct ComparisonRow {
     pub metric_id: String,
     pub metric_version: u32,
-    /// `difference` (segment − rest) or `rao_scott_f` (tier × segment variable).
+    /// `difference` (segment − rest), or a test of association: `rao_scott_f`,
+    /// `rao_scott_chisq`, `wald`, `adj_wald`, `lincom`, `saddlepoint`.
     pub test: &'static str,
     pub level: String,
     pub segment_var: String,
@@ -958,6 +960,24 @@ pub struct ComparisonRow {
     pub n_segment: usize,
     pub n_rest: usize,
     pub suppressed: bool,
+    /// A test of association's variables and ingredients (`None` for a difference).
+    pub association: Option<Association>,
+}
+
+/// What a test of association was computed from (R's `svychisq` internals).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Association {
+    pub rows_var: String,
+    pub cols_var: String,
+    /// Pearson's X² of the weighted table rescaled to the respondents used.
+    pub pearson_x2: f64,
+    /// Trace of the generalized design-effect matrix Δ, and of Δ².
+    pub deff_trace: f64,
+    pub deff_trace2: f64,
+    /// Δ's eigenvalues, largest first.
+    pub deff_eigenvalues: Vec<f64>,
+    /// Design degrees of freedom ν.
+    pub design_df: f64,
 }
 
 /// The reasons a comparison has no statistic or p-value, as written in its `flag`:
@@ -1085,6 +1105,7 @@ pub fn comparisons(
                     n_segment,
                     n_rest,
                     suppressed: false,
+                    association: None,
                 });
             }
             // BH within each segment variable's rows of this series.
@@ -1106,95 +1127,158 @@ pub fn comparisons(
             }
         }
     }
-    // Risk tier × each segment variable.
+    // Risk tier × each segment variable, then the spec's own tests.
     if let Some(m) = spec.metrics.iter().find(|m| m.variable == RISK_TIER) {
         for var in &spec.segments.variables {
-            let Some(qi) = question_index(spec, var) else {
+            if question_index(spec, var).is_none() {
                 continue;
-            };
-            let options = spec.options(&spec.questions[qi]);
-            let col: Vec<Option<usize>> = records
-                .iter()
-                .map(|r| {
-                    r.answers[qi]
-                        .as_code()
-                        .and_then(|c| options.iter().position(|o| o.code.0 == c))
-                })
-                .collect();
-            // The respondents with both a tier and a value: a domain of the full design (R's
-            // svychisq on a subset).
-            let domain: Vec<bool> = (0..records.len())
-                .map(|i| scores.tier[i].is_some() && col[i].is_some())
-                .collect();
-            let n_used = domain.iter().filter(|d| **d).count();
-            let tier_levels: std::collections::BTreeSet<usize> = (0..records.len())
-                .filter(|&i| domain[i])
-                .filter_map(|i| scores.tier[i])
-                .collect();
-            let seg_levels: std::collections::BTreeSet<usize> = (0..records.len())
-                .filter(|&i| domain[i])
-                .filter_map(|i| col[i])
-                .collect();
-            let (mut test, mut flag) = (None, "");
-            if tier_levels.len() < 2 || seg_levels.len() < 2 {
-                flag = SINGLE_LEVEL;
-            } else if df.is_nan() || df < 1.0 {
-                flag = NO_DF;
-            } else {
-                let code = |levels: &std::collections::BTreeSet<usize>, v: Option<usize>| {
-                    v.and_then(|v| levels.iter().position(|l| *l == v))
-                        .unwrap_or(0) as u32
-                };
-                let tier_codes: Vec<u32> = (0..records.len())
-                    .map(|i| code(&tier_levels, scores.tier[i]))
-                    .collect();
-                let seg_codes: Vec<u32> = (0..records.len())
-                    .map(|i| code(&seg_levels, col[i]))
-                    .collect();
-                let t = crate::kernels::chisq::svychisq(
-                    &survey,
-                    &tier_codes,
-                    tier_levels.len(),
-                    &seg_codes,
-                    seg_levels.len(),
-                    Some(&domain),
-                )
-                .f;
-                if t.statistic.is_finite() && t.ndf > 0.0 && t.ddf > 0.0 && !t.p_value.is_nan() {
-                    test = Some(t);
-                } else {
-                    flag = DEGENERATE;
-                }
             }
+            rows.extend(association(
+                spec,
+                records,
+                scores,
+                &survey,
+                (&m.id, m.version),
+                (RISK_TIER, var),
+                &[ChisqStatistic::F],
+            ));
+        }
+    }
+    for t in &spec.tests {
+        rows.extend(association(
+            spec,
+            records,
+            scores,
+            &survey,
+            (&t.id, 0),
+            (&t.rows, &t.cols),
+            &t.statistics,
+        ));
+    }
+    rows
+}
+
+/// Each respondent's category of a categorical variable (a question's option index, or the
+/// risk tier); `None` where there is none.
+fn categories(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<Option<usize>> {
+    if var == RISK_TIER {
+        return scores.tier.clone();
+    }
+    let Some(qi) = question_index(spec, var) else {
+        return vec![None; records.len()];
+    };
+    let options = spec.options(&spec.questions[qi]);
+    records
+        .iter()
+        .map(|r| {
+            r.answers[qi]
+                .as_code()
+                .and_then(|c| options.iter().position(|o| o.code.0 == c))
+        })
+        .collect()
+}
+
+/// Tests of association of two categorical variables over the respondents with both (R's
+/// `svychisq` on a subset of the full design): one row per statistic asked for.
+fn association(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    survey: &Survey<'_>,
+    (id, version): (&str, u32),
+    (rows_var, cols_var): (&str, &str),
+    statistics: &[ChisqStatistic],
+) -> Vec<ComparisonRow> {
+    use std::collections::BTreeSet;
+    let a = categories(spec, records, scores, rows_var);
+    let b = categories(spec, records, scores, cols_var);
+    let domain: Vec<bool> = (0..records.len())
+        .map(|i| a[i].is_some() && b[i].is_some())
+        .collect();
+    let n_used = domain.iter().filter(|d| **d).count();
+    let levels = |x: &[Option<usize>]| -> BTreeSet<usize> {
+        (0..records.len())
+            .filter(|&i| domain[i])
+            .filter_map(|i| x[i])
+            .collect()
+    };
+    let (a_levels, b_levels) = (levels(&a), levels(&b));
+    let df = survey.design.degf(|_| true);
+    let (mut test, mut flag) = (None, "");
+    if a_levels.len() < 2 || b_levels.len() < 2 {
+        flag = SINGLE_LEVEL;
+    } else if df.is_nan() || df < 1.0 {
+        flag = NO_DF;
+    } else {
+        let code = |levels: &BTreeSet<usize>, v: Option<usize>| {
+            v.and_then(|v| levels.iter().position(|l| *l == v))
+                .unwrap_or(0) as u32
+        };
+        let a_codes: Vec<u32> = a.iter().map(|v| code(&a_levels, *v)).collect();
+        let b_codes: Vec<u32> = b.iter().map(|v| code(&b_levels, *v)).collect();
+        let t = crate::kernels::chisq::svychisq(
+            survey,
+            &a_codes,
+            a_levels.len(),
+            &b_codes,
+            b_levels.len(),
+            Some(&domain),
+        );
+        if t.f.statistic.is_finite() && t.f.ndf > 0.0 && t.f.ddf > 0.0 && !t.f.p_value.is_nan() {
+            test = Some(t);
+        } else {
+            flag = DEGENERATE;
+        }
+    }
+    statistics
+        .iter()
+        .map(|&stat| {
             let nan = crate::kernels::chisq::TestResult {
                 statistic: f64::NAN,
                 ndf: f64::NAN,
                 ddf: f64::NAN,
                 p_value: f64::NAN,
             };
-            let t = test.unwrap_or(nan);
-            rows.push(ComparisonRow {
-                metric_id: m.id.clone(),
-                metric_version: m.version,
-                test: "rao_scott_f",
+            let r = test.as_ref().map_or(nan, |t| match stat {
+                ChisqStatistic::F => t.f,
+                ChisqStatistic::Chisq => t.chisq,
+                ChisqStatistic::Wald => t.wald,
+                ChisqStatistic::AdjWald => t.adj_wald,
+                ChisqStatistic::Lincom => t.lincom,
+                ChisqStatistic::Saddlepoint => t.saddlepoint,
+            });
+            let ingredient =
+                |f: fn(&crate::kernels::chisq::Chisq) -> f64| test.as_ref().map_or(f64::NAN, f);
+            ComparisonRow {
+                metric_id: id.to_string(),
+                metric_version: version,
+                test: stat.test_name(),
                 level: String::new(),
-                segment_var: var.clone(),
+                segment_var: cols_var.to_string(),
                 segment_value: String::new(),
                 estimate: f64::NAN,
                 se: f64::NAN,
-                statistic: t.statistic,
-                ndf: t.ndf,
-                ddf: t.ddf,
-                p_value: t.p_value,
-                p_adjusted: t.p_value,
+                statistic: r.statistic,
+                ndf: r.ndf,
+                ddf: r.ddf,
+                p_value: r.p_value,
+                p_adjusted: r.p_value,
                 flag,
                 n_segment: n_used,
                 n_rest: 0,
                 suppressed: false,
-            });
-        }
-    }
-    rows
+                association: Some(Association {
+                    rows_var: rows_var.to_string(),
+                    cols_var: cols_var.to_string(),
+                    pearson_x2: ingredient(|t| t.pearson),
+                    deff_trace: ingredient(|t| t.trace),
+                    deff_trace2: ingredient(|t| t.trace2),
+                    deff_eigenvalues: test.as_ref().map_or(Vec::new(), |t| t.eigenvalues.clone()),
+                    design_df: ingredient(|t| t.design_df),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// The comparisons table: numbers of suppressed rows are blank.
@@ -1250,6 +1334,41 @@ pub fn comparisons_table(rows: &[ComparisonRow]) -> Table {
             }),
         )
         .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)));
+    fn assoc(r: &ComparisonRow) -> Option<&Association> {
+        r.association.as_ref().filter(|_| !r.suppressed)
+    }
+    let num = |f: fn(&Association) -> f64| {
+        rows.iter()
+            .map(move |r| assoc(r).map(f).filter(|x| x.is_finite()))
+    };
+    t.text(
+        "rows_var",
+        rows.iter()
+            .map(|r| r.association.as_ref().map(|a| a.rows_var.clone())),
+    )
+    .text(
+        "cols_var",
+        rows.iter()
+            .map(|r| r.association.as_ref().map(|a| a.cols_var.clone())),
+    )
+    .float("pearson_x2", num(|a| a.pearson_x2))
+    .float("deff_trace", num(|a| a.deff_trace))
+    .float("deff_trace2", num(|a| a.deff_trace2))
+    .text(
+        "deff_eigenvalues",
+        rows.iter().map(|r| {
+            assoc(r)
+                .filter(|a| !a.deff_eigenvalues.is_empty())
+                .map(|a| {
+                    a.deff_eigenvalues
+                        .iter()
+                        .map(|x| format!("{x:e}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+        }),
+    )
+    .float("design_df", num(|a| a.design_df));
     t
 }
 

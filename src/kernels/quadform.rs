@@ -550,7 +550,10 @@ mod tests {
     fn pfsum_matches_r_on_unequal_weights() {
         let a = [1.5, 0.7];
         let davies = pfsum_integration(6.0, &a, 30.0);
-        assert!((davies - 0.084_734_794_971_234_93).abs() < 1e-12, "{davies}");
+        assert!(
+            (davies - 0.084_734_794_971_234_93).abs() < 1e-12,
+            "{davies}"
+        );
         let sad = pfsum_saddlepoint(6.0, &a, 30.0);
         assert!((sad - 0.08380503110827045).abs() < 1e-10, "{sad}");
     }

@@ -64,6 +64,9 @@ pub struct Spec {
     /// Weighted histograms on fixed bins, per segment (`tables/distributions.csv`).
     #[serde(default)]
     pub distributions: Vec<Distribution>,
+    /// Tests of association between two categorical variables (`tables/comparisons.csv`).
+    #[serde(default)]
+    pub tests: Vec<AssociationTest>,
     #[serde(default)]
     pub publication: Publication,
     #[serde(default)]
@@ -74,6 +77,59 @@ pub struct Spec {
     /// How the report and summary are rendered.
     #[serde(default)]
     pub report: ReportSpec,
+}
+
+/// `[[tests]]`: a design-based test of association between two categorical variables (R's
+/// `svychisq(~rows + cols, design, statistic = ...)`), over the respondents with both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssociationTest {
+    /// Stable identifier written to `comparisons.csv`'s `metric_id`, e.g. `TEST.TIER_BY_SIZE`.
+    pub id: String,
+    /// Row variable: a single-choice, Likert or yes/no question id, or `risk_tier`.
+    pub rows: String,
+    /// Column variable: the same kinds.
+    pub cols: String,
+    /// Statistics to report, by R's names: `F` (default), `Chisq`, `Wald`, `adjWald`,
+    /// `lincom`, `saddlepoint`.
+    #[serde(default = "default_statistics")]
+    pub statistics: Vec<ChisqStatistic>,
+}
+
+fn default_statistics() -> Vec<ChisqStatistic> {
+    vec![ChisqStatistic::F]
+}
+
+/// One statistic of R's `svychisq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum ChisqStatistic {
+    /// Rao–Scott second-order corrected F.
+    F,
+    /// Rao–Scott first-order corrected chi-square.
+    Chisq,
+    Wald,
+    #[serde(rename = "adjWald")]
+    AdjWald,
+    /// Pearson's X² against its asymptotic distribution, exactly (Davies).
+    #[serde(rename = "lincom")]
+    Lincom,
+    /// The same by the saddlepoint approximation.
+    #[serde(rename = "saddlepoint")]
+    Saddlepoint,
+}
+
+impl ChisqStatistic {
+    /// The `test` column of comparisons.csv.
+    pub fn test_name(self) -> &'static str {
+        match self {
+            ChisqStatistic::F => "rao_scott_f",
+            ChisqStatistic::Chisq => "rao_scott_chisq",
+            ChisqStatistic::Wald => "wald",
+            ChisqStatistic::AdjWald => "adj_wald",
+            ChisqStatistic::Lincom => "lincom",
+            ChisqStatistic::Saddlepoint => "saddlepoint",
+        }
+    }
 }
 
 /// `[report]`: the templates of `report.html` and `summary.md`.

@@ -591,6 +591,50 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         ));
     }
 
+    // Tests of association.
+    let mut test_ids = std::collections::BTreeSet::new();
+    for (i, t) in spec.tests.iter().enumerate() {
+        let at_test = |k: &str| at(&[key("tests"), PathSeg::Index(i), key(k)]);
+        if t.id.trim().is_empty() {
+            out.push(SpecProblem::new(
+                at_test("id"),
+                "a test needs a non-empty id",
+            ));
+        } else if !test_ids.insert(t.id.as_str()) || spec.metrics.iter().any(|m| m.id == t.id) {
+            out.push(SpecProblem::new(
+                at_test("id"),
+                format!("`{}` is already the id of another test or metric", t.id),
+            ));
+        }
+        for (k, v) in [("rows", &t.rows), ("cols", &t.cols)] {
+            if v != crate::spec::RISK_TIER {
+                check_categorical_ref(
+                    spec,
+                    v,
+                    at_test(k),
+                    "a test variable (or `risk_tier`)",
+                    &mut out,
+                );
+            }
+        }
+        if t.rows == t.cols {
+            out.push(SpecProblem::new(
+                at_test("cols"),
+                format!(
+                    "a test of `{}` against itself; name two different variables",
+                    t.rows
+                ),
+            ));
+        }
+        let distinct: std::collections::BTreeSet<_> = t.statistics.iter().collect();
+        if t.statistics.is_empty() || distinct.len() != t.statistics.len() {
+            out.push(SpecProblem::new(
+                at_test("statistics"),
+                "expected distinct statistics among F, Chisq, Wald, adjWald, lincom, saddlepoint",
+            ));
+        }
+    }
+
     // Segments.
     for (i, v) in spec.segments.variables.iter().enumerate() {
         check_categorical_ref(

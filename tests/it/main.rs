@@ -19,5 +19,6 @@ mod publish;
 mod reference;
 mod report;
 mod robustness;
+mod statistics;
 mod util;
 mod weight;
