@@ -460,7 +460,7 @@ pub fn analyse(
     let w = &weighted.weights;
     let n_rows = records.len();
     let level = spec.publication.ci_level;
-    let (method, method_name) = proportion_method(spec);
+    let (method, method_name) = proportion_method(spec, None);
     let segs: Vec<Segment> = segments(spec, records);
     let answered: Vec<bool> = named.iter().map(|s| !s.is_empty()).collect();
     // Every segment variable (and cross) as one partition, estimated in one pass per series.

@@ -191,7 +191,31 @@ pub fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &st
             .map(|m| m[di].unwrap_or(f64::NAN))
             .collect();
     }
+    if var == RISK_TIER {
+        // The tier's ordinal code: 1 for the first tier of `[scoring] tiers`, 2 for the next …
+        return scores
+            .tier
+            .iter()
+            .map(|t| t.map_or(f64::NAN, |t| (t + 1) as f64))
+            .collect();
+    }
     let qi = question_index(spec, var).unwrap_or(0);
+    let q = &spec.questions[qi];
+    if q.kind != QuestionType::Numeric {
+        // A single-choice, Likert or yes/no item by its options' scores (unscored options and
+        // missing codes are missing).
+        let options = spec.options(q);
+        return records
+            .iter()
+            .map(|r| {
+                r.answers[qi]
+                    .as_code()
+                    .and_then(|c| options.iter().find(|o| o.code.0 == c))
+                    .and_then(|o| o.score)
+                    .map_or(f64::NAN, f64::from)
+            })
+            .collect();
+    }
     records
         .iter()
         .map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN))
@@ -365,7 +389,14 @@ fn indicator(
         .map(|r| match &r.answers[qi] {
             Answer::Code(c) => Some(u64::from(levels.contains(c))),
             Answer::Codes(cs) => Some(u64::from(cs.iter().any(|c| levels.contains(c)))),
-            _ => None,
+            // A numeric question: whether the value is one of the levels' numbers.
+            a => a.as_number().map(|x| {
+                u64::from(
+                    levels
+                        .iter()
+                        .any(|l| l.trim().parse::<f64>().ok() == Some(x)),
+                )
+            }),
         })
         .collect()
 }
@@ -447,7 +478,14 @@ fn metric_series(
                 m.levels.iter().map(|l| vec![l.clone()]).collect()
             };
             let label = |levels: &[String]| levels.join("|");
-            match answer_sets(spec, records, scores, cache, &m.variable) {
+            let numeric_question = question_index(spec, &m.variable)
+                .is_some_and(|qi| spec.questions[qi].kind == QuestionType::Numeric);
+            let sets = if numeric_question {
+                None
+            } else {
+                answer_sets(spec, records, scores, cache, &m.variable)
+            };
+            match sets {
                 Some((sets, codes)) => counted
                     .iter()
                     .map(|levels| {
@@ -479,13 +517,22 @@ fn metric_series(
     }
 }
 
-/// The proportion CI method the spec asks for, and its name in the outputs.
-pub(crate) fn proportion_method(spec: &Spec) -> (PropCi, &'static str) {
-    match spec.publication.proportion_ci {
+/// The proportion CI method the spec asks for (the metric's own when it names one), and its
+/// name in the outputs.
+pub(crate) fn proportion_method(
+    spec: &Spec,
+    metric: Option<&crate::spec::Metric>,
+) -> (PropCi, &'static str) {
+    let asked = metric.map_or(spec.publication.proportion_ci, |m| {
+        m.proportion_ci_or(&spec.publication)
+    });
+    match asked {
         ProportionCi::Logit => (PropCi::Logit, "logit"),
+        ProportionCi::Xlogit => (PropCi::Logit, "xlogit"),
         ProportionCi::Beta => (PropCi::Beta, "beta"),
         ProportionCi::Wilson => (PropCi::Wilson, "wilson"),
         ProportionCi::Mean => (PropCi::Mean, "mean"),
+        ProportionCi::Normal => (PropCi::Mean, "normal"),
         ProportionCi::Asin => (PropCi::Asin, "asin"),
     }
 }
@@ -632,9 +679,9 @@ fn batch_estimates(
                     .unwrap_or(p_label)
             })
             .collect();
-        let rule = QRule::parse(&spec.publication.quantile_rule).unwrap_or(QRule::Math);
-        let interval =
-            WoodruffCi::parse(&spec.publication.quantile_interval).unwrap_or(WoodruffCi::Mean);
+        let rule = QRule::parse(m.quantile_rule_or(&spec.publication)).unwrap_or(QRule::Math);
+        let interval = WoodruffCi::parse(m.quantile_interval_or(&spec.publication))
+            .unwrap_or(WoodruffCi::Mean);
         let y = series[first].2.values();
         let results = lin.quantiles(&y, domains, &probs, rule, interval, level);
         for (pi, &s) in quantile_series.iter().enumerate() {
@@ -736,7 +783,7 @@ pub fn estimate(
                             e.se = se;
                         }
                         let (lo, hi, method) = if stat == "proportion" {
-                            let (method, name) = proportion_method(spec);
+                            let (method, name) = proportion_method(spec, Some(m));
                             let (lo, hi) =
                                 proportion_ci(method, e.value, e.se, e.df, records.len(), level);
                             (lo, hi, name)
@@ -1424,7 +1471,7 @@ pub fn distributions(
         calibration: &weighted.calibration,
     };
     let level = spec.publication.ci_level;
-    let (method, _) = proportion_method(spec);
+    let (method, _) = proportion_method(spec, None);
     // Overall and each segment variable: the cells of a cross are too small for a histogram
     // (nearly every bin would be withheld, and, linked to its margins, force withholding there).
     let segs: Vec<Segment> = segments(spec, records)

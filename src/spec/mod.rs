@@ -879,6 +879,36 @@ pub struct Metric {
     /// The population the metric describes.
     #[serde(default)]
     pub population: Option<String>,
+    /// This metric's proportion interval (R's `svyciprop` method); default
+    /// `publication.proportion_ci`.
+    #[serde(default)]
+    pub proportion_ci: Option<ProportionCi>,
+    /// This quantile metric's rule (R's `qrule`); default `publication.quantile_rule`.
+    #[serde(default)]
+    pub quantile_rule: Option<String>,
+    /// This quantile metric's Woodruff interval (R's `interval.type`); default
+    /// `publication.quantile_interval`.
+    #[serde(default)]
+    pub quantile_interval: Option<String>,
+}
+
+impl Metric {
+    /// The proportion CI method: the metric's own, else the publication default.
+    pub fn proportion_ci_or(&self, p: &Publication) -> ProportionCi {
+        self.proportion_ci.unwrap_or(p.proportion_ci)
+    }
+
+    /// The quantile rule's name: the metric's own, else the publication default.
+    pub fn quantile_rule_or<'a>(&'a self, p: &'a Publication) -> &'a str {
+        self.quantile_rule.as_deref().unwrap_or(&p.quantile_rule)
+    }
+
+    /// The quantile interval's name: the metric's own, else the publication default.
+    pub fn quantile_interval_or<'a>(&'a self, p: &'a Publication) -> &'a str {
+        self.quantile_interval
+            .as_deref()
+            .unwrap_or(&p.quantile_interval)
+    }
 }
 
 /// A weighted histogram: the share of organizations in each bin `[edge_k, edge_k+1)` (the last
@@ -983,11 +1013,17 @@ fn quantile_interval() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProportionCi {
+    /// R's `logit` (on linearized designs the same interval as `xlogit`).
     #[default]
     Logit,
+    /// R's `xlogit`: expit(logit p ± t·SE/(p(1−p))), the delta method on the logit scale.
+    Xlogit,
     Beta,
     Wilson,
+    /// R's `mean`: p ± t·SE.
     Mean,
+    /// The same interval by its plain name, `normal`.
+    Normal,
     Asin,
 }
 

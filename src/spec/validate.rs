@@ -709,13 +709,20 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             }
             continue;
         }
+        let numeric_question = spec
+            .question(var)
+            .is_some_and(|q| q.kind == QuestionType::Numeric);
+        // A categorical item is numeric by its options' scores, the tier by its ordinal code.
+        let scored = var == RISK_TIER
+            || spec.question(var).is_some_and(|q| {
+                is_categorical(q.kind) && spec.options(q).iter().any(|o| o.score.is_some())
+            });
         let numeric_var = var == RISK_INDEX
             || var
                 .strip_prefix(MATURITY_PREFIX)
                 .is_some_and(|d| domain_ids.contains(d))
-            || spec
-                .question(var)
-                .is_some_and(|q| q.kind == QuestionType::Numeric);
+            || numeric_question
+            || (scored && m.kind != MetricKind::Ratio);
         let categorical_codes: Option<Vec<String>> = if var == RISK_TIER {
             Some(spec.scoring.tiers.iter().map(|t| t.name.clone()).collect())
         } else {
@@ -740,10 +747,29 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                 out.push(SpecProblem::new(
                     with("variable"),
                     format!(
-                        "a {:?} metric needs a numeric variable; `{var}` is not numeric",
+                        "a {:?} metric needs a numeric variable, `{RISK_TIER}`, or a single-choice/Likert/yes-no question with option scores; `{var}` is none of these",
                         m.kind
                     ),
                 ));
+            }
+            // The proportion of a numeric question: the share whose value is one of `levels`.
+            MetricKind::Proportion if numeric_question => {
+                if m.levels.is_empty() {
+                    out.push(SpecProblem::new(
+                        with("levels"),
+                        "a proportion of a numeric variable needs the `levels` (values) that count, e.g. [\"1\"]",
+                    ));
+                }
+                for (j, l) in m.levels.iter().enumerate() {
+                    if l.trim().parse::<f64>().is_err() {
+                        let mut p = with("levels");
+                        p.push(PathSeg::Index(j));
+                        out.push(SpecProblem::new(
+                            p,
+                            format!("`{l}` is not a number; `{var}` is numeric"),
+                        ));
+                    }
+                }
             }
             MetricKind::Proportion | MetricKind::Distribution => match &categorical_codes {
                 None => out.push(SpecProblem::new(
@@ -790,6 +816,40 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                 out.push(SpecProblem::new(
                     with("denominator"),
                     "a ratio needs a numeric `denominator` variable",
+                ));
+            }
+        }
+        if m.proportion_ci.is_some()
+            && !matches!(m.kind, MetricKind::Proportion | MetricKind::Distribution)
+        {
+            out.push(SpecProblem::new(
+                with("proportion_ci"),
+                "only proportion and distribution metrics have a proportion interval",
+            ));
+        }
+        for (k, v) in [
+            ("quantile_rule", &m.quantile_rule),
+            ("quantile_interval", &m.quantile_interval),
+        ] {
+            let Some(v) = v else { continue };
+            if m.kind != MetricKind::Quantile {
+                out.push(SpecProblem::new(
+                    with(k),
+                    format!("only quantile metrics have a `{k}`"),
+                ));
+            } else if k == "quantile_rule" && crate::kernels::intervals::QRule::parse(v).is_none() {
+                out.push(SpecProblem::new(
+                    with(k),
+                    format!(
+                        "unknown quantile rule `{v}`; expected math, school, hf3 … hf9 or shahvaish"
+                    ),
+                ));
+            } else if k == "quantile_interval"
+                && crate::kernels::intervals::WoodruffCi::parse(v).is_none()
+            {
+                out.push(SpecProblem::new(
+                    with(k),
+                    format!("unknown interval `{v}`; expected mean, xlogit, asin, beta or score"),
                 ));
             }
         }

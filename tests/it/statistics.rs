@@ -156,3 +156,200 @@ fn without_spec_tests_only_the_default_tests_are_written() {
         .iter()
         .all(|r| r[col] == "difference" || r[col] == "rao_scott_f"));
 }
+
+/// A metric block for the example round.
+fn metric(id: &str, kind: &str, variable: &str, extra: &str) -> String {
+    format!(
+        "[[metrics]]\nid = \"{id}\"\nversion = 1\ntitle = \"{id}\"\nkind = \"{kind}\"\nvariable = \"{variable}\"\ndefinition = \"test\"\n{extra}\n"
+    )
+}
+
+/// The overall row of a metric in estimates.csv: column name → value.
+fn overall(t: &TestRun, id: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let (head, rows) = read_csv(&t.path("out/tables/estimates.csv"));
+    rows.into_iter()
+        .filter(|r| r[0] == id && r[head.iter().position(|h| h == "segment_var").unwrap()] == "all")
+        .map(|r| head.iter().cloned().zip(r).collect())
+        .collect()
+}
+
+/// Σ w·y / Σ w over the respondents of data/clean.csv with a value (`y` maps a row to it).
+fn weighted_mean(
+    t: &TestRun,
+    y: impl Fn(&std::collections::BTreeMap<String, String>) -> Option<f64>,
+) -> f64 {
+    let (head, rows) = read_csv(&t.path("out/data/clean.csv"));
+    let (mut num, mut den) = (0.0, 0.0);
+    for r in rows {
+        let r: std::collections::BTreeMap<String, String> = head.iter().cloned().zip(r).collect();
+        if let Some(v) = y(&r) {
+            let w: f64 = r["weight"].parse().unwrap();
+            num += w * v;
+            den += w;
+        }
+    }
+    num / den
+}
+
+#[test]
+fn means_of_likert_items_and_the_tier_and_shares_of_numeric_answers() {
+    let t = example_with(
+        &[
+            metric("T.B3", "mean", "B3", ""),
+            metric("T.TIER", "mean", "risk_tier", ""),
+            metric(
+                "T.S5SOME",
+                "proportion",
+                "S5",
+                "levels = [\"2\", \"3\", \"7\", \"10\", \"15\", \"18\", \"38\"]",
+            ),
+            metric("T.B3MED", "quantile", "B3", "probs = [0.5]"),
+        ]
+        .concat(),
+    );
+    t.run().expect_code(0);
+    let est = |id: &str| -> f64 { overall(&t, id)[0]["estimate"].parse().unwrap() };
+    // B3 is on agree5: codes 1–5 score 0–4; 8 and 9 are missing codes.
+    let want = weighted_mean(&t, |r| {
+        r["B3"]
+            .parse::<f64>()
+            .ok()
+            .filter(|c| (1.0..=5.0).contains(c))
+            .map(|c| c - 1.0)
+    });
+    assert!(
+        (est("T.B3") - want).abs() < 1e-9 * want,
+        "{} vs {want}",
+        est("T.B3")
+    );
+    // The tier by its ordinal code in [scoring] tiers: Low 1, Moderate 2, High 3, Critical 4.
+    let tiers = ["Low", "Moderate", "High", "Critical"];
+    let want = weighted_mean(&t, |r| {
+        tiers
+            .iter()
+            .position(|x| *x == r["risk_tier"])
+            .map(|i| (i + 1) as f64)
+    });
+    assert!((est("T.TIER") - want).abs() < 1e-9 * want);
+    // The share of organizations designating one of these numbers of critical suppliers (a
+    // numeric answer counted by value).
+    let counted = [2.0, 3.0, 7.0, 10.0, 15.0, 18.0, 38.0];
+    let want = weighted_mean(&t, |r| {
+        r["S5"]
+            .parse::<f64>()
+            .ok()
+            .map(|v| f64::from(u8::from(counted.contains(&v))))
+    });
+    let s5 = overall(&t, "T.S5SOME");
+    assert_eq!(s5[0]["level"], "2|3|7|10|15|18|38");
+    assert!(
+        (est("T.S5SOME") - want).abs() < 1e-9,
+        "{} vs {want}",
+        est("T.S5SOME")
+    );
+    // The median of a Likert item is one of its scores.
+    assert!([0.0, 1.0, 2.0, 3.0, 4.0].contains(&est("T.B3MED")));
+}
+
+#[test]
+fn interval_and_quantile_rule_can_be_chosen_per_metric() {
+    let t = example_with(
+        &[
+            metric(
+                "T.MED_MATH",
+                "quantile",
+                "risk_index",
+                "probs = [0.5]\nquantile_rule = \"math\"",
+            ),
+            metric(
+                "T.MED_HF7",
+                "quantile",
+                "risk_index",
+                "probs = [0.5]\nquantile_rule = \"hf7\"\nquantile_interval = \"score\"",
+            ),
+            metric(
+                "T.HIGH_NORMAL",
+                "proportion",
+                "risk_tier",
+                "levels = [\"High\", \"Critical\"]\nproportion_ci = \"normal\"",
+            ),
+            metric(
+                "T.HIGH_XLOGIT",
+                "proportion",
+                "risk_tier",
+                "levels = [\"High\", \"Critical\"]\nproportion_ci = \"xlogit\"",
+            ),
+            metric(
+                "T.HIGH_DEFAULT",
+                "proportion",
+                "risk_tier",
+                "levels = [\"High\", \"Critical\"]",
+            ),
+        ]
+        .concat(),
+    );
+    t.run().expect_code(0);
+    let row = |id: &str| overall(&t, id).remove(0);
+    let num = |id: &str, c: &str| -> f64 { row(id)[c].parse().unwrap() };
+    // hf7 interpolates where math takes an order statistic: two medians from one run.
+    assert_ne!(num("T.MED_MATH", "estimate"), num("T.MED_HF7", "estimate"));
+    assert_ne!(num("T.MED_MATH", "ci_low"), num("T.MED_HF7", "ci_low"));
+    // normal is symmetric about the estimate; xlogit is the default (logit) interval by R's name.
+    let (p, lo, hi) = (
+        num("T.HIGH_NORMAL", "estimate"),
+        num("T.HIGH_NORMAL", "ci_low"),
+        num("T.HIGH_NORMAL", "ci_high"),
+    );
+    assert!(((p - lo) - (hi - p)).abs() < 1e-12, "{lo} {p} {hi}");
+    assert_eq!(row("T.HIGH_NORMAL")["ci_method"], "normal");
+    assert_eq!(row("T.HIGH_XLOGIT")["ci_method"], "xlogit");
+    assert_eq!(row("T.HIGH_DEFAULT")["ci_method"], "logit");
+    for c in ["ci_low", "ci_high"] {
+        assert_eq!(num("T.HIGH_XLOGIT", c), num("T.HIGH_DEFAULT", c));
+    }
+}
+
+#[test]
+fn per_metric_options_and_scored_variables_are_validated() {
+    for (extra, key, words) in [
+        (metric("T.X", "mean", "C4", ""), "variable", "option scores"),
+        (
+            metric("T.X", "mean", "B3", "proportion_ci = \"beta\""),
+            "proportion_ci",
+            "only proportion",
+        ),
+        (
+            metric(
+                "T.X",
+                "quantile",
+                "risk_index",
+                "probs = [0.5]\nquantile_rule = \"hf11\"",
+            ),
+            "quantile_rule",
+            "unknown quantile rule",
+        ),
+        (
+            metric("T.X", "mean", "risk_index", "quantile_interval = \"score\""),
+            "quantile_interval",
+            "only quantile",
+        ),
+        (
+            metric("T.X", "proportion", "S5", "levels = [\"none\"]"),
+            "levels[0]",
+            "not a number",
+        ),
+        (
+            metric("T.X", "proportion", "S5", ""),
+            "levels",
+            "values) that count",
+        ),
+    ] {
+        let t = example_with(&extra);
+        let out = t.run().expect_code(2);
+        assert!(
+            out.stderr.contains(key) && out.stderr.contains(words),
+            "{extra}: {}",
+            out.stderr
+        );
+    }
+}
