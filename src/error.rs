@@ -33,6 +33,10 @@ pub enum Error {
     #[error("weighting: {0}")]
     Weighting(String),
 
+    /// A `[[models]]` entry cannot be fitted on this round's data.
+    #[error("model `{id}` ([[models]]): {message}")]
+    Model { id: String, message: String },
+
     /// The command line asked for something impossible.
     #[error("{0}")]
     Usage(String),

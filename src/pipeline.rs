@@ -239,6 +239,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
     let mut weight_summary =
         crate::estimate::weight_summary(&spec.spec, &cleaned.records, &weighted);
+    let mut models = crate::estimate::models(&spec.spec, &cleaned.records, &scores, &weighted)?;
     let mut concentration = concentration;
     crate::bug::set_activity(format!("disclose ({})", opts.round_dir.display()));
     let disclosure = disclose::disclose(
@@ -252,6 +253,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             distributions: &mut distributions,
             weight_summary: &mut weight_summary,
             concentration: concentration.as_mut(),
+            models: &mut models,
         },
         disclosure_mode(),
     );
@@ -287,6 +289,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         failed_gates,
         previous,
         concentration,
+        models,
     };
     let written = (|| {
         let published = write_data(&result)?;
@@ -578,7 +581,15 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
         None => None,
     };
     let metrics = export::metrics_table(r);
+    let models = if r.spec.spec.models.is_empty() {
+        None
+    } else {
+        let t = crate::estimate::models_table(&r.models);
+        t.write_both(&tables, "models")?;
+        Some(t)
+    };
     Ok(PublishedTables {
+        models,
         estimates,
         comparisons,
         distributions,

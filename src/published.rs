@@ -37,6 +37,8 @@ pub struct RunResult {
     pub previous: Option<crate::previous::PreviousRound>,
     /// Supplier concentration, when the spec has a `[concentration]` section.
     pub concentration: Option<crate::concentration::Analysis>,
+    /// The spec's `[[models]]`: coefficients and term tests, suppressed like the estimates.
+    pub models: Vec<crate::estimate::ModelRow>,
 }
 
 impl RunResult {
@@ -56,6 +58,8 @@ pub struct PublishedTables {
     pub concentration: Option<(Table, Table)>,
     /// `metrics/metrics.csv`: the clearinghouse export (also a sheet of the workbook).
     pub metrics: Table,
+    /// `tables/models.csv`, when the spec has `[[models]]`.
+    pub models: Option<Table>,
 }
 
 /// What a column of a published table means (the README sheet; docs/output.md in full).

@@ -173,6 +173,7 @@ pub struct Results<'a> {
     pub distributions: &'a mut Vec<DistributionRow>,
     pub weight_summary: &'a mut Vec<WeightSummaryRow>,
     pub concentration: Option<&'a mut Analysis>,
+    pub models: &'a mut Vec<crate::estimate::ModelRow>,
 }
 
 /// How far the stage goes: everything, or (to show what the audit catches) primary suppression
@@ -200,7 +201,13 @@ pub fn disclose(
         distributions,
         weight_summary,
         mut concentration,
+        models,
     } = results;
+    // A model's coefficient for a factor level few organizations are at is close to their own
+    // answers: withheld like a small cell.
+    for r in models.iter_mut() {
+        r.suppressed = r.n_level.is_some_and(|n| policy.too_few(n));
+    }
     // Suppliers: published when named by enough organizations; ranked within their category by
     // the sector-wide share; unpublished suppliers' rows are dropped before anything else.
     if let Some(c) = concentration.as_deref_mut() {

@@ -31,7 +31,9 @@ use crate::weight::Weighted;
 /// Segment variable name of the overall rows.
 pub const ALL: &str = "all";
 
+mod models;
 mod weight_summary;
+pub use models::{models, models_table, ModelRow};
 pub use weight_summary::{weight_summary, weight_summary_table, WeightSummaryRow};
 
 #[derive(Debug, Clone, PartialEq)]

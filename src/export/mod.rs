@@ -374,6 +374,15 @@ pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
             ],
         },
     ];
+    if let Some(models) = &published.models {
+        resources.push(Resource {
+            name: "models",
+            path: "tables/models.csv",
+            title: "Design-based regressions: coefficients and Wald tests of each factor",
+            table: models,
+            key: &["model_id", "row", "term", "level"],
+        });
+    }
     if let Some((by_category, dependency)) = &published.concentration {
         resources.push(Resource {
             name: "concentration",

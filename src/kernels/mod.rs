@@ -19,6 +19,7 @@ pub mod design;
 pub mod dist;
 pub mod domains;
 pub mod estimators;
+pub mod glm;
 pub mod greg;
 pub mod intervals;
 pub mod quadform;

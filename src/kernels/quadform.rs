@@ -23,7 +23,8 @@ fn exp1(x: f64) -> f64 {
 
 /// ln(1 + x) when `first`, else ln(1 + x) − x, accurate for small x.
 fn log1(x: f64, first: bool) -> f64 {
-    if x.abs() > 0.1 {
+    // |x| > 0.1 (or not a number: the series below would never settle on NaN).
+    if x.is_nan() || x.abs() > 0.1 {
         if first {
             (1.0 + x).ln()
         } else {
@@ -386,7 +387,9 @@ fn qfc(d: &mut Davies<'_>, acc: f64) -> Result<(f64, u8), TooManyTerms> {
 /// "integration")`: Davies at acc 1e-7, retried at 1e-5 when that fails; `ddf` truncated to an
 /// integer as CompQuadForm's `as.integer(h)` does.
 pub fn pfsum_integration(x: f64, a: &[f64], ddf: f64) -> f64 {
-    if !(x.is_finite() && ddf >= 1.0 && !a.is_empty()) {
+    if !(x.is_finite() && (1.0..1e9).contains(&ddf) && !a.is_empty())
+        || a.iter().any(|v| !v.is_finite())
+    {
         return f64::NAN;
     }
     let mut lb = a.to_vec();
@@ -527,7 +530,10 @@ pub fn saddle(x: f64, lambda: &[f64]) -> Option<f64> {
 /// of Σ a_j χ²_1 − (x/ddf) χ²_ddf > 0 (`ddf` copies, truncated as R's `rep`), falling back to
 /// the Satterthwaite F where the saddlepoint is undefined.
 pub fn pfsum_saddlepoint(x: f64, a: &[f64], ddf: f64) -> f64 {
-    if !(x.is_finite() && ddf >= 1.0 && !a.is_empty()) {
+    // The saddlepoint spreads −x/ddf over ⌊ddf⌋ terms: beyond 1e7 that is memory, not accuracy.
+    if !(x.is_finite() && (1.0..1e7).contains(&ddf) && !a.is_empty())
+        || a.iter().any(|v| !v.is_finite())
+    {
         return f64::NAN;
     }
     let k = a.len() as f64;
@@ -582,5 +588,10 @@ mod tests {
         assert!(pfsum_integration(f64::NAN, &[1.0], 10.0).is_nan());
         assert!(pfsum_saddlepoint(1.0, &[], 10.0).is_nan());
         assert!(pfsum_saddlepoint(1.0, &[1.0], 0.5).is_nan());
+        // A design-effect matrix that could not be decomposed gives NaN eigenvalues: no answer,
+        // not an endless series.
+        assert!(pfsum_integration(3.0, &[f64::NAN, 1.0], 50.0).is_nan());
+        assert!(pfsum_saddlepoint(3.0, &[f64::NAN, 1.0], 50.0).is_nan());
+        assert!(log1(f64::NAN, true).is_nan());
     }
 }

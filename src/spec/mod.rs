@@ -67,6 +67,9 @@ pub struct Spec {
     /// Tests of association between two categorical variables (`tables/comparisons.csv`).
     #[serde(default)]
     pub tests: Vec<AssociationTest>,
+    /// Design-based regressions (`tables/models.csv`).
+    #[serde(default)]
+    pub models: Vec<ModelSpec>,
     #[serde(default)]
     pub publication: Publication,
     #[serde(default)]
@@ -130,6 +133,48 @@ impl ChisqStatistic {
             ChisqStatistic::Saddlepoint => "saddlepoint",
         }
     }
+}
+
+/// `[[models]]`: a design-based regression (R's `svyglm`) of a response on predictors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Stable identifier written to `models.csv`, e.g. `MODEL.RISK.01`.
+    pub id: String,
+    /// What the model asks, in words (the report's heading for it).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The response: a numeric variable (gaussian) — a numeric question, `risk_index`,
+    /// `maturity:<domain>`, a scored item or the tier's ordinal code — or, for `quasibinomial`,
+    /// a categorical variable with the `levels` that count as 1 (or a 0/1 numeric question).
+    pub response: String,
+    /// Quasibinomial: the response's codes (or tier names) counted as 1.
+    #[serde(default)]
+    pub levels: Vec<String>,
+    #[serde(default)]
+    pub family: ModelFamily,
+    /// Predictors: categorical questions (and `risk_tier`) enter as factors with treatment
+    /// contrasts; numeric variables as numbers.
+    pub predictors: Vec<String>,
+    /// A factor's reference level (a code; default its first option answered).
+    #[serde(default)]
+    pub reference: BTreeMap<String, String>,
+    /// The model is refused when fewer than this many organizations per parameter answer.
+    #[serde(default = "min_per_parameter")]
+    pub min_per_parameter: usize,
+}
+
+fn min_per_parameter() -> usize {
+    10
+}
+
+/// A model's family (R's `family = gaussian()` or `quasibinomial()`, canonical links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFamily {
+    #[default]
+    Gaussian,
+    Quasibinomial,
 }
 
 /// `[report]`: the templates of `report.html` and `summary.md`.

@@ -54,6 +54,133 @@ fn check_categorical_ref(
     }
 }
 
+/// `[[models]]`: ids, a response of the family's kind, known predictors, reference levels.
+fn check_models(spec: &Spec, domain_ids: &BTreeSet<&str>, out: &mut Vec<SpecProblem>) {
+    use crate::spec::{ModelFamily, VarianceMethod, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+    let numeric = |v: &str| {
+        v == RISK_INDEX
+            || v == RISK_TIER
+            || v.strip_prefix(MATURITY_PREFIX)
+                .is_some_and(|d| domain_ids.contains(d))
+            || spec.question(v).is_some_and(|q| {
+                q.kind == QuestionType::Numeric
+                    || (is_categorical(q.kind) && spec.options(q).iter().any(|o| o.score.is_some()))
+            })
+    };
+    let categorical =
+        |v: &str| v == RISK_TIER || spec.question(v).is_some_and(|q| is_categorical(q.kind));
+    let codes = |v: &str| -> Vec<String> {
+        if v == RISK_TIER {
+            spec.scoring.tiers.iter().map(|t| t.name.clone()).collect()
+        } else {
+            spec.question(v)
+                .map(|q| spec.options(q).iter().map(|o| o.code.0.clone()).collect())
+                .unwrap_or_default()
+        }
+    };
+    let mut ids = BTreeSet::new();
+    for (i, m) in spec.models.iter().enumerate() {
+        let at_model = |k: &str| vec![key("models"), PathSeg::Index(i), key(k)];
+        if m.id.trim().is_empty() || !ids.insert(m.id.as_str()) {
+            out.push(SpecProblem::new(
+                at_model("id"),
+                "each model needs its own non-empty id",
+            ));
+        }
+        if spec.design.variance != VarianceMethod::Linearization {
+            out.push(SpecProblem::new(
+                at_model("id"),
+                "models are fitted with linearized variances; with replicate weights (design.variance) they are not available yet",
+            ));
+        }
+        let r = m.response.as_str();
+        match m.family {
+            ModelFamily::Gaussian if !numeric(r) => out.push(SpecProblem::new(
+                at_model("response"),
+                format!("a gaussian model needs a numeric response (a numeric question, {RISK_INDEX}, {MATURITY_PREFIX}<domain>, a scored item or {RISK_TIER}); `{r}` is not"),
+            )),
+            ModelFamily::Gaussian if !m.levels.is_empty() => out.push(SpecProblem::new(
+                at_model("levels"),
+                "`levels` makes the response 0/1; use family = \"quasibinomial\" for that",
+            )),
+            ModelFamily::Quasibinomial if categorical(r) => {
+                let known = codes(r);
+                if m.levels.is_empty() {
+                    out.push(SpecProblem::new(
+                        at_model("levels"),
+                        format!("a logistic model of `{r}` needs the `levels` that count as 1 (of: {})", known.join(", ")),
+                    ));
+                }
+                for l in &m.levels {
+                    if !known.contains(l) {
+                        out.push(SpecProblem::new(
+                            at_model("levels"),
+                            format!("`{l}` is not a code of `{r}`; expected one of: {}", known.join(", ")),
+                        ));
+                    }
+                }
+            }
+            ModelFamily::Quasibinomial
+                if !spec.question(r).is_some_and(|q| q.kind == QuestionType::Numeric) =>
+            {
+                out.push(SpecProblem::new(
+                    at_model("response"),
+                    format!("a quasibinomial model needs a categorical response with `levels`, or a 0/1 numeric question; `{r}` is neither"),
+                ));
+            }
+            _ => {}
+        }
+        if m.predictors.is_empty() {
+            out.push(SpecProblem::new(
+                at_model("predictors"),
+                "a model needs at least one predictor",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (j, p) in m.predictors.iter().enumerate() {
+            let path = vec![
+                key("models"),
+                PathSeg::Index(i),
+                key("predictors"),
+                PathSeg::Index(j),
+            ];
+            if p == r || !seen.insert(p.as_str()) {
+                out.push(SpecProblem::new(
+                    path,
+                    format!("`{p}` is the response or already a predictor"),
+                ));
+            } else if !numeric(p) && !categorical(p) {
+                out.push(SpecProblem::new(
+                    path,
+                    format!("unknown or unusable predictor `{p}`; expected a single-choice, Likert or yes/no question, a numeric question, {RISK_INDEX}, {RISK_TIER} or {MATURITY_PREFIX}<domain>"),
+                ));
+            }
+        }
+        for (v, code) in &m.reference {
+            if !m.predictors.contains(v) || !categorical(v) {
+                out.push(SpecProblem::new(
+                    at_model("reference"),
+                    format!("`{v}` is not a categorical predictor of this model"),
+                ));
+            } else if !codes(v).contains(code) {
+                out.push(SpecProblem::new(
+                    at_model("reference"),
+                    format!(
+                        "`{code}` is not a code of `{v}`; expected one of: {}",
+                        codes(v).join(", ")
+                    ),
+                ));
+            }
+        }
+        if m.min_per_parameter == 0 {
+            out.push(SpecProblem::new(
+                at_model("min_per_parameter"),
+                "expected at least 1",
+            ));
+        }
+    }
+}
+
 /// The variables a `kind = "concentration"` metric can publish.
 pub const CONCENTRATION_VARIABLES: [&str; 4] = [
     "hhi",
@@ -634,6 +761,8 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             ));
         }
     }
+
+    check_models(spec, &domain_ids, &mut out);
 
     // Segments.
     for (i, v) in spec.segments.variables.iter().enumerate() {

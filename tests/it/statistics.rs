@@ -353,3 +353,139 @@ fn per_metric_options_and_scored_variables_are_validated() {
         );
     }
 }
+
+/// models.csv rows as column → value maps.
+fn model_rows(t: &TestRun) -> Vec<std::collections::BTreeMap<String, String>> {
+    let (head, rows) = read_csv(&t.path("out/tables/models.csv"));
+    rows.into_iter()
+        .map(|r| head.iter().cloned().zip(r).collect())
+        .collect()
+}
+
+/// With one factor as the only predictor, a linear model's intercept is the reference level's
+/// mean and each coefficient a difference of domain means; the intercept's linearized SE is the
+/// reference domain mean's. A logistic model's expit(intercept) is the reference level's share.
+/// Both checked against the same run's estimates.csv (independent code: the domain estimator).
+#[test]
+fn a_model_on_one_factor_reproduces_the_domain_estimates() {
+    let t = example_with(&[
+        metric("T.RI", "mean", "risk_index", ""),
+        metric("T.HIGH", "proportion", "risk_tier", "levels = [\"High\", \"Critical\"]"),
+        "[[models]]\nid = \"M.LIN\"\nresponse = \"risk_index\"\npredictors = [\"size\"]\nreference = { size = \"medium\" }\n".into(),
+        "[[models]]\nid = \"M.LOG\"\nfamily = \"quasibinomial\"\nresponse = \"risk_tier\"\nlevels = [\"High\", \"Critical\"]\npredictors = [\"size\"]\nreference = { size = \"medium\" }\n".into(),
+    ]
+    .concat());
+    t.run().expect_code(0);
+    let (head, est) = read_csv(&t.path("out/tables/estimates.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let by_size = |id: &str, level: &str, c: &str| -> f64 {
+        let row = est
+            .iter()
+            .find(|r| {
+                r[0] == id && r[col("segment_var")] == "size" && r[col("segment_value")] == level
+            })
+            .unwrap();
+        row[col(c)]
+            .parse()
+            .unwrap_or_else(|_| panic!("{id} {level} {c}: {row:?}"))
+    };
+    let rows = model_rows(&t);
+    let coef = |model: &str, term: &str, level: &str| {
+        rows.iter()
+            .find(|r| {
+                r["model_id"] == model
+                    && r["row"] == "coefficient"
+                    && r["term"] == term
+                    && r["level"] == level
+            })
+            .unwrap_or_else(|| panic!("no {model} {term} {level}"))
+            .clone()
+    };
+    let num =
+        |r: &std::collections::BTreeMap<String, String>, c: &str| -> f64 { r[c].parse().unwrap() };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-12);
+    let icpt = coef("M.LIN", "(Intercept)", "");
+    assert!(close(
+        num(&icpt, "estimate"),
+        by_size("T.RI", "medium", "estimate")
+    ));
+    assert!(
+        close(num(&icpt, "se"), by_size("T.RI", "medium", "se")),
+        "{} vs {}",
+        num(&icpt, "se"),
+        by_size("T.RI", "medium", "se")
+    );
+    for level in ["small", "large"] {
+        let c = coef("M.LIN", "size", level);
+        assert_eq!(c["reference"], "medium");
+        let want = by_size("T.RI", level, "estimate") - by_size("T.RI", "medium", "estimate");
+        assert!(
+            close(num(&c, "estimate"), want),
+            "{level}: {} vs {want}",
+            num(&c, "estimate")
+        );
+    }
+    // The logistic model (reference medium: the small organizations' share is withheld in
+    // estimates.csv for its effective n, so it is not the one compared).
+    let icpt = coef("M.LOG", "(Intercept)", "");
+    let share = 1.0 / (1.0 + (-num(&icpt, "estimate")).exp());
+    assert!(
+        (share - by_size("T.HIGH", "medium", "estimate")).abs() < 1e-7,
+        "{share}"
+    );
+    let or = coef("M.LOG", "size", "large");
+    assert!(close(num(&or, "odds_ratio"), num(&or, "estimate").exp()));
+    // One Wald test per factor, on (levels − 1, residual df).
+    let test = rows
+        .iter()
+        .find(|r| r["model_id"] == "M.LIN" && r["row"] == "term_test")
+        .unwrap();
+    assert_eq!(test["term"], "size");
+    assert_eq!(num(test, "ndf"), 2.0);
+    let p = num(test, "p_value");
+    assert!((0.0..=1.0).contains(&p));
+    // The data package lists the table.
+    let dp = std::fs::read_to_string(t.path("out/datapackage.json")).unwrap();
+    assert!(dp.contains("tables/models.csv"));
+}
+
+#[test]
+fn a_model_with_several_predictors_runs_and_bad_models_are_refused() {
+    let good = "[[models]]\nid = \"M.ALL\"\nresponse = \"risk_index\"\npredictors = [\"subsector\", \"size\", \"S4\", \"D5\"]\n";
+    let t = example_with(good);
+    t.run().expect_code(0);
+    let rows = model_rows(&t);
+    let coefs = rows.iter().filter(|r| r["row"] == "coefficient").count();
+    let tests = rows.iter().filter(|r| r["row"] == "term_test").count();
+    assert_eq!(
+        tests, 3,
+        "subsector, size and D5 are factors; S4 is numeric"
+    );
+    // Intercept, S4, at least one subsector contrast, two size contrasts, one D5 contrast.
+    assert!(coefs >= 6, "{coefs}");
+    for r in &rows {
+        let suppressed = r["suppressed"] == "true";
+        assert_eq!(
+            suppressed,
+            r["estimate"].is_empty() && r["row"] == "coefficient",
+            "{r:?}"
+        );
+    }
+    // Too few organizations per parameter: refused, naming the model and the rule.
+    let t = example_with(&format!("{good}min_per_parameter = 100\n"));
+    let out = t.run().expect_code(2);
+    assert!(
+        out.stderr.contains("M.ALL") && out.stderr.contains("per parameter"),
+        "{}",
+        out.stderr
+    );
+    for (extra, words) in [
+        ("[[models]]\nid = \"M\"\nresponse = \"size\"\npredictors = [\"D5\"]", "numeric response"),
+        ("[[models]]\nid = \"M\"\nfamily = \"quasibinomial\"\nresponse = \"risk_tier\"\npredictors = [\"D5\"]", "needs the `levels`"),
+        ("[[models]]\nid = \"M\"\nresponse = \"risk_index\"\npredictors = [\"C4\"]", "unusable predictor"),
+        ("[[models]]\nid = \"M\"\nresponse = \"risk_index\"\npredictors = [\"size\"]\nreference = { size = \"huge\" }", "not a code of `size`"),
+    ] {
+        let out = example_with(extra).run().expect_code(2);
+        assert!(out.stderr.contains("models[0]") && out.stderr.contains(words), "{extra}: {}", out.stderr);
+    }
+}

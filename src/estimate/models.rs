@@ -1,0 +1,352 @@
+//! The spec's `[[models]]`: design-based regressions of a response on organization traits
+//! (R's `svyglm` + `confint` + `regTermTest`), as rows of `tables/models.csv`. The design
+//! matrix is built here from the clean records and scores; the fit is `kernels::glm`.
+
+use crate::clean::Record;
+use crate::error::{Error, Result};
+use crate::kernels::dist::{pt_two_sided, qt};
+use crate::kernels::estimators::Survey;
+use crate::kernels::glm::{svyglm, Family, GlmError};
+use crate::score::Scores;
+use crate::spec::{ModelFamily, ModelSpec, QuestionType, Spec, RISK_TIER};
+use crate::table::Table;
+use crate::weight::Weighted;
+
+/// One row of `tables/models.csv`: a coefficient, or the Wald test of a factor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRow {
+    pub model_id: String,
+    pub family: &'static str,
+    pub response: String,
+    /// `coefficient` or `term_test`.
+    pub row: &'static str,
+    /// `(Intercept)`, or the predictor.
+    pub term: String,
+    /// A factor coefficient's level (a code or tier name); empty otherwise.
+    pub level: String,
+    /// A factor's reference level.
+    pub reference: String,
+    pub estimate: f64,
+    pub se: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// t of a coefficient; the Wald F of a term test.
+    pub statistic: f64,
+    pub ndf: f64,
+    pub ddf: f64,
+    pub p_value: f64,
+    /// Logistic models: exp of the coefficient and of its interval.
+    pub odds_ratio: f64,
+    pub odds_ratio_low: f64,
+    pub odds_ratio_high: f64,
+    /// Respondents the model used.
+    pub n: usize,
+    /// A factor coefficient: respondents at its level (what disclosure control checks).
+    pub n_level: Option<usize>,
+    pub suppressed: bool,
+}
+
+/// A predictor as read: numbers, or category indexes (`None` = missing).
+type RawPredictor = (String, std::result::Result<Vec<f64>, Vec<Option<usize>>>);
+
+/// A predictor's columns in the design matrix.
+enum Predictor {
+    Numeric(Vec<f64>),
+    /// Category index per row (`None` = missing), the levels used (option order), the
+    /// reference's position among them.
+    Factor {
+        cats: Vec<Option<usize>>,
+        levels: Vec<usize>,
+        reference: usize,
+    },
+}
+
+fn codes_of(spec: &Spec, var: &str) -> Vec<String> {
+    super::levels_of(spec, var)
+}
+
+fn is_factor(spec: &Spec, var: &str) -> bool {
+    var == RISK_TIER
+        || spec.question(var).is_some_and(|q| {
+            matches!(
+                q.kind,
+                QuestionType::Single | QuestionType::Likert | QuestionType::Yesno
+            )
+        })
+}
+
+/// Fit every `[[models]]` entry; a model the data cannot support is an error naming it.
+pub fn models(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    weighted: &Weighted,
+) -> Result<Vec<ModelRow>> {
+    let survey = Survey {
+        design: &weighted.design,
+        weights: &weighted.weights,
+        calibration: &weighted.calibration,
+    };
+    let mut rows = Vec::new();
+    for m in &spec.models {
+        rows.extend(fit_one(spec, records, scores, &survey, m)?);
+    }
+    Ok(rows)
+}
+
+fn fit_one(
+    spec: &Spec,
+    records: &[Record],
+    scores: &Scores,
+    survey: &Survey<'_>,
+    m: &ModelSpec,
+) -> Result<Vec<ModelRow>> {
+    let n_all = records.len();
+    let refuse = |message: String| Error::Model {
+        id: m.id.clone(),
+        message,
+    };
+    let (family, family_name) = match m.family {
+        ModelFamily::Gaussian => (Family::Gaussian, "gaussian"),
+        ModelFamily::Quasibinomial => (Family::Quasibinomial, "quasibinomial"),
+    };
+    let y: Vec<f64> = if m.family == ModelFamily::Quasibinomial && is_factor(spec, &m.response) {
+        super::indicator(spec, records, scores, &m.response, &m.levels)
+            .into_iter()
+            .map(|v| v.map_or(f64::NAN, |v| v as f64))
+            .collect()
+    } else {
+        super::numeric_values(spec, records, scores, &m.response)
+    };
+    let mut used: Vec<bool> = (0..n_all)
+        .map(|i| !y[i].is_nan() && survey.weights[i] > 0.0)
+        .collect();
+    let mut raw: Vec<RawPredictor> = Vec::new();
+    for p in &m.predictors {
+        if is_factor(spec, p) {
+            let cats = super::categories(spec, records, scores, p);
+            for i in 0..n_all {
+                used[i] &= cats[i].is_some();
+            }
+            raw.push((p.clone(), Err(cats)));
+        } else {
+            let x = super::numeric_values(spec, records, scores, p);
+            for i in 0..n_all {
+                used[i] &= !x[i].is_nan();
+            }
+            raw.push((p.clone(), Ok(x)));
+        }
+    }
+    // Factor levels among the rows used (R's factor of the model frame), in option order.
+    let mut predictors = Vec::new();
+    for (name, r) in raw {
+        predictors.push(match r {
+            Ok(x) => (name, Predictor::Numeric(x)),
+            Err(cats) => {
+                let mut levels: Vec<usize> = (0..n_all)
+                    .filter(|&i| used[i])
+                    .filter_map(|i| cats[i])
+                    .collect();
+                levels.sort_unstable();
+                levels.dedup();
+                let codes = codes_of(spec, &name);
+                let reference = match m.reference.get(&name) {
+                    Some(code) => {
+                        let want = codes.iter().position(|c| c == code);
+                        levels
+                            .iter()
+                            .position(|l| Some(*l) == want)
+                            .ok_or_else(|| {
+                                refuse(format!(
+                                    "the reference level `{code}` of `{name}` has no respondents in the model"
+                                ))
+                            })?
+                    }
+                    None => 0,
+                };
+                if levels.len() < 2 {
+                    return Err(refuse(format!(
+                        "`{name}` has {} level(s) among the respondents used; a factor needs two",
+                        levels.len()
+                    )));
+                }
+                (
+                    name,
+                    Predictor::Factor {
+                        cats,
+                        levels,
+                        reference,
+                    },
+                )
+            }
+        });
+    }
+    // The design matrix: intercept, then each predictor's columns.
+    let mut x: Vec<Vec<f64>> = vec![vec![1.0; n_all]];
+    let mut names: Vec<(String, String, String, Option<usize>)> =
+        vec![("(Intercept)".into(), String::new(), String::new(), None)];
+    let mut factor_cols: Vec<(String, String, Vec<usize>)> = Vec::new();
+    for (name, p) in &predictors {
+        match p {
+            Predictor::Numeric(v) => {
+                x.push(
+                    v.iter()
+                        .map(|v| if v.is_nan() { 0.0 } else { *v })
+                        .collect(),
+                );
+                names.push((name.clone(), String::new(), String::new(), None));
+            }
+            Predictor::Factor {
+                cats,
+                levels,
+                reference,
+            } => {
+                let codes = codes_of(spec, name);
+                let ref_code = codes[levels[*reference]].clone();
+                let mut cols = Vec::new();
+                for (k, &l) in levels.iter().enumerate() {
+                    if k == *reference {
+                        continue;
+                    }
+                    let col: Vec<f64> = cats
+                        .iter()
+                        .map(|c| f64::from(u8::from(*c == Some(l))))
+                        .collect();
+                    let at_level = (0..n_all)
+                        .filter(|&i| used[i] && cats[i] == Some(l))
+                        .count();
+                    cols.push(x.len());
+                    x.push(col);
+                    names.push((
+                        name.clone(),
+                        codes[l].clone(),
+                        ref_code.clone(),
+                        Some(at_level),
+                    ));
+                }
+                factor_cols.push((name.clone(), ref_code, cols));
+            }
+        }
+    }
+    let p = x.len();
+    let n_used = used.iter().filter(|u| **u).count();
+    if n_used < m.min_per_parameter * p {
+        return Err(refuse(format!(
+            "{n_used} organizations answered the response and every predictor, for {p} parameters; \
+             at least {} per parameter ({} in all) are needed (min_per_parameter) — drop predictors or merge levels",
+            m.min_per_parameter,
+            m.min_per_parameter * p
+        )));
+    }
+    let fit = svyglm(survey, &x, &y, &used, family).map_err(|e| {
+        refuse(match e {
+            GlmError::Aliased { column } => {
+                let (t, l, _, _) = &names[column];
+                format!(
+                    "the column of `{t}`{} is a combination of the others (aliased): drop it or merge levels",
+                    if l.is_empty() { String::new() } else { format!(" = {l}") }
+                )
+            }
+            other => other.to_string(),
+        })
+    })?;
+    let se = fit.se();
+    let q = qt(0.5 + spec.publication.ci_level / 2.0, fit.df_residual).unwrap_or(f64::NAN);
+    let logistic = family == Family::Quasibinomial;
+    let mut out = Vec::new();
+    for (j, (term, level, reference, n_level)) in names.into_iter().enumerate() {
+        let (b, s) = (fit.coef[j], se[j]);
+        let (lo, hi) = (b - q * s, b + q * s);
+        let t = b / s;
+        let or = |v: f64| if logistic { v.exp() } else { f64::NAN };
+        out.push(ModelRow {
+            model_id: m.id.clone(),
+            family: family_name,
+            response: m.response.clone(),
+            row: "coefficient",
+            term,
+            level,
+            reference,
+            estimate: b,
+            se: s,
+            ci_low: lo,
+            ci_high: hi,
+            statistic: t,
+            ndf: f64::NAN,
+            ddf: fit.df_residual,
+            p_value: pt_two_sided(t, fit.df_residual).unwrap_or(f64::NAN),
+            odds_ratio: or(b),
+            odds_ratio_low: or(lo),
+            odds_ratio_high: or(hi),
+            n: fit.n,
+            n_level,
+            suppressed: false,
+        });
+    }
+    for (term, reference, cols) in factor_cols {
+        let (f, ndf, ddf, pv) = fit.wald_test(&cols);
+        out.push(ModelRow {
+            model_id: m.id.clone(),
+            family: family_name,
+            response: m.response.clone(),
+            row: "term_test",
+            term,
+            level: String::new(),
+            reference,
+            estimate: f64::NAN,
+            se: f64::NAN,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            statistic: f,
+            ndf,
+            ddf,
+            p_value: pv,
+            odds_ratio: f64::NAN,
+            odds_ratio_low: f64::NAN,
+            odds_ratio_high: f64::NAN,
+            n: fit.n,
+            n_level: None,
+            suppressed: false,
+        });
+    }
+    Ok(out)
+}
+
+/// `tables/models.csv`: numbers of suppressed rows are blank.
+pub fn models_table(rows: &[ModelRow]) -> Table {
+    let shown = |r: &ModelRow, x: f64| {
+        if r.suppressed || !x.is_finite() {
+            None
+        } else {
+            Some(x)
+        }
+    };
+    let mut t = Table::new();
+    t.text("model_id", rows.iter().map(|r| Some(r.model_id.clone())))
+        .text("family", rows.iter().map(|r| Some(r.family)))
+        .text("response", rows.iter().map(|r| Some(r.response.clone())))
+        .text("row", rows.iter().map(|r| Some(r.row)))
+        .text("term", rows.iter().map(|r| Some(r.term.clone())))
+        .text("level", rows.iter().map(|r| Some(r.level.clone())))
+        .text("reference", rows.iter().map(|r| Some(r.reference.clone())))
+        .float("estimate", rows.iter().map(|r| shown(r, r.estimate)))
+        .float("se", rows.iter().map(|r| shown(r, r.se)))
+        .float("ci_low", rows.iter().map(|r| shown(r, r.ci_low)))
+        .float("ci_high", rows.iter().map(|r| shown(r, r.ci_high)))
+        .float("statistic", rows.iter().map(|r| shown(r, r.statistic)))
+        .float("ndf", rows.iter().map(|r| shown(r, r.ndf)))
+        .float("ddf", rows.iter().map(|r| shown(r, r.ddf)))
+        .float("p_value", rows.iter().map(|r| shown(r, r.p_value)))
+        .float("odds_ratio", rows.iter().map(|r| shown(r, r.odds_ratio)))
+        .float(
+            "odds_ratio_low",
+            rows.iter().map(|r| shown(r, r.odds_ratio_low)),
+        )
+        .float(
+            "odds_ratio_high",
+            rows.iter().map(|r| shown(r, r.odds_ratio_high)),
+        )
+        .int("n", rows.iter().map(|r| Some(r.n as i64)))
+        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)));
+    t
+}
