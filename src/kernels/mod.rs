@@ -22,6 +22,7 @@ pub mod estimators;
 pub mod glm;
 pub mod greg;
 pub mod intervals;
+pub mod panel;
 pub mod quadform;
 pub mod replicates;
 pub mod trim;
