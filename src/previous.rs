@@ -114,3 +114,134 @@ impl PreviousRound {
         })
     }
 }
+
+/// One output's per-respondent series (`data/panel.csv`, written by every run): what a change
+/// between two rounds that share organizations is estimated from.
+#[derive(Debug, Clone, Default)]
+pub struct PanelData {
+    pub keys: Vec<Option<String>>,
+    pub weights: Vec<f64>,
+    /// Series column → value per respondent (NaN = not answered).
+    pub series: std::collections::HashMap<String, Vec<f64>>,
+    /// Segment variable → code per respondent.
+    pub segments: std::collections::HashMap<String, Vec<Option<String>>>,
+}
+
+impl PanelData {
+    /// Read `<dir>/data/panel.csv`; `Ok(None)` when the output has none (an older version).
+    pub fn read(dir: &Path) -> Result<Option<PanelData>> {
+        let path = dir.join("data/panel.csv");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bad = |e: csv::Error| Error::input(path.display().to_string(), e.to_string());
+        let mut r = csv::Reader::from_path(&path).map_err(bad)?;
+        let head: Vec<String> = r
+            .headers()
+            .map_err(bad)?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let mut rows = Vec::new();
+        for rec in r.records() {
+            rows.push(rec.map_err(bad)?);
+        }
+        let column = |j: usize| rows.iter().map(move |x| x.get(j).unwrap_or_default());
+        let mut data = PanelData::default();
+        for (j, name) in head.iter().enumerate() {
+            if name == "panel_key" {
+                data.keys = column(j)
+                    .map(|k| (!k.is_empty()).then(|| k.to_string()))
+                    .collect();
+            } else if name == "weight" {
+                data.weights = column(j).map(|w| w.parse().unwrap_or(0.0)).collect();
+            } else if let Some(var) = name.strip_prefix("segment:") {
+                data.segments.insert(
+                    var.to_string(),
+                    column(j)
+                        .map(|v| (!v.is_empty()).then(|| v.to_string()))
+                        .collect(),
+                );
+            } else {
+                data.series.insert(
+                    name.clone(),
+                    column(j).map(|v| v.parse().unwrap_or(f64::NAN)).collect(),
+                );
+            }
+        }
+        if data.keys.len() != rows.len() || data.weights.len() != rows.len() {
+            return Err(Error::input(
+                path.display().to_string(),
+                "expected the columns panel_key and weight",
+            ));
+        }
+        Ok(Some(data))
+    }
+}
+
+/// Two rounds' panel data stacked (the organization as PSU), ready to estimate changes.
+pub struct Panel {
+    a: PanelData,
+    b: PanelData,
+    stacked: crate::kernels::panel::Stacked,
+}
+
+impl Panel {
+    /// Stack round A on round B; `None` when the keys are missing or no organization is in
+    /// both rounds (then the rounds are independent samples).
+    pub fn new(a: PanelData, b: PanelData) -> Option<Panel> {
+        if a.keys.iter().chain(&b.keys).any(Option::is_none) {
+            return None;
+        }
+        let ka: Vec<&str> = a.keys.iter().flatten().map(String::as_str).collect();
+        let kb: Vec<&str> = b.keys.iter().flatten().map(String::as_str).collect();
+        let stacked = crate::kernels::panel::stack(&ka, &a.weights, &kb, &b.weights).ok()?;
+        (stacked.overlap > 0).then_some(Panel { a, b, stacked })
+    }
+
+    /// Organizations in both rounds, and in each.
+    pub fn overlap(&self) -> (usize, usize, usize) {
+        let distinct =
+            |k: &[Option<String>]| k.iter().collect::<std::collections::HashSet<_>>().len();
+        (
+            self.stacked.overlap,
+            distinct(&self.a.keys),
+            distinct(&self.b.keys),
+        )
+    }
+
+    /// The change B − A of one published series and segment, with its panel SE; `None` when
+    /// either round lacks the series or the segment variable (a cross, a renamed level).
+    pub fn change(
+        &self,
+        metric_id: &str,
+        version: u32,
+        statistic: &str,
+        level: &str,
+        segment_var: &str,
+        segment_value: &str,
+    ) -> Option<crate::kernels::panel::PanelChange> {
+        if !matches!(statistic, "mean" | "proportion") {
+            return None;
+        }
+        let name = format!("{metric_id}@{version}|{statistic}|{level}");
+        let (ya, yb) = (self.a.series.get(&name)?, self.b.series.get(&name)?);
+        let y: Vec<f64> = ya.iter().chain(yb).copied().collect();
+        let domain: Option<Vec<bool>> = if segment_var == "all" {
+            None
+        } else {
+            let (sa, sb) = (
+                self.a.segments.get(segment_var)?,
+                self.b.segments.get(segment_var)?,
+            );
+            Some(
+                sa.iter()
+                    .chain(sb)
+                    .map(|v| v.as_deref() == Some(segment_value))
+                    .collect(),
+            )
+        };
+        let c = self.stacked.mean_change(&y, domain.as_deref());
+        (c.se.is_finite() && c.difference.is_finite()).then_some(c)
+    }
+}

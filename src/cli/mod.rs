@@ -341,10 +341,16 @@ where
                         .iter()
                         .filter(|x| x.p_adjusted.is_some_and(|p| p < 0.05))
                         .count();
+                    let panel = match c.overlap {
+                        Some((both, a, b)) => format!(
+                            "{both} organizations answered both rounds (of {a} and {b}): changes use the panel SE where both rounds have the series"
+                        ),
+                        None => "no organization in both rounds (or no panel data): changes use independent-samples SEs".into(),
+                    };
                     say(
                         quiet,
                         &format!(
-                            "{} round {} → {}: {} comparable ({} with BH-adjusted p < 0.05), {} suppressed in a round, {} not comparable (version changed)\nwrote {}",
+                            "{} round {} → {}: {} comparable ({} with BH-adjusted p < 0.05), {} suppressed in a round, {} not comparable (version changed)\n{panel}\nwrote {}",
                             c.a.survey_id,
                             c.a.round,
                             c.b.round,

@@ -1330,6 +1330,55 @@ fn association(
         .collect()
 }
 
+/// The per-respondent values a later round needs to estimate a change with the covariance of
+/// the organizations in both rounds (`data/panel.csv`, internal): a pseudonymous organization
+/// key (SHA-256 of the survey id and the respondent key, so it matches across rounds of one
+/// survey and nothing else), the final weight, each single segment variable's code, and one
+/// column per mean or proportion series, named `<metric_id>@<version>|<statistic>|<level>`.
+pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weights: &[f64]) -> Table {
+    let key_q = question_index(spec, &spec.respondent.key);
+    let mut t = Table::new();
+    t.text(
+        "panel_key",
+        records.iter().map(|r| {
+            let key = key_q
+                .and_then(|qi| r.answers[qi].as_text().map(str::to_string))
+                .or_else(|| key_q.and_then(|qi| r.answers[qi].as_code().map(str::to_string)))
+                .or_else(|| {
+                    key_q.and_then(|qi| r.answers[qi].as_number().map(|x| x.to_string()))
+                })?;
+            let material = format!("{}\n{}", spec.survey.id, key.trim());
+            Some(crate::ingest::sha256_hex(material.as_bytes()))
+        }),
+    )
+    .float("weight", weights.iter().map(|w| Some(*w)));
+    for var in &spec.segments.variables {
+        let cats = categories(spec, records, scores, var);
+        let codes = levels_of(spec, var);
+        t.text(
+            &format!("segment:{var}"),
+            cats.iter().map(|c| c.and_then(|c| codes.get(c).cloned())),
+        );
+    }
+    let cache = AnswerSetCache::default();
+    for m in &spec.metrics {
+        if !matches!(
+            m.kind,
+            MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
+        ) {
+            continue;
+        }
+        for (statistic, level, values) in metric_series(spec, records, scores, &cache, m) {
+            let y = values.values();
+            t.float(
+                &format!("{}@{}|{statistic}|{level}", m.id, m.version),
+                y.iter().map(|v| (!v.is_nan()).then_some(*v)),
+            );
+        }
+    }
+    t
+}
+
 /// The comparisons table: numbers of suppressed rows are blank.
 pub fn comparisons_table(rows: &[ComparisonRow]) -> Table {
     let shown = |r: &ComparisonRow, x: f64| if r.suppressed { None } else { Some(x) };

@@ -1,6 +1,8 @@
 //! `supplyrisk compare <OUT_A> <OUT_B>`: round-over-round change of every metric and segment
-//! published in both outputs — difference, its SE for independent samples √(SE_A² + SE_B²), a
-//! normal CI and p-value, Benjamini–Hochberg adjusted within each metric — written to
+//! published in both outputs — difference, its SE (from the panel of organizations in both
+//! rounds when the outputs share any, `previous::Panel`; else for independent samples
+//! √(SE_A² + SE_B²)), a normal CI and p-value, Benjamini–Hochberg adjusted within each metric —
+//! written to
 //! `comparison.csv` with a trend chart of the overall figures. Metrics whose version differs are
 //! listed as not comparable; outputs of different surveys are refused.
 
@@ -11,6 +13,7 @@ use crate::kernels::dist::{pnorm_two_sided, qnorm};
 use super::{write_chart, PreviousMetric, PreviousRound, TrendChart, TrendRow};
 use crate::error::Result;
 use crate::estimate::benjamini_hochberg;
+use crate::previous::{Panel, PanelData};
 use crate::table::Table;
 
 /// One metric × level × segment present in both rounds.
@@ -33,6 +36,10 @@ pub struct Change {
     pub p_adjusted: Option<f64>,
     /// `comparable`, `version_changed`, `suppressed`.
     pub status: &'static str,
+    /// √(SE_A² + SE_B²) from the published SEs, shown beside a panel SE.
+    pub se_independent: Option<f64>,
+    /// Which SE `se` is: `panel` or `independent`.
+    pub se_method: &'static str,
 }
 
 pub struct Comparison {
@@ -40,6 +47,8 @@ pub struct Comparison {
     pub b: PreviousRound,
     pub changes: Vec<Change>,
     pub out_dir: PathBuf,
+    /// Organizations in both rounds, in A, in B (when both outputs have panel data).
+    pub overlap: Option<(usize, usize, usize)>,
 }
 
 fn key(m: &PreviousMetric) -> (&str, &str, &str, &str, &str) {
@@ -58,6 +67,10 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
     let a = PreviousRound::read(out_a, &first.survey_id)?;
     let b = PreviousRound::read(out_b, &a.survey_id)?;
     let z = qnorm(0.5 + level / 2.0).unwrap_or(f64::NAN);
+    let panel = match (PanelData::read(out_a)?, PanelData::read(out_b)?) {
+        (Some(pa), Some(pb)) => Panel::new(pa, pb),
+        _ => None,
+    };
     let mut changes = Vec::new();
     for mb in &b.metrics {
         let Some(ma) = a.metrics.iter().find(|x| key(x) == key(mb)) else {
@@ -80,6 +93,8 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
             p_value: None,
             p_adjusted: None,
             status: "comparable",
+            se_independent: None,
+            se_method: "independent",
         };
         if ma.metric_version != mb.metric_version {
             c.status = "version_changed";
@@ -89,7 +104,25 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
             (ma.estimate, mb.estimate, ma.se, mb.se)
         {
             let d = eb - ea;
-            let se = (sa * sa + sb * sb).sqrt();
+            let independent = (sa * sa + sb * sb).sqrt();
+            let from_panel = panel.as_ref().and_then(|p| {
+                p.change(
+                    &mb.metric_id,
+                    mb.metric_version,
+                    &mb.statistic,
+                    &mb.level,
+                    &mb.segment_var,
+                    &mb.segment_value,
+                )
+            });
+            let se = match from_panel {
+                Some(pc) => {
+                    c.se_method = "panel";
+                    pc.se
+                }
+                None => independent,
+            };
+            c.se_independent = Some(independent);
             c.difference = Some(d);
             c.se = Some(se);
             c.ci_low = Some(d - z * se);
@@ -127,6 +160,7 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
         b,
         changes,
         out_dir: out_dir.to_path_buf(),
+        overlap: panel.as_ref().map(Panel::overlap),
     })
 }
 
@@ -167,6 +201,8 @@ fn table(a: &PreviousRound, b: &PreviousRound, changes: &[Change]) -> Table {
     .float("estimate_b", changes.iter().map(|c| c.estimate_b))
     .float("difference", changes.iter().map(|c| c.difference))
     .float("se", changes.iter().map(|c| c.se))
+    .text("se_method", changes.iter().map(|c| Some(c.se_method)))
+    .float("se_independent", changes.iter().map(|c| c.se_independent))
     .float("ci_low", changes.iter().map(|c| c.ci_low))
     .float("ci_high", changes.iter().map(|c| c.ci_high))
     .float("p_value", changes.iter().map(|c| c.p_value))

@@ -723,8 +723,9 @@ fn verify_passes_on_a_fresh_output_and_names_what_changed() {
     t.run().expect_code(0);
 }
 
-/// `compare` on example-2023 vs example-2024: each change is B − A with SE √(SE_A² + SE_B²),
-/// BH-adjusted within the metric; a changed version is not comparable; other surveys refused.
+/// `compare` on example-2023 vs example-2024: each change is B − A; 69 organizations answered
+/// both rounds, so a mean's SE is the panel SE, with √(SE_A² + SE_B²) beside it; BH-adjusted
+/// within the metric; a changed version is not comparable; other surveys refused.
 #[test]
 fn compare_reports_round_over_round_changes() {
     let t = TestRun::new()
@@ -767,7 +768,21 @@ fn compare_reports_round_over_round_changes() {
         .find(|r| r[col("metric_id")] == "SCRM.RISK.01" && r[col("segment_var")] == "all")
         .unwrap();
     assert!((num(risk, "difference") - (eb - ea)).abs() < 1e-12);
-    assert!((num(risk, "se") - (sa * sa + sb * sb).sqrt()).abs() < 1e-12);
+    assert!((num(risk, "se_independent") - (sa * sa + sb * sb).sqrt()).abs() < 1e-12);
+    assert_eq!(risk[col("se_method")], "panel");
+    assert!(num(risk, "se") > 0.0);
+    assert!(
+        out.stdout.contains("69 organizations answered both rounds"),
+        "{}",
+        out.stdout
+    );
+    // Quantiles have no panel SE: independent.
+    let q = rows
+        .iter()
+        .find(|r| r[col("statistic")] == "quantile" && !r[col("se")].is_empty())
+        .unwrap();
+    assert_eq!(q[col("se_method")], "independent");
+    assert_eq!(q[col("se")], q[col("se_independent")]);
     assert_eq!(risk[col("status")], "comparable");
     // BH within SCRM.RISK.01.
     let risk_rows: Vec<&Vec<String>> = rows
@@ -800,4 +815,64 @@ fn compare_reports_round_over_round_changes() {
         .args(["compare", "out-a", "out-b", "--out", "cmp2"]);
     let out = t.run().expect_code(2);
     assert!(out.stderr.contains("not compared"), "{}", out.stderr);
+}
+
+/// The same round compared with itself is a panel of identical answers: every change with a
+/// panel SE is exactly 0 with SE 0, while the independent-samples SE is not — what the panel SE
+/// is for. Two rounds with no organization in common fall back to independent SEs.
+#[test]
+fn compare_uses_the_panel_of_organizations_in_both_rounds() {
+    let t = TestRun::new()
+        .with_example("example-2024", "b")
+        .args(["run", "b", "--out", "out-a", "-q"]);
+    t.run().expect_code(0);
+    let t = t.again().args(["run", "b", "--out", "out-b", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["compare", "out-a", "out-b", "--out", "cmp"]);
+    let out = t.run().expect_code(0);
+    assert!(
+        out.stdout
+            .contains("166 organizations answered both rounds (of 166 and 166)"),
+        "{}",
+        out.stdout
+    );
+    let (head, rows) = read_csv(&t.path("cmp/comparison.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let panel: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[col("se_method")] == "panel")
+        .collect();
+    assert!(panel.len() > 50, "{}", panel.len());
+    for r in &panel {
+        let se: f64 = r[col("se")].parse().unwrap();
+        let d: f64 = r[col("difference")].parse().unwrap();
+        assert!(se.abs() < 1e-9 && d.abs() < 1e-9, "{r:?}");
+    }
+    let risk = panel
+        .iter()
+        .find(|r| r[col("metric_id")] == "SCRM.RISK.01" && r[col("segment_var")] == "all")
+        .unwrap();
+    assert!(risk[col("se_independent")].parse::<f64>().unwrap() > 1.0);
+    // Keys of another survey's members: no panel (pseudonyms differ by survey id).
+    let path = t.path("out-a/data/panel.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for l in lines.iter_mut().skip(1) {
+        l.replace_range(0..8, "ffffffff");
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let t = t
+        .again()
+        .args(["compare", "out-a", "out-b", "--out", "cmp2"]);
+    let out = t.run().expect_code(0);
+    assert!(
+        out.stdout.contains("no organization in both rounds"),
+        "{}",
+        out.stdout
+    );
+    let (head, rows) = read_csv(&t.path("cmp2/comparison.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    assert!(rows.iter().all(|r| r[col("se_method")] == "independent"));
 }
