@@ -1,5 +1,5 @@
-//! Change between two rounds that share organizations (methods.md §14): both rounds' rows with
-//! their own final weights, stacked into one design whose primary sampling unit is the
+//! Change between two rounds that share organizations (docs/metrics.md, "Which SE"): both
+//! rounds' rows with their own final weights, stacked into one design whose primary sampling unit is the
 //! organization, and the change as the contrast of the two rounds' domain means, linearized —
 //! what R gives for `svyby(~y, ~round, svydesign(id = ~org, weights = ~w, data = stacked),
 //! svymean)` + `svycontrast(c(-1, 1))`. An organization in both rounds contributes both of its

@@ -224,15 +224,18 @@ fn comparisons(r: &RunResult) -> Option<Value> {
     .with_rows(
         r.comparisons
             .iter()
-            .filter(|c| c.test != "difference")
+            .filter(|c| c.test == "rao_scott_f")
             .map(|c| {
                 let untestable = !c.flag.is_empty() || c.suppressed;
+                let rows_title = match metric_title(spec, &c.metric_id) {
+                    "" => c
+                        .association
+                        .as_ref()
+                        .map_or(String::new(), |a| variable_label(spec, &a.rows_var)),
+                    t => t.to_string(),
+                };
                 vec![
-                    format!(
-                        "{} × {}",
-                        metric_title(spec, &c.metric_id),
-                        segment_var_label(spec, &c.segment_var)
-                    ),
+                    format!("{rows_title} × {}", segment_var_label(spec, &c.segment_var)),
                     if untestable {
                         "–".into()
                     } else {
@@ -256,6 +259,168 @@ fn comparisons(r: &RunResult) -> Option<Value> {
         "title": m.title, "id": m.id, "differences": differences,
         "tests": if tests.rows.is_empty() { None } else { Some(tests) },
     })))
+}
+
+/// "= 0.012" or "< 0.001", to follow a "p".
+fn p_words(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("= {p:.3}")
+    }
+}
+
+/// A variable as a reader names it: the risk index or tier, a GV.SC maturity, else the
+/// question's id in words.
+fn variable_label(spec: &Spec, var: &str) -> String {
+    match var {
+        RISK_INDEX => "the risk index".into(),
+        crate::spec::RISK_TIER => "the risk tier".into(),
+        v => v
+            .strip_prefix(crate::spec::MATURITY_PREFIX)
+            .map_or_else(|| segment_var_label(spec, v), |d| format!("{d} maturity")),
+    }
+}
+
+/// "What goes with higher risk": each model in plain words — the factors and numbers whose
+/// test supports an association at the report's level, with their contrasts — and the full
+/// coefficient table. Withheld coefficients say so.
+fn models(r: &RunResult) -> Option<Value> {
+    let spec = &r.spec.spec;
+    if spec.models.is_empty() {
+        return None;
+    }
+    let level = spec.publication.ci_level;
+    let alpha = 1.0 - level;
+    let ci = format!("{:.0}% CI", level * 100.0);
+    let mut out = Vec::new();
+    for m in &spec.models {
+        let rows: Vec<&crate::estimate::ModelRow> =
+            r.models.iter().filter(|x| x.model_id == m.id).collect();
+        let Some(first) = rows.first() else { continue };
+        let logistic = first.family == "quasibinomial";
+        let response = if logistic {
+            format!(
+                "the odds of {} being {}",
+                variable_label(spec, &m.response),
+                m.levels
+                    .iter()
+                    .map(|l| super::segment_label(spec, &m.response, l))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )
+        } else {
+            variable_label(spec, &m.response)
+        };
+        let level_label = |term: &str, code: &str| super::segment_label(spec, term, code);
+        let effect = |x: &crate::estimate::ModelRow| -> String {
+            if x.suppressed {
+                "withheld (too few organizations)".into()
+            } else if logistic {
+                format!(
+                    "odds ×{:.2} ({ci} {:.2} to {:.2})",
+                    x.odds_ratio, x.odds_ratio_low, x.odds_ratio_high
+                )
+            } else {
+                format!(
+                    "{:+.1} ({ci} {:+.1} to {:+.1})",
+                    x.estimate, x.ci_low, x.ci_high
+                )
+            }
+        };
+        let mut supported = Vec::new();
+        let mut not_supported = Vec::new();
+        for p in &m.predictors {
+            let name = variable_label(spec, p);
+            if let Some(t) = rows.iter().find(|x| x.row == "term_test" && &x.term == p) {
+                let contrasts: Vec<String> = rows
+                    .iter()
+                    .filter(|x| x.row == "coefficient" && &x.term == p)
+                    .map(|x| format!("{}: {}", level_label(p, &x.level), effect(x)))
+                    .collect();
+                if t.p_value < alpha {
+                    supported.push(format!(
+                        "{name} goes with {response} (Wald F = {:.1} on {:.0} and {:.0} df, p {}). Compared with {} — {}.",
+                        t.statistic,
+                        t.ndf,
+                        t.ddf,
+                        p_words(t.p_value),
+                        level_label(p, &t.reference),
+                        contrasts.join("; ")
+                    ));
+                } else {
+                    not_supported.push(name);
+                }
+            } else if let Some(c) = rows.iter().find(|x| x.row == "coefficient" && &x.term == p) {
+                if !c.suppressed && c.p_value < alpha {
+                    supported.push(format!(
+                        "Each additional unit of {name} goes with {response} {} (p {}).",
+                        if logistic {
+                            format!("multiplied by {}", effect(c))
+                        } else {
+                            format!("changing by {}", effect(c))
+                        },
+                        p_words(c.p_value)
+                    ));
+                } else {
+                    not_supported.push(name);
+                }
+            }
+        }
+        let mut head: Vec<(&str, bool)> = vec![("Term", false), ("Level", false)];
+        head.push(if logistic {
+            ("Odds ratio", true)
+        } else {
+            ("Coefficient", true)
+        });
+        head.extend([(ci.as_str(), true), ("p", true)]);
+        let table = Table::new(&head).with_rows(
+            rows.iter()
+                .filter(|x| x.row == "coefficient")
+                .map(|x| {
+                    let term = if x.term == "(Intercept)" {
+                        "Intercept".to_string()
+                    } else {
+                        variable_label(spec, &x.term)
+                    };
+                    let lvl = if x.level.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "{} (vs {})",
+                            level_label(&x.term, &x.level),
+                            level_label(&x.term, &x.reference)
+                        )
+                    };
+                    if x.suppressed {
+                        return vec![term, lvl, "withheld*".into(), String::new(), String::new()];
+                    }
+                    let (e, lo, hi) = if logistic {
+                        (x.odds_ratio, x.odds_ratio_low, x.odds_ratio_high)
+                    } else {
+                        (x.estimate, x.ci_low, x.ci_high)
+                    };
+                    vec![
+                        term,
+                        lvl,
+                        format!("{e:.3}"),
+                        format!("{lo:.3} to {hi:.3}"),
+                        super::format_p(x.p_value),
+                    ]
+                })
+                .collect(),
+        );
+        out.push(serde_json::json!({
+            "id": m.id,
+            "title": m.title.clone().unwrap_or_else(|| format!("What goes with {response}")),
+            "n": first.n,
+            "logistic": logistic,
+            "supported": supported,
+            "not_supported": not_supported,
+            "table": table,
+        }));
+    }
+    Some(val(serde_json::Value::Array(out)))
 }
 
 fn trend(r: &RunResult) -> Option<Value> {
@@ -764,6 +929,7 @@ pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
         comparisons(r).unwrap_or(Value::from(())),
     );
     ctx.insert("trend".into(), trend(r).unwrap_or(Value::from(())));
+    ctx.insert("models".into(), models(r).unwrap_or(Value::from(())));
     ctx.insert(
         "risk_by_segment".into(),
         risk_by_segment(r).unwrap_or(Value::from(())),

@@ -471,6 +471,14 @@ fn a_model_with_several_predictors_runs_and_bad_models_are_refused() {
             "{r:?}"
         );
     }
+    // The report says in words what the term tests support, and only that.
+    let html = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    assert!(html.contains("<h2 id=\"models\">What goes with higher risk</h2>"));
+    for r in rows.iter().filter(|r| r["row"] == "term_test") {
+        let p: f64 = r["p_value"].parse().unwrap();
+        let sentence = format!("{} goes with the risk index (Wald F", r["term"]);
+        assert_eq!(html.contains(&sentence), p < 0.05, "{} p = {p}", r["term"]);
+    }
     // Too few organizations per parameter: refused, naming the model and the rule.
     let t = example_with(&format!("{good}min_per_parameter = 100\n"));
     let out = t.run().expect_code(2);
