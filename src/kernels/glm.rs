@@ -1,10 +1,11 @@
 //! Design-based generalized linear models, as R's `svyglm` fits them on a linearized design
 //! (docs/survey-spec.md, `[[models]]`): coefficients by iteratively reweighted least squares
-//! with the sampling weights as prior weights (R's `glm.fit`, the same start and stopping rule, so the iterates
-//! are R's), and the sandwich variance `svy.varcoef` computes — the estimating functions times
-//! the inverse information, residualized against the calibration and summed over strata and
-//! PSUs like any influence score. Rows outside `used` (a missing response or predictor) keep
-//! their place in the design with zero influence, as R's `design[-nas, ]`.
+//! with the sampling weights as prior weights (R's `glm.fit`, the same start and stopping
+//! rule, so the iterates are R's), and the sandwich variance `svy.varcoef` computes — the
+//! estimating functions times the inverse information, residualized against the calibration
+//! and summed over strata and PSUs like any influence score. Rows outside `used` (a missing
+//! response or predictor) keep their place in the design with zero influence, as R's
+//! `design[-nas, ]`.
 
 use nalgebra::{DMatrix, DVector};
 

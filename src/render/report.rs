@@ -261,6 +261,30 @@ fn comparisons(r: &RunResult) -> Option<Value> {
     })))
 }
 
+/// A coefficient with four significant digits (at most six decimals): 30.05, -0.000412.
+fn coef_text(x: f64, signed: bool) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    let digits = if x == 0.0 {
+        1
+    } else {
+        (3 - x.abs().log10().floor() as i32).clamp(1, 6) as usize
+    };
+    if signed {
+        format!("{x:+.digits$}")
+    } else {
+        format!("{x:.digits$}")
+    }
+}
+
+/// The sentence with its first letter capitalized.
+fn capitalized(s: String) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
 /// "= 0.012" or "< 0.001", to follow a "p".
 fn p_words(p: f64) -> String {
     if p < 0.001 {
@@ -323,8 +347,10 @@ fn models(r: &RunResult) -> Option<Value> {
                 )
             } else {
                 format!(
-                    "{:+.1} ({ci} {:+.1} to {:+.1})",
-                    x.estimate, x.ci_low, x.ci_high
+                    "{} ({ci} {} to {})",
+                    coef_text(x.estimate, true),
+                    coef_text(x.ci_low, true),
+                    coef_text(x.ci_high, true)
                 )
             }
         };
@@ -339,7 +365,7 @@ fn models(r: &RunResult) -> Option<Value> {
                     .map(|x| format!("{}: {}", level_label(p, &x.level), effect(x)))
                     .collect();
                 if t.p_value < alpha {
-                    supported.push(format!(
+                    supported.push(capitalized(format!(
                         "{name} goes with {response} (Wald F = {:.1} on {:.0} and {:.0} df, p {}). Compared with {} — {}.",
                         t.statistic,
                         t.ndf,
@@ -347,7 +373,7 @@ fn models(r: &RunResult) -> Option<Value> {
                         p_words(t.p_value),
                         level_label(p, &t.reference),
                         contrasts.join("; ")
-                    ));
+                    )));
                 } else {
                     not_supported.push(name);
                 }
@@ -403,8 +429,8 @@ fn models(r: &RunResult) -> Option<Value> {
                     vec![
                         term,
                         lvl,
-                        format!("{e:.3}"),
-                        format!("{lo:.3} to {hi:.3}"),
+                        coef_text(e, false),
+                        format!("{} to {}", coef_text(lo, false), coef_text(hi, false)),
                         super::format_p(x.p_value),
                     ]
                 })
