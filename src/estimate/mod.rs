@@ -1216,14 +1216,9 @@ fn categories(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Ve
     let Some(qi) = question_index(spec, var) else {
         return vec![None; records.len()];
     };
-    let options = spec.options(&spec.questions[qi]);
-    records
-        .iter()
-        .map(|r| {
-            r.answers[qi]
-                .as_code()
-                .and_then(|c| options.iter().position(|o| o.code.0 == c))
-        })
+    option_indexes(spec, records, qi)
+        .into_iter()
+        .map(|i| (i != NOT_AN_OPTION).then_some(i as usize))
         .collect()
 }
 

@@ -133,6 +133,22 @@ fn rake_calibration(
     }
 }
 
+/// The weights raked tightly on sch.wide and comp.imp (R: `rake(..., control = list(maxit =
+/// 1000, epsilon = 1e-12))`) and the calibration for the variance.
+fn raked_tight(
+    data: &Data,
+    w: &[f64],
+    t: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> (Vec<f64>, Calibration) {
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(data, v, t))
+        .collect();
+    let fit = rake(w, &margins, 1e-13, 1000).unwrap();
+    let cal = rake_calibration(&margins, &fit);
+    (fit.weights, cal)
+}
+
 /// Check mean/total rows (overall and by stype) of a scenario.
 fn check_scenario(scenario: &str, data: &Data, s: &Survey<'_>) {
     let e = expected(scenario);
@@ -1245,13 +1261,7 @@ fn every_svychisq_statistic_matches_r_on_four_designs() {
             clus1()
         };
         let (weights, cal) = if case == "clus_rake2" {
-            let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
-                .iter()
-                .map(|v| margin_of(&data, v, &t))
-                .collect();
-            let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
-            let cal = rake_calibration(&margins, &fit);
-            (fit.weights, cal)
+            raked_tight(&data, &w, &t)
         } else {
             (w, Calibration::None)
         };
@@ -1348,13 +1358,7 @@ fn design_based_regression_matches_r_svyglm() {
             clus1()
         };
         let (weights, cal) = if model.ends_with("raked") {
-            let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
-                .iter()
-                .map(|v| margin_of(&data, v, &t))
-                .collect();
-            let fit = rake(&w, &margins, 1e-13, 1000).unwrap();
-            let cal = rake_calibration(&margins, &fit);
-            (fit.weights, cal)
+            raked_tight(&data, &w, &t)
         } else {
             (w, Calibration::None)
         };

@@ -8,17 +8,8 @@
 # Writes tests/reference/rake_stop_<scenario>_weights.csv (snum, weight) and
 # tests/reference/rake_stop.csv (scenario, mean and SE of api00 overall and by stype).
 # Margins: tests/reference/targets.csv (written by cases.R from apipop).
-suppressMessages(library(survey))
-dir <- "tests/reference/api/data"
+source("tests/reference/api_data.R")
 out <- "tests/reference"
-apistrat <- read.csv(file.path(dir, "apistrat.csv"))
-apiclus1 <- read.csv(file.path(dir, "apiclus1.csv"))
-apipop <- read.csv(file.path(dir, "apipop.csv"))
-for (v in c("stype", "sch.wide", "comp.imp")) {
-  apistrat[[v]] <- factor(apistrat[[v]]); apiclus1[[v]] <- factor(apiclus1[[v]]); apipop[[v]] <- factor(apipop[[v]])
-}
-margin <- function(v) { t <- table(apipop[[v]]); d <- data.frame(names(t), as.numeric(t)); names(d) <- c(v, "Freq"); d }
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 17, format = "g")))
 dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)
 dclus1 <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)
 rows <- list()

@@ -6,17 +6,8 @@
 #   Rscript tests/reference/svychisq.R
 #
 # Writes tests/reference/svychisq.csv: design, rows, cols, statistic, value, ndf, ddf, p_value.
-suppressMessages(library(survey))
+source("tests/reference/api_data.R")
 stopifnot(requireNamespace("CompQuadForm", quietly = TRUE))
-dir <- "tests/reference/api/data"
-apistrat <- read.csv(file.path(dir, "apistrat.csv"))
-apiclus1 <- read.csv(file.path(dir, "apiclus1.csv"))
-apipop <- read.csv(file.path(dir, "apipop.csv"))
-for (v in c("stype", "sch.wide", "comp.imp")) {
-  apistrat[[v]] <- factor(apistrat[[v]]); apiclus1[[v]] <- factor(apiclus1[[v]]); apipop[[v]] <- factor(apipop[[v]])
-}
-margin <- function(v) { t <- table(apipop[[v]]); d <- data.frame(names(t), as.numeric(t)); names(d) <- c(v, "Freq"); d }
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 17, format = "g")))
 apistrat$band <- cut(apistrat$api00, c(0, 600, 750, 1000), labels = c("low", "mid", "high"))
 apistrat$band[apistrat$enroll > 1500] <- NA
 dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = apistrat)

@@ -8,16 +8,7 @@
 #
 # Writes tests/reference/svyglm.csv: model, term, estimate, se, ci_low, ci_high, df_residual;
 # and tests/reference/svyglm_terms.csv: model, term, F, ndf, ddf, p_value.
-suppressMessages(library(survey))
-dir <- "tests/reference/api/data"
-apistrat <- read.csv(file.path(dir, "apistrat.csv"))
-apiclus1 <- read.csv(file.path(dir, "apiclus1.csv"))
-apipop <- read.csv(file.path(dir, "apipop.csv"))
-for (v in c("stype", "sch.wide", "comp.imp")) {
-  apistrat[[v]] <- factor(apistrat[[v]]); apiclus1[[v]] <- factor(apiclus1[[v]]); apipop[[v]] <- factor(apipop[[v]])
-}
-margin <- function(v) { t <- table(apipop[[v]]); d <- data.frame(names(t), as.numeric(t)); names(d) <- c(v, "Freq"); d }
-fmt <- function(x) ifelse(is.na(x), "", trimws(formatC(x, digits = 17, format = "g")))
+source("tests/reference/api_data.R")
 # Predictors from the bundled extracts: api99 and enroll (numeric), stype (factor, reference E);
 # the logistic responses are sch.wide == "Yes" and comp.imp (a factor: Yes = 1).
 apistrat$wide <- as.numeric(apistrat$sch.wide == "Yes"); apiclus1$wide <- as.numeric(apiclus1$sch.wide == "Yes")
