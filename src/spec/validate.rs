@@ -642,10 +642,16 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
                 ));
             }
         }
-        None if spec.weighting.margins.is_empty() => out.push(SpecProblem::new(
-            at(&[key("design")]),
-            "population targets are needed: `population = \"population.csv\"`, or [weighting.margins]",
-        )),
+        None if spec.weighting.margins.is_empty()
+            && !(spec.weighting.method == WeightMethod::None
+                && spec.design.base_weight.is_some()) =>
+        {
+            out.push(SpecProblem::new(
+                at(&[key("design")]),
+                "population targets are needed: `population = \"population.csv\"`, or [weighting.margins], \
+                 or weights from a column: weighting.method = \"none\" with design.base_weight",
+            ))
+        }
         None => {}
     }
     for (v, levels) in &spec.weighting.margins {

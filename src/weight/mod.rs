@@ -223,7 +223,11 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         Some(v) => group_codes(&levels_of(spec, records, v)?),
         None => (vec![0; n], vec![String::new()]),
     };
+    // Weights from a column with no population targets (method none): no stratum sizes, so no
+    // FPC unless the sampling fraction is given.
+    let no_targets = pop.vars.is_empty();
     let stratum_pop: Vec<f64> = match &spec.design.strata {
+        _ if no_targets => vec![f64::NAN; stratum_levels.len()],
         Some(v) => {
             let m = pop.margin(std::slice::from_ref(v))?;
             stratum_levels
@@ -294,7 +298,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
             }
             Some(psus.iter().map(|s| s.len() as f64 / f).collect())
         }
-        None => fpc.then(|| stratum_pop.clone()),
+        None => (fpc && !no_targets).then(|| stratum_pop.clone()),
     };
     let fpc = fpc_counts.is_some();
     let design = Design::new(strata.clone(), psu, fpc_counts.as_deref()).map_err(|e| match e {
@@ -403,6 +407,11 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
             Some(set)
         }
     };
+    let population_total = if no_targets {
+        crate::kernels::sum(base_weights.iter().copied())
+    } else {
+        pop.total()
+    };
     Ok(Weighted {
         replicates,
         design,
@@ -416,7 +425,8 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         converged,
         max_rel_error,
         margins,
-        population_total: pop.total(),
+        // Without targets the population is what the weights say it is.
+        population_total,
         fpc,
         trim,
         design_notes,

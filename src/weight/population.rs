@@ -68,7 +68,9 @@ impl Population {
                 ));
             }
         }
-        if pop.vars.is_empty() {
+        let weights_given = spec.spec.design.base_weight.is_some()
+            && spec.spec.weighting.method == crate::spec::WeightMethod::None;
+        if pop.vars.is_empty() && !(weights_given && spec.spec.design.population.is_none()) {
             return Err(Error::input(&pop.file, "no population targets"));
         }
         let pop = pop.levels_as_codes(spec)?;

@@ -763,3 +763,50 @@ fn r_stop_rule_stops_raking_where_r_does_and_is_validated() {
     );
     assert!(err(&e).contains("weighting.epsilon"), "{}", err(&e));
 }
+
+/// Weights from a column with no population file (R: `svydesign(ids = ~1, weights = ~w)`):
+/// `weighting.method = "none"` with `design.base_weight`; the weights are the column's, the
+/// population total their sum, no FPC; and the whole run goes through.
+#[test]
+fn weights_from_a_column_need_no_population_file() {
+    let spec = SPEC
+        .replace(
+            "[design]",
+            "[[questions]]\nid = \"w\"\ntype = \"numeric\"\n\n[design]",
+        )
+        .replace("DESIGN", "base_weight = \"w\"")
+        .replace("WEIGHTING", "method = \"none\"");
+    let mut csv = String::from("org,a,b,y,w\n");
+    for i in 0..24 {
+        let a = if i % 2 == 0 { "A one" } else { "A two" };
+        csv.push_str(&format!(
+            "o{i},{a},B one,{},{}\n",
+            i * 3 % 17,
+            1.5 + (i % 5) as f64
+        ));
+    }
+    let r = Round {
+        t: TestRun::new()
+            .write("r/survey.toml", &spec)
+            .write("r/responses.csv", &csv),
+    };
+    let w = r.weigh().unwrap();
+    let want: Vec<f64> = (0..24).map(|i| 1.5 + (i % 5) as f64).collect();
+    assert_eq!(w.weights, want);
+    assert!((w.population_total - want.iter().sum::<f64>()).abs() < 1e-9);
+    let t = r.t.again().args(["run", "r", "--out", "out", "-q"]);
+    let out = t.run();
+    assert!(out.code <= 1, "{}", out.stderr);
+    assert!(t.path("out/report.html").exists());
+    // Without base_weight, targets are still required, and the message names the way out.
+    let spec = SPEC
+        .replace("DESIGN", "")
+        .replace("WEIGHTING", "method = \"none\"");
+    let r = Round {
+        t: TestRun::new()
+            .write("r/survey.toml", &spec)
+            .write("r/responses.csv", &responses(false)),
+    };
+    let e = err(&r);
+    assert!(e.contains("design.base_weight"), "{e}");
+}
