@@ -61,10 +61,6 @@ enum Predictor {
     },
 }
 
-fn codes_of(spec: &Spec, var: &str) -> Vec<String> {
-    super::levels_of(spec, var)
-}
-
 fn is_factor(spec: &Spec, var: &str) -> bool {
     var == RISK_TIER
         || spec.question(var).is_some_and(|q| {
@@ -149,7 +145,7 @@ fn fit_one(
                     .collect();
                 levels.sort_unstable();
                 levels.dedup();
-                let codes = codes_of(spec, &name);
+                let codes = super::levels_of(spec, &name);
                 let reference = match m.reference.get(&name) {
                     Some(code) => {
                         let want = codes.iter().position(|c| c == code);
@@ -201,7 +197,7 @@ fn fit_one(
                 levels,
                 reference,
             } => {
-                let codes = codes_of(spec, name);
+                let codes = super::levels_of(spec, name);
                 let ref_code = codes[levels[*reference]].clone();
                 let mut cols = Vec::new();
                 for (k, &l) in levels.iter().enumerate() {
