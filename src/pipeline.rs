@@ -554,7 +554,7 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
     let tables = r.out_dir.join("tables");
     clean_table(r).write_both(&data, "clean")?;
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
-    crate::estimate::panel_table(&r.spec.spec, r.records(), &r.scores, &r.weighted.weights)
+    crate::estimate::panel_table(&r.spec.spec, r.records(), &r.scores, &r.weighted)
         .write_csv(&data.join("panel.csv"))?;
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::kernels::calibration::Calibration;
+use crate::kernels::panel::Round;
 
 /// One published metric row of an earlier round.
 #[derive(Debug, Clone)]
@@ -125,6 +127,126 @@ pub struct PanelData {
     pub series: std::collections::HashMap<String, Vec<f64>>,
     /// Segment variable → code per respondent.
     pub segments: std::collections::HashMap<String, Vec<Option<String>>>,
+    /// The round's stratum label per respondent, when its design is stratified.
+    pub strata: Option<Vec<String>>,
+    /// The round's cluster (pseudonymous) per respondent, when its design has clusters.
+    pub clusters: Option<Vec<String>>,
+    /// The round's finite population correction 1 − f_h per respondent, when it has one.
+    pub fpc: Option<Vec<f64>>,
+    /// The round's calibration, rebuilt from its `calibration:` columns.
+    pub calibration: Calibration,
+}
+
+/// A round's calibration as `data/panel.csv` columns (name, integer codes or weights), so a
+/// later round can residualize this round's influence scores as its own SEs did:
+/// post-stratification as `calibration:poststrat:cell|before|after`; raking as
+/// `calibration:rake:<j>:code|weight` per margin (the final pass's weights before margin j);
+/// linear/raking calibration as `calibration:greg:<j>:code` per margin and
+/// `calibration:greg:pre|post`.
+pub fn calibration_columns(cal: &Calibration) -> Vec<(String, CalibrationColumn)> {
+    use CalibrationColumn::{Codes, Weights};
+    let codes = |c: &[u32]| Codes(c.to_vec());
+    let weights = |w: &[f64]| Weights(w.to_vec());
+    match cal {
+        Calibration::None => Vec::new(),
+        Calibration::PostStrat {
+            cells,
+            before,
+            after,
+            ..
+        } => vec![
+            ("calibration:poststrat:cell".into(), codes(cells)),
+            ("calibration:poststrat:before".into(), weights(before)),
+            ("calibration:poststrat:after".into(), weights(after)),
+        ],
+        Calibration::Rake { margins, snapshots } => margins
+            .iter()
+            .zip(snapshots)
+            .enumerate()
+            .flat_map(|(j, ((c, _), w))| {
+                [
+                    (format!("calibration:rake:{j}:code"), codes(c)),
+                    (format!("calibration:rake:{j}:weight"), weights(w)),
+                ]
+            })
+            .collect(),
+        Calibration::Greg(g) => {
+            let (margins, pre, post) = (g.margins(), g.pre(), g.post());
+            let mut out: Vec<(String, CalibrationColumn)> = margins
+                .iter()
+                .enumerate()
+                .map(|(j, (c, _))| (format!("calibration:greg:{j}:code"), codes(c)))
+                .collect();
+            out.push(("calibration:greg:pre".into(), weights(pre)));
+            out.push(("calibration:greg:post".into(), weights(post)));
+            out
+        }
+    }
+}
+
+/// One column of [`calibration_columns`].
+pub enum CalibrationColumn {
+    Codes(Vec<u32>),
+    Weights(Vec<f64>),
+}
+
+/// Rebuild a calibration from its columns (numbers by name); `None` when the columns are
+/// incomplete or inconsistent (then the caller cannot claim the round's calibration).
+fn calibration_from_columns(
+    cols: &std::collections::HashMap<String, Vec<f64>>,
+) -> Option<Calibration> {
+    let codes = |name: &str| -> Option<(Vec<u32>, usize)> {
+        let c: Vec<u32> = cols
+            .get(name)?
+            .iter()
+            .map(|x| (x.is_finite() && *x >= 0.0 && x.fract() == 0.0).then_some(*x as u32))
+            .collect::<Option<_>>()?;
+        let k = c.iter().max().map_or(0, |m| *m as usize + 1);
+        Some((c, k))
+    };
+    let weights = |name: &str| -> Option<Vec<f64>> {
+        let w = cols.get(name)?;
+        w.iter()
+            .all(|x| x.is_finite() && *x > 0.0)
+            .then(|| w.clone())
+    };
+    if cols.is_empty() {
+        return Some(Calibration::None);
+    }
+    if cols.contains_key("calibration:poststrat:cell") {
+        let (cells, n_cells) = codes("calibration:poststrat:cell")?;
+        return Some(Calibration::PostStrat {
+            cells,
+            n_cells,
+            before: weights("calibration:poststrat:before")?,
+            after: weights("calibration:poststrat:after")?,
+        });
+    }
+    let margins = |kind: &str| -> Option<Vec<(Vec<u32>, usize)>> {
+        (0..)
+            .map_while(|j| {
+                let name = format!("calibration:{kind}:{j}:code");
+                cols.contains_key(&name).then(|| codes(&name))
+            })
+            .collect()
+    };
+    if cols.contains_key("calibration:rake:0:code") {
+        let margins = margins("rake")?;
+        let snapshots = (0..margins.len())
+            .map(|j| weights(&format!("calibration:rake:{j}:weight")))
+            .collect::<Option<_>>()?;
+        return Some(Calibration::Rake { margins, snapshots });
+    }
+    if cols.contains_key("calibration:greg:0:code") {
+        let g = crate::kernels::greg::GregResidual::new(
+            margins("greg")?,
+            weights("calibration:greg:pre")?,
+            weights("calibration:greg:post")?,
+        )
+        .ok()?;
+        return Some(Calibration::Greg(g));
+    }
+    None
 }
 
 impl PanelData {
@@ -148,8 +270,20 @@ impl PanelData {
         }
         let column = |j: usize| rows.iter().map(move |x| x.get(j).unwrap_or_default());
         let mut data = PanelData::default();
+        let mut calibration = std::collections::HashMap::new();
         for (j, name) in head.iter().enumerate() {
-            if name == "panel_key" {
+            if name.starts_with("calibration:") {
+                calibration.insert(
+                    name.clone(),
+                    column(j).map(|v| v.parse().unwrap_or(f64::NAN)).collect(),
+                );
+            } else if name == "design:stratum" {
+                data.strata = Some(column(j).map(str::to_string).collect());
+            } else if name == "design:fpc" {
+                data.fpc = Some(column(j).map(|v| v.parse().unwrap_or(1.0)).collect());
+            } else if name == "design:cluster" {
+                data.clusters = Some(column(j).map(str::to_string).collect());
+            } else if name == "panel_key" {
                 data.keys = column(j)
                     .map(|k| (!k.is_empty()).then(|| k.to_string()))
                     .collect();
@@ -175,6 +309,12 @@ impl PanelData {
                 "expected the columns panel_key and weight",
             ));
         }
+        data.calibration = calibration_from_columns(&calibration).ok_or_else(|| {
+            Error::input(
+                path.display().to_string(),
+                "the calibration: columns are incomplete or hold invalid codes or weights",
+            )
+        })?;
         Ok(Some(data))
     }
 }
@@ -195,7 +335,33 @@ impl Panel {
         }
         let ka: Vec<&str> = a.keys.iter().flatten().map(String::as_str).collect();
         let kb: Vec<&str> = b.keys.iter().flatten().map(String::as_str).collect();
-        let stacked = crate::kernels::panel::stack(&ka, &a.weights, &kb, &b.weights).ok()?;
+        fn labels(v: &Option<Vec<String>>) -> Option<Vec<&str>> {
+            v.as_ref().map(|v| v.iter().map(String::as_str).collect())
+        }
+        let (sa, sb): (Option<Vec<&str>>, Option<Vec<&str>>) =
+            (labels(&a.strata), labels(&b.strata));
+        let (ca, cb): (Option<Vec<&str>>, Option<Vec<&str>>) =
+            (labels(&a.clusters), labels(&b.clusters));
+        fn round<'a>(
+            keys: &'a [&'a str],
+            d: &'a PanelData,
+            strata: Option<&'a [&'a str]>,
+            clusters: Option<&'a [&'a str]>,
+        ) -> Round<'a, &'a str> {
+            Round {
+                keys,
+                weights: &d.weights,
+                strata,
+                clusters,
+                fpc: d.fpc.as_deref(),
+                calibration: d.calibration.clone(),
+            }
+        }
+        let stacked = crate::kernels::panel::stack(
+            round(&ka, &a, sa.as_deref(), ca.as_deref()),
+            round(&kb, &b, sb.as_deref(), cb.as_deref()),
+        )
+        .ok()?;
         (stacked.overlap > 0).then_some(Panel { a, b, stacked })
     }
 

@@ -1330,7 +1330,8 @@ fn association(
 /// key (SHA-256 of the survey id and the respondent key, so it matches across rounds of one
 /// survey and nothing else), the final weight, each single segment variable's code, and one
 /// column per mean or proportion series, named `<metric_id>@<version>|<statistic>|<level>`.
-pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weights: &[f64]) -> Table {
+pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weighted) -> Table {
+    let weights = &weighted.weights;
     let key_q = question_index(spec, &spec.respondent.key);
     let mut t = Table::new();
     t.text(
@@ -1347,6 +1348,57 @@ pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weights: &[
         }),
     )
     .float("weight", weights.iter().map(|w| Some(*w)));
+    // The round's own design, so the later round's combined design keeps it: stratum labels
+    // (the stratum variable's codes), clusters (pseudonymous like the key), calibration.
+    if spec.design.strata.is_some() {
+        let levels = &weighted.stratum_levels;
+        t.text(
+            "design:stratum",
+            weighted
+                .design
+                .strata()
+                .iter()
+                .map(|h| Some(levels[*h as usize].clone())),
+        );
+    }
+    if weighted.fpc {
+        let f = weighted.design.fractions();
+        t.float(
+            "design:fpc",
+            weighted
+                .design
+                .strata()
+                .iter()
+                .map(|h| Some(1.0 - f[*h as usize])),
+        );
+    }
+    if let Some(levels) = &weighted.psu_levels {
+        let hashed: Vec<String> = levels
+            .iter()
+            .map(|l| {
+                let material = format!("{}\n{l}", spec.survey.id);
+                crate::ingest::sha256_hex(material.as_bytes())
+            })
+            .collect();
+        t.text(
+            "design:cluster",
+            weighted
+                .design
+                .psu()
+                .iter()
+                .map(|c| Some(hashed[*c as usize].clone())),
+        );
+    }
+    for (name, column) in crate::previous::calibration_columns(&weighted.calibration) {
+        match column {
+            crate::previous::CalibrationColumn::Codes(c) => {
+                t.int(&name, c.iter().map(|x| Some(i64::from(*x))))
+            }
+            crate::previous::CalibrationColumn::Weights(w) => {
+                t.float(&name, w.iter().map(|x| Some(*x)))
+            }
+        };
+    }
     for var in &spec.segments.variables {
         let cats = categories(spec, records, scores, var);
         let codes = levels_of(spec, var);

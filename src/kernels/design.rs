@@ -136,6 +136,11 @@ impl Design {
         &self.psus_in_stratum
     }
 
+    /// Each stratum's sampling fraction f_h (0 without FPC).
+    pub fn fractions(&self) -> &[f64] {
+        &self.fraction
+    }
+
     /// Each stratum's factor (1 − f_h) n_h/(n_h − 1) in [`Design::variance`]; 0 for a stratum
     /// that contributes no variance (one PSU, or a census).
     pub fn stratum_scales(&self) -> Vec<f64> {

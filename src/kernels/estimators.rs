@@ -169,7 +169,7 @@ impl Survey<'_> {
     }
 
     /// The mean over a domain and its (unresidualized) influence scores.
-    fn mean_influence(&self, y: &[f64], domain: Option<&[bool]>) -> (f64, Vec<f64>) {
+    pub(crate) fn mean_influence(&self, y: &[f64], domain: Option<&[bool]>) -> (f64, Vec<f64>) {
         let used = self.used(y, domain);
         let w = self.weights;
         let wsum = sum((0..y.len()).filter(|&i| used[i]).map(|i| w[i]));

@@ -195,6 +195,22 @@ impl GregResidual {
     }
 
     /// Column indices of row `i` in the calibration model matrix.
+    /// The calibration margins (codes, levels): with [`GregResidual::pre`] and
+    /// [`GregResidual::post`], what [`GregResidual::new`] rebuilds it from.
+    pub fn margins(&self) -> &[(Vec<u32>, usize)] {
+        &self.margins
+    }
+
+    /// Pre-calibration weights.
+    pub fn pre(&self) -> &[f64] {
+        &self.pre
+    }
+
+    /// Final weights.
+    pub fn post(&self) -> &[f64] {
+        &self.post
+    }
+
     pub(crate) fn columns_of(&self, i: usize, out: &mut Vec<usize>) {
         columns(&self.margins, i, out);
     }

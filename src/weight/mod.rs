@@ -57,6 +57,12 @@ pub struct Weighted {
     /// Warnings about the design that do not stop the run (a cluster column giving every
     /// response its own PSU); `validate` and `run` print them, the manifest records them.
     pub design_notes: Vec<String>,
+    /// The stratum variable's code of each stratum (`design.strata()` indexes it); one empty
+    /// label without strata.
+    pub stratum_levels: Vec<String>,
+    /// The cluster identifier of each PSU (`design.psu()` indexes it), when the design has
+    /// clusters.
+    pub psu_levels: Option<Vec<String>>,
 }
 
 fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
@@ -261,6 +267,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         }
     };
     let mut design_notes = Vec::new();
+    let mut psu_levels = None;
     let (psu, fpc) = match &spec.design.cluster {
         Some(c) => {
             let labels = psu_labels(spec, records, c, &strata, &stratum_levels)?;
@@ -284,6 +291,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
                     levels.len()
                 ));
             }
+            psu_levels = Some(levels);
             (codes, false)
         }
         None => ((0..n as u32).collect(), spec.design.fpc),
@@ -430,6 +438,8 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         fpc,
         trim,
         design_notes,
+        stratum_levels,
+        psu_levels,
     })
 }
 

@@ -265,6 +265,13 @@ fn run_case(case: u64) -> i32 {
             "{label}: a published bin of {nb}: {r:?}"
         );
     }
+    // The round's own design travels in data/panel.csv (strata, clusters, FPC, calibration):
+    // the round stacked on itself has every change exactly 0 with panel SE 0, and the
+    // "independent" SE of that combined design is √2 × each published linearized SE — the
+    // round's variance rebuilt exactly from what a later round reads.
+    if !matches!(variant, "bootstrap" | "jkn") {
+        panel_round_trip(&run.path("out"), &label);
+    }
     // No published file holds an identifying value (`respondent.identifying`: member id,
     // organization name, contact email — in the Qualtrics export ExternalReference, Q_ORG and
     // the recipient columns) or an identifying column.
@@ -317,6 +324,43 @@ fn run_case(case: u64) -> i32 {
         }
     }
     out.code
+}
+
+/// See the comment at its call in [`run_case`].
+fn panel_round_trip(out: &std::path::Path, label: &str) {
+    use supplyrisk::previous::{Panel, PanelData};
+    let data = PanelData::read(out).unwrap().expect("data/panel.csv");
+    let panel = Panel::new(data.clone(), data).expect("a round shares all its organizations");
+    let (h, metrics) = read_csv(&out.join("metrics/metrics.csv"));
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let mut checked = 0;
+    for r in &metrics {
+        let Ok(se) = r[col("se")].parse::<f64>() else {
+            continue;
+        };
+        let Some(c) = panel.change(
+            &r[col("metric_id")],
+            r[col("metric_version")].parse().unwrap(),
+            &r[col("statistic")],
+            &r[col("level")],
+            &r[col("segment_var")],
+            &r[col("segment_value")],
+        ) else {
+            continue;
+        };
+        assert!(
+            c.difference == 0.0 && c.se < 1e-12,
+            "{label}: {c:?} for {r:?}"
+        );
+        let want = se * std::f64::consts::SQRT_2;
+        assert!(
+            (c.se_independent - want).abs() <= 1e-9 * want.max(1e-12),
+            "{label}: independent SE {} vs √2 × published {want} for {r:?}",
+            c.se_independent
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "{label}: no series checked");
 }
 
 #[test]

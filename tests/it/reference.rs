@@ -1438,10 +1438,14 @@ fn design_based_regression_matches_r_svyglm() {
 /// Change between overlapping rounds (tests/reference/panel.R): a deterministic two-round panel
 /// with 126 of 180 organizations in both; each change and its SE from R's combined design
 /// (organization as PSU), overall and within a subsector, for a mean with skipped answers and
-/// a share; the independent-samples SE of the same design beside it.
+/// a share; the independent-samples SE of the same design beside it. Twice: plain weights, and
+/// stratified by subsector with each round post-stratified on size (R: strata kept,
+/// `postStratify` on round × size), which here the kernel gets from each round's own
+/// calibration.
 #[test]
 fn panel_change_matches_r_combined_design() {
-    use supplyrisk::kernels::panel::stack;
+    use supplyrisk::kernels::calibration::Calibration;
+    use supplyrisk::kernels::panel::{stack, Round};
     let path = reference_file("panel/rounds.csv");
     let mut r = csv::Reader::from_path(&path).unwrap();
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
@@ -1449,13 +1453,39 @@ fn panel_change_matches_r_combined_design() {
         rows.iter().filter(|x| &x[0] == round).collect()
     };
     let (a, b) = (side("A"), side("B"));
-    let keys =
-        |s: &[&csv::StringRecord]| -> Vec<String> { s.iter().map(|x| x[1].to_string()).collect() };
-    let weights = |s: &[&csv::StringRecord]| -> Vec<f64> {
-        s.iter().map(|x| x[3].parse().unwrap()).collect()
+    let text = |s: &[&csv::StringRecord], c: usize| -> Vec<String> {
+        s.iter().map(|x| x[c].to_string()).collect()
     };
-    let st = stack(&keys(&a), &weights(&a), &keys(&b), &weights(&b)).unwrap();
-    assert_eq!(st.overlap, 126);
+    let num = |s: &[&csv::StringRecord], c: usize| -> Vec<f64> {
+        s.iter().map(|x| x[c].parse().unwrap()).collect()
+    };
+    let (keys_a, keys_b) = (text(&a, 1), text(&b, 1));
+    let (w_a, w_b) = (num(&a, 3), num(&b, 3));
+    let (ps_a, ps_b) = (num(&a, 7), num(&b, 7));
+    let (strata_a, strata_b) = (text(&a, 2), text(&b, 2));
+    let post_strat =
+        |s: &[&csv::StringRecord], before: &[f64], after: &[f64]| Calibration::PostStrat {
+            cells: s.iter().map(|x| u32::from(&x[6] == "large")).collect(),
+            n_cells: 2,
+            before: before.to_vec(),
+            after: after.to_vec(),
+        };
+    let plain = stack(Round::plain(&keys_a, &w_a), Round::plain(&keys_b, &w_b)).unwrap();
+    let calibrated = stack(
+        Round {
+            strata: Some(&strata_a),
+            calibration: post_strat(&a, &w_a, &ps_a),
+            ..Round::plain(&keys_a, &ps_a)
+        },
+        Round {
+            strata: Some(&strata_b),
+            calibration: post_strat(&b, &w_b, &ps_b),
+            ..Round::plain(&keys_b, &ps_b)
+        },
+    )
+    .unwrap();
+    assert_eq!((plain.overlap, plain.psus), (126, 234));
+    assert!(calibrated.stratified && !plain.stratified);
     let stacked: Vec<&csv::StringRecord> = a.iter().chain(&b).copied().collect();
     let column = |c: usize| -> Vec<f64> {
         stacked
@@ -1468,23 +1498,29 @@ fn panel_change_matches_r_combined_design() {
         .records()
         .map(Result::unwrap)
         .collect();
+    assert_eq!(want.len(), 8);
     for w in &want {
-        let y = column(if &w[0] == "y" { 4 } else { 5 });
-        let domain: Option<Vec<bool>> = w[1]
+        let st = if &w[0] == "plain" {
+            &plain
+        } else {
+            &calibrated
+        };
+        let y = column(if &w[1] == "y" { 4 } else { 5 });
+        let domain: Option<Vec<bool>> = w[2]
             .strip_prefix("subsector=")
             .map(|s| stacked.iter().map(|x| &x[2] == s).collect());
         let c = st.mean_change(&y, domain.as_deref());
         let num = |i: usize| w[i].parse::<f64>().unwrap();
-        let what = format!("{} {}", &w[0], &w[1]);
-        assert_close(&format!("{what} change"), c.difference, num(2), R_RTOL);
-        assert_close(&format!("{what} panel SE"), c.se, num(3), R_RTOL);
+        let what = format!("{} {} {}", &w[0], &w[1], &w[2]);
+        assert_close(&format!("{what} change"), c.difference, num(3), R_RTOL);
+        assert_close(&format!("{what} panel SE"), c.se, num(4), R_RTOL);
         assert_close(
             &format!("{what} independent SE"),
             c.se_independent,
-            num(4),
+            num(5),
             R_RTOL,
         );
-        assert_close(&format!("{what} df"), c.df, num(5), R_RTOL);
+        assert_close(&format!("{what} df"), c.df, num(6), R_RTOL);
         assert!(
             c.se < c.se_independent,
             "{what}: correlated answers lower the SE"
