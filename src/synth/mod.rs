@@ -57,6 +57,13 @@ const RESPONSE_BY_SIZE: [f64; 3] = [0.25, 0.40, 0.55];
 const RESPONSE_BY_SUBSECTOR: [f64; 6] = [1.0, 1.1, 1.0, 1.15, 0.9, 0.85];
 const MATURITY_BY_SUBSECTOR: [f64; 6] = [0.0, 0.3, 0.1, 0.4, -0.1, -0.6];
 const MATURITY_BY_SIZE: [f64; 3] = [-0.5, 0.0, 0.5];
+/// Seed of the organizations' own streams (see `synth`), the same for every round.
+const PANEL_STREAM: u64 = 0x5C12_4A2E_0000_0001;
+/// Share of the variance of an organization's maturity that lasts from round to round.
+const LASTING_SHARE: f64 = 0.75;
+/// Chance that an organization's decision to answer a round is drawn afresh instead of
+/// following its habit.
+const FRESH_DECISION: f64 = 0.25;
 const REGIONS: [&str; 4] = ["northeast", "midwest", "south", "west"];
 
 struct Rng(ChaCha8Rng);
@@ -104,6 +111,8 @@ struct Org {
     size: usize,
     region: usize,
     theta: f64,
+    /// Uniform draw of the organization's own stream: whether it answers, round after round.
+    habit: f64,
 }
 
 #[derive(Clone)]
@@ -283,9 +292,10 @@ fn dirty_label(rng: &mut Rng, label: &str, aliases: &[String]) -> String {
     } else if r < 0.85 && !aliases.is_empty() {
         rng.pick(aliases).clone()
     } else {
-        // A typo: drop one character.
+        // A typo: drop one character — in labels long enough that the example spec's
+        // fuzzy_threshold (0.92) still finds them; a short label is shouted instead.
         let chars: Vec<char> = label.chars().collect();
-        if chars.len() < 4 {
+        if chars.len() < 13 {
             return label.to_uppercase();
         }
         let k = 1 + rng.below(chars.len() - 2);
@@ -371,22 +381,32 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
             let _ = writeln!(population_csv, "{},{},{count}", SUBSECTORS[s], SIZES[z]);
             for _ in 0..count {
                 let i = orgs.len() + 1;
-                let first = *rng.pick(&NAME_FIRST);
-                let suffix = *rng.pick(&NAME_SUFFIX[s]);
+                // What belongs to the organization and not to the round — its name, region,
+                // contact, a lasting part of its maturity and its habit of answering — comes
+                // from a stream of its own, seeded by its member number alone, so rounds of
+                // any seed share organizations that answer alike (a panel).
+                let mut own = Rng(ChaCha8Rng::seed_from_u64(
+                    PANEL_STREAM ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ));
+                let first = *own.pick(&NAME_FIRST);
+                let suffix = *own.pick(&NAME_SUFFIX[s]);
                 let name = format!("{first} {suffix} {i}");
                 let slug: String = name
                     .to_lowercase()
                     .chars()
                     .filter(char::is_ascii_alphanumeric)
                     .collect();
-                let region = if rng.chance(0.4) { 2 } else { rng.below(4) };
+                let region = if own.chance(0.4) { 2 } else { own.below(4) };
+                let contact = (
+                    (*own.pick(&FIRST_NAMES)).to_string(),
+                    (*own.pick(&LAST_NAMES)).to_string(),
+                );
+                let lasting = own.normal();
+                let habit = own.uniform();
                 orgs.push(Org {
                     member_id: format!("HSCC-{i:05}"),
                     email: format!("scrm@{slug}.example.org"),
-                    contact: (
-                        (*rng.pick(&FIRST_NAMES)).to_string(),
-                        (*rng.pick(&LAST_NAMES)).to_string(),
-                    ),
+                    contact,
                     name,
                     subsector: s,
                     size: z,
@@ -394,16 +414,28 @@ pub fn synth(opts: &SynthOptions, out: &Path) -> Result<SynthSummary> {
                     theta: MATURITY_BY_SUBSECTOR[s]
                         + MATURITY_BY_SIZE[z]
                         + shift
-                        + 0.7 * rng.normal(),
+                        + 0.7
+                            * (LASTING_SHARE.sqrt() * lasting
+                                + (1.0 - LASTING_SHARE).sqrt() * rng.normal()),
+                    habit,
                 });
             }
         }
     }
     // Who responds; every subsector keeps at least two respondents (strata need two PSUs).
+    // An organization answers when its habit (or, in FRESH_DECISION of rounds, a fresh draw)
+    // falls under its response rate: about 70% of a round's respondents answered the round
+    // before.
     let mut responds: Vec<bool> = orgs
         .iter()
         .map(|o| {
-            rng.chance((RESPONSE_BY_SIZE[o.size] * RESPONSE_BY_SUBSECTOR[o.subsector]).min(0.95))
+            let p = (RESPONSE_BY_SIZE[o.size] * RESPONSE_BY_SUBSECTOR[o.subsector]).min(0.95);
+            let u = if rng.chance(FRESH_DECISION) {
+                rng.uniform()
+            } else {
+                o.habit
+            };
+            u < p
         })
         .collect();
     for s in 0..SUBSECTORS.len() {

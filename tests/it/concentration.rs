@@ -300,7 +300,7 @@ fn suppliers_suggest_proposes_alias_rows() {
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect();
     let find = |alias: &str| rows.iter().find(|r| r[0] == alias);
-    // Synthetic typos of the example (seed 2024; regenerating the example changes them).
+    // Synthetic typos of example-2024 (regenerating the example changes them).
     let medine = find("Medine").expect("an unresolved typo is proposed");
     assert_eq!(
         (medine[1].as_str(), medine[2].as_str()),
@@ -311,20 +311,18 @@ fn suppliers_suggest_proposes_alias_rows() {
         medine[4].contains("PROBABLE LOOK-ALIKE") && medine[4].contains("0.97"),
         "{medine:?}"
     );
-    let summit = find("Summit Tech Group").expect("a new supplier's spelling");
-    assert_eq!(summit[1], "Summit Technology Group", "spellings grouped");
-    assert_eq!(summit[2], "", "a person chooses the category");
-    let caps = find("BLUEWAVE IT PARTNERS Inc.").expect("a spelling in capitals");
-    assert_eq!(
-        caps[1], "Bluewave IT Partners",
-        "named by its plainest spelling"
-    );
+    // A supplier the table lacks, in two spellings: grouped under one name, its longer and
+    // plainer spelling, with the category left to a person.
+    for spelling in ["BlueWave IT", "Bluewave IT Partners"] {
+        let row = find(spelling).expect("a new supplier's spelling");
+        assert_eq!(row[1], "Bluewave IT Partners", "spellings grouped");
+        assert_eq!(row[2], "", "a person chooses the category");
+    }
     // Names resolved only by similarity are proposed for confirmation.
     assert!(rows.iter().any(|r| r[4].starts_with("matched")));
-    // `validate` counts them and points to the command (exit 1: the example's one deliberate
-    // misspelling of B1 matches no option).
+    // `validate` counts them and points to the command (a warning: exit 0).
     let t = t.again().args(["validate", "r"]);
-    let out = t.run().expect_code(1);
+    let out = t.run().expect_code(0);
     let unresolved = rows
         .iter()
         .filter(|r| r[4].starts_with("unresolved"))

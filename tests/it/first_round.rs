@@ -110,6 +110,12 @@ fn validate_lists_answers_the_run_would_read_as_unanswered() {
     let n = csv.matches(",Annually,").count();
     assert!(n >= 3, "the fixture has annual answers");
     let csv = csv.replacen(",Annually,", ",Every so often,", 3);
+    // And one in another question.
+    assert!(
+        csv.contains(",In development,"),
+        "the fixture has B1 answers"
+    );
+    let csv = csv.replacen(",In development,", ",Being set up,", 1);
     std::fs::write(&path, csv).unwrap();
     let o = t.args(["validate", "r"]).run().expect_code(1);
     assert!(
@@ -162,13 +168,47 @@ fn inspect_lists_each_columns_answers_but_not_who_answered() {
             .unwrap_or_else(|| panic!("{col} listed"));
         lines[i + 1].to_string()
     };
-    // The options to write, with their variants and counts.
+    // The options to write, with their variants and counts, as counted here from the export
+    // (three header rows; values trimmed).
+    let counts = |q: &str| -> Vec<(String, usize)> {
+        let mut rd = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(t.path("r/responses_qualtrics.csv"))
+            .unwrap();
+        let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+        let c = rows[0].iter().position(|h| h == q).unwrap();
+        let mut n: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in &rows[3..] {
+            *n.entry(r.get(c).unwrap_or("").trim().to_string())
+                .or_default() += 1;
+        }
+        let mut v: Vec<(String, usize)> = n.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    };
     let s1 = after("S1");
+    let s1_counts = counts("S1");
+    let (top, top_n) = &s1_counts[0];
+    assert!(s1.contains(&format!("{top} ({top_n})")), "{s1}");
+    // A variant answered once (a typo or a case change) is listed beside the options.
     assert!(
-        s1.contains("Direct patient care (41)") && s1.contains("Direct ptient care (1)"),
+        s1_counts
+            .iter()
+            .filter(|(v, n)| *n == 1 && !v.is_empty())
+            .any(|(v, _)| s1.contains(&format!("{v} (1)"))),
         "{s1}"
     );
-    assert!(after("B1").contains("Don't know (3), 3 blank"));
+    let b1_counts = counts("B1");
+    let count_of = |v: &str| b1_counts.iter().find(|x| x.0 == v).map_or(0, |x| x.1);
+    let blank = count_of("");
+    assert!(blank > 0, "the example has unanswered B1");
+    assert!(
+        after("B1").contains(&format!("Don't know ({}) · ", count_of("Don't know")))
+            && after("B1").ends_with(&format!(", {blank} blank")),
+        "{}",
+        after("B1")
+    );
     // Identifying columns and columns of unique values are never listed.
     assert!(!o.stdout.contains('@'), "an e-mail address was printed");
     assert!(after("RecipientLastName").contains("looks identifying"));
@@ -190,8 +230,8 @@ fn inspect_lists_each_columns_answers_but_not_who_answered() {
         .find(|c| c["name"] == "S1")
         .unwrap();
     assert_eq!(s1["answers"].as_array().unwrap().len(), 2);
-    assert_eq!(s1["answers"][0]["value"], "Direct patient care");
-    assert_eq!(s1["answers"][0]["count"], 41);
+    assert_eq!(s1["answers"][0]["value"], top.as_str());
+    assert_eq!(s1["answers"][0]["count"], *top_n);
     assert!(s1["distinct"].as_u64().unwrap() > 5);
 }
 
@@ -338,13 +378,32 @@ fn init_from_the_exports_drafts_a_spec_that_validates_and_runs() {
             .unwrap_or_else(|| panic!("question {id}"))
             .to_string()
     };
+    // S1: its options with the typos of the export grouped under them as aliases — every
+    // answer the export holds (trimmed; case aside) is a label or an alias of the draft.
+    let s1 = line("S1");
     assert!(
-        line("S1").contains("type = \"single\"")
-            && line("S1")
-                .contains("label = \"Direct patient care\", aliases = [\"Direct ptient care\"]"),
-        "{}",
-        line("S1")
+        s1.contains("type = \"single\"")
+            && s1.contains("label = \"Direct patient care\"")
+            && s1.contains("aliases = ["),
+        "{s1}"
     );
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(t.path("raw/responses_qualtrics.csv"))
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let c = rows[0].iter().position(|h| h == "S1").unwrap();
+    for r in &rows[3..] {
+        let v = r.get(c).unwrap_or("").trim();
+        assert!(
+            v.is_empty()
+                || s1
+                    .to_lowercase()
+                    .contains(&format!("\"{}\"", v.to_lowercase())),
+            "S1 answer `{v}` is neither a label nor an alias: {s1}"
+        );
+    }
     assert!(
         line("B5").contains("type = \"likert\", scale = \"agree5\""),
         "{}",

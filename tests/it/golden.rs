@@ -12,7 +12,11 @@
 //! "other" category blank for 1–4 dependents, suppliers by rank only); re-blessed 2026-12-01
 //! for the summary from its template after reading it in full: key findings first (each
 //! number checked against estimates.csv and comparisons.csv), units in their own column,
-//! maturities on 0–100, withheld cells with their marks and ° for numbers read with caution.
+//! maturities on 0–100, withheld cells with their marks and ° for numbers read with caution;
+//! re-blessed 2026-12-02 after the examples were regenerated as a panel (152 organizations,
+//! public health now 7 and published; read summary.md in full: the mean risk index 40.1
+//! (37.7–42.5) is R's in tests/reference/example_2024.csv, every cross cell of 1–4
+//! organizations withheld, and the † cells beside them).
 //!
 //! After an intended change, regenerate them and read the diff before committing:
 //!

@@ -149,6 +149,19 @@ pub fn two_example_rounds() -> TestRun {
     t
 }
 
+/// example-2024 copied to `r/` with its Qualtrics export as the only source (the Forms
+/// workbook's `[[sources]]` entry dropped), for tests that edit the responses as text.
+pub fn example_qualtrics_only() -> TestRun {
+    let t = TestRun::new().with_example("example-2024", "r");
+    let spec_path = t.path("r/survey.toml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let forms =
+        "[[sources]]\npath = \"responses_forms.xlsx\"\nlayout = \"msforms\"\nsheet = \"Sheet1\"\n";
+    assert!(spec.contains(forms), "the example reads a Forms workbook");
+    std::fs::write(&spec_path, spec.replacen(forms, "", 1)).unwrap();
+    t
+}
+
 /// A round made by `supplyrisk synth --seed S --rows N` into `r/`.
 pub fn synth_round(seed: u64, rows: usize) -> TestRun {
     let t = TestRun::new().args([

@@ -369,7 +369,7 @@ fn the_example_round_runs_with_calibration_and_trimming() {
     let p = t.path("r/survey.toml");
     let text = std::fs::read_to_string(&p).unwrap().replace(
         "method = \"poststratify\"\nvariables = [\"subsector\", \"size\"]\nempty_cell = \"rake\"",
-        "method = \"calibrate\"\nvariables = [\"subsector\", \"size\"]\n\n[weighting.trim]\nupper = 3.0\nrerake = true",
+        "method = \"calibrate\"\nvariables = [\"subsector\", \"size\"]\n\n[weighting.trim]\nupper = 2.5\nrerake = true",
     );
     std::fs::write(&p, text).unwrap();
     let t = t.args(["run", "r", "--out", "out", "-q"]);
