@@ -258,6 +258,22 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         disclosure_mode(),
     );
 
+    // This round stacked on the earlier one, when both have panel data and share
+    // organizations (what `compare` does from two output folders).
+    let panel = match &previous {
+        Some(prev) => match crate::previous::PanelData::read(&prev.dir)? {
+            Some(before) => {
+                let mut now = Vec::new();
+                let label = Path::new("data/panel.csv");
+                crate::estimate::panel_table(&spec.spec, &cleaned.records, &scores, &weighted)
+                    .write_csv_to(&mut now, label)?;
+                let now = crate::previous::PanelData::from_csv(&now[..], label)?;
+                crate::previous::Panel::new(before, now)
+            }
+            None => None,
+        },
+        None => None,
+    };
     let mut failed_gates = quality_gates(&spec.spec, &cleaned, &weighted);
     if let Some(c) = &concentration {
         failed_gates.extend(
@@ -288,6 +304,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         out_dir: staging.clone(),
         failed_gates,
         previous,
+        panel,
         concentration,
         models,
     };

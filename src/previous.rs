@@ -256,8 +256,14 @@ impl PanelData {
         if !path.exists() {
             return Ok(None);
         }
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        PanelData::from_csv(std::io::BufReader::new(file), &path).map(Some)
+    }
+
+    /// Parse a `data/panel.csv` (`path` names it in errors).
+    pub fn from_csv(input: impl std::io::Read, path: &Path) -> Result<PanelData> {
         let bad = |e: csv::Error| Error::input(path.display().to_string(), e.to_string());
-        let mut r = csv::Reader::from_path(&path).map_err(bad)?;
+        let mut r = csv::Reader::from_reader(input);
         let head: Vec<String> = r
             .headers()
             .map_err(bad)?
@@ -315,7 +321,7 @@ impl PanelData {
                 "the calibration: columns are incomplete or hold invalid codes or weights",
             )
         })?;
-        Ok(Some(data))
+        Ok(data)
     }
 }
 

@@ -35,6 +35,9 @@ pub struct RunResult {
     pub failed_gates: Vec<String>,
     /// The earlier round given with `--previous`.
     pub previous: Option<crate::previous::PreviousRound>,
+    /// The earlier round's organizations stacked with this round's (its `data/panel.csv` and
+    /// this round's), when the two share organizations: changes then use the panel SE.
+    pub panel: Option<crate::previous::Panel>,
     /// Supplier concentration, when the spec has a `[concentration]` section.
     pub concentration: Option<crate::concentration::Analysis>,
     /// The spec's `[[models]]`: coefficients and term tests, suppressed like the estimates.

@@ -103,6 +103,9 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
             let p = PathBuf::from(rel);
             previous = p.parent().and_then(Path::parent).map(Path::to_path_buf);
             p
+        } else if input["role"] == "previous_panel" {
+            // The earlier round's data/panel.csv, recorded as given (like its metrics).
+            PathBuf::from(rel)
         } else {
             round.join(rel)
         };

@@ -251,6 +251,14 @@ fn manifest(r: &RunResult) -> Result<Value> {
         inputs.push(json!({
             "path": p.to_string_lossy(), "role": "previous", "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
         }));
+        // The earlier round's respondents, when its changes used the panel SE.
+        if r.panel.is_some() {
+            let p = prev.dir.join("data/panel.csv");
+            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            inputs.push(json!({
+                "path": p.to_string_lossy(), "role": "previous_panel", "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
+            }));
+        }
     }
     let mut files = Vec::new();
     list_files(&r.out_dir, &r.out_dir, &mut files)?;

@@ -287,18 +287,16 @@ pub fn key_findings(r: &RunResult) -> Vec<Finding> {
         ));
     }
 
-    // Changes since the previous round: two-sided tests of independent samples, BH-adjusted
-    // across the comparable headline metrics.
+    // Changes since the previous round: two-sided tests (the panel SE when the rounds share
+    // organizations, else for independent samples), BH-adjusted across the comparable
+    // headline metrics.
     if let Some(prev) = &r.previous {
         let lines = trend_lines(r, prev);
         let tested: Vec<Change> = lines
             .iter()
-            .filter(|l| l.note.is_empty())
             .filter_map(|l| {
-                let p = l.previous?;
-                let (pe, ps) = (p.estimate?, p.se?);
-                let d = l.current.estimate - pe;
-                let s = (l.current.se.powi(2) + ps * ps).sqrt();
+                let pe = l.previous?.estimate?;
+                let (d, s, _) = l.change()?;
                 let pv = crate::kernels::dist::pnorm_two_sided(d / s).filter(|_| s > 0.0)?;
                 Some(Change {
                     line: l,

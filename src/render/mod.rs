@@ -28,6 +28,25 @@ pub struct TrendLine<'a> {
     /// Multiplier onto the 0–100 scale (100 for shares and 0–1 maturities, 1 for the index).
     pub scale: f64,
     pub note: String,
+    /// The change estimated on the panel of organizations in both rounds, when there is one.
+    pub panel: Option<crate::kernels::panel::PanelChange>,
+}
+
+impl TrendLine<'_> {
+    /// The change since the earlier round, its SE (the panel SE when the rounds share
+    /// organizations), and the SE for independent samples √(SE_A² + SE_B²); `None` when not
+    /// comparable.
+    pub fn change(&self) -> Option<(f64, f64, f64)> {
+        if !self.note.is_empty() {
+            return None;
+        }
+        let p = self.previous?;
+        let (pe, ps) = (p.estimate?, p.se?);
+        let d = self.current.estimate - pe;
+        let independent = (self.current.se.powi(2) + ps * ps).sqrt();
+        let se = self.panel.map_or(independent, |c| c.se);
+        Some((d, se, independent))
+    }
 }
 
 /// This round's overall, published means and proportions on a 0–100 scale, each with the earlier
@@ -67,11 +86,22 @@ pub fn trend_lines<'a>(r: &'a RunResult, prev: &'a PreviousRound) -> Vec<TrendLi
                 Some(_) if e.suppressed => "suppressed in this round".to_string(),
                 Some(_) => String::new(),
             };
+            let panel = r.panel.as_ref().filter(|_| note.is_empty()).and_then(|p| {
+                p.change(
+                    &e.metric_id,
+                    e.metric_version,
+                    e.statistic,
+                    &e.level,
+                    ALL,
+                    "",
+                )
+            });
             Some(TrendLine {
                 current: e,
                 previous,
                 scale,
                 note,
+                panel,
             })
         })
         .collect()

@@ -476,33 +476,34 @@ fn trend(r: &RunResult) -> Option<Value> {
                     shown(Some(e.ci_high))
                 )
             };
-            let (change, se, pv) = match (l.note.is_empty(), l.previous) {
-                (true, Some(p)) => match (p.estimate, p.se) {
-                    (Some(pe), Some(ps)) => {
-                        let d = e.estimate - pe;
-                        let s = (e.se * e.se + ps * ps).sqrt();
-                        let pval = if s > 0.0 {
-                            crate::kernels::dist::pnorm_two_sided(d / s).unwrap_or(f64::NAN)
+            let (change, se, se_independent, pv) = match l.change() {
+                Some((d, s, independent)) => {
+                    let pval = if s > 0.0 {
+                        crate::kernels::dist::pnorm_two_sided(d / s).unwrap_or(f64::NAN)
+                    } else {
+                        f64::NAN
+                    };
+                    let unit = |x: f64| {
+                        if matches!(e.statistic, "proportion" | "ratio") {
+                            format!("{:+.1} pts", x * 100.0)
                         } else {
-                            f64::NAN
-                        };
-                        let unit = |x: f64| {
-                            if matches!(e.statistic, "proportion" | "ratio") {
-                                format!("{:+.1} pts", x * 100.0)
-                            } else {
-                                let sign = if x >= 0.0 { "+" } else { "" };
-                                format!("{sign}{}", format_value(spec, e, x))
-                            }
-                        };
-                        (
-                            unit(d),
-                            unit(s).trim_start_matches('+').to_string(),
-                            format_p(pval),
-                        )
-                    }
-                    _ => (l.note.clone(), String::new(), String::new()),
-                },
-                _ => (l.note.clone(), String::new(), String::new()),
+                            let sign = if x >= 0.0 { "+" } else { "" };
+                            format!("{sign}{}", format_value(spec, e, x))
+                        }
+                    };
+                    let magnitude = |x: f64| unit(x).trim_start_matches('+').to_string();
+                    (
+                        unit(d),
+                        magnitude(s),
+                        if l.panel.is_some() {
+                            magnitude(independent)
+                        } else {
+                            String::new()
+                        },
+                        format_p(pval),
+                    )
+                }
+                None => (l.note.clone(), String::new(), String::new(), String::new()),
             };
             // "Tier 1 – Partial: generally unaware …" → "Tier 1 – Partial".
             let level = level_label(spec, e);
@@ -514,6 +515,7 @@ fn trend(r: &RunResult) -> Option<Value> {
                 now,
                 change,
                 se,
+                se_independent,
                 pv,
                 e.metric_id.clone(),
             ]
@@ -521,19 +523,36 @@ fn trend(r: &RunResult) -> Option<Value> {
         .collect();
     let a = format!("Round {}", prev.round);
     let b = format!("Round {}", spec.survey.round);
-    let t = Table::new(&[
+    // With a panel, "SE" is the panel SE and the independent-samples SE stands beside it;
+    // without, the one SE is the independent-samples SE.
+    let mut columns = vec![
         ("Metric", false),
         ("Level", false),
-        (&a, true),
-        (&b, true),
+        (a.as_str(), true),
+        (b.as_str(), true),
         ("Change", true),
-        ("SE", true),
-        ("p", true),
-        ("Metric id", false),
-    ])
-    .with_rows(rows);
+    ];
+    let rows = if r.panel.is_some() {
+        columns.extend([("SE (panel)", true), ("SE if independent", true)]);
+        rows
+    } else {
+        columns.push(("SE", true));
+        rows.into_iter()
+            .map(|mut row| {
+                row.remove(6);
+                row
+            })
+            .collect()
+    };
+    columns.extend([("p", true), ("Metric id", false)]);
+    let t = Table::new(&columns).with_rows(rows);
+    // Organizations in both rounds, in the earlier and in this round.
+    let overlap = r.panel.as_ref().map(|p| {
+        let (both, a, b) = p.overlap();
+        serde_json::json!({"both": both, "before": a, "now": b})
+    });
     Some(val(serde_json::json!({
-        "round": prev.round, "dir": prev.dir.display().to_string(), "table": t,
+        "round": prev.round, "dir": prev.dir.display().to_string(), "table": t, "overlap": overlap,
     })))
 }
 
