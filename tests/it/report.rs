@@ -620,3 +620,51 @@ fn the_printed_report_carries_its_tlp_label_on_every_page() {
         }
     }
 }
+
+/// `run --previous` on rounds that share organizations: the report's round-over-round table
+/// gives the panel SE with the independent-samples SE beside it — the same numbers `compare`
+/// computes from the two output folders — says how many organizations answered both, and the
+/// manifest records the earlier round's panel file among the inputs.
+#[test]
+fn the_round_over_round_table_uses_the_panel_se() {
+    let t = two_example_rounds();
+    let t = t
+        .again()
+        .args(["compare", "out-a", "out-b", "--out", "cmp", "-q"]);
+    t.run().expect_code(0);
+    let (h, rows) = read_csv(&t.path("cmp/comparison.csv"));
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let risk = rows
+        .iter()
+        .find(|r| r[col("metric_id")] == "SCRM.RISK.01" && r[col("segment_var")] == "all")
+        .unwrap();
+    assert_eq!(risk[col("se_method")], "panel");
+    let se: f64 = risk[col("se")].parse().unwrap();
+    let independent: f64 = risk[col("se_independent")].parse().unwrap();
+    let html = std::fs::read_to_string(t.path("out-b/report.html")).unwrap();
+    let section = &html[html.find("id=\"trend-section\"").unwrap()..];
+    assert!(
+        section.contains("organizations answered both rounds (of ")
+            && section.contains("SE (panel)")
+            && section.contains("SE if independent"),
+        "the table names its SEs"
+    );
+    let row = &section[section.find("Mean supplier risk index</td>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    for want in [format!(">{se:.1}<"), format!(">{independent:.1}<")] {
+        assert!(row.contains(&want), "{want} in {row}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.path("out-b/manifest.json")).unwrap()).unwrap();
+    let panel_input = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["role"] == "previous_panel")
+        .expect("the earlier round's panel file is an input");
+    let bytes = std::fs::read(t.path("out-a/data/panel.csv")).unwrap();
+    assert_eq!(
+        panel_input["sha256"],
+        supplyrisk::ingest::sha256_hex(&bytes).as_str()
+    );
+}
