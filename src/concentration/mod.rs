@@ -515,10 +515,11 @@ pub fn analyse(
     let proportion_row = |id: &str, lvl: &str, g: usize, de: &DomainEstimate| {
         let e = &de.estimate;
         let s = &segs[g];
-        let (lo, hi) = proportion_ci(method, e.value, e.se, e.df, n_rows, level);
+        let nrow = crate::estimate::subset_rows(weighted, s.mask.as_deref(), n_rows);
+        let (lo, hi) = proportion_ci(method, e.value, e.se, e.df, nrow, level);
         let mut flags: Vec<&'static str> = Vec::new();
         if spec.publication.nchs_proportions && e.n > 0 {
-            let (_, f) = nchs_proportion(e.value, e.se, e.df, e.n, level, n_rows);
+            let (_, f) = nchs_proportion(e.value, e.se, e.df, e.n, level, nrow);
             flags.extend(f);
         }
         EstimateRow {
@@ -660,7 +661,19 @@ pub fn analyse(
                 }
             })
             .collect();
-        let noalt_res = lin.estimate(Series::Numeric(&first_in), &domains, false);
+        let mut noalt_res = lin.estimate(Series::Numeric(&first_in), &domains, false);
+        // The share is among the organizations whose first supplier is in the category: its
+        // df counts their PSUs (answered or not), not the segment's.
+        let in_category: Vec<bool> = (0..n_rows).map(|i| first_category[i] == Some(ci)).collect();
+        for (p, dfs) in domains
+            .degf_within(lin.survey(), &in_category)
+            .iter()
+            .enumerate()
+        {
+            for (d, df) in dfs.iter().enumerate() {
+                noalt_res[p][d][0].estimate.df = *df;
+            }
+        }
         // The category's suppliers, renumbered 0.. for the HHI.
         let local: Vec<Option<usize>> = {
             let mut next = 0;

@@ -19,7 +19,7 @@ use crate::kernels::estimators::{
     ci_normal, critical, kish_ess, Estimate, QuantileEstimate, Survey,
 };
 use crate::kernels::intervals::{proportion_ci, PropCi, QRule, WoodruffCi};
-use crate::kernels::replicates::{replicate_ratio_se, replicate_se};
+use crate::kernels::replicates::{replicate_logit, replicate_ratio_se, replicate_se};
 use crate::score::Scores;
 use crate::spec::{
     ChisqStatistic, MeanCi, MetricKind, ProportionCi, QuestionType, Spec, MATURITY_PREFIX,
@@ -705,6 +705,63 @@ fn batch_estimates(
     out
 }
 
+/// `nrow()` of R's subset `design[segment, ]` of `n` rows — what Korn–Graubard's n is: the
+/// segment's rows, or all `n` for a calibrated linearized design (whose subset keeps every row,
+/// at weight 0 outside the segment).
+pub(crate) fn subset_rows(weighted: &Weighted, mask: Option<&[bool]>, n: usize) -> usize {
+    let calibrated_linear = weighted.replicates.is_none()
+        && !matches!(
+            weighted.calibration,
+            crate::kernels::calibration::Calibration::None
+        );
+    match mask {
+        Some(m) if !calibrated_linear => m.iter().filter(|x| **x).count(),
+        _ => n,
+    }
+}
+
+/// What R's `svyciprop` reads from a segment's subset beside the estimate (`svyby` takes the
+/// subset `design[segment, ]`): the rows Korn–Graubard's n counts (`nrow()`: the segment's
+/// rows, or every row of a calibrated linearized design, whose subset keeps its rows at weight
+/// 0) and, on a replicate design, `degf()` = the rank of the segment's replicate weights − 1.
+struct SegmentConventions {
+    nrow: Vec<usize>,
+    replicate_df: Option<Vec<f64>>,
+}
+
+impl SegmentConventions {
+    fn new(segs: &[Segment], weighted: &Weighted, n: usize) -> Self {
+        let rows = |seg: &Segment| -> Vec<usize> {
+            (0..n)
+                .filter(|&i| seg.mask.as_ref().is_none_or(|m| m[i]))
+                .collect()
+        };
+        SegmentConventions {
+            nrow: segs
+                .iter()
+                .map(|seg| subset_rows(weighted, seg.mask.as_deref(), n))
+                .collect(),
+            replicate_df: weighted.replicates.as_ref().map(|set| {
+                let survey = Survey {
+                    design: &weighted.design,
+                    weights: &weighted.weights,
+                    calibration: &weighted.calibration,
+                };
+                segs.iter()
+                    .map(|seg| {
+                        crate::kernels::replicates::replicate_degf(set, &rows(seg))
+                            .unwrap_or_else(|| survey.domain_degf(seg.mask.as_deref()))
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    fn replicate_df(&self, segment: usize) -> Option<f64> {
+        self.replicate_df.as_ref().map(|d| d[segment])
+    }
+}
+
 /// Estimate every metric for every segment.
 pub fn estimate(
     spec: &Spec,
@@ -723,6 +780,7 @@ pub fn estimate(
     let parts = SegmentPartitions::new(&segs, records.len());
     let domains = Domains::new((0..parts.parts.len()).map(|p| parts.partition(p)).collect());
     let linearizer = DomainLinearizer::new(survey);
+    let per_segment = SegmentConventions::new(&segs, weighted, records.len());
     let mut rows = Vec::new();
     // One metric per task; the results are put back in spec order, so the output does not
     // depend on how the work was split.
@@ -768,6 +826,9 @@ pub fn estimate(
                                 survey.ratio(y, &numeric_values(spec, records, scores, den), mask)
                             }
                         };
+                        if let Some(df) = per_segment.replicate_df(gi) {
+                            e.df = df;
+                        }
                         if let Some(set) = &weighted.replicates {
                             // Replicate variance: the design effect keeps its SRS denominator.
                             let se = if stat == "ratio" {
@@ -786,8 +847,23 @@ pub fn estimate(
                         }
                         let (lo, hi, method) = if stat == "proportion" {
                             let (method, name) = proportion_method(spec, Some(m));
-                            let (lo, hi) =
-                                proportion_ci(method, e.value, e.se, e.df, records.len(), level);
+                            let nrow = per_segment.nrow[gi];
+                            let refit = match (&weighted.replicates, name) {
+                                // R's `logit` on a replicate design refits the logistic
+                                // intercept in every replicate (`xlogit` is the delta method).
+                                (Some(set), "logit") => {
+                                    replicate_logit(set, &weighted.weights, y, mask)
+                                }
+                                _ => None,
+                            };
+                            let (lo, hi) = match refit {
+                                Some((beta, se_logit)) => {
+                                    let t = critical(level, e.df);
+                                    let expit = |x: f64| 1.0 / (1.0 + (-x).exp());
+                                    (expit(beta - t * se_logit), expit(beta + t * se_logit))
+                                }
+                                None => proportion_ci(method, e.value, e.se, e.df, nrow, level),
+                            };
                             (lo, hi, name)
                         } else if spec.publication.mean_ci == MeanCi::T {
                             let t = critical(level, e.df);
@@ -826,7 +902,8 @@ pub fn estimate(
                 // Reliability flags; what is published is decided by `disclose`.
                 let mut flags = Vec::new();
                 if *statistic == "proportion" && spec.publication.nchs_proportions && n > 0 {
-                    let (_, nchs_flags) = nchs_proportion(est, se, df, n, level, records.len());
+                    let (_, nchs_flags) =
+                        nchs_proportion(est, se, df, n, level, per_segment.nrow[gi]);
                     flags.extend(nchs_flags);
                 } else if n > 0 {
                     if n_eff < 30.0 {
@@ -1598,7 +1675,8 @@ pub fn distributions(
                 let n_bin = (0..ind.len())
                     .filter(|&i| ind[i] == 1.0 && mask.is_none_or(|m| m[i]))
                     .count();
-                let (cl, ch) = proportion_ci(method, e.value, e.se, e.df, records.len(), level);
+                let nrow = subset_rows(weighted, mask, records.len());
+                let (cl, ch) = proportion_ci(method, e.value, e.se, e.df, nrow, level);
                 out.push(DistributionRow {
                     variable: d.variable.clone(),
                     segment_var: s.var.clone(),

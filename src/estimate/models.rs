@@ -85,7 +85,7 @@ pub fn models(
     };
     let mut rows = Vec::new();
     for m in &spec.models {
-        rows.extend(fit_one(spec, records, scores, &survey, m)?);
+        rows.extend(fit_one(spec, records, scores, &survey, weighted, m)?);
     }
     Ok(rows)
 }
@@ -95,6 +95,7 @@ fn fit_one(
     records: &[Record],
     scores: &Scores,
     survey: &Survey<'_>,
+    weighted: &Weighted,
     m: &ModelSpec,
 ) -> Result<Vec<ModelRow>> {
     let n_all = records.len();
@@ -234,7 +235,20 @@ fn fit_one(
             m.min_per_parameter * p
         )));
     }
-    let fit = svyglm(survey, &x, &y, &used, family).map_err(|e| {
+    // Linearized, or refitted in every replicate when the round has replicate weights.
+    let fit = match &weighted.replicates {
+        None => svyglm(survey, &x, &y, &used, family),
+        Some(set) => crate::kernels::replicates::svyglm_replicate(
+            set,
+            &weighted.weights,
+            &x,
+            &y,
+            &used,
+            family,
+            survey.domain_degf(None),
+        ),
+    }
+    .map_err(|e| {
         refuse(match e {
             GlmError::Aliased { column } => {
                 let (t, l, _, _) = &names[column];

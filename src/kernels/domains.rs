@@ -38,6 +38,9 @@ pub struct Domains<'a> {
     joint_codes: Vec<u32>,
     /// Per partition: joint cell → its domain (or [`NO_DOMAIN`]).
     joint_maps: Vec<Vec<u32>>,
+    /// Each partition's domain degrees of freedom, computed once for the design they were
+    /// first estimated on (keyed by its weights' address; another design recomputes).
+    df: std::sync::OnceLock<(usize, Vec<Vec<f64>>)>,
 }
 
 impl<'a> Domains<'a> {
@@ -57,6 +60,7 @@ impl<'a> Domains<'a> {
                 partitions,
                 joint_codes: Vec::new(),
                 joint_maps: Vec::new(),
+                df: std::sync::OnceLock::new(),
             };
         };
         let mut table = vec![NO_DOMAIN; size as usize];
@@ -87,11 +91,42 @@ impl<'a> Domains<'a> {
             partitions,
             joint_codes,
             joint_maps,
+            df: std::sync::OnceLock::new(),
         }
     }
 
     pub fn partitions(&self) -> &[Partition<'a>] {
         &self.partitions
+    }
+
+    /// Each partition's domain degrees of freedom on `survey`: the PSUs of the domain's rows
+    /// with a positive weight minus their strata — whether or not a row answered the item, as
+    /// R's `degf()` of `svyby`'s subset (`svyciprop` and `confint` take it before any answer
+    /// is dropped).
+    pub fn degf(&self, survey: &Survey<'_>) -> std::borrow::Cow<'_, [Vec<f64>]> {
+        let key = survey.weights.as_ptr() as usize;
+        let compute = || -> Vec<Vec<f64>> {
+            self.partitions
+                .iter()
+                .map(|p| domain_degf(survey, p, None))
+                .collect()
+        };
+        let (k, df) = self.df.get_or_init(|| (key, compute()));
+        if *k == key {
+            std::borrow::Cow::Borrowed(df)
+        } else {
+            std::borrow::Cow::Owned(compute())
+        }
+    }
+
+    /// [`Domains::degf`] of a subpopulation: each domain's rows that are also `within` (R's
+    /// `degf()` of `subset(design, within)` by domain) — for a share among organizations of
+    /// a kind, whose other rows are missing in the series but not missing answers.
+    pub fn degf_within(&self, survey: &Survey<'_>, within: &[bool]) -> Vec<Vec<f64>> {
+        self.partitions
+            .iter()
+            .map(|p| domain_degf(survey, p, Some(within)))
+            .collect()
     }
 
     fn joint(&self) -> Partition<'_> {
@@ -100,6 +135,32 @@ impl<'a> Domains<'a> {
             k: self.joint_maps.first().map_or(0, Vec::len),
         }
     }
+}
+
+/// PSUs − strata of each domain's rows with a positive weight (and in `within`, if given).
+fn domain_degf(survey: &Survey<'_>, p: &Partition<'_>, within: Option<&[bool]>) -> Vec<f64> {
+    let design = survey.design;
+    let (psu, strata) = (design.psu(), design.strata());
+    let mut seen: std::collections::HashSet<(u32, u32)> = Default::default();
+    let mut strata_seen: std::collections::HashSet<(u32, u32)> = Default::default();
+    let mut df = vec![0.0; p.k];
+    for i in 0..p.codes.len() {
+        let d = p.codes[i];
+        if d == NO_DOMAIN
+            || survey.weights[i].is_nan()
+            || survey.weights[i] <= 0.0
+            || within.is_some_and(|m| !m[i])
+        {
+            continue;
+        }
+        if seen.insert((d, psu[i])) {
+            df[d as usize] += 1.0;
+        }
+        if strata_seen.insert((d, strata[i])) {
+            df[d as usize] -= 1.0;
+        }
+    }
+    df
 }
 
 /// What is estimated per domain.
@@ -404,6 +465,18 @@ impl<'a> DomainLinearizer<'a> {
         domains: &Domains<'_>,
         total: bool,
     ) -> Vec<Vec<Vec<DomainEstimate>>> {
+        self.estimate_with(series, domains, total, true)
+    }
+
+    /// [`DomainLinearizer::estimate`]; `domain_df = false` gives each estimate the df of the
+    /// rows that answered (the quantiles' F̂, as `svyquantile` drops missing answers first).
+    fn estimate_with(
+        &self,
+        series: Series<'_>,
+        domains: &Domains<'_>,
+        total: bool,
+        domain_df: bool,
+    ) -> Vec<Vec<Vec<DomainEstimate>>> {
         let partitions = domains.partitions();
         let w = self.survey.weights;
         let (levels, centre) = match series {
@@ -448,15 +521,18 @@ impl<'a> DomainLinearizer<'a> {
                 .map(|&p| self.accumulate_psus(series, p, levels, centre))
                 .collect()
         };
+        let dfs = domain_df.then(|| domains.degf(&self.survey));
         partitions
             .iter()
             .zip(&accs)
-            .map(|(partition, acc)| {
+            .enumerate()
+            .map(|(p, (partition, acc))| {
                 (0..partition.k)
                     .map(|d| {
                         let gamma_b = self.phi(acc.s_b(d));
+                        let df = dfs.as_ref().map(|dfs| dfs[p][d]);
                         (0..levels)
-                            .map(|l| acc.finish(self, d, l, &gamma_b, centre, total, &series))
+                            .map(|l| acc.finish(self, d, l, &gamma_b, centre, total, &series, df))
                             .collect()
                     })
                     .collect()
@@ -793,7 +869,12 @@ impl<'a> DomainLinearizer<'a> {
                         })
                         .collect();
                     let single = Domains::new(vec![*partition]);
-                    let e = self.estimate(Series::Levels { k: 1, sets: &sets }, &single, false);
+                    let e = self.estimate_with(
+                        Series::Levels { k: 1, sets: &sets },
+                        &single,
+                        false,
+                        false,
+                    );
                     e.into_iter()
                         .next()
                         .unwrap_or_default()
@@ -977,11 +1058,15 @@ impl Accumulators {
         centre: f64,
         total: bool,
         series: &Series<'_>,
+        df: Option<f64>,
     ) -> DomainEstimate {
         let (h_n, j) = (self.h_n, self.j);
         let n = self.n[d];
-        let strata = (0..h_n).filter(|&h| self.strata_seen[d * h_n + h]).count();
-        let df = self.psus[d] as f64 - strata as f64;
+        // Without the domain's df: the PSUs of the rows that answered (svyquantile's).
+        let df = df.unwrap_or_else(|| {
+            let strata = (0..h_n).filter(|&h| self.strata_seen[d * h_n + h]).count();
+            self.psus[d] as f64 - strata as f64
+        });
         let big_w = self.w_sum[d];
         let n_eff = if self.w2_sum[d] > 0.0 {
             big_w * big_w / self.w2_sum[d]

@@ -106,6 +106,14 @@ impl Survey<'_> {
             .collect()
     }
 
+    /// Degrees of freedom of a domain (all rows when `None`): PSUs − strata of its rows with a
+    /// positive weight, answered or not — R's `degf()` of `svyby`'s subset, which `confint`
+    /// and `svyciprop` take before any missing answer is dropped.
+    pub fn domain_degf(&self, domain: Option<&[bool]>) -> f64 {
+        self.design
+            .degf(|i| self.weights[i] > 0.0 && domain.is_none_or(|d| d[i]))
+    }
+
     /// Linearized variance of a total of influence scores `z`, after the calibration residual.
     pub fn variance(&self, mut z: Vec<f64>) -> f64 {
         self.calibration.residualize(&mut z);
@@ -134,7 +142,7 @@ impl Survey<'_> {
         let w = self.weights;
         let idx = || (0..y.len()).filter(|&i| used[i]);
         let n = idx().count();
-        let df = self.design.degf(|i| used[i]);
+        let df = self.domain_degf(domain);
         let wsum = sum(idx().map(|i| w[i]));
         let tx = sum(idx().map(|i| w[i] * x[i]));
         let ty = sum(idx().map(|i| w[i] * y[i]));
@@ -201,7 +209,7 @@ impl Survey<'_> {
         let n = used.iter().filter(|u| **u).count();
         let idx = || (0..y.len()).filter(|&i| used[i]);
         let wsum = sum(idx().map(|i| w[i]));
-        let df = self.design.degf(|i| used[i]);
+        let df = self.domain_degf(domain);
         if n == 0 {
             return Estimate {
                 value: f64::NAN,
@@ -270,6 +278,7 @@ impl Survey<'_> {
     ) -> QuantileEstimate {
         let used = self.used(y, domain);
         let mut rows: Vec<usize> = (0..y.len()).filter(|&i| used[i]).collect();
+        // svyquantile drops the missing answers before it takes degf(): the answered rows' PSUs.
         let df = self.design.degf(|i| used[i]);
         let n = rows.len();
         let weight_sum = sum(rows.iter().map(|&i| self.weights[i]));
@@ -301,7 +310,11 @@ impl Survey<'_> {
         let (ci_low, ci_high) = if interval == WoodruffCi::Score {
             self.score_interval(y, &used, domain, &xs, &ws, p, rule, t)
         } else {
-            let f = self.mean(&ind, domain);
+            // F̂ on the answered rows' df, as svyquantile (its missing answers dropped first).
+            let f = Estimate {
+                df,
+                ..self.mean(&ind, domain)
+            };
             woodruff_back(&xs, &ws, &f, rule, interval, level, self.weights.len())
         };
         QuantileEstimate {

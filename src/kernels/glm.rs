@@ -163,6 +163,149 @@ fn wls(x: &DMatrix<f64>, z: &[f64], sw: &[f64]) -> Result<(DVector<f64>, DMatrix
     Ok((beta, &rinv * rinv.transpose()))
 }
 
+/// The intercept-only quasibinomial fit as R's `glm.fit` makes it (its start — `start`, or
+/// `family$initialize` from the prior weights `pw` — its working weights, least-squares step and
+/// deviance stopping rule, rows of weight 0 left out of the step), so the iterate returned is
+/// R's: what `svyciprop(method = "logit")` and its replicate refits are built from. `None`
+/// when the fit does not settle.
+pub(crate) fn intercept_logit(y: &[f64], pw: &[f64], start: Option<f64>) -> Option<f64> {
+    let n = y.len();
+    let mut eta: Vec<f64> = match start {
+        Some(b) => vec![b; n],
+        None => (0..n)
+            .map(|i| {
+                let m = (pw[i] * y[i] + 0.5) / (pw[i] + 1.0);
+                (m / (1.0 - m)).ln()
+            })
+            .collect(),
+    };
+    let mut mu: Vec<f64> = eta.iter().map(|e| expit(*e)).collect();
+    let mut devold = deviance(Family::Quasibinomial, y, &mu, pw);
+    let mut beta = f64::NAN;
+    for _ in 0..MAXIT {
+        // One column of ones: the least-squares step is Σ w² z / Σ w² over the good rows.
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..n {
+            let me = mu_eta_logit(eta[i]);
+            if pw[i] <= 0.0 || me == 0.0 {
+                continue;
+            }
+            let z = eta[i] + (y[i] - mu[i]) / me;
+            let w2 = pw[i] * me * me / (mu[i] * (1.0 - mu[i]));
+            num += w2 * z;
+            den += w2;
+        }
+        beta = num / den;
+        if !beta.is_finite() {
+            return None;
+        }
+        eta.iter_mut().for_each(|e| *e = beta);
+        mu.iter_mut().for_each(|m| *m = expit(beta));
+        let dev = deviance(Family::Quasibinomial, y, &mu, pw);
+        if !dev.is_finite() {
+            return None;
+        }
+        if (dev - devold).abs() / (dev.abs() + 0.1) < EPSILON {
+            return Some(beta);
+        }
+        devold = dev;
+    }
+    // R warns and keeps the last iterate.
+    Some(beta)
+}
+
+/// The IRLS iterates of R's `glm.fit`: from `start` (η = Xβ) or `family$initialize`, working
+/// weights and responses, a weighted least-squares step, and the relative-deviance stopping
+/// rule; rows of prior weight 0 contribute nothing to the step.
+pub(crate) struct Irls {
+    pub beta: DVector<f64>,
+    pub eta: Vec<f64>,
+    pub mu: Vec<f64>,
+    /// √(working weights) of the last iteration.
+    pub sw: Vec<f64>,
+    /// (X'WX)⁻¹ of the last iteration.
+    pub ainv: DMatrix<f64>,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+pub(crate) fn irls(
+    xm: &DMatrix<f64>,
+    yy: &[f64],
+    pw: &[f64],
+    start: Option<&DVector<f64>>,
+    family: Family,
+) -> Result<Irls, GlmError> {
+    let (n, p) = (xm.nrows(), xm.ncols());
+    let linkinv = |eta: f64| match family {
+        Family::Gaussian => eta,
+        Family::Quasibinomial => expit(eta),
+    };
+    let mu_eta = |eta: f64| match family {
+        Family::Gaussian => 1.0,
+        Family::Quasibinomial => mu_eta_logit(eta),
+    };
+    let variance = |mu: f64| match family {
+        Family::Gaussian => 1.0,
+        Family::Quasibinomial => mu * (1.0 - mu),
+    };
+    let mut eta: Vec<f64> = match start {
+        Some(b) => (xm * b).iter().copied().collect(),
+        None => {
+            // family$initialize.
+            let mustart: Vec<f64> = match family {
+                Family::Gaussian => yy.to_vec(),
+                Family::Quasibinomial => (0..n)
+                    .map(|i| (pw[i] * yy[i] + 0.5) / (pw[i] + 1.0))
+                    .collect(),
+            };
+            match family {
+                Family::Gaussian => mustart,
+                Family::Quasibinomial => mustart.iter().map(|m| (m / (1.0 - m)).ln()).collect(),
+            }
+        }
+    };
+    let mut mu: Vec<f64> = eta.iter().map(|e| linkinv(*e)).collect();
+    let mut devold = deviance(family, yy, &mu, pw);
+    let mut converged = false;
+    let mut iterations = 0;
+    let mut sw = vec![0.0; n];
+    let mut ainv = DMatrix::zeros(p, p);
+    let mut beta = DVector::zeros(p);
+    for iter in 1..=MAXIT {
+        iterations = iter;
+        let me: Vec<f64> = eta.iter().map(|e| mu_eta(*e)).collect();
+        let z: Vec<f64> = (0..n).map(|i| eta[i] + (yy[i] - mu[i]) / me[i]).collect();
+        sw = (0..n)
+            .map(|i| (pw[i] * me[i] * me[i] / variance(mu[i])).sqrt())
+            .collect();
+        let (b, a) = wls(xm, &z, &sw)?;
+        beta = b;
+        ainv = a;
+        let e = xm * &beta;
+        eta = e.iter().copied().collect();
+        mu = eta.iter().map(|e| linkinv(*e)).collect();
+        let dev = deviance(family, yy, &mu, pw);
+        if !dev.is_finite() || beta.iter().any(|b| !b.is_finite()) {
+            return Err(GlmError::Diverged);
+        }
+        if (dev - devold).abs() / (dev.abs() + 0.1) < EPSILON {
+            converged = true;
+            break;
+        }
+        devold = dev;
+    }
+    Ok(Irls {
+        beta,
+        eta,
+        mu,
+        sw,
+        ainv,
+        iterations,
+        converged,
+    })
+}
+
 /// Fit `y ~ x` (columns of `x`, the intercept among them if wanted) over the `used` rows, with
 /// the design-based covariance of the coefficients.
 pub fn svyglm(
@@ -199,59 +342,19 @@ pub fn svyglm(
         }
     }
     let xm = DMatrix::from_fn(n, p, |r, j| x[j][rows[r]]);
-    let linkinv = |eta: f64| match family {
-        Family::Gaussian => eta,
-        Family::Quasibinomial => expit(eta),
-    };
+    let Irls {
+        beta,
+        eta,
+        mu,
+        sw,
+        ainv,
+        iterations,
+        converged,
+    } = irls(&xm, &yy, &pw, None, family)?;
     let mu_eta = |eta: f64| match family {
         Family::Gaussian => 1.0,
         Family::Quasibinomial => mu_eta_logit(eta),
     };
-    let variance = |mu: f64| match family {
-        Family::Gaussian => 1.0,
-        Family::Quasibinomial => mu * (1.0 - mu),
-    };
-    // family$initialize.
-    let mustart: Vec<f64> = match family {
-        Family::Gaussian => yy.clone(),
-        Family::Quasibinomial => (0..n)
-            .map(|i| (pw[i] * yy[i] + 0.5) / (pw[i] + 1.0))
-            .collect(),
-    };
-    let mut eta: Vec<f64> = match family {
-        Family::Gaussian => mustart.clone(),
-        Family::Quasibinomial => mustart.iter().map(|m| (m / (1.0 - m)).ln()).collect(),
-    };
-    let mut mu: Vec<f64> = eta.iter().map(|e| linkinv(*e)).collect();
-    let mut devold = deviance(family, &yy, &mu, &pw);
-    let mut converged = false;
-    let mut iterations = 0;
-    let mut sw = vec![0.0; n];
-    let mut ainv = DMatrix::zeros(p, p);
-    let mut beta = DVector::zeros(p);
-    for iter in 1..=MAXIT {
-        iterations = iter;
-        let me: Vec<f64> = eta.iter().map(|e| mu_eta(*e)).collect();
-        let z: Vec<f64> = (0..n).map(|i| eta[i] + (yy[i] - mu[i]) / me[i]).collect();
-        sw = (0..n)
-            .map(|i| (pw[i] * me[i] * me[i] / variance(mu[i])).sqrt())
-            .collect();
-        let (b, a) = wls(&xm, &z, &sw)?;
-        beta = b;
-        ainv = a;
-        let e = &xm * &beta;
-        eta = e.iter().copied().collect();
-        mu = eta.iter().map(|e| linkinv(*e)).collect();
-        let dev = deviance(family, &yy, &mu, &pw);
-        if !dev.is_finite() || beta.iter().any(|b| !b.is_finite()) {
-            return Err(GlmError::Diverged);
-        }
-        if (dev - devold).abs() / (dev.abs() + 0.1) < EPSILON {
-            converged = true;
-            break;
-        }
-        devold = dev;
-    }
     // svy.varcoef: estfun = X · working residual · working weight (the last iteration's
     // weights, the final μ), times the unscaled covariance; then svyrecvar.
     let resid: Vec<f64> = (0..n).map(|i| (yy[i] - mu[i]) / mu_eta(eta[i])).collect();

@@ -691,6 +691,12 @@ pub struct Design {
     /// stratum, instead of population counts (also with clusters).
     #[serde(default)]
     pub sampling_fraction: Option<f64>,
+    /// A numeric question holding the finite population correction per respondent, as R's
+    /// `svydesign(fpc = ~var)`: the population number of PSUs in the respondent's stratum
+    /// (organizations without clusters), or the sampling fraction when at most 1; constant
+    /// within a stratum. Works with clusters, where population counts of organizations cannot.
+    #[serde(default)]
+    pub fpc_variable: Option<String>,
     /// Variance estimation: `linearization` (default), or replicate weights `jk1`, `jkn`,
     /// `bootstrap` (each replicate calibrated like the full sample).
     #[serde(default)]

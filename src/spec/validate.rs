@@ -56,7 +56,7 @@ fn check_categorical_ref(
 
 /// `[[models]]`: ids, a response of the family's kind, known predictors, reference levels.
 fn check_models(spec: &Spec, domain_ids: &BTreeSet<&str>, out: &mut Vec<SpecProblem>) {
-    use crate::spec::{ModelFamily, VarianceMethod, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
+    use crate::spec::{ModelFamily, MATURITY_PREFIX, RISK_INDEX, RISK_TIER};
     let numeric = |v: &str| {
         v == RISK_INDEX
             || v == RISK_TIER
@@ -85,12 +85,6 @@ fn check_models(spec: &Spec, domain_ids: &BTreeSet<&str>, out: &mut Vec<SpecProb
             out.push(SpecProblem::new(
                 at_model("id"),
                 "each model needs its own non-empty id",
-            ));
-        }
-        if spec.design.variance != VarianceMethod::Linearization {
-            out.push(SpecProblem::new(
-                at_model("id"),
-                "models are fitted with linearized variances; with replicate weights (design.variance) they are not available yet",
             ));
         }
         let r = m.response.as_str();
@@ -616,6 +610,23 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             out.push(SpecProblem::new(
                 at(&[key("design"), key("sampling_fraction")]),
                 format!("expected a fraction in (0, 1], got {f}"),
+            ));
+        }
+    }
+    if let Some(v) = &spec.design.fpc_variable {
+        if !spec
+            .question(v)
+            .is_some_and(|q| q.kind == QuestionType::Numeric)
+        {
+            out.push(SpecProblem::new(
+                at(&[key("design"), key("fpc_variable")]),
+                format!("`{v}` must be a numeric question holding each respondent's population PSU count or sampling fraction"),
+            ));
+        }
+        if spec.design.sampling_fraction.is_some() {
+            out.push(SpecProblem::new(
+                at(&[key("design"), key("fpc_variable")]),
+                "give the finite population correction once: fpc_variable or sampling_fraction, not both",
             ));
         }
     }

@@ -128,6 +128,60 @@ fn psu_labels(
     Ok(labels)
 }
 
+/// Population PSUs per stratum from `design.fpc_variable` (R's `svydesign(fpc = ~var)`): each
+/// respondent's value is the stratum's population PSU count, or its sampling fraction when at
+/// most 1 (then N_h = sampled PSUs / f). Missing values and values that differ within a stratum
+/// are errors naming the row.
+fn fpc_from_variable(
+    spec: &Spec,
+    records: &[Record],
+    strata: &[u32],
+    stratum_levels: &[String],
+    psu: &[u32],
+) -> Result<Vec<f64>> {
+    let v = spec.design.fpc_variable.as_deref().unwrap_or_default();
+    let qi = spec.questions.iter().position(|q| q.id == v).unwrap_or(0);
+    let mut value: Vec<Option<f64>> = vec![None; stratum_levels.len()];
+    for (i, r) in records.iter().enumerate() {
+        let x = match r.answers[qi].as_number() {
+            Some(x) if x > 0.0 && x.is_finite() => x,
+            other => {
+                return Err(Error::input(
+                    format!("{} row {}", r.file, r.row),
+                    format!("design.fpc_variable `{v}` must be a positive number (the stratum's population PSU count, or its sampling fraction), got {other:?}"),
+                ))
+            }
+        };
+        let h = strata[i] as usize;
+        match value[h] {
+            Some(y) if y != x => {
+                return Err(Error::input(
+                    format!("{} row {}", r.file, r.row),
+                    format!(
+                        "design.fpc_variable `{v}` is {x} here but {y} elsewhere in stratum `{}`: it must be constant within a stratum",
+                        stratum_levels[h]
+                    ),
+                ))
+            }
+            _ => value[h] = Some(x),
+        }
+    }
+    let mut psus: Vec<std::collections::BTreeSet<u32>> =
+        vec![Default::default(); stratum_levels.len()];
+    for (h, c) in strata.iter().zip(psu) {
+        psus[*h as usize].insert(*c);
+    }
+    Ok(value
+        .iter()
+        .zip(&psus)
+        .map(|(x, s)| match x {
+            Some(f) if *f <= 1.0 => s.len() as f64 / f,
+            Some(big_n) => *big_n,
+            None => f64::INFINITY,
+        })
+        .collect())
+}
+
 fn levels_of(spec: &Spec, records: &[Record], var: &str) -> Result<Vec<String>> {
     records
         .iter()
@@ -296,8 +350,16 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
         }
         None => ((0..n as u32).collect(), spec.design.fpc),
     };
-    // FPC: population counts per stratum, or PSUs sampled / sampling fraction.
+    // FPC: a per-respondent variable (R's fpc = ~var), population counts per stratum, or PSUs
+    // sampled / sampling fraction.
     let fpc_counts: Option<Vec<f64>> = match spec.design.sampling_fraction {
+        _ if spec.design.fpc_variable.is_some() => Some(fpc_from_variable(
+            spec,
+            records,
+            &strata,
+            &stratum_levels,
+            &psu,
+        )?),
         Some(f) => {
             let mut psus: Vec<std::collections::BTreeSet<u32>> =
                 vec![Default::default(); stratum_levels.len()];

@@ -1350,9 +1350,13 @@ fn design_based_regression_matches_r_svyglm() {
         "logistic_strat",
         "logistic_clus1",
         "logistic_raked",
+        "linear_clus1_jk1",
+        "logistic_clus1_jk1",
+        "linear_strat_jkn",
+        "logistic_clus1_jk1_raked",
     ];
     for model in models {
-        let (data, design, w) = if model.ends_with("strat") || model.ends_with("missing") {
+        let (data, design, w) = if model.contains("strat") || model.ends_with("missing") {
             strat()
         } else {
             clus1()
@@ -1360,7 +1364,56 @@ fn design_based_regression_matches_r_svyglm() {
         let (weights, cal) = if model.ends_with("raked") {
             raked_tight(&data, &w, &t)
         } else {
-            (w, Calibration::None)
+            (w.clone(), Calibration::None)
+        };
+        // Replicate designs as R's as.svrepdesign makes them (cf. replicate_variances_match_r).
+        let replicates = if model.contains("_jk1") {
+            let (psu, levels) = group_codes(
+                &data
+                    .num("dnum")
+                    .iter()
+                    .map(|x| *x as i64)
+                    .collect::<Vec<_>>(),
+            );
+            let mut set = supplyrisk::kernels::replicates::jk1(
+                &psu,
+                levels.len() as f64 / data.num("fpc")[0],
+            );
+            for r in &mut set.weights {
+                for (m, wi) in r.iter_mut().zip(&w) {
+                    *m *= wi;
+                }
+                if model.ends_with("raked") {
+                    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+                        .iter()
+                        .map(|v| margin_of(&data, v, &t))
+                        .collect();
+                    *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
+                }
+            }
+            Some(set)
+        } else if model.ends_with("jkn") {
+            let (stype, _) = group_codes(data.text("stype"));
+            let fpc = data.num("fpc");
+            let fractions: Vec<f64> = (0..3u32)
+                .map(|h| {
+                    let n_h = stype.iter().filter(|s| **s == h).count() as f64;
+                    n_h / fpc[stype.iter().position(|s| *s == h).unwrap()]
+                })
+                .collect();
+            let mut set = supplyrisk::kernels::replicates::jkn(
+                &stype,
+                &(0..stype.len() as u32).collect::<Vec<_>>(),
+                &fractions,
+            );
+            for r in &mut set.weights {
+                for (m, wi) in r.iter_mut().zip(&w) {
+                    *m *= wi;
+                }
+            }
+            Some(set)
+        } else {
+            None
         };
         let s = Survey {
             design: &design,
@@ -1384,7 +1437,7 @@ fn design_based_regression_matches_r_svyglm() {
                 data.num("api00"),
                 Family::Gaussian,
             )
-        } else if model == "logistic_raked" {
+        } else if model.starts_with("logistic") && model.ends_with("raked") {
             (
                 vec![vec![1.0; n], data.num("api00"), dummy(1), dummy(2)],
                 data.indicator("comp.imp", "Yes"),
@@ -1402,7 +1455,19 @@ fn design_based_regression_matches_r_svyglm() {
         } else {
             vec![true; n]
         };
-        let fit = svyglm(&s, &x, &y, &used, family).unwrap();
+        let fit = match &replicates {
+            None => svyglm(&s, &x, &y, &used, family).unwrap(),
+            Some(set) => supplyrisk::kernels::replicates::svyglm_replicate(
+                set,
+                &weights,
+                &x,
+                &y,
+                &used,
+                family,
+                f64::NAN,
+            )
+            .unwrap(),
+        };
         let se = fit.se();
         let want: Vec<&csv::StringRecord> = coefs.iter().filter(|r| &r[0] == model).collect();
         assert_eq!(want.len(), fit.coef.len(), "{model}");
@@ -1526,4 +1591,274 @@ fn panel_change_matches_r_combined_design() {
             "{what}: correlated answers lower the SE"
         );
     }
+}
+
+/// A proportion's interval and df by R's conventions on real designs (tests/reference/
+/// conventions.R: `svyby(~y, ~domain, design, svyciprop, method = …, na.rm = TRUE)`): the df of
+/// a domain counts the PSUs of its rows whether or not they answered (NHANES: 15 in race 3 and 4
+/// where the answered rows span 14); on a replicate design it is the rank of the domain's
+/// replicate weights − 1 (JK1 raked: 10 in stype H); `logit` on a replicate design refits the
+/// logistic intercept in every replicate; `xlogit` is the delta-method interval; Korn–Graubard
+/// takes n from the domain's rows unless the design is calibrated. Designs: NHANES plain and
+/// post-stratified, `hospital` (strata and FPC), apiclus1 under JK1 (plain and raked), apistrat
+/// under JKn by a domain crossing the strata.
+#[test]
+fn proportion_intervals_follow_r_conventions_on_real_designs() {
+    use supplyrisk::kernels::estimators::critical;
+    use supplyrisk::kernels::intervals::{proportion_ci, PropCi};
+    use supplyrisk::kernels::replicates::{
+        jk1, jkn, replicate_degf, replicate_logit, replicate_se, ReplicateSet,
+    };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/conventions");
+    let load = |name: &str| {
+        let mut r = csv::Reader::from_path(dir.join(name)).unwrap();
+        let headers: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        let mut cols: BTreeMap<String, Vec<String>> =
+            headers.iter().map(|h| (h.clone(), Vec::new())).collect();
+        for rec in r.records() {
+            for (h, v) in headers.iter().zip(rec.unwrap().iter()) {
+                cols.get_mut(h).unwrap().push(v.to_string());
+            }
+        }
+        Data { cols }
+    };
+    let mut want: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    let mut r = csv::Reader::from_path(dir.join("proportions.csv")).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let key = (rec[0].to_string(), rec[1].to_string(), rec[2].to_string());
+        want.insert(key, rec.iter().map(str::to_string).collect());
+    }
+    enum Variance<'a> {
+        Linear(Survey<'a>),
+        Replicate(&'a ReplicateSet, &'a [f64]),
+    }
+    let expit = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let mut checked = 0;
+    let mut check = |case: &str,
+                     variance: Variance<'_>,
+                     y: &[f64],
+                     domains: &[(String, Option<Vec<bool>>)],
+                     calibrated: bool| {
+        for (label, mask) in domains {
+            let rows: Vec<usize> = (0..y.len())
+                .filter(|&i| mask.as_ref().is_none_or(|m| m[i]))
+                .collect();
+            let nrow = if calibrated { y.len() } else { rows.len() };
+            let (p, se, df, refit) = match &variance {
+                Variance::Linear(s) => {
+                    let e = s.mean(y, mask.as_deref());
+                    (e.value, e.se, e.df, None)
+                }
+                Variance::Replicate(set, w) => {
+                    let (mut sw, mut swy) = (0.0, 0.0);
+                    for &i in &rows {
+                        if !y[i].is_nan() {
+                            sw += w[i];
+                            swy += w[i] * y[i];
+                        }
+                    }
+                    (
+                        swy / sw,
+                        replicate_se(set, y, mask.as_deref(), false),
+                        replicate_degf(set, &rows).unwrap(),
+                        replicate_logit(set, w, y, mask.as_deref()),
+                    )
+                }
+            };
+            for method in ["logit", "xlogit", "beta", "mean"] {
+                let r = &want[&(case.to_string(), label.clone(), method.to_string())];
+                let num = |i: usize| r[i].parse::<f64>().unwrap_or(f64::NAN);
+                let what = format!("{case} {label} {method}");
+                assert_eq!(df, num(7), "{what}: df");
+                assert_eq!(nrow as f64, num(8), "{what}: nrow");
+                if num(4) < 1e-9 {
+                    // Every answer alike (a raked-on share, a stratum of noes): the SE and the
+                    // interval are rounding noise or NA in R.
+                    assert!(se < 1e-9, "{what}: se {se}");
+                    continue;
+                }
+                assert_close(&format!("{what} se"), se, num(4), R_RTOL);
+                let t = critical(0.95, df);
+                let (lo, hi) = match (method, refit) {
+                    ("logit", Some((b, s))) => (expit(b - t * s), expit(b + t * s)),
+                    ("logit" | "xlogit", _) => proportion_ci(PropCi::Logit, p, se, df, nrow, 0.95),
+                    ("beta", _) => proportion_ci(PropCi::Beta, p, se, df, nrow, 0.95),
+                    _ => proportion_ci(PropCi::Mean, p, se, df, nrow, 0.95),
+                };
+                // R's linearized `logit` is centred on its IRLS iterate, which differs from the
+                // exact share by the fit's convergence error (≈1e-9 here); the rest to 1e-9.
+                let rtol = if method == "logit" && refit.is_none() {
+                    1e-8
+                } else {
+                    R_RTOL
+                };
+                assert_close(&format!("{what} estimate"), p, num(3), rtol);
+                assert_close(&format!("{what} ci_low"), lo, num(5), rtol);
+                assert_close(&format!("{what} ci_high"), hi, num(6), rtol);
+                checked += 1;
+            }
+        }
+    };
+    let by = |codes: &[String]| -> Vec<(String, Option<Vec<bool>>)> {
+        let mut levels: Vec<&String> = codes.iter().collect();
+        levels.sort();
+        levels.dedup();
+        let mut out = vec![("all".to_string(), None)];
+        out.extend(
+            levels
+                .into_iter()
+                .map(|l| (l.clone(), Some(codes.iter().map(|c| c == l).collect()))),
+        );
+        out
+    };
+    let named = |var: &str, d: Vec<(String, Option<Vec<bool>>)>| {
+        d.into_iter()
+            .map(|(l, m)| {
+                if m.is_some() {
+                    (format!("{var}={l}"), m)
+                } else {
+                    (l, m)
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // NHANES: PSUs numbered within strata; HI_CHOL missing for 284 people.
+    let nh = load("nhanes.csv");
+    let (strata, _) = group_codes(nh.text("SDMVSTRA"));
+    let (psu, _) = group_codes(
+        &nh.text("SDMVSTRA")
+            .iter()
+            .zip(nh.text("SDMVPSU"))
+            .map(|(h, c)| format!("{h}/{c}"))
+            .collect::<Vec<_>>(),
+    );
+    let design = Design::new(strata, psu, None).unwrap();
+    let y = nh.num("HI_CHOL");
+    let race = named("race", by(nh.text("race")));
+    let none = Calibration::None;
+    let w = nh.num("WTMEC2YR");
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &none,
+    };
+    check("nhanes", Variance::Linear(s), &y, &race, false);
+    let (cells, _) = group_codes(nh.text("race"));
+    let ps = nh.num("ps_weight");
+    let cal = Calibration::PostStrat {
+        cells,
+        n_cells: 4,
+        before: w.clone(),
+        after: ps.clone(),
+    };
+    let s = Survey {
+        design: &design,
+        weights: &ps,
+        calibration: &cal,
+    };
+    check(
+        "nhanes_poststratified",
+        Variance::Linear(s),
+        &y,
+        &race,
+        true,
+    );
+
+    // hospital: 15 hospitals, strata with their population counts.
+    let h = load("hospital.csv");
+    let (strata, _) = group_codes(h.text("oblevel"));
+    let tot = h.num("tothosp");
+    let mut pop = vec![0.0; 3];
+    for (k, t) in strata.iter().zip(&tot) {
+        pop[*k as usize] = *t;
+    }
+    let n = strata.len() as u32;
+    let design = Design::new(strata, (0..n).collect(), Some(&pop)).unwrap();
+    let w = h.num("weighta");
+    let big: Vec<f64> = h
+        .num("births")
+        .iter()
+        .map(|b| f64::from(u8::from(*b > 1000.0)))
+        .collect();
+    let s = Survey {
+        design: &design,
+        weights: &w,
+        calibration: &none,
+    };
+    let oblevel = named("oblevel", by(h.text("oblevel")));
+    check("hospital", Variance::Linear(s), &big, &oblevel, false);
+
+    // apiclus1 under JK1 with the FPC, plain and with every replicate raked.
+    let (data, _, w) = clus1();
+    let (psu, levels) = group_codes(
+        &data
+            .num("dnum")
+            .iter()
+            .map(|x| *x as i64)
+            .collect::<Vec<_>>(),
+    );
+    let mut set = jk1(&psu, levels.len() as f64 / data.num("fpc")[0]);
+    for r in &mut set.weights {
+        for (m, wi) in r.iter_mut().zip(&w) {
+            *m *= wi;
+        }
+    }
+    let y = data.indicator("sch.wide", "Yes");
+    let stype = named("stype", by(data.text("stype")));
+    check(
+        "apiclus1_jk1",
+        Variance::Replicate(&set, &w),
+        &y,
+        &stype,
+        false,
+    );
+    let t = targets();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(&data, v, &t))
+        .collect();
+    let full = rake(&w, &margins, 1e-13, 1000).unwrap().weights;
+    let mut raked = set.clone();
+    for r in &mut raked.weights {
+        *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
+    }
+    check(
+        "apiclus1_jk1_raked",
+        Variance::Replicate(&raked, &full),
+        &y,
+        &stype,
+        false,
+    );
+
+    // apistrat under JKn with the FPC, by comp.imp (which crosses the school-type strata).
+    let (data, _, w) = strat();
+    let (stype, _) = group_codes(data.text("stype"));
+    let fpc = data.num("fpc");
+    let mut fractions = vec![0.0; 3];
+    for h in 0..3u32 {
+        let n_h = stype.iter().filter(|s| **s == h).count() as f64;
+        fractions[h as usize] = n_h / fpc[stype.iter().position(|s| *s == h).unwrap()];
+    }
+    let mut set = jkn(
+        &stype,
+        &(0..stype.len() as u32).collect::<Vec<_>>(),
+        &fractions,
+    );
+    for r in &mut set.weights {
+        for (m, wi) in r.iter_mut().zip(&w) {
+            *m *= wi;
+        }
+    }
+    let y = data.indicator("sch.wide", "Yes");
+    let comp_imp = named("comp.imp", by(data.text("comp.imp")));
+    check(
+        "apistrat_jkn",
+        Variance::Replicate(&set, &w),
+        &y,
+        &comp_imp,
+        false,
+    );
+    assert!(checked >= 80, "{checked} intervals checked");
 }

@@ -501,3 +501,53 @@ fn a_model_with_several_predictors_runs_and_bad_models_are_refused() {
         assert!(out.stderr.contains("models[0]") && out.stderr.contains(words), "{extra}: {}", out.stderr);
     }
 }
+
+/// On a replicate design (JKn over the example's strata) a model is refitted in every replicate:
+/// a linear model on one factor has as intercept the reference level's mean, whose replicate
+/// SE is the one estimates.csv publishes for that segment — the same replicates, the same
+/// spread — and its residual df is the rank-based df less the parameters.
+#[test]
+fn a_model_on_a_replicate_design_is_refitted_in_every_replicate() {
+    let t = example_with(&[
+        metric("T.RI", "mean", "risk_index", ""),
+        "[[models]]\nid = \"M.LIN\"\nresponse = \"risk_index\"\npredictors = [\"size\"]\nreference = { size = \"medium\" }\n".into(),
+    ]
+    .concat());
+    let spec = t.path("r/survey.toml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.contains("[design]\nstrata = \"subsector\""));
+    std::fs::write(
+        &spec,
+        text.replacen(
+            "[design]\nstrata = \"subsector\"",
+            "[design]\nvariance = \"jkn\"\nstrata = \"subsector\"",
+            1,
+        ),
+    )
+    .unwrap();
+    t.run().expect_code(0);
+    let (head, est) = read_csv(&t.path("out/tables/estimates.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let medium = est
+        .iter()
+        .find(|r| {
+            r[0] == "T.RI" && r[col("segment_var")] == "size" && r[col("segment_value")] == "medium"
+        })
+        .unwrap();
+    let rows = model_rows(&t);
+    let icpt = rows
+        .iter()
+        .find(|r| {
+            r["model_id"] == "M.LIN" && r["row"] == "coefficient" && r["term"] == "(Intercept)"
+        })
+        .unwrap();
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+    assert!(close(num(&icpt["estimate"]), num(&medium[col("estimate")])));
+    assert!(
+        close(num(&icpt["se"]), num(&medium[col("se")])),
+        "{} vs {}",
+        icpt["se"],
+        medium[col("se")]
+    );
+}

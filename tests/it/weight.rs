@@ -810,3 +810,58 @@ fn weights_from_a_column_need_no_population_file() {
     let e = err(&r);
     assert!(e.contains("design.base_weight"), "{e}");
 }
+
+/// `design.fpc_variable` is R's `svydesign(fpc = ~var)`: apistrat with each school's stratum
+/// population in a column gives R's mean, SE and df (design_nest.R); on the cluster design the
+/// same key with the districts' population (757) equals the sampling-fraction form R was
+/// checked with; a value that differs within a stratum is refused naming the row, as is a
+/// non-numeric question.
+#[test]
+fn the_fpc_from_a_variable_is_r_s_fpc_formula() {
+    let cols = [
+        ("stype", "stype", "single"),
+        ("pw", "pw", "numeric"),
+        ("fpc", "fpc", "numeric"),
+        ("api00", "api00", "numeric"),
+    ];
+    let pop = "stype,count\ncE,4421\ncH,755\ncM,1018\n";
+    let design = "strata = \"stype\"\nbase_weight = \"pw\"\nfpc_variable = \"fpc\"";
+    let (w, records, spec) = reference_round("api/data/apistrat.csv", &cols, design, pop).unwrap();
+    let e = mean_of(&w, &records, &spec, "api00");
+    let (est, se, df) = r_design_case("apistrat_fpc_variable");
+    assert!(close(e.value, est, R_RTOL), "{} vs {est}", e.value);
+    assert!(close(e.se, se, R_RTOL), "{} vs {se}", e.se);
+    assert_eq!(w.design.degf(|_| true), df);
+    assert!(w.fpc);
+
+    let cols = [
+        ("stype", "stype", "single"),
+        ("dnum", "dnum", "numeric"),
+        ("pw", "pw", "numeric"),
+        ("fpc", "fpc", "numeric"),
+        ("api00", "api00", "numeric"),
+    ];
+    let design = "cluster = \"dnum\"\nbase_weight = \"pw\"\nfpc_variable = \"fpc\"";
+    let (w, records, spec) = reference_round("api/data/apiclus1.csv", &cols, design, pop).unwrap();
+    let e = mean_of(&w, &records, &spec, "api00");
+    let (est, se, _) = r_design_case("apiclus1_numeric_psu");
+    assert!(
+        close(e.value, est, R_RTOL) && close(e.se, se, R_RTOL),
+        "{e:?}"
+    );
+
+    // apistrat's fpc differs between strata; as one stratum it is inconsistent.
+    let design = "base_weight = \"pw\"\nfpc_variable = \"fpc\"";
+    let Err(msg) = reference_round("api/data/apistrat.csv", &cols[..], design, pop) else {
+        panic!("an fpc that differs within a stratum must be refused");
+    };
+    assert!(
+        msg.contains("row") && msg.contains("constant within a stratum"),
+        "{msg}"
+    );
+    let design = "base_weight = \"pw\"\nfpc_variable = \"stype\"";
+    let Err(msg) = reference_round("api/data/apistrat.csv", &cols[..], design, pop) else {
+        panic!("a non-numeric fpc_variable must be refused");
+    };
+    assert!(msg.contains("design.fpc_variable"), "{msg}");
+}

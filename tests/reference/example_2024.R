@@ -9,7 +9,8 @@
 # by the subsector × size cross (domains); CSF domain maturity means with organizations (and
 # whole cells) lacking the domain score; a Likert-derived proportion whose "Don't know" answers
 # leave the denominator (C1 = complete); a multi-select option (C3 = clearinghouse). Proportion
-# CIs: svyciprop(method = "logit") on the domain's degf.
+# CIs: svyciprop(method = "logit") on the subsector's degf, which counts its organizations that
+# did not answer too (svyby's convention).
 suppressMessages(library(survey))
 options(digits = 17)
 d <- read.csv("output/example-2024/data/clean.csv", stringsAsFactors = FALSE)
@@ -55,21 +56,22 @@ for (k in c("08", "09", "10")) {
     }
   }
 }
-# Proportions: C1 = complete among C1 answered (not skipped, not "dk"); C3 = clearinghouse among C3 answered.
-d_c1 <- subset(des, !is.na(C1) & C1 != "" & C1 != "dk")
-d_c3 <- subset(des, !is.na(C3.clearinghouse))
-for (spec in list(list("SCRM.INV.01", "complete", d_c1, ~I(C1 == "complete"), ~as.numeric(C1 == "complete")),
-                  list("SCRM.CAT.01", "clearinghouse", d_c3, ~I(C3.clearinghouse == 1), ~C3.clearinghouse))) {
-  p <- svyciprop(spec[[4]], spec[[3]], method = "logit")
+# Proportions: C1 = complete among C1 answered (skipped and "dk" are missing); C3 =
+# clearinghouse among C3 answered. As svyby(~y, ~subsector, des, svyciprop, na.rm = TRUE) does
+# it: the subset is the subsector, and its df (degf) counts every organization of it, answered
+# or not.
+des <- update(des, c1_complete = ifelse(is.na(C1) | C1 == "" | C1 == "dk", NA, as.numeric(C1 == "complete")))
+for (spec in list(list("SCRM.INV.01", "complete", ~I(c1_complete == 1), ~c1_complete),
+                  list("SCRM.CAT.01", "clearinghouse", ~I(C3.clearinghouse == 1), ~C3.clearinghouse))) {
+  p <- svyciprop(spec[[3]], des, method = "logit", na.rm = TRUE)
   ci <- attr(p, "ci")
-  se <- SE(svymean(spec[[5]], spec[[3]], na.rm = TRUE))[1]
+  se <- SE(svymean(spec[[4]], des, na.rm = TRUE))[1]
   add(spec[[1]], spec[[2]], "all", "", coef(p), se, ci[1], ci[2])
   for (s in sort(unique(d$subsector))) {
-    sub <- subset(spec[[3]], subsector == s)
-    if (sum(weights(sub) > 0) < 5) next
-    p <- svyciprop(spec[[4]], sub, method = "logit")
+    sub <- subset(des, subsector == s)
+    p <- svyciprop(spec[[3]], sub, method = "logit", na.rm = TRUE)
     ci <- attr(p, "ci")
-    se <- SE(svymean(spec[[5]], sub, na.rm = TRUE))[1]
+    se <- SE(svymean(spec[[4]], sub, na.rm = TRUE))[1]
     add(spec[[1]], spec[[2]], "subsector", s, coef(p), se, ci[1], ci[2])
   }
 }

@@ -1,6 +1,7 @@
 # Design-based regression (issue 19 items 5 and 6): R's svyglm, linear and logistic
-# (quasibinomial), on the stratified and cluster API designs, a raked cluster design, and a
-# design where a predictor is missing for some schools; with confint (Wald, t on the residual
+# (quasibinomial), on the stratified and cluster API designs, a raked cluster design, a
+# design where a predictor is missing for some schools, and replicate designs (JK1 on the
+# cluster design, plain and raked; JKn on the stratified design); with confint (Wald, t on the residual
 # df) and regTermTest (Wald F) for the school type. Run from the project root with R 4.2 and
 # Debian's r-cran-survey:
 #
@@ -17,6 +18,10 @@ dstrat <- svydesign(id = ~1, strata = ~stype, weights = ~pw, fpc = ~fpc, data = 
 dclus1 <- svydesign(id = ~dnum, weights = ~pw, fpc = ~fpc, data = apiclus1)
 raked <- rake(dclus1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")),
               control = list(maxit = 1000, epsilon = 1e-12))
+rclus1 <- as.svrepdesign(dclus1, type = "JK1", compress = FALSE)
+rstrat <- as.svrepdesign(dstrat, type = "JKn", compress = FALSE)
+rraked <- rake(rclus1, list(~sch.wide, ~comp.imp), list(margin("sch.wide"), margin("comp.imp")),
+               control = list(maxit = 1000, epsilon = 1e-12))
 fits <- list(
   linear_strat = svyglm(api00 ~ api99 + enroll + stype, dstrat),
   linear_clus1 = svyglm(api00 ~ api99 + enroll + stype, dclus1),
@@ -24,7 +29,12 @@ fits <- list(
   linear_strat_missing = svyglm(api00 ~ api99_gap + enroll + stype, dstrat),
   logistic_strat = svyglm(wide ~ api99 + stype, dstrat, family = quasibinomial),
   logistic_clus1 = svyglm(wide ~ api99 + stype, dclus1, family = quasibinomial),
-  logistic_raked = svyglm(comp.imp ~ api00 + stype, raked, family = quasibinomial))
+  logistic_raked = svyglm(comp.imp ~ api00 + stype, raked, family = quasibinomial),
+  # Replicate designs (svyglm.svyrep.design: refitted in every replicate from the full fit).
+  linear_clus1_jk1 = svyglm(api00 ~ api99 + enroll + stype, rclus1),
+  logistic_clus1_jk1 = svyglm(wide ~ api99 + stype, rclus1, family = quasibinomial),
+  linear_strat_jkn = svyglm(api00 ~ api99 + enroll + stype, rstrat),
+  logistic_clus1_jk1_raked = svyglm(comp.imp ~ api00 + stype, rraked, family = quasibinomial))
 coefs <- list(); terms <- list()
 for (name in names(fits)) {
   m <- fits[[name]]
