@@ -924,12 +924,74 @@ fn the_example_round_matches_r_end_to_end() {
     assert!(compared >= 50, "only {compared} rows compared");
 }
 
+/// apiclus1's JK1 replicates as R's `as.svrepdesign(dclus1, type = "JK1")` makes them (the FPC
+/// from the districts sampled of 757), times the full-sample weights `w`.
+fn clus1_jk1(data: &Data, w: &[f64]) -> supplyrisk::kernels::replicates::ReplicateSet {
+    let (psu, levels) = group_codes(
+        &data
+            .num("dnum")
+            .iter()
+            .map(|x| *x as i64)
+            .collect::<Vec<_>>(),
+    );
+    let fraction = levels.len() as f64 / data.num("fpc")[0];
+    let mut set = supplyrisk::kernels::replicates::jk1(&psu, fraction);
+    for r in &mut set.weights {
+        for (m, wi) in r.iter_mut().zip(w) {
+            *m *= wi;
+        }
+    }
+    set
+}
+
+/// The same replicates each raked to the sch.wide and comp.imp margins (R's `rake()` of a
+/// svrepdesign, tight control).
+fn raked_replicates(
+    data: &Data,
+    set: &supplyrisk::kernels::replicates::ReplicateSet,
+) -> supplyrisk::kernels::replicates::ReplicateSet {
+    let t = targets();
+    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
+        .iter()
+        .map(|v| margin_of(data, v, &t))
+        .collect();
+    let mut raked = set.clone();
+    for r in &mut raked.weights {
+        *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
+    }
+    raked
+}
+
+/// apistrat's JKn replicates as R's `as.svrepdesign(dstrat, type = "JKn")` (one per school,
+/// within its school-type stratum, with each stratum's FPC), times the weights `w`.
+fn strat_jkn(data: &Data, w: &[f64]) -> supplyrisk::kernels::replicates::ReplicateSet {
+    let (stype, _) = group_codes(data.text("stype"));
+    let fpc = data.num("fpc");
+    let fractions: Vec<f64> = (0..3u32)
+        .map(|h| {
+            let n_h = stype.iter().filter(|s| **s == h).count() as f64;
+            n_h / fpc[stype.iter().position(|s| *s == h).unwrap()]
+        })
+        .collect();
+    let mut set = supplyrisk::kernels::replicates::jkn(
+        &stype,
+        &(0..stype.len() as u32).collect::<Vec<_>>(),
+        &fractions,
+    );
+    for r in &mut set.weights {
+        for (m, wi) in r.iter_mut().zip(w) {
+            *m *= wi;
+        }
+    }
+    set
+}
+
 /// Replicate-weight variance against R's `as.svrepdesign`: JK1 on the cluster design, JKn on the
 /// stratified design (both with the FPC), and JK1 replicates each raked (`rake()` of a
 /// svrepdesign).
 #[test]
 fn replicate_variances_match_r() {
-    use supplyrisk::kernels::replicates::{jk1, jkn, replicate_se, ReplicateSet};
+    use supplyrisk::kernels::replicates::{replicate_se, ReplicateSet};
     let check = |scenario: &str, data: &Data, w: &[f64], set: &ReplicateSet| {
         let e = expected(scenario);
         let (stype, levels) = group_codes(data.text("stype"));
@@ -962,20 +1024,7 @@ fn replicate_variances_match_r() {
         }
     };
     let (data, _, w) = clus1();
-    let (psu, levels) = group_codes(
-        &data
-            .num("dnum")
-            .iter()
-            .map(|x| *x as i64)
-            .collect::<Vec<_>>(),
-    );
-    let fraction = levels.len() as f64 / data.num("fpc")[0];
-    let mut set = jk1(&psu, fraction);
-    for r in &mut set.weights {
-        for (m, wi) in r.iter_mut().zip(&w) {
-            *m *= wi;
-        }
-    }
+    let set = clus1_jk1(&data, &w);
     check("case_jk1", &data, &w, &set);
 
     // Each replicate raked to the margins; the estimate from the raked full-sample weights.
@@ -985,32 +1034,15 @@ fn replicate_variances_match_r() {
         .map(|v| margin_of(&data, v, &t))
         .collect();
     let full = rake(&w, &margins, 1e-13, 1000).unwrap().weights;
-    let mut raked = set.clone();
-    for r in &mut raked.weights {
-        *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
-    }
-    check("case_jk1_rake", &data, &full, &raked);
+    check(
+        "case_jk1_rake",
+        &data,
+        &full,
+        &raked_replicates(&data, &set),
+    );
 
     let (data, _, w) = strat();
-    let (stype, _) = group_codes(data.text("stype"));
-    let fpc = data.num("fpc");
-    let mut fractions = vec![0.0; 3];
-    for h in 0..3u32 {
-        let n_h = stype.iter().filter(|s| **s == h).count() as f64;
-        let big = fpc[stype.iter().position(|s| *s == h).unwrap()];
-        fractions[h as usize] = n_h / big;
-    }
-    let mut set = jkn(
-        &stype,
-        &(0..stype.len() as u32).collect::<Vec<_>>(),
-        &fractions,
-    );
-    for r in &mut set.weights {
-        for (m, wi) in r.iter_mut().zip(&w) {
-            *m *= wi;
-        }
-    }
-    check("case_jkn", &data, &w, &set);
+    check("case_jkn", &data, &w, &strat_jkn(&data, &w));
 }
 
 /// `svyratio(~api00, ~api99)` overall and by stype, on the stratified and a raked cluster design.
@@ -1368,50 +1400,14 @@ fn design_based_regression_matches_r_svyglm() {
         };
         // Replicate designs as R's as.svrepdesign makes them (cf. replicate_variances_match_r).
         let replicates = if model.contains("_jk1") {
-            let (psu, levels) = group_codes(
-                &data
-                    .num("dnum")
-                    .iter()
-                    .map(|x| *x as i64)
-                    .collect::<Vec<_>>(),
-            );
-            let mut set = supplyrisk::kernels::replicates::jk1(
-                &psu,
-                levels.len() as f64 / data.num("fpc")[0],
-            );
-            for r in &mut set.weights {
-                for (m, wi) in r.iter_mut().zip(&w) {
-                    *m *= wi;
-                }
-                if model.ends_with("raked") {
-                    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
-                        .iter()
-                        .map(|v| margin_of(&data, v, &t))
-                        .collect();
-                    *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
-                }
-            }
-            Some(set)
+            let set = clus1_jk1(&data, &w);
+            Some(if model.ends_with("raked") {
+                raked_replicates(&data, &set)
+            } else {
+                set
+            })
         } else if model.ends_with("jkn") {
-            let (stype, _) = group_codes(data.text("stype"));
-            let fpc = data.num("fpc");
-            let fractions: Vec<f64> = (0..3u32)
-                .map(|h| {
-                    let n_h = stype.iter().filter(|s| **s == h).count() as f64;
-                    n_h / fpc[stype.iter().position(|s| *s == h).unwrap()]
-                })
-                .collect();
-            let mut set = supplyrisk::kernels::replicates::jkn(
-                &stype,
-                &(0..stype.len() as u32).collect::<Vec<_>>(),
-                &fractions,
-            );
-            for r in &mut set.weights {
-                for (m, wi) in r.iter_mut().zip(&w) {
-                    *m *= wi;
-                }
-            }
-            Some(set)
+            Some(strat_jkn(&data, &w))
         } else {
             None
         };
@@ -1607,7 +1603,7 @@ fn proportion_intervals_follow_r_conventions_on_real_designs() {
     use supplyrisk::kernels::estimators::critical;
     use supplyrisk::kernels::intervals::{proportion_ci, PropCi};
     use supplyrisk::kernels::replicates::{
-        jk1, jkn, replicate_degf, replicate_logit, replicate_se, ReplicateSet,
+        replicate_degf, replicate_logit, replicate_se, ReplicateSet,
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/conventions");
     let load = |name: &str| {
@@ -1792,19 +1788,7 @@ fn proportion_intervals_follow_r_conventions_on_real_designs() {
 
     // apiclus1 under JK1 with the FPC, plain and with every replicate raked.
     let (data, _, w) = clus1();
-    let (psu, levels) = group_codes(
-        &data
-            .num("dnum")
-            .iter()
-            .map(|x| *x as i64)
-            .collect::<Vec<_>>(),
-    );
-    let mut set = jk1(&psu, levels.len() as f64 / data.num("fpc")[0]);
-    for r in &mut set.weights {
-        for (m, wi) in r.iter_mut().zip(&w) {
-            *m *= wi;
-        }
-    }
+    let set = clus1_jk1(&data, &w);
     let y = data.indicator("sch.wide", "Yes");
     let stype = named("stype", by(data.text("stype")));
     check(
@@ -1814,16 +1798,8 @@ fn proportion_intervals_follow_r_conventions_on_real_designs() {
         &stype,
         false,
     );
-    let t = targets();
-    let margins: Vec<Margin> = ["sch.wide", "comp.imp"]
-        .iter()
-        .map(|v| margin_of(&data, v, &t))
-        .collect();
-    let full = rake(&w, &margins, 1e-13, 1000).unwrap().weights;
-    let mut raked = set.clone();
-    for r in &mut raked.weights {
-        *r = rake(r, &margins, 1e-13, 1000).unwrap().weights;
-    }
+    let (full, _) = raked_tight(&data, &w, &targets());
+    let raked = raked_replicates(&data, &set);
     check(
         "apiclus1_jk1_raked",
         Variance::Replicate(&raked, &full),
@@ -1834,23 +1810,7 @@ fn proportion_intervals_follow_r_conventions_on_real_designs() {
 
     // apistrat under JKn with the FPC, by comp.imp (which crosses the school-type strata).
     let (data, _, w) = strat();
-    let (stype, _) = group_codes(data.text("stype"));
-    let fpc = data.num("fpc");
-    let mut fractions = vec![0.0; 3];
-    for h in 0..3u32 {
-        let n_h = stype.iter().filter(|s| **s == h).count() as f64;
-        fractions[h as usize] = n_h / fpc[stype.iter().position(|s| *s == h).unwrap()];
-    }
-    let mut set = jkn(
-        &stype,
-        &(0..stype.len() as u32).collect::<Vec<_>>(),
-        &fractions,
-    );
-    for r in &mut set.weights {
-        for (m, wi) in r.iter_mut().zip(&w) {
-            *m *= wi;
-        }
-    }
+    let set = strat_jkn(&data, &w);
     let y = data.indicator("sch.wide", "Yes");
     let comp_imp = named("comp.imp", by(data.text("comp.imp")));
     check(
