@@ -466,13 +466,29 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
                     spec.design.seed,
                 ),
             };
+            // A replicate that deletes every respondent of a post-stratum cannot calibrate it
+            // (0 × target / 0): those rows keep weight 0 there, and the run says so — R's
+            // survey returns NA for such a design.
+            let mut uncalibrated = 0;
             for r in &mut set.weights {
                 for (m, b) in r.iter_mut().zip(&base_weights) {
                     *m *= b;
                 }
                 if spec.weighting.method != WeightMethod::None {
                     *r = calibrate_weights(spec, pop, records, r)?.weights;
+                    if r.iter().any(|x| !x.is_finite()) {
+                        uncalibrated += 1;
+                        r.iter_mut()
+                            .filter(|x| !x.is_finite())
+                            .for_each(|x| *x = 0.0);
+                    }
                 }
+            }
+            if uncalibrated > 0 {
+                design_notes.push(format!(
+                    "{uncalibrated} of the {} replicates delete every respondent of a weighting cell,                      which those replicates cannot calibrate: its rows weigh 0 there (R's survey returns NA                      standard errors for such a design); merge small cells or use linearization",
+                    set.weights.len()
+                ));
             }
             Some(set)
         }

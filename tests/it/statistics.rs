@@ -526,6 +526,13 @@ fn a_model_on_a_replicate_design_is_refitted_in_every_replicate() {
     )
     .unwrap();
     t.run().expect_code(0);
+    // Public health × small has one respondent: the replicate deleting it cannot
+    // post-stratify that cell, and the manifest says so.
+    let manifest = std::fs::read_to_string(t.path("out/manifest.json")).unwrap();
+    assert!(
+        manifest.contains("replicates delete every respondent of a weighting cell"),
+        "{manifest}"
+    );
     let (head, est) = read_csv(&t.path("out/tables/estimates.csv"));
     let col = |n: &str| head.iter().position(|h| h == n).unwrap();
     let medium = est
