@@ -258,15 +258,17 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         disclosure_mode(),
     );
 
-    // This round stacked on the earlier one, when both have panel data and share
-    // organizations (what `compare` does from two output folders).
+    // This round's data/panel.csv, computed once: written with the data, and stacked on the
+    // earlier round's when both have panel data and share organizations (what `compare` does
+    // from two output folders).
+    let panel_table =
+        crate::estimate::panel_table(&spec.spec, &cleaned.records, &scores, &weighted);
     let panel = match &previous {
         Some(prev) => match crate::previous::PanelData::read(&prev.dir)? {
             Some(before) => {
                 let mut now = Vec::new();
                 let label = Path::new("data/panel.csv");
-                crate::estimate::panel_table(&spec.spec, &cleaned.records, &scores, &weighted)
-                    .write_csv_to(&mut now, label)?;
+                panel_table.write_csv_to(&mut now, label)?;
                 let now = crate::previous::PanelData::from_csv(&now[..], label)?;
                 crate::previous::Panel::new(before, now)
             }
@@ -305,6 +307,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         failed_gates,
         previous,
         panel,
+        panel_table,
         concentration,
         models,
     };
@@ -571,8 +574,7 @@ fn write_data(r: &RunResult) -> Result<PublishedTables> {
     let tables = r.out_dir.join("tables");
     clean_table(r).write_both(&data, "clean")?;
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
-    crate::estimate::panel_table(&r.spec.spec, r.records(), &r.scores, &r.weighted)
-        .write_csv(&data.join("panel.csv"))?;
+    r.panel_table.write_csv(&data.join("panel.csv"))?;
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;
     let comparisons = crate::estimate::comparisons_table(&r.comparisons);
