@@ -57,6 +57,8 @@ pub const SECONDARY: &str = "complementary_suppression";
 const UNRELIABLE: &str = "nchs";
 /// Reason of a comparison withheld with the estimates it compares.
 const WITH_ESTIMATE: &str = "estimate_withheld";
+/// Reason of a model's factor test withheld with every coefficient it tests.
+const WITH_COEFFICIENTS: &str = "coefficients_withheld";
 
 /// The publication rules of a round, from `[publication]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,11 +205,6 @@ pub fn disclose(
         mut concentration,
         models,
     } = results;
-    // A model's coefficient for a factor level few organizations are at is close to their own
-    // answers: withheld like a small cell.
-    for r in models.iter_mut() {
-        r.suppressed = r.n_level.is_some_and(|n| policy.too_few(n));
-    }
     // Suppliers: published when named by enough organizations; ranked within their category by
     // the sector-wide share; unpublished suppliers' rows are dropped before anything else.
     if let Some(c) = concentration.as_deref_mut() {
@@ -221,6 +218,7 @@ pub fn disclose(
         m.add_concentration(&policy, c);
     }
     m.add_distributions(&policy, distributions);
+    m.add_models(spec, &policy, models, &observed);
     m.add_weight_summary(weight_summary);
     m.add_margins(weighted);
     m.relations();
@@ -303,6 +301,36 @@ pub fn disclose(
             .cloned()
             .collect();
         single_points_of_failure(spec, c);
+    }
+    // A one-factor model restates its levels' estimates: its rows are the model's rows. Any
+    // other model's coefficient for a factor level few organizations are at is close to their
+    // own answers: withheld like a small cell. A factor's Wald test goes with its coefficients.
+    let mut why: Vec<Option<&'static str>> = models
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r.reveals.is_empty() {
+                (r.row == "coefficient" && r.n_level.is_some_and(|n| policy.too_few(n)))
+                    .then_some(BELOW_MIN_CELL)
+            } else {
+                reason(&m, Tab::Models, i)
+            }
+        })
+        .collect();
+    for (i, r) in models.iter().enumerate() {
+        let coefficients = || {
+            models.iter().enumerate().filter(|(_, x)| {
+                x.row == "coefficient" && x.model_id == r.model_id && x.term == r.term
+            })
+        };
+        if r.row == "term_test" && coefficients().all(|(j, _)| why[j].is_some()) {
+            why[i] = Some(WITH_COEFFICIENTS);
+        }
+    }
+    for (r, why) in models.iter_mut().zip(why) {
+        r.suppressed = why.is_some();
+        r.flag = why.unwrap_or_default().to_string();
+        count(Tab::Models, why);
     }
     // A difference of a withheld estimate, or from a withheld overall figure, is withheld.
     let hidden: BTreeSet<(&str, &str, &str, &str)> = estimates
@@ -489,6 +517,7 @@ enum Tab {
     WeightSummary,
     Margins,
     Comparisons,
+    Models,
 }
 
 impl Tab {
@@ -501,6 +530,7 @@ impl Tab {
             Tab::WeightSummary => "weight_summary",
             Tab::Margins => "report: weighting margins",
             Tab::Comparisons => "comparisons",
+            Tab::Models => "models",
         }
     }
 }
@@ -865,6 +895,88 @@ impl Model {
             }
             if policy.nchs_suppress && e.flag.split(';').any(|f| NCHS_SUPPRESS.contains(&f)) {
                 self.rows[r].hidden.get_or_insert(UNRELIABLE);
+            }
+        }
+    }
+
+    /// A one-factor model's rows: each shows the cells of the levels it gives away (see
+    /// [`estimate::ModelRow::reveals`]), its own level's mean or share first. A level whose
+    /// respondents are exactly an estimate's (same count, weight sum and total) is that
+    /// estimate's cells, so the model can neither reveal a withheld estimate nor escape its
+    /// suppression; otherwise the model's levels are cells of their own. A share the NCHS
+    /// standard withholds — in the estimates table or as the model's own level — is withheld.
+    fn add_models(
+        &mut self,
+        spec: &Spec,
+        policy: &Policy,
+        models: &[estimate::ModelRow],
+        observed: &BTreeMap<String, (f64, f64)>,
+    ) {
+        let unreliable: BTreeSet<(usize, usize)> = self
+            .rows
+            .iter()
+            .filter(|r| r.tab == Tab::Estimates && r.hidden == Some(UNRELIABLE))
+            .filter_map(|r| r.ratio.map(|(y, w, _)| (y, w)))
+            .collect();
+        for (i, r) in models.iter().enumerate() {
+            let Some(first) = r.reveals.first() else {
+                continue;
+            };
+            let logistic = r.family == "quasibinomial";
+            let part = if logistic {
+                spec.models
+                    .iter()
+                    .find(|x| x.id == r.model_id)
+                    .map(|x| x.levels.join("|"))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let (lo, hi) = if logistic {
+                (0.0, 1.0)
+            } else {
+                variable_range(spec, observed, &r.response)
+            };
+            let mut cells = Vec::new();
+            let mut ratio = None;
+            let mut withheld = false;
+            for g in &r.reveals {
+                let seg = (g.var.as_str(), g.level.as_str());
+                let shared = format!("v:{}", r.response);
+                let same = |kind: Kind, part: &str, value: f64| {
+                    let key = (
+                        kind,
+                        shared.clone(),
+                        part.to_string(),
+                        g.var.clone(),
+                        g.level.clone(),
+                    );
+                    self.index.get(&key).map(|&c| {
+                        let v = self.cells[c].value;
+                        (v - value).abs() <= 1e-9 * v.abs().max(1.0)
+                    })
+                };
+                let linked = same(Kind::Count, "", g.n as f64) == Some(true)
+                    && same(Kind::Weight, "", g.weight_sum) == Some(true)
+                    && same(Kind::Total, &part, g.total) != Some(false);
+                let cond = if linked {
+                    shared
+                } else {
+                    format!("model:{}:{}", r.model_id, r.response)
+                };
+                let n = self.count(&cond, "", seg, g.n);
+                let w = self.weight(&cond, "", seg, g.weight_sum);
+                let y = self.total(&cond, &part, seg, g.total, w, lo, hi);
+                ratio.get_or_insert((y, w, g.total / g.weight_sum));
+                cells.extend([n, w, y]);
+                withheld |= unreliable.contains(&(y, w))
+                    || (policy.nchs_suppress
+                        && g.nchs_flags.iter().any(|f| NCHS_SUPPRESS.contains(f)));
+            }
+            let seg = (first.var.as_str(), first.level.as_str());
+            let row = self.row(Tab::Models, i, seg, cells, ratio, first.n);
+            if withheld {
+                self.rows[row].hidden = Some(UNRELIABLE);
             }
         }
     }
@@ -1883,12 +1995,13 @@ pub fn reason_words(code: &str) -> &'static str {
         SECONDARY => "hidden so that a smaller group cannot be worked out",
         UNRELIABLE => "too uncertain to publish",
         WITH_ESTIMATE => "with the estimates they compare",
+        WITH_COEFFICIENTS => "with the coefficients it tests",
         _ => "withheld",
     }
 }
 
 /// The order reasons are listed in.
-pub const REASONS: [&str; 7] = [
+pub const REASONS: [&str; 8] = [
     BELOW_MIN_CELL,
     FEW_NAMING,
     FEW_IN_BIN,
@@ -1896,6 +2009,7 @@ pub const REASONS: [&str; 7] = [
     SECONDARY,
     UNRELIABLE,
     WITH_ESTIMATE,
+    WITH_COEFFICIENTS,
 ];
 
 /// The footnote mark of a withheld number, from its row's flags: `*` too few organizations
@@ -1966,7 +2080,7 @@ impl Disclosure {
                     SECONDARY => " (†)",
                     UNRELIABLE => " (‡)",
                     DOMINANCE => " (§)",
-                    WITH_ESTIMATE => "",
+                    WITH_ESTIMATE | WITH_COEFFICIENTS => "",
                     _ => " (*)",
                 };
                 parts.push(format!("{k} {}{m}", reason_words(code)));

@@ -33,7 +33,7 @@ pub const ALL: &str = "all";
 
 mod models;
 mod weight_summary;
-pub use models::{models, models_table, ModelRow};
+pub use models::{models, models_table, ModelGroup, ModelRow};
 pub use weight_summary::{weight_summary, weight_summary_table, WeightSummaryRow};
 
 #[derive(Debug, Clone, PartialEq)]

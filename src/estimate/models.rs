@@ -43,7 +43,29 @@ pub struct ModelRow {
     pub n: usize,
     /// A factor coefficient: respondents at its level (what disclosure control checks).
     pub n_level: Option<usize>,
+    /// A one-factor model is its levels' domain estimates in another form: the intercept is the
+    /// reference level's mean (or logit share), a level's coefficient the difference from it.
+    /// The groups whose numbers the row gives away — the intercept its reference level, a
+    /// coefficient its level and the reference — for disclosure control to treat as the same
+    /// cells as the estimates table's. Empty for any other model.
+    pub reveals: Vec<ModelGroup>,
     pub suppressed: bool,
+    /// Why a suppressed row is withheld (disclosure control's reason code); empty otherwise.
+    pub flag: String,
+}
+
+/// A level of a one-factor model's factor, as the domain estimate the model restates: the
+/// respondents used at that level, their weight sum and weighted total of the response (of
+/// its indicator, for a logistic model) and, for a logistic model, the share's NCHS flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelGroup {
+    /// The factor (a segment variable or a categorical item) and the level's code.
+    pub var: String,
+    pub level: String,
+    pub n: usize,
+    pub weight_sum: f64,
+    pub total: f64,
+    pub nchs_flags: Vec<&'static str>,
 }
 
 /// A predictor as read: numbers, or category indexes (`None` = missing).
@@ -263,8 +285,18 @@ fn fit_one(
     let se = fit.se();
     let q = qt(0.5 + spec.publication.ci_level / 2.0, fit.df_residual).unwrap_or(f64::NAN);
     let logistic = family == Family::Quasibinomial;
+    let groups = one_factor_groups(spec, survey, weighted, &predictors, &y, &used, logistic);
     let mut out = Vec::new();
     for (j, (term, level, reference, n_level)) in names.into_iter().enumerate() {
+        // Column j ≥ 1 of a one-factor model is the (j − 1)-th non-reference level.
+        let reveals = match &groups {
+            Some((groups, r)) if j == 0 => vec![groups[*r].clone()],
+            Some((groups, r)) => {
+                let k = if j - 1 < *r { j - 1 } else { j };
+                vec![groups[k].clone(), groups[*r].clone()]
+            }
+            None => Vec::new(),
+        };
         let (b, s) = (fit.coef[j], se[j]);
         let (lo, hi) = (b - q * s, b + q * s);
         let t = b / s;
@@ -290,7 +322,9 @@ fn fit_one(
             odds_ratio_high: or(hi),
             n: fit.n,
             n_level,
+            reveals,
             suppressed: false,
+            flag: String::new(),
         });
     }
     for (term, reference, cols) in factor_cols {
@@ -316,10 +350,70 @@ fn fit_one(
             odds_ratio_high: f64::NAN,
             n: fit.n,
             n_level: None,
+            reveals: Vec::new(),
             suppressed: false,
+            flag: String::new(),
         });
     }
     Ok(out)
+}
+
+/// The levels of a model whose only predictor is a factor (a saturated model: its fitted values
+/// are the levels' domain estimates), in the factor's level order, with the reference's
+/// position; `None` for any other model.
+fn one_factor_groups(
+    spec: &Spec,
+    survey: &Survey<'_>,
+    weighted: &Weighted,
+    predictors: &[(String, Predictor)],
+    y: &[f64],
+    used: &[bool],
+    logistic: bool,
+) -> Option<(Vec<ModelGroup>, usize)> {
+    let [(
+        var,
+        Predictor::Factor {
+            cats,
+            levels,
+            reference,
+        },
+    )] = predictors
+    else {
+        return None;
+    };
+    let codes = super::levels_of(spec, var);
+    let y_used: Vec<f64> = (0..y.len())
+        .map(|i| if used[i] { y[i] } else { f64::NAN })
+        .collect();
+    let groups = levels
+        .iter()
+        .map(|&l| {
+            let mask: Vec<bool> = (0..y.len())
+                .map(|i| used[i] && cats[i] == Some(l))
+                .collect();
+            let rows = || (0..y.len()).filter(|&i| mask[i]);
+            let n = rows().count();
+            let weight_sum: f64 = rows().map(|i| survey.weights[i]).sum();
+            let total: f64 = rows().map(|i| survey.weights[i] * y[i]).sum();
+            let nchs_flags = if logistic && spec.publication.nchs_proportions && n > 0 {
+                let e = survey.mean(&y_used, Some(&mask));
+                let df = survey.domain_degf(Some(&mask));
+                let nrow = super::subset_rows(weighted, Some(&mask), y.len());
+                super::nchs_proportion(e.value, e.se, df, n, spec.publication.ci_level, nrow).1
+            } else {
+                Vec::new()
+            };
+            ModelGroup {
+                var: var.clone(),
+                level: codes[l].clone(),
+                n,
+                weight_sum,
+                total,
+                nchs_flags,
+            }
+        })
+        .collect();
+    Some((groups, *reference))
 }
 
 /// `tables/models.csv`: numbers of suppressed rows are blank.
@@ -357,6 +451,7 @@ pub fn models_table(rows: &[ModelRow]) -> Table {
             rows.iter().map(|r| shown(r, r.odds_ratio_high)),
         )
         .int("n", rows.iter().map(|r| Some(r.n as i64)))
-        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)));
+        .boolean("suppressed", rows.iter().map(|r| Some(r.suppressed)))
+        .text("flag", rows.iter().map(|r| Some(r.flag.clone())));
     t
 }

@@ -339,7 +339,7 @@ fn models(r: &RunResult) -> Option<Value> {
         let level_label = |term: &str, code: &str| super::segment_label(spec, term, code);
         let effect = |x: &crate::estimate::ModelRow| -> String {
             if x.suppressed {
-                "withheld (too few organizations)".into()
+                format!("withheld ({})", crate::disclose::reason_words(&x.flag))
             } else if logistic {
                 format!(
                     "odds ×{:.2} ({ci} {:.2} to {:.2})",
@@ -364,7 +364,12 @@ fn models(r: &RunResult) -> Option<Value> {
                     .filter(|x| x.row == "coefficient" && &x.term == p)
                     .map(|x| format!("{}: {}", level_label(p, &x.level), effect(x)))
                     .collect();
-                if t.p_value < alpha {
+                if t.suppressed {
+                    not_supported.push(format!(
+                        "{name} (withheld: {})",
+                        crate::disclose::reason_words(&t.flag)
+                    ));
+                } else if t.p_value < alpha {
                     supported.push(capitalized(format!(
                         "{name} goes with {response} (Wald F = {:.1} on {:.0} and {:.0} df, p {}). Compared with {} — {}.",
                         t.statistic,
@@ -419,7 +424,8 @@ fn models(r: &RunResult) -> Option<Value> {
                         )
                     };
                     if x.suppressed {
-                        return vec![term, lvl, "withheld*".into(), String::new(), String::new()];
+                        let withheld = format!("withheld{}", crate::disclose::mark(&x.flag));
+                        return vec![term, lvl, withheld, String::new(), String::new()];
                     }
                     let (e, lo, hi) = if logistic {
                         (x.odds_ratio, x.odds_ratio_low, x.odds_ratio_high)

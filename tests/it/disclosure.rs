@@ -474,3 +474,108 @@ fn a_total_one_organization_dominates_is_withheld() {
     let report = std::fs::read_to_string(t.path("out/report.html")).unwrap();
     assert!(report.contains("one organization dominates the total (§)"));
 }
+
+/// A model whose only predictor is a factor restates its levels' estimates: the intercept is
+/// the reference level's mean (logit share), each coefficient a level's difference from it. On
+/// the three-public-health round, with a linear model of the risk index and a logistic model of
+/// the joint-exercise share (whose shares by subsector the NCHS standard mostly withholds), a
+/// model row is published exactly when every estimate it gives away is published in
+/// estimates.csv, and what it shows is that estimate (to 1e-9): the model neither reveals a
+/// withheld estimate nor hides a published one.
+#[test]
+fn a_one_factor_model_shows_only_the_estimates_that_are_published() {
+    let t = round_with_public_health(3);
+    let spec_path = t.path("r/survey.toml");
+    let mut spec = std::fs::read_to_string(&spec_path).unwrap();
+    spec.push_str(concat!(
+        "\n[[models]]\nid = \"M.RI\"\nresponse = \"risk_index\"\npredictors = [\"subsector\"]\n",
+        "reference = { subsector = \"dpc\" }\nmin_per_parameter = 2\n",
+        "\n[[models]]\nid = \"M.EXR\"\nfamily = \"quasibinomial\"\nresponse = \"F2\"\n",
+        "levels = [\"yes\"]\npredictors = [\"subsector\"]\nreference = { subsector = \"dpc\" }\n",
+        "min_per_parameter = 2\n",
+    ));
+    std::fs::write(&spec_path, spec).unwrap();
+    let t = t.args(["run", "r", "--out", "out", "-q"]);
+    t.run().expect_code(0);
+    let (head, rows) = read_csv(&t.path("out/tables/estimates.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    // (metric, subsector) → the published estimate, None when withheld.
+    let estimate = |metric: &str, level: &str| -> Option<f64> {
+        let r = rows
+            .iter()
+            .find(|r| {
+                r[col("metric_id")] == metric
+                    && r[col("segment_var")] == "subsector"
+                    && r[col("segment_value")] == level
+            })
+            .unwrap_or_else(|| panic!("{metric} {level} in estimates.csv"));
+        (r[col("suppressed")] == "false").then(|| r[col("estimate")].parse().unwrap())
+    };
+    let (mhead, mrows) = read_csv(&t.path("out/tables/models.csv"));
+    let m = |r: &Vec<String>, n: &str| r[mhead.iter().position(|h| h == n).unwrap()].clone();
+    let mut withheld = BTreeMap::new();
+    for (model, metric, logistic) in [
+        ("M.RI", "SCRM.RISK.01", false),
+        ("M.EXR", "SCRM.EXR.01", true),
+    ] {
+        let coef = |r: &&Vec<String>| m(r, "model_id") == model && m(r, "row") == "coefficient";
+        let intercept = mrows
+            .iter()
+            .filter(coef)
+            .find(|r| m(r, "term") == "(Intercept)")
+            .unwrap();
+        let shown = |r: &Vec<String>| m(r, "suppressed") == "false";
+        let b0: Option<f64> = shown(intercept).then(|| m(intercept, "estimate").parse().unwrap());
+        let scale = |b: f64| {
+            if logistic {
+                1.0 / (1.0 + (-b).exp())
+            } else {
+                b
+            }
+        };
+        let reference = estimate(metric, "dpc");
+        assert_eq!(b0.is_some(), reference.is_some(), "{model} intercept");
+        if let (Some(b0), Some(e)) = (b0, reference) {
+            assert!(
+                (scale(b0) - e).abs() <= 1e-9 * e.abs().max(1.0),
+                "{model}: {b0} vs {e}"
+            );
+        }
+        for r in mrows
+            .iter()
+            .filter(coef)
+            .filter(|r| m(r, "term") == "subsector")
+        {
+            let level = m(r, "level");
+            let at_level = estimate(metric, &level);
+            assert_eq!(
+                shown(r),
+                at_level.is_some() && reference.is_some(),
+                "{model} {level}: {r:?}"
+            );
+            if shown(r) {
+                let b: f64 = m(r, "estimate").parse().unwrap();
+                let (b0, e) = (b0.unwrap(), at_level.unwrap());
+                assert!(
+                    (scale(b0 + b) - e).abs() <= 1e-9 * e.abs().max(1.0),
+                    "{model} {level}"
+                );
+            } else {
+                assert!(
+                    m(r, "estimate").is_empty() && !m(r, "flag").is_empty(),
+                    "{r:?}"
+                );
+                *withheld.entry((model, m(r, "flag"))).or_insert(0) += 1;
+            }
+        }
+    }
+    // Both reasons occur: the three public-health organizations, and NCHS-withheld shares.
+    assert!(
+        withheld.contains_key(&("M.RI", "below_min_cell".to_string())),
+        "{withheld:?}"
+    );
+    assert!(
+        withheld.contains_key(&("M.EXR", "nchs".to_string())),
+        "{withheld:?}"
+    );
+}
