@@ -18,7 +18,7 @@ pub(super) fn metrics(action: MetricsCommand, quiet: bool) -> u8 {
                 Ok(l) => l,
                 Err(e) => return report_error(&e),
             };
-            let status = |m| match catalog::status(lock.as_ref(), m) {
+            let status = |m: &catalog::Entry<'_>| match catalog::status(lock.as_ref(), m) {
                 Status::Locked => "locked".to_string(),
                 Status::New => "new".to_string(),
                 Status::Changed(d) => format!(
@@ -30,13 +30,12 @@ pub(super) fn metrics(action: MetricsCommand, quiet: bool) -> u8 {
                 ),
             };
             let s = &spec.spec;
+            let entries = catalog::entries(s);
             if json {
-                let metrics: Vec<_> = s
-                    .metrics
+                let metrics: Vec<_> = entries
                     .iter()
                     .map(|m| {
-                        let mut d =
-                            serde_json::to_value(catalog::definition(m)).unwrap_or_default();
+                        let mut d = serde_json::to_value(&m.definition).unwrap_or_default();
                         d["id"] = json!(m.id);
                         d["version"] = json!(m.version);
                         d["lock"] = json!(status(m));
@@ -60,32 +59,17 @@ pub(super) fn metrics(action: MetricsCommand, quiet: bool) -> u8 {
                         "{} round {} — {} metrics (lock: {})",
                         s.survey.id,
                         s.survey.round,
-                        s.metrics.len(),
+                        entries.len(),
                         catalog::lock_path(&spec).display()
                     ),
                 );
                 // Columns as wide as their longest value.
-                let id_w = s
-                    .metrics
-                    .iter()
-                    .map(|m| m.id.len())
-                    .max()
-                    .unwrap_or(2)
-                    .max(2);
-                let kind_w = s
-                    .metrics
-                    .iter()
-                    .map(|m| catalog::definition(m)["kind"].to_string().len())
-                    .max()
-                    .unwrap_or(4)
-                    .max(4);
-                let var_w = s
-                    .metrics
-                    .iter()
-                    .map(|m| m.variable.len())
-                    .max()
-                    .unwrap_or(8)
-                    .max(8);
+                let width = |f: fn(&catalog::Entry<'_>) -> usize, least: usize| {
+                    entries.iter().map(f).max().unwrap_or(least).max(least)
+                };
+                let id_w = width(|m| m.id.len(), 2);
+                let kind_w = width(|m| m.definition["kind"].len(), 4);
+                let var_w = width(|m| m.variable.len(), 8);
                 say(
                     quiet,
                     &format!(
@@ -93,17 +77,16 @@ pub(super) fn metrics(action: MetricsCommand, quiet: bool) -> u8 {
                         "id", "ver", "kind", "variable", "csf", "lock", "title"
                     ),
                 );
-                for m in &s.metrics {
-                    let d = catalog::definition(m);
+                for m in &entries {
                     say(
                         quiet,
                         &format!(
                             "{:<id_w$} {:>3}  {:<kind_w$} {:<var_w$} {:<9} {:<10} {}",
                             m.id,
                             m.version,
-                            d["kind"],
+                            m.definition["kind"],
                             m.variable,
-                            d["csf"],
+                            m.definition["csf"],
                             status(m),
                             m.title
                         ),

@@ -12,46 +12,131 @@ use crate::ingest::sha256_hex;
 use crate::published::{PublishedTables, RunResult};
 use crate::table::Table;
 
+/// One row of the metrics export.
+struct MetricLine<'a> {
+    metric_id: &'a str,
+    metric_version: u32,
+    statistic: &'static str,
+    level: String,
+    segment_var: &'a str,
+    segment_value: &'a str,
+    estimate: f64,
+    se: f64,
+    ci_low: f64,
+    ci_high: f64,
+    ci_method: &'static str,
+    n: usize,
+    n_eff: f64,
+    flag: &'a str,
+    suppressed: bool,
+}
+
+/// The metrics export's rows: every estimate, then the coefficients of each model that declares
+/// a `[models.metric]` (and, for a logistic model, their odds ratios), over all organizations.
+fn metric_lines(r: &RunResult) -> Vec<MetricLine<'_>> {
+    let mut out: Vec<MetricLine<'_>> = r
+        .estimates
+        .iter()
+        .map(|e| MetricLine {
+            metric_id: &e.metric_id,
+            metric_version: e.metric_version,
+            statistic: e.statistic,
+            level: e.level.clone(),
+            segment_var: &e.segment_var,
+            segment_value: &e.segment_value,
+            estimate: e.estimate,
+            se: e.se,
+            ci_low: e.ci_low,
+            ci_high: e.ci_high,
+            ci_method: e.ci_method,
+            n: e.n,
+            n_eff: e.n_eff,
+            flag: &e.flag,
+            suppressed: e.suppressed,
+        })
+        .collect();
+    for model in &r.spec.spec.models {
+        let Some(metric) = &model.metric else {
+            continue;
+        };
+        let coefficients = r
+            .models
+            .iter()
+            .filter(|x| x.model_id == model.id && x.row == "coefficient");
+        for x in coefficients {
+            let level = if x.level.is_empty() {
+                x.term.clone()
+            } else {
+                format!("{}={}", x.term, x.level)
+            };
+            let line = |statistic, estimate, se, ci_low, ci_high| MetricLine {
+                metric_id: &metric.id,
+                metric_version: metric.version,
+                statistic,
+                level: level.clone(),
+                segment_var: crate::estimate::ALL,
+                segment_value: "",
+                estimate,
+                se,
+                ci_low,
+                ci_high,
+                ci_method: "wald_t",
+                n: x.n,
+                n_eff: f64::NAN,
+                flag: &x.flag,
+                suppressed: x.suppressed,
+            };
+            out.push(line("coefficient", x.estimate, x.se, x.ci_low, x.ci_high));
+            if x.family == "quasibinomial" {
+                out.push(line(
+                    "odds_ratio",
+                    x.odds_ratio,
+                    f64::NAN,
+                    x.odds_ratio_low,
+                    x.odds_ratio_high,
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The metrics export as a table (suppressed rows keep their identity, lose their numbers).
 pub fn metrics_table(r: &RunResult) -> Table {
     let s = &r.spec.spec;
-    let e = &r.estimates;
-    let shown = |i: usize, x: f64| if e[i].suppressed { None } else { Some(x) };
-    let idx = 0..e.len();
+    let e = metric_lines(r);
+    let shown = |x: &MetricLine<'_>, v: f64| (!x.suppressed && v.is_finite()).then_some(v);
     let mut t = Table::new();
-    t.text("survey_id", idx.clone().map(|_| Some(s.survey.id.clone())))
-        .text("round", idx.clone().map(|_| Some(s.survey.round.clone())))
-        .text("metric_id", e.iter().map(|x| Some(x.metric_id.clone())))
+    t.text("survey_id", e.iter().map(|_| Some(s.survey.id.clone())))
+        .text("round", e.iter().map(|_| Some(s.survey.round.clone())))
+        .text("metric_id", e.iter().map(|x| Some(x.metric_id.to_string())))
         .int(
             "metric_version",
             e.iter().map(|x| Some(i64::from(x.metric_version))),
         )
         .text("statistic", e.iter().map(|x| Some(x.statistic)))
         .text("level", e.iter().map(|x| Some(x.level.clone())))
-        .text("segment_var", e.iter().map(|x| Some(x.segment_var.clone())))
+        .text(
+            "segment_var",
+            e.iter().map(|x| Some(x.segment_var.to_string())),
+        )
         .text(
             "segment_value",
-            e.iter().map(|x| Some(x.segment_value.clone())),
+            e.iter().map(|x| Some(x.segment_value.to_string())),
         )
-        .float("estimate", idx.clone().map(|i| shown(i, e[i].estimate)))
-        .float("se", idx.clone().map(|i| shown(i, e[i].se)))
-        .float("ci_low", idx.clone().map(|i| shown(i, e[i].ci_low)))
-        .float("ci_high", idx.clone().map(|i| shown(i, e[i].ci_high)))
+        .float("estimate", e.iter().map(|x| shown(x, x.estimate)))
+        .float("se", e.iter().map(|x| shown(x, x.se)))
+        .float("ci_low", e.iter().map(|x| shown(x, x.ci_low)))
+        .float("ci_high", e.iter().map(|x| shown(x, x.ci_high)))
         .text("ci_method", e.iter().map(|x| Some(x.ci_method)))
-        .int(
-            "n",
-            idx.clone().map(|i| {
-                if e[i].suppressed {
-                    None
-                } else {
-                    Some(e[i].n as i64)
-                }
-            }),
-        )
-        .float("n_eff", idx.clone().map(|i| shown(i, e[i].n_eff)))
-        .text("flag", e.iter().map(|x| Some(x.flag.clone())))
+        .int("n", e.iter().map(|x| (!x.suppressed).then_some(x.n as i64)))
+        .float("n_eff", e.iter().map(|x| shown(x, x.n_eff)))
+        .text("flag", e.iter().map(|x| Some(x.flag.to_string())))
         .boolean("suppressed", e.iter().map(|x| Some(x.suppressed)))
-        .text("tlp", idx.map(|_| Some(s.survey.tlp.label().to_string())));
+        .text(
+            "tlp",
+            e.iter().map(|_| Some(s.survey.tlp.label().to_string())),
+        );
     t
 }
 
@@ -85,6 +170,16 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
                 "definition": m.definition, "population": m.population,
             })
         })
+        .chain(s.models.iter().filter_map(|model| {
+            let m = model.metric.as_ref()?;
+            Some(json!({
+                "id": m.id, "version": m.version, "title": m.title, "kind": "model",
+                "variable": model.response, "levels": model.levels,
+                "family": crate::spec::catalog::model_definition(model)["family"],
+                "predictors": model.predictors, "reference": model.reference,
+                "csf": m.csf, "definition": m.definition, "population": m.population,
+            }))
+        }))
         .collect();
     json!({
         "survey_id": s.survey.id,

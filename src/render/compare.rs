@@ -73,6 +73,10 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
     };
     let mut changes = Vec::new();
     for mb in &b.metrics {
+        // A model's odds ratio has no SE; its change is the coefficient's, on the log scale.
+        if mb.statistic == "odds_ratio" {
+            continue;
+        }
         let Some(ma) = a.metrics.iter().find(|x| key(x) == key(mb)) else {
             continue;
         };

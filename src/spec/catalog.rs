@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LoadedSpec, Metric, MetricKind};
+use super::{LoadedSpec, Metric, MetricKind, ModelFamily, ModelSpec, Spec};
 use crate::error::{Error, Result};
 
 /// The fields that define what a metric measures (not its presentation).
@@ -47,6 +47,76 @@ pub fn definition(m: &Metric) -> BTreeMap<String, String> {
     d
 }
 
+/// A model's metric's definition: what it measures is the model itself.
+pub fn model_definition(model: &ModelSpec) -> BTreeMap<String, String> {
+    let metric = model.metric.as_ref();
+    let field = |f: fn(&super::ModelMetric) -> Option<&String>| {
+        metric.and_then(f).cloned().unwrap_or_default()
+    };
+    let mut d = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        d.insert(k.to_string(), v);
+    };
+    put("title", field(|m| Some(&m.title)));
+    put("kind", "model".to_string());
+    put("variable", model.response.clone());
+    put("levels", model.levels.join("|"));
+    put(
+        "family",
+        match model.family {
+            ModelFamily::Gaussian => "gaussian",
+            ModelFamily::Quasibinomial => "quasibinomial",
+        }
+        .to_string(),
+    );
+    put("predictors", model.predictors.join("|"));
+    put(
+        "reference",
+        model
+            .reference
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("|"),
+    );
+    put("csf", field(|m| m.csf.as_ref()));
+    put("definition", field(|m| Some(&m.definition)));
+    put("population", field(|m| m.population.as_ref()));
+    d
+}
+
+/// One entry of the metric catalog: a `[[metrics]]` entry, or a model's `[models.metric]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    pub id: &'a str,
+    pub version: u32,
+    pub title: &'a str,
+    pub variable: &'a str,
+    pub definition: BTreeMap<String, String>,
+}
+
+/// The round's catalog: its metrics, then its models' metrics, in spec order.
+pub fn entries(spec: &Spec) -> Vec<Entry<'_>> {
+    let metrics = spec.metrics.iter().map(|m| Entry {
+        id: &m.id,
+        version: m.version,
+        title: &m.title,
+        variable: &m.variable,
+        definition: definition(m),
+    });
+    let models = spec.models.iter().filter_map(|model| {
+        let m = model.metric.as_ref()?;
+        Some(Entry {
+            id: &m.id,
+            version: m.version,
+            title: &m.title,
+            variable: &model.response,
+            definition: model_definition(model),
+        })
+    });
+    metrics.chain(models).collect()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LockEntry {
     pub id: String,
@@ -62,12 +132,21 @@ pub struct Lock {
 
 /// Where the survey's lock file lives: beside the round folders.
 pub fn lock_path(spec: &LoadedSpec) -> PathBuf {
-    let parent = spec
-        .dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from(".."), PathBuf::from);
-    parent.join(format!("{}.metrics.lock.json", spec.spec.survey.id))
+    lock_dir(&spec.dir).join(format!("{}.metrics.lock.json", spec.spec.survey.id))
+}
+
+/// The folder holding a round folder, as a path to show: `surveys/x` → `surveys`, `x` → `.`,
+/// `.` (run inside the round) → `..`.
+fn lock_dir(round: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    match round.components().next_back() {
+        Some(Component::Normal(_)) => match round.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        None => PathBuf::from(".."),
+        Some(_) => round.join(".."),
+    }
 }
 
 pub fn read_lock(spec: &LoadedSpec) -> Result<Option<Lock>> {
@@ -94,7 +173,7 @@ pub enum Status {
     Changed(Vec<(String, String, String)>),
 }
 
-pub fn status(lock: Option<&Lock>, m: &Metric) -> Status {
+pub fn status(lock: Option<&Lock>, m: &Entry<'_>) -> Status {
     let Some(entry) = lock.and_then(|l| {
         l.metrics
             .iter()
@@ -102,7 +181,7 @@ pub fn status(lock: Option<&Lock>, m: &Metric) -> Status {
     }) else {
         return Status::New;
     };
-    let now = definition(m);
+    let now = &m.definition;
     let mut diff = Vec::new();
     for key in entry.definition.keys().chain(now.keys()) {
         let (a, b) = (entry.definition.get(key), now.get(key));
@@ -129,8 +208,8 @@ pub fn status(lock: Option<&Lock>, m: &Metric) -> Status {
 pub fn check(spec: &LoadedSpec) -> Result<Vec<String>> {
     let lock = read_lock(spec)?;
     let mut out = Vec::new();
-    for m in &spec.spec.metrics {
-        if let Status::Changed(diff) = status(lock.as_ref(), m) {
+    for m in entries(&spec.spec) {
+        if let Status::Changed(diff) = status(lock.as_ref(), &m) {
             let fields: Vec<String> = diff.iter().map(|(k, _, _)| format!("`{k}`")).collect();
             out.push(format!(
                 "metric {} version {}: {} changed since it was locked in {} — a changed definition needs a new version (set version = {})",
@@ -164,12 +243,12 @@ pub fn update(spec: &LoadedSpec) -> Result<Vec<LockEntry>> {
         metrics: Vec::new(),
     });
     let mut added = Vec::new();
-    for m in &spec.spec.metrics {
-        if status(Some(&lock), m) == Status::New {
+    for m in entries(&spec.spec) {
+        if status(Some(&lock), &m) == Status::New {
             let e = LockEntry {
-                id: m.id.clone(),
+                id: m.id.to_string(),
                 version: m.version,
-                definition: definition(m),
+                definition: m.definition,
             };
             lock.metrics.push(e.clone());
             added.push(e);
@@ -181,4 +260,25 @@ pub fn update(spec: &LoadedSpec) -> Result<Vec<LockEntry>> {
     let text = serde_json::to_string_pretty(&lock).map_err(|e| Error::output(&path, e))?;
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_dir;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_lock_sits_beside_the_round_folder_however_it_is_named() {
+        for (round, dir) in [
+            ("surveys/example-2024", "surveys"),
+            ("surveys/example-2024/", "surveys"),
+            ("example-2024", "."),
+            ("/data/rounds/2024", "/data/rounds"),
+            (".", "./.."),
+            ("", ".."),
+            ("..", "../.."),
+        ] {
+            assert_eq!(lock_dir(Path::new(round)), PathBuf::from(dir), "{round}");
+        }
+    }
 }

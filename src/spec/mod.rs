@@ -162,6 +162,27 @@ pub struct ModelSpec {
     /// The model is refused when fewer than this many organizations per parameter answer.
     #[serde(default = "min_per_parameter")]
     pub min_per_parameter: usize,
+    /// `[models.metric]`: publish the coefficients to the clearinghouse as a versioned metric.
+    #[serde(default)]
+    pub metric: Option<ModelMetric>,
+}
+
+/// A model's clearinghouse metric: its coefficients (and odds ratios) as rows of
+/// `metrics/metrics.csv`, listed and locked in the metric catalog like any metric — the lock
+/// holds the model's definition (family, response, levels, predictors, references), so a
+/// changed model needs a new version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMetric {
+    pub id: String,
+    pub version: u32,
+    pub title: String,
+    /// What the model measures, in words.
+    pub definition: String,
+    #[serde(default)]
+    pub csf: Option<String>,
+    #[serde(default)]
+    pub population: Option<String>,
 }
 
 fn min_per_parameter() -> usize {

@@ -818,7 +818,38 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
         check_concentration(loaded, c, &mut out);
     }
 
-    // Metrics.
+    // Metrics (a model's metric shares their ids).
+    let model_metric_ids: BTreeSet<&str> = spec
+        .models
+        .iter()
+        .filter_map(|m| m.metric.as_ref())
+        .map(|x| x.id.as_str())
+        .collect();
+    let mut model_ids = BTreeSet::new();
+    for (i, m) in spec.models.iter().enumerate() {
+        let Some(x) = &m.metric else { continue };
+        let at = |k: &str| vec![key("models"), PathSeg::Index(i), key("metric"), key(k)];
+        if x.id.trim().is_empty() || !model_ids.insert(x.id.as_str()) {
+            out.push(SpecProblem::new(
+                at("id"),
+                format!(
+                    "each model's metric needs its own non-empty id; `{}` is taken",
+                    x.id
+                ),
+            ));
+        }
+        if x.version == 0 {
+            out.push(SpecProblem::new(at("version"), "versions start at 1"));
+        }
+        for (k, v) in [("title", &x.title), ("definition", &x.definition)] {
+            if v.trim().is_empty() {
+                out.push(SpecProblem::new(
+                    at(k),
+                    format!("a clearinghouse metric needs a {k}"),
+                ));
+            }
+        }
+    }
     let mut mseen = BTreeSet::new();
     for (i, m) in spec.metrics.iter().enumerate() {
         let base = vec![key("metrics"), PathSeg::Index(i)];
@@ -827,7 +858,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             p.push(key(k));
             p
         };
-        if !mseen.insert(m.id.as_str()) {
+        if model_metric_ids.contains(m.id.as_str()) {
+            out.push(SpecProblem::new(
+                with("id"),
+                format!("metric id `{}` is also a model's metric", m.id),
+            ));
+        } else if !mseen.insert(m.id.as_str()) {
             out.push(SpecProblem::new(
                 with("id"),
                 format!("metric id `{}` is used twice", m.id),

@@ -558,3 +558,122 @@ fn a_model_on_a_replicate_design_is_refitted_in_every_replicate() {
         medium[col("se")]
     );
 }
+
+/// `[models.metric]` publishes a model's coefficients to the clearinghouse: metrics.csv carries
+/// every coefficient of models.csv (and, for a logistic model, its odds ratio) with the same
+/// numbers and the same suppression; the catalog lists the model as a metric of kind `model`;
+/// `metrics lock` records its definition, after which changing the model's predictors under
+/// the same version is refused by `validate` and `run`, naming the field.
+#[test]
+fn a_model_declared_as_a_metric_is_exported_catalogued_and_locked() {
+    let model = |predictors: &str| {
+        format!(
+            "[[models]]\nid = \"M.HIGH\"\nfamily = \"quasibinomial\"\nresponse = \"risk_tier\"\n\
+             levels = [\"High\", \"Critical\"]\npredictors = [{predictors}]\n\
+             [models.metric]\nid = \"SCRM.MODEL.01\"\nversion = 1\ntitle = \"What goes with high risk\"\n\
+             definition = \"Logistic regression of being high or critical risk\"\n"
+        )
+    };
+    let t = example_with(&model("\"size\", \"S4\""));
+    t.run().expect_code(0);
+    let rows = model_rows(&t);
+    let (head, metrics) = read_csv(&t.path("out/metrics/metrics.csv"));
+    let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let exported: Vec<&Vec<String>> = metrics
+        .iter()
+        .filter(|r| r[col("metric_id")] == "SCRM.MODEL.01")
+        .collect();
+    let coefficients: Vec<_> = rows.iter().filter(|r| r["row"] == "coefficient").collect();
+    assert_eq!(coefficients.len(), 4, "intercept, two size contrasts, S4");
+    assert_eq!(
+        exported.len(),
+        2 * coefficients.len(),
+        "a coefficient and an odds ratio each"
+    );
+    for c in &coefficients {
+        let level = if c["level"].is_empty() {
+            c["term"].clone()
+        } else {
+            format!("{}={}", c["term"], c["level"])
+        };
+        let find = |statistic: &str| {
+            exported
+                .iter()
+                .find(|r| r[col("statistic")] == statistic && r[col("level")] == level)
+                .unwrap_or_else(|| panic!("{statistic} {level} in metrics.csv"))
+        };
+        let (coef, or) = (find("coefficient"), find("odds_ratio"));
+        for (mine, theirs) in [
+            ("estimate", "estimate"),
+            ("se", "se"),
+            ("ci_low", "ci_low"),
+            ("ci_high", "ci_high"),
+        ] {
+            assert_eq!(coef[col(mine)], c[theirs], "{level} {mine}");
+        }
+        for (mine, theirs) in [
+            ("estimate", "odds_ratio"),
+            ("ci_low", "odds_ratio_low"),
+            ("ci_high", "odds_ratio_high"),
+        ] {
+            assert_eq!(or[col(mine)], c[theirs], "{level} odds ratio {mine}");
+        }
+        assert_eq!(coef[col("suppressed")], c["suppressed"]);
+        assert_eq!(coef[col("segment_var")], "all");
+        assert_eq!(coef[col("ci_method")], "wald_t");
+        assert_eq!(coef[col("metric_version")], "1");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("out/metrics/metrics.json")).unwrap())
+            .unwrap();
+    let entry = json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "SCRM.MODEL.01")
+        .expect("the model's metric in the catalog");
+    assert_eq!(entry["kind"], "model");
+    assert_eq!(entry["family"], "quasibinomial");
+    assert_eq!(entry["predictors"], serde_json::json!(["size", "S4"]));
+    // The catalog: new, then locked.
+    let catalog = || {
+        let out = crate::util::TestRun::new()
+            .args(["metrics", "catalog", t.path("r").to_str().unwrap()])
+            .run()
+            .expect_code(0);
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("SCRM.MODEL.01"))
+            .unwrap_or_else(|| panic!("{}", out.stdout))
+            .to_string()
+    };
+    assert!(catalog().contains(" new "), "{}", catalog());
+    crate::util::TestRun::new()
+        .args(["metrics", "lock", t.path("r").to_str().unwrap()])
+        .run()
+        .expect_code(0);
+    let line = catalog();
+    assert!(
+        line.contains(" model ") && line.contains(" locked "),
+        "{line}"
+    );
+    // The same version with other predictors: refused, naming the metric and the field.
+    let spec_path = t.path("r/survey.toml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    std::fs::write(
+        &spec_path,
+        spec.replace(&model("\"size\", \"S4\""), &model("\"size\"")),
+    )
+    .unwrap();
+    let out = crate::util::TestRun::new()
+        .args(["validate", t.path("r").to_str().unwrap()])
+        .run();
+    assert!(
+        out.stdout.contains("SCRM.MODEL.01") && out.stdout.contains("`predictors`")
+            || out.stderr.contains("SCRM.MODEL.01") && out.stderr.contains("`predictors`"),
+        "{} {}",
+        out.stdout,
+        out.stderr
+    );
+    t.run().expect_code(2);
+}
