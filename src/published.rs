@@ -90,6 +90,35 @@ pub fn column_meaning(table: &str, column: &str) -> &'static str {
             return "eigenvalues of Δ, largest first (the generalized design effects)"
         }
         ("comparisons", "design_df") => return "design degrees of freedom ν of the test",
+        ("models", "model_id") => return "the spec's [[models]] id",
+        ("models", "family") => return "gaussian (linear) or quasibinomial (logistic)",
+        ("models", "response") => return "the model's response variable",
+        ("models", "row") => {
+            return "coefficient, or term_test (the Wald F of one factor, all its levels: R's regTermTest)"
+        }
+        ("models", "term") => return "(Intercept), or the predictor",
+        ("models", "level") => return "a factor coefficient's level (its code); empty otherwise",
+        ("models", "reference") => return "a factor's reference level",
+        ("models", "estimate") => {
+            return "the coefficient (log-odds for a logistic model; blank when withheld)"
+        }
+        ("models", "se") => {
+            return "design-based SE of the coefficient (linearized over strata, clusters, FPC and calibration, or from replicates)"
+        }
+        ("models", "ci_low") | ("models", "ci_high") => {
+            return "coefficient ± t(residual df) · SE (R's confint.svyglm)"
+        }
+        ("models", "statistic") => return "t of a coefficient; the Wald F of a term test",
+        ("models", "ndf") | ("models", "ddf") => {
+            return "a term test's numerator df; the residual df (a coefficient's t and a test's denominator)"
+        }
+        ("models", "odds_ratio") | ("models", "odds_ratio_low") | ("models", "odds_ratio_high") => {
+            return "logistic models: exp of the coefficient and of its interval"
+        }
+        ("models", "n") => return "organizations the model used (every answer it needs)",
+        ("models", "flag") => {
+            return "why a row is withheld: below_min_cell, complementary_suppression, nchs, coefficients_withheld (docs/disclosure.md)"
+        }
         ("supplier_dependency", "share") => {
             return "weighted share of organizations naming the supplier among their most critical"
         }
@@ -101,8 +130,8 @@ pub fn column_meaning(table: &str, column: &str) -> &'static str {
         "level_label" => "the answer level's label (the codes are in `level`)",
         "metric_id" => "stable metric identifier (spec [[metrics]] id)",
         "metric_version" => "metric definition version; compare rounds only at equal versions",
-        "statistic" => "mean, total, proportion, ratio or quantile",
-        "level" => "for proportions the answer level(s) counted; for quantiles p10, p50 …",
+        "statistic" => "mean, total, proportion, ratio or quantile; for a model's metric coefficient or odds_ratio",
+        "level" => "for proportions the answer level(s) counted; for quantiles p10, p50 …; for a model's coefficient (Intercept), the predictor, or factor=level",
         "segment_var" => "segment variable (all = every organization; a:b = a cross)",
         "segment_value" => "the segment's code(s)",
         "estimate" => "weighted estimate (blank when suppressed)",

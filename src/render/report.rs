@@ -261,15 +261,16 @@ fn comparisons(r: &RunResult) -> Option<Value> {
     })))
 }
 
-/// A coefficient with four significant digits (at most six decimals): 30.05, -0.000412.
-fn coef_text(x: f64, signed: bool) -> String {
+/// A coefficient to the precision its SE carries (two significant digits of the SE, at most
+/// six decimals): 30.4 and -11.9 with an SE of 2.5; -0.00041 with an SE of 0.00012.
+fn coef_text(x: f64, signed: bool, se: f64) -> String {
     if !x.is_finite() {
         return "–".into();
     }
-    let digits = if x == 0.0 {
-        1
+    let digits = if se.is_finite() && se > 0.0 {
+        (1 - se.log10().floor() as i32).clamp(0, 6) as usize
     } else {
-        (3 - x.abs().log10().floor() as i32).clamp(1, 6) as usize
+        2
     };
     if signed {
         format!("{x:+.digits$}")
@@ -348,9 +349,9 @@ fn models(r: &RunResult) -> Option<Value> {
             } else {
                 format!(
                     "{} ({ci} {} to {})",
-                    coef_text(x.estimate, true),
-                    coef_text(x.ci_low, true),
-                    coef_text(x.ci_high, true)
+                    coef_text(x.estimate, true, x.se),
+                    coef_text(x.ci_low, true, x.se),
+                    coef_text(x.ci_high, true, x.se)
                 )
             }
         };
@@ -412,7 +413,7 @@ fn models(r: &RunResult) -> Option<Value> {
                     let term = if x.term == "(Intercept)" {
                         "Intercept".to_string()
                     } else {
-                        variable_label(spec, &x.term)
+                        capitalized(variable_label(spec, &x.term))
                     };
                     let lvl = if x.level.is_empty() {
                         String::new()
@@ -427,16 +428,21 @@ fn models(r: &RunResult) -> Option<Value> {
                         let withheld = format!("withheld{}", crate::disclose::mark(&x.flag));
                         return vec![term, lvl, withheld, String::new(), String::new()];
                     }
-                    let (e, lo, hi) = if logistic {
-                        (x.odds_ratio, x.odds_ratio_low, x.odds_ratio_high)
+                    // Odds ratios to two decimals, as the sentences give them.
+                    let (e, lo, hi, se) = if logistic {
+                        (x.odds_ratio, x.odds_ratio_low, x.odds_ratio_high, 0.1)
                     } else {
-                        (x.estimate, x.ci_low, x.ci_high)
+                        (x.estimate, x.ci_low, x.ci_high, x.se)
                     };
                     vec![
                         term,
                         lvl,
-                        coef_text(e, false),
-                        format!("{} to {}", coef_text(lo, false), coef_text(hi, false)),
+                        coef_text(e, false, se),
+                        format!(
+                            "{} to {}",
+                            coef_text(lo, false, se),
+                            coef_text(hi, false, se)
+                        ),
                         super::format_p(x.p_value),
                     ]
                 })

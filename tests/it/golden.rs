@@ -16,7 +16,9 @@
 //! re-blessed 2026-12-02 after the examples were regenerated as a panel (152 organizations,
 //! public health now 7 and published; read summary.md in full: the mean risk index 40.1
 //! (37.7–42.5) is R's in tests/reference/example_2024.csv, every cross cell of 1–4
-//! organizations withheld, and the † cells beside them).
+//! organizations withheld, and the † cells beside them); and again that day for the example's
+//! model: metrics.csv gained the 8 coefficient rows of SCRM.MODEL.01 (read: each is R's
+//! svyglm in tests/reference/example_2024.csv, all published, n = 152), nothing else moved).
 //!
 //! After an intended change, regenerate them and read the diff before committing:
 //!

@@ -885,21 +885,26 @@ fn segment_against_rest_matches_r() {
 /// The whole pipeline on the bundled example round against R (tests/reference/example_2024.R):
 /// risk-index means overall, by subsector and by subsector × size; CSF domain maturity means
 /// where organizations — and whole cells — lack the domain score; a proportion whose "Don't
-/// know" answers leave the denominator; a multi-select option — estimates, SEs and CIs.
+/// know" answers leave the denominator; a multi-select option — estimates, SEs and CIs; and the
+/// spec's model of the risk index on subsector and size (svyglm, confint), as metrics.csv
+/// exports its coefficients.
 #[test]
 fn the_example_round_matches_r_end_to_end() {
     let t = crate::util::TestRun::new()
         .with_example("example-2024", "r")
         .args(["run", "r", "--out", "out", "-q"]);
     t.run().expect_code(0);
-    let (head, rows) = crate::util::read_csv(&t.path("out/tables/estimates.csv"));
+    // metrics.csv: every estimate, and the spec's model's coefficients (its metric).
+    let (head, rows) = crate::util::read_csv(&t.path("out/metrics/metrics.csv"));
     let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+    let mut models = 0;
     let mut r = csv::Reader::from_path(reference_file("example_2024.csv")).unwrap();
     let mut compared = 0;
     for rec in r.records() {
         let rec = rec.unwrap();
         let Some(row) = rows.iter().find(|x| {
             x[col("metric_id")] == rec[0]
+                && x[col("statistic")] != "odds_ratio"
                 && x[col("level")] == rec[1]
                 && x[col("segment_var")] == rec[2]
                 && x[col("segment_value")] == rec[3]
@@ -918,10 +923,15 @@ fn the_example_round_matches_r_end_to_end() {
             assert_close(&format!("{what} {name}"), got, want, rtol);
         }
         compared += 1;
+        models += usize::from(row[col("statistic")] == "coefficient");
     }
     // The rest are blank in the published table: under the minimum cell size, NCHS-suppressed
     // proportions, or suppressed to protect one of those (complementary suppression).
     assert!(compared >= 50, "only {compared} rows compared");
+    assert_eq!(
+        models, 8,
+        "the model's intercept and 5 + 2 contrasts, all published"
+    );
 }
 
 /// apiclus1's JK1 replicates as R's `as.svrepdesign(dclus1, type = "JK1")` makes them (the FPC

@@ -454,7 +454,10 @@ fn a_model_with_several_predictors_runs_and_bad_models_are_refused() {
     let good = "[[models]]\nid = \"M.ALL\"\nresponse = \"risk_index\"\npredictors = [\"subsector\", \"size\", \"S4\", \"D5\"]\n";
     let t = example_with(good);
     t.run().expect_code(0);
-    let rows = model_rows(&t);
+    let rows: Vec<_> = model_rows(&t)
+        .into_iter()
+        .filter(|r| r["model_id"] == "M.ALL")
+        .collect();
     let coefs = rows.iter().filter(|r| r["row"] == "coefficient").count();
     let tests = rows.iter().filter(|r| r["row"] == "term_test").count();
     assert_eq!(
@@ -498,7 +501,8 @@ fn a_model_with_several_predictors_runs_and_bad_models_are_refused() {
         ("[[models]]\nid = \"M\"\nresponse = \"risk_index\"\npredictors = [\"size\"]\nreference = { size = \"huge\" }", "not a code of `size`"),
     ] {
         let out = example_with(extra).run().expect_code(2);
-        assert!(out.stderr.contains("models[0]") && out.stderr.contains(words), "{extra}: {}", out.stderr);
+        // The example declares one model; the one added is the second.
+        assert!(out.stderr.contains("models[1]") && out.stderr.contains(words), "{extra}: {}", out.stderr);
     }
 }
 
@@ -570,18 +574,21 @@ fn a_model_declared_as_a_metric_is_exported_catalogued_and_locked() {
         format!(
             "[[models]]\nid = \"M.HIGH\"\nfamily = \"quasibinomial\"\nresponse = \"risk_tier\"\n\
              levels = [\"High\", \"Critical\"]\npredictors = [{predictors}]\n\
-             [models.metric]\nid = \"SCRM.MODEL.01\"\nversion = 1\ntitle = \"What goes with high risk\"\n\
+             [models.metric]\nid = \"SCRM.MODEL.99\"\nversion = 1\ntitle = \"What goes with high risk\"\n\
              definition = \"Logistic regression of being high or critical risk\"\n"
         )
     };
     let t = example_with(&model("\"size\", \"S4\""));
     t.run().expect_code(0);
-    let rows = model_rows(&t);
+    let rows: Vec<_> = model_rows(&t)
+        .into_iter()
+        .filter(|r| r["model_id"] == "M.HIGH")
+        .collect();
     let (head, metrics) = read_csv(&t.path("out/metrics/metrics.csv"));
     let col = |n: &str| head.iter().position(|h| h == n).unwrap();
     let exported: Vec<&Vec<String>> = metrics
         .iter()
-        .filter(|r| r[col("metric_id")] == "SCRM.MODEL.01")
+        .filter(|r| r[col("metric_id")] == "SCRM.MODEL.99")
         .collect();
     let coefficients: Vec<_> = rows.iter().filter(|r| r["row"] == "coefficient").collect();
     assert_eq!(coefficients.len(), 4, "intercept, two size contrasts, S4");
@@ -630,7 +637,7 @@ fn a_model_declared_as_a_metric_is_exported_catalogued_and_locked() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["id"] == "SCRM.MODEL.01")
+        .find(|m| m["id"] == "SCRM.MODEL.99")
         .expect("the model's metric in the catalog");
     assert_eq!(entry["kind"], "model");
     assert_eq!(entry["family"], "quasibinomial");
@@ -643,7 +650,7 @@ fn a_model_declared_as_a_metric_is_exported_catalogued_and_locked() {
             .expect_code(0);
         out.stdout
             .lines()
-            .find(|l| l.starts_with("SCRM.MODEL.01"))
+            .find(|l| l.starts_with("SCRM.MODEL.99"))
             .unwrap_or_else(|| panic!("{}", out.stdout))
             .to_string()
     };
@@ -669,8 +676,8 @@ fn a_model_declared_as_a_metric_is_exported_catalogued_and_locked() {
         .args(["validate", t.path("r").to_str().unwrap()])
         .run();
     assert!(
-        out.stdout.contains("SCRM.MODEL.01") && out.stdout.contains("`predictors`")
-            || out.stderr.contains("SCRM.MODEL.01") && out.stderr.contains("`predictors`"),
+        out.stdout.contains("SCRM.MODEL.99") && out.stdout.contains("`predictors`")
+            || out.stderr.contains("SCRM.MODEL.99") && out.stderr.contains("`predictors`"),
         "{} {}",
         out.stdout,
         out.stderr

@@ -10,7 +10,8 @@
 # whole cells) lacking the domain score; a Likert-derived proportion whose "Don't know" answers
 # leave the denominator (C1 = complete); a multi-select option (C3 = clearinghouse). Proportion
 # CIs: svyciprop(method = "logit") on the subsector's degf, which counts its organizations that
-# did not answer too (svyby's convention).
+# did not answer too (svyby's convention). The spec's model of the risk index on subsector and
+# size (svyglm, confint), as metrics.csv exports it.
 suppressMessages(library(survey))
 options(digits = 17)
 d <- read.csv("output/example-2024/data/clean.csv", stringsAsFactors = FALSE)
@@ -74,6 +75,17 @@ for (spec in list(list("SCRM.INV.01", "complete", ~I(c1_complete == 1), ~c1_comp
     se <- SE(svymean(spec[[4]], sub, na.rm = TRUE))[1]
     add(spec[[1]], spec[[2]], "subsector", s, coef(p), se, ci[1], ci[2])
   }
+}
+# The spec's model MODEL.RISK.01 (clearinghouse metric SCRM.MODEL.01): svyglm of the risk index
+# on subsector and size, references direct patient care and large; confint (Wald, t on the
+# residual df). Levels as metrics.csv names them: `(Intercept)`, `subsector=plb`, …
+des <- update(des, subsector_f = relevel(factor(subsector), ref = "dpc"),
+              size_f = relevel(factor(size), ref = "large"))
+fit <- svyglm(risk_index ~ subsector_f + size_f, des)
+ci <- confint(fit)
+terms <- sub("^size_f", "size=", sub("^subsector_f", "subsector=", names(coef(fit))))
+for (i in seq_along(terms)) {
+  add("SCRM.MODEL.01", terms[i], "all", "", coef(fit)[i], SE(fit)[i], ci[i, 1], ci[i, 2])
 }
 write.csv(do.call(rbind, out), "tests/reference/example_2024.csv", row.names = FALSE)
 cat("wrote tests/reference/example_2024.csv\n")
