@@ -239,7 +239,10 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
     let mut weight_summary =
         crate::estimate::weight_summary(&spec.spec, &cleaned.records, &weighted);
-    let mut models = crate::estimate::models(&spec.spec, &cleaned.records, &scores, &weighted)?;
+    let crate::estimate::Models {
+        rows: mut models,
+        not_fitted: models_not_fitted,
+    } = crate::estimate::models(&spec.spec, &cleaned.records, &scores, &weighted);
     let mut concentration = concentration;
     crate::bug::set_activity(format!("disclose ({})", opts.round_dir.display()));
     let disclosure = disclose::disclose(
@@ -284,6 +287,11 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         );
     }
     failed_gates.extend(disclosure.failures.iter().cloned());
+    failed_gates.extend(
+        models_not_fitted
+            .iter()
+            .map(|(id, why)| format!("model `{id}` ([[models]]) was not fitted: {why}")),
+    );
 
     step(6);
     let out_dir = opts
@@ -310,6 +318,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         panel_table,
         concentration,
         models,
+        models_not_fitted,
     };
     let written = (|| {
         let published = write_data(&result)?;

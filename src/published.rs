@@ -44,6 +44,8 @@ pub struct RunResult {
     pub concentration: Option<crate::concentration::Analysis>,
     /// The spec's `[[models]]`: coefficients and term tests, suppressed like the estimates.
     pub models: Vec<crate::estimate::ModelRow>,
+    /// The models this round's data cannot support: (id, why) — each a failed quality gate.
+    pub models_not_fitted: Vec<(String, String)>,
 }
 
 impl RunResult {

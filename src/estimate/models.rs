@@ -93,23 +93,31 @@ fn is_factor(spec: &Spec, var: &str) -> bool {
         })
 }
 
-/// Fit every `[[models]]` entry; a model the data cannot support is an error naming it.
-pub fn models(
-    spec: &Spec,
-    records: &[Record],
-    scores: &Scores,
-    weighted: &Weighted,
-) -> Result<Vec<ModelRow>> {
+/// The round's `[[models]]`: the rows of those fitted, and for each the data cannot support
+/// (too few organizations per parameter, a factor with one level left, aliased columns) its
+/// id and why — a failed quality gate of the run, not an abort: everything else is published.
+#[derive(Debug, Clone, Default)]
+pub struct Models {
+    pub rows: Vec<ModelRow>,
+    pub not_fitted: Vec<(String, String)>,
+}
+
+/// Fit every `[[models]]` entry.
+pub fn models(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weighted) -> Models {
     let survey = Survey {
         design: &weighted.design,
         weights: &weighted.weights,
         calibration: &weighted.calibration,
     };
-    let mut rows = Vec::new();
+    let mut out = Models::default();
     for m in &spec.models {
-        rows.extend(fit_one(spec, records, scores, &survey, weighted, m)?);
+        match fit_one(spec, records, scores, &survey, weighted, m) {
+            Ok(rows) => out.rows.extend(rows),
+            Err(Error::Model { id, message }) => out.not_fitted.push((id, message)),
+            Err(other) => out.not_fitted.push((m.id.clone(), other.to_string())),
+        }
     }
-    Ok(rows)
+    out
 }
 
 fn fit_one(

@@ -322,7 +322,16 @@ fn models(r: &RunResult) -> Option<Value> {
     for m in &spec.models {
         let rows: Vec<&crate::estimate::ModelRow> =
             r.models.iter().filter(|x| x.model_id == m.id).collect();
-        let Some(first) = rows.first() else { continue };
+        let Some(first) = rows.first() else {
+            if let Some((_, why)) = r.models_not_fitted.iter().find(|(id, _)| id == &m.id) {
+                out.push(serde_json::json!({
+                    "id": m.id,
+                    "title": m.title.clone().unwrap_or_else(|| format!("What goes with {}", variable_label(spec, &m.response))),
+                    "not_fitted": why,
+                }));
+            }
+            continue;
+        };
         let logistic = first.family == "quasibinomial";
         let response = if logistic {
             format!(
@@ -455,6 +464,7 @@ fn models(r: &RunResult) -> Option<Value> {
             "logistic": logistic,
             "supported": supported,
             "not_supported": not_supported,
+            "not_fitted": null,
             "table": table,
         }));
     }

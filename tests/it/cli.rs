@@ -586,7 +586,8 @@ fn a_changed_metric_definition_needs_a_new_version() {
         .args(["metrics", "lock", "surveys/r"]);
     let out = t.run().expect_code(0);
     assert!(
-        out.stdout.contains("23 new metric version(s) locked"),
+        // 23 [[metrics]] and the model's metric (SCRM.MODEL.01).
+        out.stdout.contains("24 new metric version(s) locked"),
         "{}",
         out.stdout
     );
@@ -599,7 +600,7 @@ fn a_changed_metric_definition_needs_a_new_version() {
         .args(["metrics", "catalog", "surveys/r", "--json"]);
     let out = t.run().expect_code(0);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(doc["metrics"].as_array().unwrap().len(), 23);
+    assert_eq!(doc["metrics"].as_array().unwrap().len(), 24);
     assert!(doc["metrics"]
         .as_array()
         .unwrap()

@@ -486,13 +486,20 @@ fn a_model_with_several_predictors_runs_and_bad_models_are_refused() {
         );
         assert_eq!(html.contains(&sentence), p < 0.05, "{} p = {p}", r["term"]);
     }
-    // Too few organizations per parameter: refused, naming the model and the rule.
+    // Too few organizations per parameter: not fitted, naming the model and the rule — a
+    // failed quality gate (exit 1), with everything else published and the report saying so.
     let t = example_with(&format!("{good}min_per_parameter = 100\n"));
-    let out = t.run().expect_code(2);
+    let out = t.run().expect_code(1);
     assert!(
         out.stderr.contains("M.ALL") && out.stderr.contains("per parameter"),
         "{}",
         out.stderr
+    );
+    assert!(!model_rows(&t).iter().any(|r| r["model_id"] == "M.ALL"));
+    let html = std::fs::read_to_string(t.path("out/report.html")).unwrap();
+    assert!(
+        html.contains("Not fitted on this round:"),
+        "the report says so"
     );
     for (extra, words) in [
         ("[[models]]\nid = \"M\"\nresponse = \"size\"\npredictors = [\"D5\"]", "numeric response"),
