@@ -33,6 +33,7 @@ pub mod score;
 pub mod spec;
 pub mod synth;
 pub mod table;
+pub mod timings;
 pub mod verify;
 pub mod weight;
 pub mod words;

@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// An earlier round's output folder, for the round-over-round chart and table.
     pub previous: Option<PathBuf>,
+    /// Print each stage's wall time and peak memory to stderr (`--timings`).
+    pub timings: bool,
 }
 
 /// Default output folder for a round directory: `output/<folder name>`.
@@ -189,7 +191,7 @@ fn disclosure_mode() -> disclose::Mode {
 
 /// Run the pipeline and write every output.
 pub fn run(opts: &RunOptions) -> Result<RunResult> {
-    let bar = if opts.progress && std::io::stderr().is_terminal() {
+    let bar = if opts.progress && !opts.timings && std::io::stderr().is_terminal() {
         let b = ProgressBar::new(STAGES.len() as u64);
         b.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -205,6 +207,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         crate::bug::set_activity(format!("{} ({})", STAGES[i], opts.round_dir.display()));
     };
 
+    let mut clock = crate::timings::Timings::new(opts.timings);
     step(0);
     let spec = spec::load(&opts.round_dir)?;
     // A metric whose definition changed under a locked version is not published.
@@ -218,31 +221,43 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         .map(|dir| render::PreviousRound::read(dir, &spec.spec.survey.id))
         .transpose()?;
     let population = Population::read(&spec)?;
+    clock.stage("spec and population");
     step(1);
     let sources = ingest::read_all(&spec)?;
+    clock.stage("ingest");
     step(2);
     let cleaned = clean::clean(&spec, &sources, &population.frame())?;
+    clock.stage("clean");
     step(3);
     let scores = score::score(&spec.spec, &cleaned.records);
+    clock.stage("score");
     step(4);
     let weighted = weight::weight(&spec.spec, &population, &cleaned.records)?;
+    clock.stage("weight");
     step(5);
     let mut estimates = estimate(&spec.spec, &cleaned.records, &scores, &weighted);
+    clock.stage("estimates");
     let concentration = crate::concentration::analyse(&spec, &cleaned.records, &weighted)?;
     if let Some(c) = &concentration {
         estimates.extend(c.metric_rows.iter().cloned());
+        clock.stage("concentration");
     }
     // Computed once: the tables, the report and the charts all read them.
     let mut comparisons =
         crate::estimate::comparisons(&spec.spec, &cleaned.records, &scores, &weighted);
+    clock.stage("comparisons and tests");
     let mut distributions =
         crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
     let mut weight_summary =
         crate::estimate::weight_summary(&spec.spec, &cleaned.records, &weighted);
+    clock.stage("distributions, weights");
     let crate::estimate::Models {
         rows: mut models,
         not_fitted: models_not_fitted,
     } = crate::estimate::models(&spec.spec, &cleaned.records, &scores, &weighted);
+    if !spec.spec.models.is_empty() {
+        clock.stage("models");
+    }
     let mut concentration = concentration;
     crate::bug::set_activity(format!("disclose ({})", opts.round_dir.display()));
     let disclosure = disclose::disclose(
@@ -260,6 +275,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         },
         disclosure_mode(),
     );
+    clock.stage("disclose");
 
     // This round's data/panel.csv, computed once: written with the data, and stacked on the
     // earlier round's when both have panel data and share organizations (what `compare` does
@@ -292,6 +308,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             .iter()
             .map(|(id, why)| format!("model `{id}` ([[models]]) was not fitted: {why}")),
     );
+    clock.stage("panel and quality gates");
 
     step(6);
     let out_dir = opts
@@ -322,11 +339,16 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     };
     let written = (|| {
         let published = write_data(&result)?;
+        clock.stage("write data and tables");
         injected_failure("tables", &staging)?;
         render::write_all(&result)?;
+        clock.stage("charts and report");
         render::write_tables_workbook(&result, &published)?;
+        clock.stage("workbook");
         injected_failure("render", &staging)?;
-        export::write_all(&result, &published)
+        export::write_all(&result, &published)?;
+        clock.stage("metrics and manifest");
+        Ok(())
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&staging);
@@ -335,6 +357,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     publish_out_dir(&staging, &out_dir)?;
     result.out_dir = out_dir;
     bar.finish_and_clear();
+    clock.stage("publish");
+    clock.finish();
     Ok(result)
 }
 

@@ -160,6 +160,7 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
         out_dir: Some(rerun_out.clone()),
         progress: false,
         previous,
+        timings: false,
     });
     let outcome = (|| -> Result<()> {
         result?;

@@ -56,6 +56,9 @@ pub enum Command {
         /// An earlier round's output folder: adds the round-over-round chart and table.
         #[arg(long)]
         previous: Option<PathBuf>,
+        /// Print each stage's wall time and peak memory to stderr (nothing is written).
+        #[arg(long)]
+        timings: bool,
     },
     /// Check a round's spec and data without writing anything.
     Validate {
@@ -213,12 +216,14 @@ where
             round_dir,
             out,
             previous,
+            timings,
         } => {
             let opts = RunOptions {
                 round_dir,
                 out_dir: out,
                 progress: !quiet,
                 previous,
+                timings,
             };
             match run(&opts) {
                 Err(e) => report_error(&e),

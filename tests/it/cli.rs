@@ -244,6 +244,8 @@ fn the_overall_mean_equals_a_hand_computed_weighted_mean_of_the_clean_data() {
     assert!((den - 400.0).abs() < 1e-6 || rows.iter().any(|r| r[ri].is_empty()));
 }
 
+/// Two runs of the same round write the same bytes; `--timings` (the second run) prints each
+/// stage's time and peak memory to stderr and changes no output.
 #[test]
 fn runs_are_byte_identical() {
     let t = TestRun::new().with_example("example-2023", "r");
@@ -253,8 +255,24 @@ fn runs_are_byte_identical() {
     t.run().expect_code(0);
     let u = t
         .again()
-        .args(["run", "r", "--out", b.to_str().unwrap(), "-q"]);
-    u.run().expect_code(0);
+        .args(["run", "r", "--out", b.to_str().unwrap(), "-q", "--timings"]);
+    let out = u.run().expect_code(0);
+    for stage in [
+        "ingest",
+        "clean",
+        "weight",
+        "estimates",
+        "disclose",
+        "charts and report",
+        "total",
+    ] {
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage} line in:\n{}", out.stderr));
+        assert!(line.contains(" s ") && line.contains("MiB"), "{line}");
+    }
     let fa = files(&a);
     assert_eq!(fa, files(&b));
     for f in fa.iter().filter(|f| *f != "manifest.json") {

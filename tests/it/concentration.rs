@@ -42,6 +42,7 @@ fn concentration_matches_r_on_the_example_round() {
         out_dir: Some(t.path("out")),
         progress: false,
         previous: None,
+        timings: false,
     })
     .unwrap();
     let c = r
