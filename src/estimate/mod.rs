@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::clean::{Answer, Record};
 use crate::kernels::dist::pt_two_sided;
 use crate::kernels::domains::{
-    DomainEstimate, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN,
+    Difference, DomainEstimate, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN,
 };
 use crate::kernels::estimators::{
     ci_normal, critical, kish_ess, Estimate, QuantileEstimate, Survey,
@@ -33,7 +33,7 @@ pub const ALL: &str = "all";
 
 mod models;
 mod weight_summary;
-pub use models::{models, models_table, ModelGroup, ModelRow};
+pub use models::{models, models_table, ModelGroup, ModelRow, Models};
 pub use weight_summary::{weight_summary, weight_summary_table, WeightSummaryRow};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -578,6 +578,59 @@ impl SegmentPartitions {
     }
 }
 
+/// Series indexes and the answer sets re-coded for them (see [`level_chunks`]).
+type LevelChunk<'a> = (Vec<usize>, Cow<'a, [Option<u64>]>);
+
+/// The proportion series of a metric grouped for batched passes: those over the same answer
+/// sets, up to 64 at a time, each with the sets re-coded so that bit b is the chunk's b-th
+/// series (the sets themselves when they already are).
+fn level_chunks<'a>(series: &'a [(&'static str, String, SeriesValues)]) -> Vec<LevelChunk<'a>> {
+    let mut out = Vec::new();
+    let mut done = vec![false; series.len()];
+    for s in 0..series.len() {
+        let SeriesValues::Levels { sets, .. } = &series[s].2 else {
+            continue;
+        };
+        if done[s] {
+            continue;
+        }
+        let group: Vec<(usize, u64)> = (s..series.len())
+            .filter_map(|t| match &series[t].2 {
+                SeriesValues::Levels { sets: other, mask } if Arc::ptr_eq(sets, other) => {
+                    Some((t, *mask))
+                }
+                _ => None,
+            })
+            .collect();
+        for chunk in group.chunks(64) {
+            let identity = chunk
+                .iter()
+                .enumerate()
+                .all(|(b, &(_, mask))| mask == 1 << b);
+            let level_sets: Cow<'a, [Option<u64>]> = if identity {
+                Cow::Borrowed(sets.as_slice())
+            } else {
+                Cow::Owned(
+                    sets.iter()
+                        .map(|set| {
+                            set.map(|set| {
+                                chunk.iter().enumerate().fold(0u64, |acc, (b, &(_, mask))| {
+                                    acc | (u64::from(set & mask != 0) << b)
+                                })
+                            })
+                        })
+                        .collect(),
+                )
+            };
+            for &(t, _) in chunk {
+                done[t] = true;
+            }
+            out.push((chunk.iter().map(|&(t, _)| t).collect(), level_sets));
+        }
+    }
+    out
+}
+
 /// A batched result for one (series, segment), with the Kish n_eff of its rows.
 #[derive(Clone, Copy)]
 enum Batched {
@@ -608,56 +661,17 @@ fn batch_estimates(
         }
     };
     // Proportions: the series over the same answer sets, up to 64 per pass.
-    let mut done = vec![false; series.len()];
-    for s in 0..series.len() {
-        let SeriesValues::Levels { sets, .. } = &series[s].2 else {
-            continue;
-        };
-        if done[s] {
-            continue;
-        }
-        let group: Vec<(usize, u64)> = (s..series.len())
-            .filter_map(|t| match &series[t].2 {
-                SeriesValues::Levels { sets: other, mask } if Arc::ptr_eq(sets, other) => {
-                    Some((t, *mask))
-                }
-                _ => None,
-            })
-            .collect();
-        for chunk in group.chunks(64) {
-            let identity = chunk
-                .iter()
-                .enumerate()
-                .all(|(b, &(_, mask))| mask == 1 << b);
-            let remapped: Vec<Option<u64>>;
-            let level_sets: &[Option<u64>] = if identity {
-                sets
-            } else {
-                remapped = sets
-                    .iter()
-                    .map(|set| {
-                        set.map(|set| {
-                            chunk.iter().enumerate().fold(0u64, |acc, (b, &(_, mask))| {
-                                acc | (u64::from(set & mask != 0) << b)
-                            })
-                        })
-                    })
-                    .collect();
-                &remapped
-            };
-            let k = chunk.len();
-            let results = lin.estimate(
-                Series::Levels {
-                    k,
-                    sets: level_sets,
-                },
-                domains,
-                false,
-            );
-            for (b, &(t, _)) in chunk.iter().enumerate() {
-                put(t, &results, b);
-                done[t] = true;
-            }
+    for (chunk, level_sets) in level_chunks(series) {
+        let results = lin.estimate(
+            Series::Levels {
+                k: chunk.len(),
+                sets: &level_sets,
+            },
+            domains,
+            false,
+        );
+        for (b, &t) in chunk.iter().enumerate() {
+            put(t, &results, b);
         }
     }
     // Quantiles: every probability of the metric at once.
@@ -940,31 +954,11 @@ pub fn estimate(
         }
         rows
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(spec.metrics.len().max(1));
-    let mut parts: Vec<Vec<EstimateRow>> = vec![Vec::new(); spec.metrics.len()];
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let per_metric = &per_metric;
-                scope.spawn(move || {
-                    spec.metrics
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % threads == t)
-                        .map(|(i, m)| (i, per_metric(m)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            for (i, r) in h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                parts[i] = r;
-            }
-        }
-    });
-    rows.extend(parts.into_iter().flatten());
+    rows.extend(
+        in_parallel(&spec.metrics, |m| per_metric(m))
+            .into_iter()
+            .flatten(),
+    );
     rows
 }
 
@@ -1179,27 +1173,40 @@ pub fn comparisons(
         .into_iter()
         .filter(|s| s.var != ALL && !s.var.contains(':'))
         .collect();
-    let mut rows = Vec::new();
-    for m in &spec.metrics {
-        if !matches!(
-            m.kind,
-            MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
-        ) {
-            continue;
-        }
-        let series: Vec<(String, Vec<f64>)> =
-            metric_series(spec, records, scores, &AnswerSetCache::default(), m)
-                .into_iter()
-                .map(|(_, l, y)| (l, y.values().into_owned()))
-                .collect();
-        for (level, y) in &series {
+    let parts = SegmentPartitions::new(&segs, records.len());
+    let domains = Domains::new((0..parts.parts.len()).map(|p| parts.partition(p)).collect());
+    let linearizer = DomainLinearizer::new(survey);
+    // One metric per task, put back in spec order.
+    let per_metric = |m: &crate::spec::Metric| -> Vec<ComparisonRow> {
+        let series = metric_series(spec, records, scores, &AnswerSetCache::default(), m);
+        let diffs = batch_differences(&linearizer, &parts, &domains, &series);
+        let mut rows = Vec::new();
+        for (s, (_, level, values)) in series.iter().enumerate() {
+            // Respondents who answered, per segment and in all.
+            let answered = |i: usize| match values {
+                SeriesValues::Numeric(y) => !y[i].is_nan(),
+                SeriesValues::Levels { sets, .. } => sets[i].is_some(),
+            };
+            let mut in_domain: Vec<Vec<usize>> =
+                parts.parts.iter().map(|(_, k)| vec![0; *k]).collect();
+            let mut everyone = 0;
+            for i in (0..records.len()).filter(|&i| answered(i)) {
+                everyone += 1;
+                for (p, (codes, _)) in parts.parts.iter().enumerate() {
+                    if codes[i] != NO_DOMAIN {
+                        in_domain[p][codes[i] as usize] += 1;
+                    }
+                }
+            }
             let start = rows.len();
-            for s in &segs {
-                let Some(mask) = &s.mask else { continue };
-                let rest: Vec<bool> = mask.iter().map(|x| !x).collect();
-                let count = |d: &[bool]| (0..y.len()).filter(|&i| d[i] && !y[i].is_nan()).count();
-                let (n_segment, n_rest) = (count(mask), count(&rest));
-                let (diff, se) = survey.mean_difference(y, mask, &rest);
+            for (g, seg) in segs.iter().enumerate() {
+                let (p, d) = parts.place[g];
+                let n_segment = in_domain[p][d];
+                let n_rest = everyone - n_segment;
+                let Difference {
+                    difference: diff,
+                    se,
+                } = diffs[s][g];
                 let flag = untestable_difference(n_segment, n_rest, se, df);
                 let (stat, p) = match flag {
                     Some(_) => (f64::NAN, f64::NAN),
@@ -1218,8 +1225,8 @@ pub fn comparisons(
                     metric_version: m.version,
                     test: "difference",
                     level: level.clone(),
-                    segment_var: s.var.clone(),
-                    segment_value: s.value.clone(),
+                    segment_var: seg.var.clone(),
+                    segment_value: seg.value.clone(),
                     estimate,
                     se: if estimate.is_nan() { f64::NAN } else { se },
                     statistic: stat,
@@ -1252,7 +1259,22 @@ pub fn comparisons(
                 }
             }
         }
-    }
+        rows
+    };
+    let compared: Vec<&crate::spec::Metric> = spec
+        .metrics
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.kind,
+                MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
+            )
+        })
+        .collect();
+    let mut rows: Vec<ComparisonRow> = in_parallel(&compared, |m| per_metric(m))
+        .into_iter()
+        .flatten()
+        .collect();
     // Risk tier × each segment variable, then the spec's own tests.
     if let Some(m) = spec.metrics.iter().find(|m| m.variable == RISK_TIER) {
         for var in &spec.segments.variables {
@@ -1282,6 +1304,75 @@ pub fn comparisons(
         ));
     }
     rows
+}
+
+/// Every series of a metric against the rest of the sample, for every segment:
+/// `[series][segment]` (proportions in passes of up to 64 levels, as the estimates).
+fn batch_differences(
+    lin: &DomainLinearizer<'_>,
+    parts: &SegmentPartitions,
+    domains: &Domains<'_>,
+    series: &[(&'static str, String, SeriesValues)],
+) -> Vec<Vec<Difference>> {
+    let missing = Difference {
+        difference: f64::NAN,
+        se: f64::NAN,
+    };
+    let mut out = vec![vec![missing; parts.place.len()]; series.len()];
+    let mut put = |s: usize, results: &[Vec<Vec<Difference>>], l: usize| {
+        for (g, &(p, d)) in parts.place.iter().enumerate() {
+            out[s][g] = results[p][d][l];
+        }
+    };
+    for (chunk, sets) in level_chunks(series) {
+        let results = lin.differences(
+            Series::Levels {
+                k: chunk.len(),
+                sets: &sets,
+            },
+            domains,
+        );
+        for (b, &s) in chunk.iter().enumerate() {
+            put(s, &results, b);
+        }
+    }
+    for (s, (_, _, values)) in series.iter().enumerate() {
+        if let SeriesValues::Numeric(y) = values {
+            let results = lin.differences(Series::Numeric(y), domains);
+            put(s, &results, 0);
+        }
+    }
+    out
+}
+
+/// `f` of each item on the machine's cores, the results in the items' order (so the output
+/// does not depend on how the work was split).
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(items.len().max(1));
+    let mut parts: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % threads == t)
+                        .map(|(i, x)| (i, f(x)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, r) in h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                parts[i] = Some(r);
+            }
+        }
+    });
+    parts.into_iter().flatten().collect()
 }
 
 /// Each respondent's category of a categorical variable (a question's option index, or the

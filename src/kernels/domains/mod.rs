@@ -13,6 +13,11 @@
 //! Σ_p S_p S_pᵀ — sufficient statistics one pass over the rows collects for all domains and
 //! levels together. Tests check every result against the one-estimate-at-a-time estimators.
 
+mod differences;
+
+use differences::Cross;
+pub use differences::Difference;
+
 use nalgebra::DMatrix;
 
 use super::calibration::{Calibration, RAKE_SWEEPS};
@@ -478,22 +483,7 @@ impl<'a> DomainLinearizer<'a> {
         domain_df: bool,
     ) -> Vec<Vec<Vec<DomainEstimate>>> {
         let partitions = domains.partitions();
-        let w = self.survey.weights;
-        let (levels, centre) = match series {
-            Series::Numeric(y) => {
-                // Centre on the overall weighted mean, so the expanded sums of squares keep
-                // their precision.
-                let (mut sw, mut swy) = (0.0, 0.0);
-                for i in 0..y.len() {
-                    if w[i] > 0.0 && !y[i].is_nan() {
-                        sw += w[i];
-                        swy += w[i] * y[i];
-                    }
-                }
-                (1, if sw > 0.0 { swy / sw } else { 0.0 })
-            }
-            Series::Levels { k, .. } => (k.min(64), 0.0),
-        };
+        let (levels, centre) = self.levels_and_centre(series);
         let accs = if self.singleton_psus && partitions.len() > 1 && !domains.joint_maps.is_empty()
         {
             // One accumulation per row, on the joint cells; each partition's domains are sums
@@ -518,7 +508,7 @@ impl<'a> DomainLinearizer<'a> {
         } else {
             partitions
                 .iter()
-                .map(|&p| self.accumulate_psus(series, p, levels, centre))
+                .map(|&p| self.accumulate_psus(series, p, levels, centre, None))
                 .collect()
         };
         let dfs = domain_df.then(|| domains.degf(&self.survey));
@@ -538,6 +528,25 @@ impl<'a> DomainLinearizer<'a> {
                     .collect()
             })
             .collect()
+    }
+
+    /// A series' levels (1 for a numeric one) and the constant its values are centred on: the
+    /// overall weighted mean, so the expanded sums of squares keep their precision.
+    fn levels_and_centre(&self, series: Series<'_>) -> (usize, f64) {
+        let w = self.survey.weights;
+        match series {
+            Series::Numeric(y) => {
+                let (mut sw, mut swy) = (0.0, 0.0);
+                for i in 0..y.len() {
+                    if w[i] > 0.0 && !y[i].is_nan() {
+                        sw += w[i];
+                        swy += w[i] * y[i];
+                    }
+                }
+                (1, if sw > 0.0 { swy / sw } else { 0.0 })
+            }
+            Series::Levels { k, .. } => (k.min(64), 0.0),
+        }
     }
 
     /// The one-row-per-PSU case (no clusters): each row's sums go straight to the stratum
@@ -658,12 +667,17 @@ impl<'a> DomainLinearizer<'a> {
 
     /// The clustered case: a row's sums are gathered per PSU first, then each PSU's totals
     /// go to its stratum's accumulators.
+    ///
+    /// With `cross`, also the products of each domain's PSU totals with the whole sample's
+    /// (every row that answered, in a domain or not): what a domain-against-the-rest
+    /// difference needs beyond each one's own sums.
     fn accumulate_psus(
         &self,
         series: Series<'_>,
         partition: Partition<'_>,
         levels: usize,
         centre: f64,
+        mut cross: Option<&mut Cross>,
     ) -> Accumulators {
         let (nd, h_n, j) = (partition.k, self.n_strata, self.j);
         let w = self.survey.weights;
@@ -672,10 +686,35 @@ impl<'a> DomainLinearizer<'a> {
         let mut loc_a = vec![0.0; nd * levels];
         let mut loc_on = vec![false; nd];
         let mut touched: Vec<usize> = Vec::new();
+        // The whole sample's PSU totals (with `cross`).
+        let mut all_a = vec![0.0; levels];
+        let mut all_b = 0.0;
         for c in 0..self.psu_start.len() - 1 {
             let h = self.psu_stratum[c] as usize;
             for &i in &self.order[self.psu_start[c]..self.psu_start[c + 1]] {
                 let i = i as usize;
+                if cross.is_some() && w[i] > 0.0 {
+                    match series {
+                        Series::Numeric(y) if !y[i].is_nan() => {
+                            all_a[0] += w[i] * (y[i] - centre);
+                            all_b += w[i];
+                        }
+                        Series::Levels { sets, .. } => {
+                            if let Some(mut set) = sets[i] {
+                                while set != 0 {
+                                    let l = set.trailing_zeros() as usize;
+                                    set &= set - 1;
+                                    if l >= levels {
+                                        break;
+                                    }
+                                    all_a[l] += w[i];
+                                }
+                                all_b += w[i];
+                            }
+                        }
+                        Series::Numeric(_) => {}
+                    }
+                }
                 let d = partition.codes[i];
                 if d == NO_DOMAIN || w[i] <= 0.0 || w[i].is_nan() {
                     continue;
@@ -733,11 +772,24 @@ impl<'a> DomainLinearizer<'a> {
                 }
             }
             if touched.is_empty() {
+                all_a.iter_mut().for_each(|x| *x = 0.0);
+                all_b = 0.0;
                 continue;
             }
             let (sidx, sval) = self.basis_psu.row(c);
             for &d in &touched {
                 let bt = loc_b[d];
+                if let Some(x) = cross.as_deref_mut() {
+                    let dh = d * h_n + h;
+                    x.bb[dh] += bt * all_b;
+                    for l in 0..levels {
+                        let idx = (d * levels + l) * h_n + h;
+                        let at = loc_a[d * levels + l];
+                        x.aa[idx] += at * all_a[l];
+                        x.ab[idx] += at * all_b;
+                        x.ba[idx] += bt * all_a[l];
+                    }
+                }
                 acc.psus[d] += 1;
                 acc.strata_seen[d * h_n + h] = true;
                 let dh = d * h_n + h;
@@ -764,6 +816,8 @@ impl<'a> DomainLinearizer<'a> {
                 loc_on[d] = false;
             }
             touched.clear();
+            all_a.iter_mut().for_each(|x| *x = 0.0);
+            all_b = 0.0;
         }
         acc
     }
@@ -1482,6 +1536,108 @@ mod tests {
                     assert_eq!(e[0][l].estimate.value, want, "{name} level {l}");
                     assert_eq!(e[0][l].estimate.se, 0.0, "{name} level {l}");
                 }
+            }
+        }
+    }
+
+    /// Each domain against the rest (rows in another domain or in none) as
+    /// `Survey::mean_difference` computes it one at a time: numeric means, single-level shares
+    /// and multi-select levels, under every calibration, with and without clusters and FPC; a
+    /// domain whose values are all the same and a rest whose values are all the same included.
+    #[test]
+    fn every_difference_matches_the_one_at_a_time_contrast() {
+        for (seed, clustered, fpc) in [
+            (11, false, false),
+            (12, false, true),
+            (13, true, false),
+            (14, true, true),
+        ] {
+            let mut r = round(seed, 240, clustered);
+            // m1 = 0 answers y = 0.7 and level 2 throughout; on q, m2 = 3 varies while every
+            // other row answers 2 (so the rest of m2 = 3 is constant), m2 = 3 itself 5 to 7.
+            let mut q = vec![2.0; r.w.len()];
+            for i in 0..r.w.len() {
+                if r.m1[i] == 0 {
+                    r.y[i] = 0.7;
+                    r.sets[i] = Some(1 << 2);
+                }
+                if r.m2[i] == 3 {
+                    q[i] = 5.0 + (i % 3) as f64;
+                }
+            }
+            let n_psu = *r.psu.iter().max().unwrap() as usize + 1;
+            let pop = fpc.then(|| vec![n_psu as f64 * 2.0; 3]);
+            let design = Design::new(r.strata.clone(), r.psu.clone(), pop.as_deref()).unwrap();
+            let codes: Vec<u32> = (0..r.w.len())
+                .map(|i| if i % 11 == 0 { NO_DOMAIN } else { r.m1[i] })
+                .collect();
+            let parts = vec![
+                Partition {
+                    codes: &codes,
+                    k: 3,
+                },
+                Partition { codes: &r.m2, k: 4 },
+            ];
+            let domains = Domains::new(parts.clone());
+            for (name, w, cal) in calibrations(&r) {
+                let survey = Survey {
+                    design: &design,
+                    weights: &w,
+                    calibration: &cal,
+                };
+                let lin = DomainLinearizer::new(survey);
+                let indicator = |sets: &[Option<u64>], l: usize| -> Vec<f64> {
+                    sets.iter()
+                        .map(|s| s.map_or(f64::NAN, |s| ((s >> l) & 1) as f64))
+                        .collect()
+                };
+                // (what, the batched differences, each level's series one at a time)
+                type Case = (String, Vec<Vec<Vec<Difference>>>, Vec<Vec<f64>>);
+                let mut cases: Vec<Case> = vec![
+                    (
+                        "y".into(),
+                        lin.differences(Series::Numeric(&r.y), &domains),
+                        vec![r.y.clone()],
+                    ),
+                    (
+                        "q".into(),
+                        lin.differences(Series::Numeric(&q), &domains),
+                        vec![q.clone()],
+                    ),
+                ];
+                for (k, sets) in [(4, &r.sets), (3, &r.multi)] {
+                    cases.push((
+                        format!("levels/{k}"),
+                        lin.differences(Series::Levels { k, sets }, &domains),
+                        (0..k).map(|l| indicator(sets, l)).collect(),
+                    ));
+                }
+                for (what, got, ys) in &cases {
+                    for (p, part) in parts.iter().enumerate() {
+                        for d in 0..part.k {
+                            let mask: Vec<bool> =
+                                part.codes.iter().map(|&c| c == d as u32).collect();
+                            let rest: Vec<bool> = mask.iter().map(|x| !x).collect();
+                            for (l, y) in ys.iter().enumerate() {
+                                let (diff, se) = survey.mean_difference(y, &mask, &rest);
+                                let g = got[p][d][l];
+                                let at = format!("seed {seed} {name} {what} partition {p} domain {d} level {l}: {g:?} vs ({diff}, {se})");
+                                assert!(
+                                    (g.difference - diff).abs() <= 1e-9 * diff.abs().max(1e-3),
+                                    "{at}"
+                                );
+                                assert!((g.se - se).abs() <= 1e-9 * se.max(1e-6), "{at}");
+                                if se == 0.0 {
+                                    assert_eq!(g.se, 0.0, "{at}");
+                                }
+                            }
+                        }
+                    }
+                }
+                // The constant cases occurred: a domain without variation beside a varying
+                // rest, and a varying domain beside a constant rest.
+                let (y0, q3) = (cases[0].1[0][0][0], cases[1].1[1][3][0]);
+                assert!(y0.se > 0.0 && q3.se > 0.0, "{y0:?} {q3:?}");
             }
         }
     }
