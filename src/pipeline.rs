@@ -378,8 +378,8 @@ pub fn clean_table(r: &RunResult) -> Table {
         "respondent",
         respondent_ids(recs.len()).into_iter().map(Some),
     )
-    .text("source_file", recs.iter().map(|x| Some(x.file.clone())))
-    .text("source_sheet", recs.iter().map(|x| x.sheet.clone()))
+    .codes("source_file", recs.iter().map(|x| Some(x.file.as_str())))
+    .codes("source_sheet", recs.iter().map(|x| x.sheet.as_deref()))
     .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
     .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
     .boolean("finished", recs.iter().map(|x| x.meta.finished))
@@ -422,10 +422,10 @@ pub fn clean_table(r: &RunResult) -> Table {
                 }
             }
             _ => {
-                t.text(
+                t.codes(
                     &q.id,
                     recs.iter().map(|x| match &x.answers[qi] {
-                        Answer::Code(c) | Answer::Missing(c) => Some(c.clone()),
+                        Answer::Code(c) | Answer::Missing(c) => Some(c.as_str()),
                         _ => None,
                     }),
                 );
@@ -448,12 +448,12 @@ pub fn clean_table(r: &RunResult) -> Table {
         );
     }
     t.float("risk_index", r.scores.risk_index.iter().copied())
-        .text(
+        .codes(
             "risk_tier",
             r.scores
                 .tier
                 .iter()
-                .map(|x| x.map(|i| s.scoring.tiers[i].name.clone())),
+                .map(|x| x.map(|i| s.scoring.tiers[i].name.as_str())),
         )
         .float(
             "base_weight",

@@ -14,6 +14,13 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub enum Values {
     Text(Vec<Option<String>>),
+    /// Text from a small vocabulary (option codes, file names, tier names): each cell an index
+    /// into `levels` (`None` = empty). Written exactly as `Text` (a string column in Parquet),
+    /// without a string per cell in memory.
+    Codes {
+        levels: Vec<String>,
+        codes: Vec<Option<u32>>,
+    },
     Float(Vec<Option<f64>>),
     Int(Vec<Option<i64>>),
     Bool(Vec<Option<bool>>),
@@ -23,24 +30,53 @@ impl Values {
     fn len(&self) -> usize {
         match self {
             Values::Text(v) => v.len(),
+            Values::Codes { codes, .. } => codes.len(),
             Values::Float(v) => v.len(),
             Values::Int(v) => v.len(),
             Values::Bool(v) => v.len(),
         }
     }
 
-    fn cell(&self, i: usize) -> String {
+    /// Text cell `i` as stored (before formula neutralization); `None` for other columns.
+    pub fn text_at(&self, i: usize) -> Option<&str> {
         match self {
-            Values::Text(v) => v[i]
-                .as_deref()
-                .map(|s| neutralize_formula(s).into_owned())
-                .unwrap_or_default(),
-            Values::Float(v) => v[i]
-                .filter(|x| x.is_finite())
-                .map(|x| format!("{x}"))
-                .unwrap_or_default(),
-            Values::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-            Values::Bool(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+            Values::Text(v) => v[i].as_deref(),
+            Values::Codes { levels, codes } => codes[i].map(|c| levels[c as usize].as_str()),
+            _ => None,
+        }
+    }
+
+    fn cell(&self, i: usize) -> String {
+        let mut s = String::new();
+        self.write_cell(i, &mut s);
+        s
+    }
+
+    /// Cell `i` as the CSV shows it, into `buf` (cleared first).
+    fn write_cell(&self, i: usize, buf: &mut String) {
+        use std::fmt::Write;
+        buf.clear();
+        match self {
+            Values::Text(_) | Values::Codes { .. } => {
+                if let Some(s) = self.text_at(i) {
+                    buf.push_str(&neutralize_formula(s));
+                }
+            }
+            Values::Float(v) => {
+                if let Some(x) = v[i].filter(|x| x.is_finite()) {
+                    let _ = write!(buf, "{x}");
+                }
+            }
+            Values::Int(v) => {
+                if let Some(x) = v[i] {
+                    let _ = write!(buf, "{x}");
+                }
+            }
+            Values::Bool(v) => {
+                if let Some(x) = v[i] {
+                    buf.push_str(if x { "true" } else { "false" });
+                }
+            }
         }
     }
 }
@@ -119,14 +155,21 @@ impl Table {
         self.write_csv_to(std::io::BufWriter::new(file), path)
     }
 
-    /// The CSV into any writer (`path` names it in errors).
+    /// The CSV into any writer (`path` names it in errors): cell by cell through one buffer,
+    /// no string per cell.
     pub fn write_csv_to(&self, out: impl std::io::Write, path: &Path) -> Result<()> {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(self.names())
             .map_err(|e| Error::output(path, e))?;
+        let mut buf = String::new();
         for i in 0..self.height() {
-            let row: Vec<String> = self.columns.iter().map(|c| c.1.cell(i)).collect();
-            w.write_record(&row).map_err(|e| Error::output(path, e))?;
+            for (_, c) in &self.columns {
+                c.write_cell(i, &mut buf);
+                w.write_field(buf.as_bytes())
+                    .map_err(|e| Error::output(path, e))?;
+            }
+            w.write_record(None::<&[u8]>)
+                .map_err(|e| Error::output(path, e))?;
         }
         w.flush().map_err(|e| Error::io(path, e))
     }
@@ -137,7 +180,10 @@ impl Table {
             .iter()
             .map(|(name, v)| {
                 let s = match v {
-                    Values::Text(x) => Series::new(name.as_str().into(), x.clone()),
+                    Values::Text(_) | Values::Codes { .. } => {
+                        let cells: Vec<Option<&str>> = (0..v.len()).map(|i| v.text_at(i)).collect();
+                        Series::new(name.as_str().into(), cells)
+                    }
                     Values::Float(x) => Series::new(name.as_str().into(), x.clone()),
                     Values::Int(x) => Series::new(name.as_str().into(), x.clone()),
                     Values::Bool(x) => Series::new(name.as_str().into(), x.clone()),
@@ -158,9 +204,112 @@ impl Table {
         Ok(())
     }
 
-    /// Write `<stem>.csv` and `<stem>.parquet`.
+    /// Write `<stem>.csv` and `<stem>.parquet`, the two at once.
     pub fn write_both(&self, dir: &Path, stem: &str) -> Result<()> {
-        self.write_csv(&dir.join(format!("{stem}.csv")))?;
-        self.write_parquet(&dir.join(format!("{stem}.parquet")))
+        let (csv, parquet) = std::thread::scope(|scope| {
+            let csv = scope.spawn(|| self.write_csv(&dir.join(format!("{stem}.csv"))));
+            let parquet = self.write_parquet(&dir.join(format!("{stem}.parquet")));
+            (
+                csv.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                parquet,
+            )
+        });
+        csv.and(parquet)
+    }
+
+    /// A text column of a small vocabulary (option codes, file names), stored as indexes into
+    /// the distinct values in order of appearance: the same CSV and Parquet as [`Table::text`].
+    pub fn codes<'a>(
+        &mut self,
+        name: &str,
+        v: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> &mut Self {
+        let mut levels: Vec<String> = Vec::new();
+        let mut last: Option<u32> = None;
+        let codes = v
+            .into_iter()
+            .map(|x| {
+                let x = x?;
+                if let Some(l) = last.filter(|&l| levels[l as usize] == x) {
+                    return Some(l);
+                }
+                let l = match levels.iter().position(|l| l == x) {
+                    Some(l) => l as u32,
+                    None => {
+                        levels.push(x.to_string());
+                        levels.len() as u32 - 1
+                    }
+                };
+                last = Some(l);
+                Some(l)
+            })
+            .collect();
+        self.push(name, Values::Codes { levels, codes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vocabulary column writes the same CSV and Parquet bytes as the same text column, and
+    /// numbers, booleans and formula-like text are written as before (cell by cell).
+    #[test]
+    fn a_codes_column_writes_what_the_text_column_writes() {
+        let cells = [
+            Some("dpc"),
+            None,
+            Some("=cmd"),
+            Some("dpc"),
+            Some("hit"),
+            Some(""),
+            Some("hit"),
+        ];
+        let mut as_text = Table::new();
+        let mut as_codes = Table::new();
+        for t in [&mut as_text, &mut as_codes] {
+            t.float(
+                "x",
+                [
+                    Some(0.1),
+                    None,
+                    Some(1e3),
+                    Some(-0.0),
+                    Some(2.5),
+                    Some(f64::NAN),
+                    Some(3.0),
+                ],
+            )
+            .int(
+                "n",
+                [Some(1), None, Some(-3), Some(0), Some(7), Some(8), Some(9)],
+            )
+            .boolean(
+                "b",
+                [
+                    Some(true),
+                    None,
+                    Some(false),
+                    Some(true),
+                    None,
+                    Some(false),
+                    Some(true),
+                ],
+            );
+        }
+        as_text.text("s", cells);
+        as_codes.codes("s", cells);
+        let dir = std::env::temp_dir().join(format!("supplyrisk-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        as_text.write_both(&dir, "text").unwrap();
+        as_codes.write_both(&dir, "codes").unwrap();
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        assert_eq!(read("text.csv"), read("codes.csv"));
+        assert_eq!(read("text.parquet"), read("codes.parquet"));
+        assert_eq!(
+            String::from_utf8(read("text.csv")).unwrap(),
+            "x,n,b,s\n0.1,1,true,dpc\n,,,\n1000,-3,false,'=cmd\n-0,0,true,dpc\n2.5,7,,hit\n,8,false,\n3,9,true,hit\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -148,9 +148,9 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
             let mut obj = serde_json::Map::new();
             for (name, values) in &table.columns {
                 let v = match values {
-                    crate::table::Values::Text(x) => {
-                        x[i].clone().map_or(Value::Null, Value::String)
-                    }
+                    crate::table::Values::Text(_) | crate::table::Values::Codes { .. } => values
+                        .text_at(i)
+                        .map_or(Value::Null, |x| Value::String(x.to_string())),
                     crate::table::Values::Float(x) => x[i].map_or(Value::Null, |f| json!(f)),
                     crate::table::Values::Int(x) => x[i].map_or(Value::Null, |f| json!(f)),
                     crate::table::Values::Bool(x) => x[i].map_or(Value::Null, Value::Bool),
@@ -227,7 +227,9 @@ fn datapackage(r: &RunResult, resources: &[Resource<'_>]) -> Value {
                 .iter()
                 .map(|(name, values)| {
                     let kind = match values {
-                        crate::table::Values::Text(_) => "string",
+                        crate::table::Values::Text(_) | crate::table::Values::Codes { .. } => {
+                            "string"
+                        }
                         crate::table::Values::Float(_) => "number",
                         crate::table::Values::Int(_) => "integer",
                         crate::table::Values::Bool(_) => "boolean",

@@ -250,8 +250,8 @@ pub fn write_workbook(
             for i in 0..t.height() {
                 let r = i as u32 + 1;
                 match values {
-                    Values::Text(v) => {
-                        if let Some(x) = &v[i] {
+                    Values::Text(_) | Values::Codes { .. } => {
+                        if let Some(x) = values.text_at(i) {
                             write_text(ws, r, c, x, &text, &quoted).map_err(&err)?;
                             width = width.max(x.chars().count());
                         }
