@@ -86,23 +86,38 @@ pub fn svychisq(
     for x in &mut p {
         *x /= wsum;
     }
-    let infl_mean: Vec<Vec<f64>> = (0..cells)
-        .map(|k| {
-            let mut z: Vec<f64> = (0..n)
-                .map(|i| {
-                    if inside(i) {
-                        w[i] * (f64::from(u8::from(cell_of(i) == k)) - p[k]) / wsum
-                    } else {
-                        0.0
-                    }
-                })
+    // Their design covariance from sufficient statistics (up to 64 cells), else from each
+    // cell's residualized influence scores.
+    let batched = (cells <= 64)
+        .then(|| {
+            let sets: Vec<Option<u64>> = (0..n)
+                .map(|i| inside(i).then(|| 1u64 << cell_of(i)))
                 .collect();
-            s.calibration.residualize(&mut z);
-            z
+            let domain: Vec<u32> = (0..n)
+                .map(|i| if inside(i) { 0 } else { super::domains::NO_DOMAIN })
+                .collect();
+            super::domains::DomainLinearizer::new(*s).share_covariance(&sets, cells, &domain)
         })
-        .collect();
-    let v = s.design.covariance(&infl_mean);
-    let vm = DMatrix::from_fn(cells, cells, |a, b| v[a][b]);
+        .flatten();
+    let vm = batched.unwrap_or_else(|| {
+        let infl_mean: Vec<Vec<f64>> = (0..cells)
+            .map(|k| {
+                let mut z: Vec<f64> = (0..n)
+                    .map(|i| {
+                        if inside(i) {
+                            w[i] * (f64::from(u8::from(cell_of(i) == k)) - p[k]) / wsum
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                s.calibration.residualize(&mut z);
+                z
+            })
+            .collect();
+        let v = s.design.covariance(&infl_mean);
+        DMatrix::from_fn(cells, cells, |a, b| v[a][b])
+    });
     let big_n = (0..n).filter(|&i| inside(i)).count() as f64;
     let nu = s.design.degf(|i| inside(i) && w[i] > 0.0);
 

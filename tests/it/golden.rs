@@ -43,12 +43,24 @@ fn golden_dir() -> PathBuf {
     repo().join("tests/golden/example-2024")
 }
 
+/// Text exactly; a number to 1e-9 relative; a list of numbers (the design-effect eigenvalues)
+/// each to 1e-9 of the list's largest, so that an eigenvalue at rounding level (±1e-16) may flip
+/// its sign.
 fn same_cell(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+    let numbers = |s: &str| -> Option<Vec<f64>> {
+        s.split_whitespace().map(|x| x.parse::<f64>().ok()).collect()
+    };
+    match (numbers(a), numbers(b)) {
+        (Some(x), Some(y)) if x.len() == y.len() && !x.is_empty() => {
+            let scale = x.iter().chain(&y).fold(0.0f64, |m, v| m.max(v.abs()));
+            x.iter().zip(&y).all(|(p, q)| {
+                let tol = if x.len() == 1 { p.abs().max(q.abs()) } else { scale };
+                (p - q).abs() <= 1e-9 * tol
+            })
+        }
         _ => false,
     }
 }

@@ -13,6 +13,7 @@
 //! Σ_p S_p S_pᵀ — sufficient statistics one pass over the rows collects for all domains and
 //! levels together. Tests check every result against the one-estimate-at-a-time estimators.
 
+mod covariance;
 mod differences;
 
 use differences::Cross;
@@ -1638,6 +1639,83 @@ mod tests {
                 // rest, and a varying domain beside a constant rest.
                 let (y0, q3) = (cases[0].1[0][0][0], cases[1].1[1][3][0]);
                 assert!(y0.se > 0.0 && q3.se > 0.0, "{y0:?} {q3:?}");
+            }
+        }
+    }
+
+    /// The shares' covariance matrix equals `Design::covariance` of the residualized influence
+    /// scores (what svychisq computed cell by cell), under every calibration, with and without
+    /// clusters and FPC, in a domain that leaves rows out.
+    #[test]
+    fn the_share_covariance_matches_the_influence_scores_covariance() {
+        for (seed, clustered, fpc) in [
+            (21, false, false),
+            (22, false, true),
+            (23, true, false),
+            (24, true, true),
+        ] {
+            let r = round(seed, 240, clustered);
+            let n_psu = *r.psu.iter().max().unwrap() as usize + 1;
+            let pop = fpc.then(|| vec![n_psu as f64 * 2.0; 3]);
+            let design = Design::new(r.strata.clone(), r.psu.clone(), pop.as_deref()).unwrap();
+            // Cells of m1 × (4 levels of sets), rows without a level outside the domain.
+            let cell: Vec<Option<u64>> = (0..r.w.len())
+                .map(|i| {
+                    r.sets[i].map(|s| 1u64 << (r.m1[i] as u64 * 4 + u64::from(s.trailing_zeros())))
+                })
+                .collect();
+            let domain: Vec<u32> = (0..r.w.len())
+                .map(|i| {
+                    if cell[i].is_some() && i % 7 != 0 {
+                        0
+                    } else {
+                        NO_DOMAIN
+                    }
+                })
+                .collect();
+            for (name, w, cal) in calibrations(&r) {
+                let survey = Survey {
+                    design: &design,
+                    weights: &w,
+                    calibration: &cal,
+                };
+                let lin = DomainLinearizer::new(survey);
+                let got = lin.share_covariance(&cell, 12, &domain).unwrap();
+                let inside = |i: usize| domain[i] == 0;
+                let wsum: f64 = (0..w.len()).filter(|&i| inside(i)).map(|i| w[i]).sum();
+                let zs: Vec<Vec<f64>> = (0..12)
+                    .map(|l| {
+                        let pl = (0..w.len())
+                            .filter(|&i| inside(i) && cell[i] == Some(1 << l))
+                            .map(|i| w[i])
+                            .sum::<f64>()
+                            / wsum;
+                        let mut z: Vec<f64> = (0..w.len())
+                            .map(|i| {
+                                if inside(i) {
+                                    w[i] * (f64::from(u8::from(cell[i] == Some(1 << l))) - pl)
+                                        / wsum
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        cal.residualize(&mut z);
+                        z
+                    })
+                    .collect();
+                let want = design.covariance(&zs);
+                let scale = (0..12).map(|l| want[l][l]).fold(0.0, f64::max);
+                for l in 0..12 {
+                    for m in 0..12 {
+                        assert!(
+                            (got[(l, m)] - want[l][m]).abs() <= 1e-9 * scale,
+                            "seed {seed} {name} ({l}, {m}): {} vs {}",
+                            got[(l, m)],
+                            want[l][m]
+                        );
+                    }
+                }
             }
         }
     }
