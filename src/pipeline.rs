@@ -425,7 +425,8 @@ pub fn clean_table(r: &RunResult) -> Table {
                 t.codes(
                     &q.id,
                     recs.iter().map(|x| match &x.answers[qi] {
-                        Answer::Code(c) | Answer::Missing(c) => Some(c.as_str()),
+                        Answer::Code(c) => Some(&*c.code),
+                        Answer::Missing(c) => Some(&**c),
                         _ => None,
                     }),
                 );

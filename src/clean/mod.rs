@@ -23,7 +23,7 @@ use crate::ingest::{RowMeta, SourceTable};
 use crate::spec::{DuplicateRule, LoadedSpec, RuleAction, Spec};
 
 pub use binding::{bind_source, header_key, Binding};
-pub use values::{normalize_label, similarity_at_least, Answer, Matcher, Recode};
+pub use values::{normalize_label, similarity_at_least, Answer, Choice, Matcher, Recode};
 
 /// An analysis record: one kept response.
 #[derive(Debug, Clone)]

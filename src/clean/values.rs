@@ -6,6 +6,7 @@
 //! lookup per cell.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -35,15 +36,30 @@ pub fn similarity_at_least(
     (s >= threshold).then_some(s)
 }
 
+/// A chosen option: its position among the question's options and its code (shared by every
+/// answer choosing it, so a million answers allocate nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub index: u16,
+    pub code: Arc<str>,
+}
+
+impl std::ops::Deref for Choice {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.code
+    }
+}
+
 /// One respondent's answer to one question.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// Left blank.
     Skipped,
     /// A declared missing code ("Don't know", "Not applicable"), by code.
-    Missing(String),
-    /// A single-choice, Likert or yes/no option, by code.
-    Code(String),
+    Missing(Arc<str>),
+    /// A single-choice, Likert or yes/no option.
+    Code(Choice),
     /// Multi-select: the codes chosen, in option order.
     Codes(Vec<String>),
     Number(f64),
@@ -65,10 +81,19 @@ impl Answer {
         }
     }
 
+    /// The option chosen (its index among the question's options and its code).
+    pub fn choice(&self) -> Option<&Choice> {
+        match self {
+            Answer::Code(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Text of a text-like answer (free text, or a code used as text).
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Answer::Text(t) | Answer::Code(t) => Some(t),
+            Answer::Text(t) => Some(t),
+            Answer::Code(c) => Some(c),
             _ => None,
         }
     }
@@ -85,7 +110,7 @@ impl Answer {
         match self {
             Answer::Skipped => "(skipped)".into(),
             Answer::Missing(c) => format!("missing:{c}"),
-            Answer::Code(c) => c.clone(),
+            Answer::Code(c) => c.to_string(),
             Answer::Codes(cs) => cs.join(";"),
             Answer::Number(x) => x.to_string(),
             Answer::Text(_) => "(text)".into(),
@@ -132,8 +157,8 @@ pub fn normalize_label(s: &str) -> String {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Hit {
-    Option(String),
-    Missing(String),
+    Option(Choice),
+    Missing(Arc<str>),
 }
 
 /// The lookups for one question, built once.
@@ -147,15 +172,35 @@ pub struct Matcher {
     fuzzy: Option<(f64, Vec<(String, Hit)>)>,
     /// Fuzzy outcomes per normalized text (a million rows repeat a handful of typos).
     fuzzy_cache: HashMap<String, Option<(Hit, f64)>>,
+    /// Outcomes per raw text not matched verbatim (codes, variants), with and without fuzzy
+    /// matching: a million rows repeat a handful of spellings, so each is normalized once.
+    raw_cache: [HashMap<String, Lookup>; 2],
 }
+
+/// What a lookup found, and how the text was recoded to find it.
+type Lookup = Option<(Hit, Option<Recode>)>;
+
+/// Distinct raw texts a matcher remembers; beyond it every lookup normalizes again.
+const RAW_CACHE: usize = 4096;
 
 impl Matcher {
     pub fn new(spec: &Spec, q: &Question) -> Self {
         let mut m = Matcher::default();
         let mut candidates = Vec::new();
         let missing = spec.missing_codes(q);
-        for o in spec.options(q) {
-            let hit = Hit::Option(o.code.0.clone());
+        let choices: Vec<Hit> = spec
+            .options(q)
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                Hit::Option(Choice {
+                    index: i as u16,
+                    code: Arc::from(o.code.0.as_str()),
+                })
+            })
+            .collect();
+        for (o, hit) in spec.options(q).iter().zip(&choices) {
+            let hit = hit.clone();
             m.exact
                 .entry(o.label.clone())
                 .or_insert_with(|| hit.clone());
@@ -172,13 +217,13 @@ impl Matcher {
                 candidates.push((na, hit.clone()));
             }
         }
-        for o in spec.options(q) {
+        for (o, hit) in spec.options(q).iter().zip(&choices) {
             m.normalized
                 .entry(normalize_label(&o.code.0))
-                .or_insert((Hit::Option(o.code.0.clone()), "code"));
+                .or_insert((hit.clone(), "code"));
         }
         for c in missing {
-            let hit = Hit::Missing(c.code.0.clone());
+            let hit = Hit::Missing(Arc::from(c.code.0.as_str()));
             m.exact
                 .entry(c.label.clone())
                 .or_insert_with(|| hit.clone());
@@ -205,10 +250,23 @@ impl Matcher {
     }
 
     /// Exact, then normalized, then (when `fuzzy`) the most similar label above the threshold.
-    fn lookup_with(&mut self, raw: &str, fuzzy: bool) -> Option<(Hit, Option<Recode>)> {
+    fn lookup_with(&mut self, raw: &str, fuzzy: bool) -> Lookup {
         if let Some(h) = self.exact.get(raw) {
             return Some((h.clone(), None));
         }
+        if let Some(found) = self.raw_cache[usize::from(fuzzy)].get(raw) {
+            return found.clone();
+        }
+        let found = self.lookup_normalized(raw, fuzzy);
+        let cache = &mut self.raw_cache[usize::from(fuzzy)];
+        if cache.len() < RAW_CACHE {
+            cache.insert(raw.to_string(), found.clone());
+        }
+        found
+    }
+
+    /// [`Matcher::lookup_with`] past the verbatim labels: normalized, then fuzzy.
+    fn lookup_normalized(&mut self, raw: &str, fuzzy: bool) -> Lookup {
         let norm = normalize_label(raw);
         if let Some((h, how)) = self.normalized.get(&norm) {
             return Some((h.clone(), Some(Recode::how(how))));
@@ -251,12 +309,12 @@ impl Matcher {
     /// missing code or no match.
     pub fn option_code(&mut self, raw: &str) -> Option<String> {
         match self.lookup(raw)? {
-            (Hit::Option(code), _) => Some(code),
+            (Hit::Option(choice), _) => Some(choice.code.to_string()),
             (Hit::Missing(_), _) => None,
         }
     }
 
-    fn lookup(&mut self, raw: &str) -> Option<(Hit, Option<Recode>)> {
+    fn lookup(&mut self, raw: &str) -> Lookup {
         self.lookup_with(raw, true)
     }
 }
@@ -358,7 +416,7 @@ fn interpret(
             // The whole cell may be one option (labels can contain the separator); never fuzzily,
             // or a list of choices would match its most similar single option.
             match matcher.lookup_with(raw.trim().trim_end_matches(';'), false) {
-                Some((Hit::Option(c), how)) => return (Answer::Codes(vec![c]), how),
+                Some((Hit::Option(c), how)) => return (Answer::Codes(vec![c.to_string()]), how),
                 Some((Hit::Missing(c), how)) => return (Answer::Missing(c), how),
                 None => {}
             }
@@ -372,9 +430,7 @@ fn interpret(
                         if h.is_some() {
                             how = h;
                         }
-                        if let Some(i) = options.iter().position(|o| o.code.0 == c) {
-                            chosen.push(i);
-                        }
+                        chosen.push(usize::from(c.index));
                     }
                     _ => {
                         return (

@@ -505,7 +505,9 @@ pub fn analyse(
     let no_alt: Vec<f64> = records
         .iter()
         .map(|r| match alt_qi.map(|qi| &r.answers[qi]) {
-            Some(Answer::Code(code)) => f64::from(u8::from(c.no_alternative.contains(code))),
+            Some(Answer::Code(code)) => {
+                f64::from(u8::from(c.no_alternative.iter().any(|x| x == &**code)))
+            }
             _ => f64::NAN,
         })
         .collect();

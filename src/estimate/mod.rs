@@ -122,7 +122,7 @@ fn segments_with(spec: &Spec, records: &[Record], cache: &AnswerSetCache) -> Vec
                         _ => NOT_AN_OPTION,
                     })
                     .collect(),
-                None => option_indexes(spec, records, qi),
+                None => option_indexes(records, qi),
             })
             .collect();
         let keys: Vec<Option<u64>> = (0..records.len())
@@ -161,15 +161,13 @@ fn segments_with(spec: &Spec, records: &[Record], cache: &AnswerSetCache) -> Vec
 const NOT_AN_OPTION: u32 = u32::MAX;
 
 /// Each record's option index for question `qi` ([`NOT_AN_OPTION`] when not a single code).
-fn option_indexes(spec: &Spec, records: &[Record], qi: usize) -> Vec<u32> {
-    let options = spec.options(&spec.questions[qi]);
+fn option_indexes(records: &[Record], qi: usize) -> Vec<u32> {
     records
         .iter()
         .map(|r| {
             r.answers[qi]
-                .as_code()
-                .and_then(|c| options.iter().position(|o| o.code.0 == c))
-                .map_or(NOT_AN_OPTION, |i| i as u32)
+                .choice()
+                .map_or(NOT_AN_OPTION, |c| u32::from(c.index))
         })
         .collect()
 }
@@ -211,8 +209,8 @@ pub fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &st
             .iter()
             .map(|r| {
                 r.answers[qi]
-                    .as_code()
-                    .and_then(|c| options.iter().find(|o| o.code.0 == c))
+                    .choice()
+                    .and_then(|c| options.get(usize::from(c.index)))
                     .and_then(|o| o.score)
                     .map_or(f64::NAN, f64::from)
             })
@@ -326,7 +324,12 @@ fn answer_set(answer: &Answer, codes: &[String], keys: &[(usize, u64)]) -> Optio
             .map_or(0, |i| 1u64 << i)
     };
     match answer {
-        Answer::Code(c) => Some(bit(c)),
+        // `codes` are the question's options in order: a choice's bit is its index.
+        Answer::Code(c) => Some(if usize::from(c.index) < codes.len() {
+            1u64 << c.index
+        } else {
+            bit(c)
+        }),
         Answer::Codes(cs) => Some(cs.iter().fold(0, |acc, c| acc | bit(c))),
         _ => None,
     }
@@ -389,7 +392,7 @@ fn indicator(
     records
         .iter()
         .map(|r| match &r.answers[qi] {
-            Answer::Code(c) => Some(u64::from(levels.contains(c))),
+            Answer::Code(c) => Some(u64::from(levels.iter().any(|l| l == &**c))),
             Answer::Codes(cs) => Some(u64::from(cs.iter().any(|c| levels.contains(c)))),
             // A numeric question: whether the value is one of the levels' numbers.
             a => a.as_number().map(|x| {
@@ -1384,7 +1387,7 @@ fn categories(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Ve
     let Some(qi) = question_index(spec, var) else {
         return vec![None; records.len()];
     };
-    option_indexes(spec, records, qi)
+    option_indexes(records, qi)
         .into_iter()
         .map(|i| (i != NOT_AN_OPTION).then_some(i as usize))
         .collect()

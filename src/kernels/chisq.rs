@@ -94,7 +94,13 @@ pub fn svychisq(
                 .map(|i| inside(i).then(|| 1u64 << cell_of(i)))
                 .collect();
             let domain: Vec<u32> = (0..n)
-                .map(|i| if inside(i) { 0 } else { super::domains::NO_DOMAIN })
+                .map(|i| {
+                    if inside(i) {
+                        0
+                    } else {
+                        super::domains::NO_DOMAIN
+                    }
+                })
                 .collect();
             super::domains::DomainLinearizer::new(*s).share_covariance(&sets, cells, &domain)
         })

@@ -132,7 +132,7 @@ fn item_maturity_exact(spec: &Spec, qi: usize, answer: &Answer) -> Option<Ratio>
         (QuestionType::Single | QuestionType::Likert | QuestionType::Yesno, Answer::Code(c)) => {
             let options = spec.options(q);
             let max = options.iter().filter_map(|o| o.score).max()?;
-            let pts = options.iter().find(|o| &o.code.0 == c)?.score?;
+            let pts = options.get(usize::from(c.index))?.score?;
             Ratio::new(i128::from(pts), i128::from(max))?
         }
         _ => return None,
@@ -179,7 +179,7 @@ pub fn item_maturity(spec: &Spec, qi: usize, answer: &Answer) -> Option<f64> {
         (QuestionType::Single | QuestionType::Likert | QuestionType::Yesno, Answer::Code(c)) => {
             let options = spec.options(q);
             let max = options.iter().filter_map(|o| o.score).max()?;
-            let pts = options.iter().find(|o| &o.code.0 == c)?.score?;
+            let pts = options.get(usize::from(c.index))?.score?;
             if max == 0 {
                 return None;
             }
@@ -394,7 +394,12 @@ mod tests {
                 if i == 0 {
                     Answer::Text("org".into())
                 } else {
-                    Answer::Code((*c).into())
+                    let q = &spec.questions[i];
+                    let index = spec.options(q).iter().position(|o| o.code.0 == *c).unwrap();
+                    Answer::Code(crate::clean::Choice {
+                        index: index as u16,
+                        code: (*c).into(),
+                    })
                 }
             })
             .collect();

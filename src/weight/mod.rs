@@ -74,7 +74,7 @@ fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
 /// numbers without `.0`). `None` when not answered.
 fn identifier(a: &Answer) -> Option<String> {
     match a {
-        Answer::Code(c) => Some(c.clone()),
+        Answer::Code(c) => Some(c.to_string()),
         Answer::Text(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
         Answer::Number(x) if x.fract() == 0.0 && x.abs() < 1e15 => Some(format!("{}", *x as i64)),
         Answer::Number(x) => Some(x.to_string()),

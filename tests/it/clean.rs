@@ -113,21 +113,30 @@ fn every_rule_quarantines_or_flags_the_row_it_should() {
 
 #[test]
 fn every_recode_path_is_read_and_logged() {
-    let c = run_clean(&spec_with(|t| t));
+    let spec = spec_with(|t| t);
+    let c = run_clean(&spec);
     let r11 = &record(&c, Q, 14).answers;
-    let code = |s: &str| Answer::Code(s.to_string());
-    assert_eq!(r11[1], code("y"), "variant: case and spacing");
-    assert_eq!(r11[2], code("5"), "alias");
-    assert_eq!(r11[3], code("5"), "fuzzy");
+    // Question `qi`'s option `code`, with its position among the options.
+    let code = |qi: usize, s: &str| {
+        let options = spec.spec.options(&spec.spec.questions[qi]);
+        let index = options.iter().position(|o| o.code.0 == s).unwrap() as u16;
+        Answer::Code(supplyrisk::clean::Choice {
+            index,
+            code: s.into(),
+        })
+    };
+    assert_eq!(r11[1], code(1, "y"), "variant: case and spacing");
+    assert_eq!(r11[2], code(2, "5"), "alias");
+    assert_eq!(r11[3], code(3, "5"), "fuzzy");
     assert_eq!(
         r11[4],
         Answer::Missing("8".into()),
         "declared missing code, kept apart from skipped"
     );
-    assert_eq!(r11[5], code("4"), "the code instead of the label");
+    assert_eq!(r11[5], code(5, "4"), "the code instead of the label");
     assert!(matches!(&r11[6], Answer::Invalid(w) if w.contains("outside [0, 100]")));
     let r12 = &record(&c, Q, 15).answers;
-    assert_eq!(r12[2], code("4"));
+    assert_eq!(r12[2], code(2, "4"));
     assert!(matches!(&r12[3], Answer::Invalid(w) if w.contains("`Maybe` is not an option")));
     assert!(matches!(&r12[6], Answer::Invalid(w) if w.contains("not a number")));
     let hows: BTreeMap<&str, usize> =

@@ -51,13 +51,19 @@ fn same_cell(a: &str, b: &str) -> bool {
         return true;
     }
     let numbers = |s: &str| -> Option<Vec<f64>> {
-        s.split_whitespace().map(|x| x.parse::<f64>().ok()).collect()
+        s.split_whitespace()
+            .map(|x| x.parse::<f64>().ok())
+            .collect()
     };
     match (numbers(a), numbers(b)) {
         (Some(x), Some(y)) if x.len() == y.len() && !x.is_empty() => {
             let scale = x.iter().chain(&y).fold(0.0f64, |m, v| m.max(v.abs()));
             x.iter().zip(&y).all(|(p, q)| {
-                let tol = if x.len() == 1 { p.abs().max(q.abs()) } else { scale };
+                let tol = if x.len() == 1 {
+                    p.abs().max(q.abs())
+                } else {
+                    scale
+                };
                 (p - q).abs() <= 1e-9 * tol
             })
         }

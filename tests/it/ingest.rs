@@ -425,7 +425,15 @@ fn every_layout_binds_to_the_same_questions() {
             )
         })
         .collect();
-    let code = |c: &str| Answer::Code(c.to_string());
+    // Question 1's option `c`, with its position among the options.
+    let code = |c: &str| {
+        let options = spec.spec.options(&spec.spec.questions[1]);
+        let index = options.iter().position(|o| o.code.0 == c).unwrap() as u16;
+        Answer::Code(supplyrisk::clean::Choice {
+            index,
+            code: c.into(),
+        })
+    };
     let text_a = |t: &str| Answer::Text(t.to_string());
     let expect = vec![
         (
