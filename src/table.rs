@@ -41,7 +41,9 @@ impl Values {
     pub fn text_at(&self, i: usize) -> Option<&str> {
         match self {
             Values::Text(v) => v[i].as_deref(),
-            Values::Codes { levels, codes } => codes[i].map(|c| levels[c as usize].as_str()),
+            Values::Codes { levels, codes } => {
+                codes[i].and_then(|c| levels.get(c as usize).map(String::as_str))
+            }
             _ => None,
         }
     }
@@ -225,25 +227,29 @@ impl Table {
         v: impl IntoIterator<Item = Option<&'a str>>,
     ) -> &mut Self {
         let mut levels: Vec<String> = Vec::new();
-        let mut last: Option<u32> = None;
+        let mut index: std::collections::HashMap<&'a str, u32> = std::collections::HashMap::new();
         let codes = v
             .into_iter()
             .map(|x| {
                 let x = x?;
-                if let Some(l) = last.filter(|&l| levels[l as usize] == x) {
-                    return Some(l);
-                }
-                let l = match levels.iter().position(|l| l == x) {
-                    Some(l) => l as u32,
-                    None => {
-                        levels.push(x.to_string());
-                        levels.len() as u32 - 1
-                    }
-                };
-                last = Some(l);
-                Some(l)
+                Some(*index.entry(x).or_insert_with(|| {
+                    levels.push(x.to_string());
+                    levels.len() as u32 - 1
+                }))
             })
             .collect();
+        self.push(name, Values::Codes { levels, codes })
+    }
+
+    /// A text column given as indexes into `levels` (`None` = empty), as [`Table::codes`]
+    /// stores it.
+    pub fn indexed(
+        &mut self,
+        name: &str,
+        levels: Vec<String>,
+        codes: impl IntoIterator<Item = Option<u32>>,
+    ) -> &mut Self {
+        let codes = codes.into_iter().collect();
         self.push(name, Values::Codes { levels, codes })
     }
 }

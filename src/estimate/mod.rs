@@ -1523,13 +1523,10 @@ pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weighted: &
     // (the stratum variable's codes), clusters (pseudonymous like the key), calibration.
     if spec.design.strata.is_some() {
         let levels = &weighted.stratum_levels;
-        t.text(
+        t.indexed(
             "design:stratum",
-            weighted
-                .design
-                .strata()
-                .iter()
-                .map(|h| Some(levels[*h as usize].clone())),
+            levels.clone(),
+            weighted.design.strata().iter().map(|h| Some(*h)),
         );
     }
     if weighted.fpc {
@@ -1551,13 +1548,10 @@ pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weighted: &
                 crate::ingest::sha256_hex(material.as_bytes())
             })
             .collect();
-        t.text(
+        t.indexed(
             "design:cluster",
-            weighted
-                .design
-                .psu()
-                .iter()
-                .map(|c| Some(hashed[*c as usize].clone())),
+            hashed,
+            weighted.design.psu().iter().map(|c| Some(*c)),
         );
     }
     for (name, column) in crate::previous::calibration_columns(&weighted.calibration) {
@@ -1573,9 +1567,10 @@ pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weighted: &
     for var in &spec.segments.variables {
         let cats = categories(spec, records, scores, var);
         let codes = levels_of(spec, var);
-        t.text(
+        t.indexed(
             &format!("segment:{var}"),
-            cats.iter().map(|c| c.and_then(|c| codes.get(c).cloned())),
+            codes,
+            cats.iter().map(|c| c.map(|c| c as u32)),
         );
     }
     let cache = AnswerSetCache::default();
