@@ -422,11 +422,21 @@ pub fn clean_table(r: &RunResult) -> Table {
                 }
             }
             _ => {
-                t.codes(
+                // The options' codes, then the declared missing codes: a choice is its index.
+                let options = s.options(q);
+                let missing: Vec<String> =
+                    s.missing_codes(q).iter().map(|m| m.code.0.clone()).collect();
+                let mut levels: Vec<String> = options.iter().map(|o| o.code.0.clone()).collect();
+                levels.extend(missing.iter().cloned());
+                t.indexed(
                     &q.id,
+                    levels,
                     recs.iter().map(|x| match &x.answers[qi] {
-                        Answer::Code(c) => Some(&*c.code),
-                        Answer::Missing(c) => Some(&**c),
+                        Answer::Code(c) => Some(u32::from(c.index)),
+                        Answer::Missing(c) => missing
+                            .iter()
+                            .position(|m| **m == **c)
+                            .map(|i| (options.len() + i) as u32),
                         _ => None,
                     }),
                 );

@@ -102,9 +102,14 @@ pub fn svychisq(
                     }
                 })
                 .collect();
-            super::domains::DomainLinearizer::new(*s).share_covariance(&sets, cells, &domain)
+            let lin = super::domains::DomainLinearizer::new(*s);
+            Some((
+                lin.level_covariance(&sets, cells, &domain, false)?,
+                lin.level_covariance(&sets, cells, &domain, true)?,
+            ))
         })
         .flatten();
+    let (batched, batched_totals) = batched.unzip();
     let vm = batched.unwrap_or_else(|| {
         let infl_mean: Vec<Vec<f64>> = (0..cells)
             .map(|k| {
@@ -202,23 +207,25 @@ pub fn svychisq(
     for i in (0..n).filter(|&i| inside(i)) {
         t[cell_of(i)] += w[i];
     }
-    let infl_total: Vec<Vec<f64>> = (0..cells)
-        .map(|kk| {
-            let mut z: Vec<f64> = (0..n)
-                .map(|i| {
-                    if inside(i) && cell_of(i) == kk {
-                        w[i]
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            s.calibration.residualize(&mut z);
-            z
-        })
-        .collect();
-    let vt = s.design.covariance(&infl_total);
-    let vtm = DMatrix::from_fn(cells, cells, |a, b| vt[a][b]);
+    let vtm = batched_totals.unwrap_or_else(|| {
+        let infl_total: Vec<Vec<f64>> = (0..cells)
+            .map(|kk| {
+                let mut z: Vec<f64> = (0..n)
+                    .map(|i| {
+                        if inside(i) && cell_of(i) == kk {
+                            w[i]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                s.calibration.residualize(&mut z);
+                z
+            })
+            .collect();
+        let vt = s.design.covariance(&infl_total);
+        DMatrix::from_fn(cells, cells, |a, b| vt[a][b])
+    });
     let ttot: f64 = t.iter().sum();
     let tr_row: Vec<f64> = (0..r).map(|i| (0..c).map(|j| t[i + r * j]).sum()).collect();
     let tr_col: Vec<f64> = (0..c).map(|j| (0..r).map(|i| t[i + r * j]).sum()).collect();

@@ -1,4 +1,4 @@
-//! The design covariance of a domain's level shares — the cells of a two-way table, each row of
+//! The design covariance of a domain's level shares (or totals) — the cells of a two-way table, each row of
 //! the domain in exactly one — from sufficient statistics: what [`Design::covariance`] of the
 //! shares' residualized influence scores gives (the Rao–Scott tests' V̂), without an influence
 //! vector per cell or a calibration residual per cell.
@@ -18,12 +18,14 @@ use super::{DomainLinearizer, Partition, Series, NO_DOMAIN};
 impl DomainLinearizer<'_> {
     /// The covariance matrix (k × k) of the shares of levels `0..k` among the rows of
     /// `domain` (code 0; [`NO_DOMAIN`] outside), every domain row in exactly one level of
-    /// `sets`; `None` above 64 levels.
-    pub fn share_covariance(
+    /// `sets` — or, with `totals`, of the levels' weighted totals (influence a_l); `None`
+    /// above 64 levels.
+    pub fn level_covariance(
         &self,
         sets: &[Option<u64>],
         k: usize,
         domain: &[u32],
+        totals: bool,
     ) -> Option<DMatrix<f64>> {
         if k > 64 {
             return None;
@@ -82,7 +84,12 @@ impl DomainLinearizer<'_> {
         if big_w <= 0.0 {
             return None;
         }
-        let p: Vec<f64> = (0..k).map(|l| acc.wx[l] / big_w).collect();
+        // A total's influence is a_l: no centring, no scaling.
+        let (p, norm): (Vec<f64>, f64) = if totals {
+            (vec![0.0; k], 1.0)
+        } else {
+            ((0..k).map(|l| acc.wx[l] / big_w).collect(), big_w * big_w)
+        };
         let gammas: Vec<Vec<f64>> = (0..k)
             .map(|l| {
                 if j == 0 {
@@ -129,7 +136,7 @@ impl DomainLinearizer<'_> {
                         }
                         s += quad - cross;
                     }
-                    let c = scale * (s - sums[l] * sums[m] / self.n_h[h]) / (big_w * big_w);
+                    let c = scale * (s - sums[l] * sums[m] / self.n_h[h]) / norm;
                     v[(l, m)] += c;
                     if m != l {
                         v[(m, l)] += c;

@@ -1647,7 +1647,7 @@ mod tests {
     /// scores (what svychisq computed cell by cell), under every calibration, with and without
     /// clusters and FPC, in a domain that leaves rows out.
     #[test]
-    fn the_share_covariance_matches_the_influence_scores_covariance() {
+    fn the_level_covariance_matches_the_influence_scores_covariance() {
         for (seed, clustered, fpc) in [
             (21, false, false),
             (22, false, true),
@@ -1680,7 +1680,8 @@ mod tests {
                     calibration: &cal,
                 };
                 let lin = DomainLinearizer::new(survey);
-                let got = lin.share_covariance(&cell, 12, &domain).unwrap();
+                let got = lin.level_covariance(&cell, 12, &domain, false).unwrap();
+                let got_totals = lin.level_covariance(&cell, 12, &domain, true).unwrap();
                 let inside = |i: usize| domain[i] == 0;
                 let wsum: f64 = (0..w.len()).filter(|&i| inside(i)).map(|i| w[i]).sum();
                 let zs: Vec<Vec<f64>> = (0..12)
@@ -1704,16 +1705,35 @@ mod tests {
                         z
                     })
                     .collect();
-                let want = design.covariance(&zs);
-                let scale = (0..12).map(|l| want[l][l]).fold(0.0, f64::max);
-                for l in 0..12 {
-                    for m in 0..12 {
-                        assert!(
-                            (got[(l, m)] - want[l][m]).abs() <= 1e-9 * scale,
-                            "seed {seed} {name} ({l}, {m}): {} vs {}",
-                            got[(l, m)],
-                            want[l][m]
-                        );
+                let zt: Vec<Vec<f64>> = (0..12)
+                    .map(|l| {
+                        let mut z: Vec<f64> = (0..w.len())
+                            .map(|i| {
+                                if inside(i) && cell[i] == Some(1 << l) {
+                                    w[i]
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect();
+                        cal.residualize(&mut z);
+                        z
+                    })
+                    .collect();
+                for (what, got, want) in [
+                    ("shares", &got, design.covariance(&zs)),
+                    ("totals", &got_totals, design.covariance(&zt)),
+                ] {
+                    let scale = (0..12).map(|l| want[l][l]).fold(0.0, f64::max);
+                    for l in 0..12 {
+                        for m in 0..12 {
+                            assert!(
+                                (got[(l, m)] - want[l][m]).abs() <= 1e-9 * scale,
+                                "seed {seed} {name} {what} ({l}, {m}): {} vs {}",
+                                got[(l, m)],
+                                want[l][m]
+                            );
+                        }
                     }
                 }
             }
