@@ -424,8 +424,11 @@ pub fn clean_table(r: &RunResult) -> Table {
             _ => {
                 // The options' codes, then the declared missing codes: a choice is its index.
                 let options = s.options(q);
-                let missing: Vec<String> =
-                    s.missing_codes(q).iter().map(|m| m.code.0.clone()).collect();
+                let missing: Vec<String> = s
+                    .missing_codes(q)
+                    .iter()
+                    .map(|m| m.code.0.clone())
+                    .collect();
                 let mut levels: Vec<String> = options.iter().map(|o| o.code.0.clone()).collect();
                 levels.extend(missing.iter().cloned());
                 t.indexed(

@@ -277,6 +277,11 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         .collect();
     let mut matchers: Vec<Matcher> = s.questions.iter().map(|q| Matcher::new(s, q)).collect();
     let mut all_bindings = Vec::with_capacity(sources.len());
+    // Recoded cells per question and raw text (a raw text always reads the same way), counted
+    // without building the log's key for each cell; folded into `log.recodes` at the end.
+    type Recoded = (String, &'static str, RecodeCount);
+    let mut recoded: Vec<std::collections::HashMap<String, Recoded>> =
+        vec![std::collections::HashMap::new(); s.questions.len()];
 
     for (si, table) in sources.iter().enumerate() {
         let label = table.label();
@@ -322,15 +327,29 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         }
         for (ri, row) in table.rows.iter().enumerate() {
             let mut answers = Vec::with_capacity(s.questions.len());
-            for ((q, b), m) in s.questions.iter().zip(&bindings).zip(matchers.iter_mut()) {
+            for (qi, ((q, b), m)) in s
+                .questions
+                .iter()
+                .zip(&bindings)
+                .zip(matchers.iter_mut())
+                .enumerate()
+            {
                 let (answer, raw, how) = values::read_answer(s, q, m, b, &row.cells);
                 if let Some(how) = how {
-                    let entry = log
-                        .recodes
-                        .entry((q.id.clone(), raw.into_owned(), answer.describe(), how.how))
-                        .or_default();
-                    entry.count += 1;
-                    entry.similarity = how.similarity;
+                    match recoded[qi].get_mut(raw.as_ref()) {
+                        Some(e) => {
+                            e.2.count += 1;
+                            e.2.similarity = how.similarity;
+                        }
+                        None => {
+                            let count = RecodeCount {
+                                count: 1,
+                                similarity: how.similarity,
+                            };
+                            recoded[qi]
+                                .insert(raw.into_owned(), (answer.describe(), how.how, count));
+                        }
+                    }
                 }
                 answers.push(answer);
             }
@@ -508,6 +527,16 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             }
         }
         all_bindings.push(bindings);
+    }
+    for (q, by_raw) in s.questions.iter().zip(recoded) {
+        for (raw, (answer, how, count)) in by_raw {
+            let entry = log
+                .recodes
+                .entry((q.id.clone(), raw, answer, how))
+                .or_default();
+            entry.count += count.count;
+            entry.similarity = count.similarity;
+        }
     }
 
     // Late quarantine: recover the raw values of a candidate a later rule drops.

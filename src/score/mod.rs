@@ -37,13 +37,30 @@ pub struct Ratio {
     den: i128,
 }
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
+/// a / b, by 64-bit division while both fit (128-bit division is a library routine; survey
+/// fractions are small).
+fn div(a: i128, b: i128) -> i128 {
+    match (i64::try_from(a), i64::try_from(b)) {
+        (Ok(x), Ok(y)) if !(x == i64::MIN && y == -1) => i128::from(x / y),
+        _ => a / b,
+    }
+}
+
+fn gcd(a: i128, b: i128) -> i128 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    // Survey fractions are small: 64-bit division (one instruction) instead of 128-bit (a
+    // library routine) while both fit.
     while b != 0 {
+        if a <= u128::from(u64::MAX) && b <= u128::from(u64::MAX) {
+            let (mut x, mut y) = (a as u64, b as u64);
+            while y != 0 {
+                (x, y) = (y, x % y);
+            }
+            return i128::from(x.max(1));
+        }
         (a, b) = (b, a % b);
     }
-    a.max(1)
+    a.max(1) as i128
 }
 
 impl Ratio {
@@ -53,8 +70,8 @@ impl Ratio {
         }
         let g = gcd(num, den) * den.signum();
         Some(Ratio {
-            num: num / g,
-            den: den / g,
+            num: div(num, g),
+            den: div(den, g),
         })
     }
 
@@ -87,19 +104,19 @@ impl Ratio {
 
     pub fn checked_add(self, o: Ratio) -> Option<Ratio> {
         let g = gcd(self.den, o.den);
-        let den = (self.den / g).checked_mul(o.den)?;
+        let den = div(self.den, g).checked_mul(o.den)?;
         let num = self
             .num
-            .checked_mul(o.den / g)?
-            .checked_add(o.num.checked_mul(self.den / g)?)?;
+            .checked_mul(div(o.den, g))?
+            .checked_add(o.num.checked_mul(div(self.den, g))?)?;
         Ratio::new(num, den)
     }
 
     pub fn checked_mul(self, o: Ratio) -> Option<Ratio> {
         let (g1, g2) = (gcd(self.num, o.den), gcd(o.num, self.den));
         Ratio::new(
-            (self.num / g1).checked_mul(o.num / g2)?,
-            (self.den / g2).checked_mul(o.den / g1)?,
+            div(self.num, g1).checked_mul(div(o.num, g2))?,
+            div(self.den, g2).checked_mul(div(o.den, g1))?,
         )
     }
 
