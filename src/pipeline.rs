@@ -223,10 +223,13 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let population = Population::read(&spec)?;
     clock.stage("spec and population");
     step(1);
-    let sources = ingest::read_all(&spec)?;
+    let mut sources = ingest::read_all(&spec)?;
     clock.stage("ingest");
     step(2);
     let cleaned = clean::clean(&spec, &sources, &population.frame())?;
+    sources
+        .iter_mut()
+        .for_each(ingest::SourceTable::release_rows);
     clock.stage("clean");
     step(3);
     let scores = score::score(&spec.spec, &cleaned.records);
@@ -338,8 +341,8 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         models_not_fitted,
     };
     let written = (|| {
-        let published = write_data(&result)?;
-        clock.stage("write data and tables");
+        let published = write_data(&result, &mut clock)?;
+        clock.stage("tables");
         injected_failure("tables", &staging)?;
         render::write_all(&result)?;
         clock.stage("charts and report");
@@ -616,12 +619,17 @@ pub fn weighting_table(r: &RunResult) -> Table {
     t
 }
 
-fn write_data(r: &RunResult) -> Result<PublishedTables> {
+fn write_data(r: &RunResult, clock: &mut crate::timings::Timings) -> Result<PublishedTables> {
     let data = r.out_dir.join("data");
     let tables = r.out_dir.join("tables");
-    clean_table(r).write_both(&data, "clean")?;
+    let clean = clean_table(r);
+    clock.stage("data: clean table");
+    clean.write_both(&data, "clean")?;
+    drop(clean);
+    clock.stage("data: clean.csv, .parquet");
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
     r.panel_table.write_csv(&data.join("panel.csv"))?;
+    clock.stage("data: quarantine, panel");
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;
     let comparisons = crate::estimate::comparisons_table(&r.comparisons);

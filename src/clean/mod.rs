@@ -676,30 +676,27 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         }
     }
 
-    // Accounting.
+    // Accounting: `log.sources` is in the order of `sources`.
+    let source_of = |file: &str, sheet: Option<&str>| {
+        sources
+            .iter()
+            .position(|t| t.file == file && t.sheet.as_deref() == sheet)
+    };
     for q in &quarantine {
         for r in &q.reasons {
             *log.excluded.entry(r.code()).or_insert(0) += 1;
         }
-        if let Some(src) = log
-            .sources
-            .iter_mut()
-            .find(|(l, _)| *l == place(&q.file, q.sheet.as_deref()))
-        {
-            src.1.quarantined += 1;
+        if let Some(si) = source_of(&q.file, q.sheet.as_deref()) {
+            log.sources[si].1.quarantined += 1;
         }
     }
     for r in &records {
         for f in &r.flags {
             *log.flagged.entry(f.code()).or_insert(0) += 1;
         }
-        if let Some(src) = log
-            .sources
-            .iter_mut()
-            .find(|(l, _)| *l == place(&r.file, r.sheet.as_deref()))
-        {
-            src.1.kept += 1;
-            src.1.flagged += usize::from(!r.flags.is_empty());
+        if let Some(si) = source_of(&r.file, r.sheet.as_deref()) {
+            log.sources[si].1.kept += 1;
+            log.sources[si].1.flagged += usize::from(!r.flags.is_empty());
         }
     }
     quarantine.sort_by(|a, b| (&a.file, &a.sheet, a.row).cmp(&(&b.file, &b.sheet, b.row)));

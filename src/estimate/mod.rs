@@ -1505,20 +1505,24 @@ pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weighted: &
     let weights = &weighted.weights;
     let key_q = question_index(spec, &spec.respondent.key);
     let mut t = Table::new();
-    t.text(
-        "panel_key",
-        records.iter().map(|r| {
-            let key = key_q
-                .and_then(|qi| r.answers[qi].as_text().map(str::to_string))
-                .or_else(|| key_q.and_then(|qi| r.answers[qi].as_code().map(str::to_string)))
-                .or_else(|| {
-                    key_q.and_then(|qi| r.answers[qi].as_number().map(|x| x.to_string()))
-                })?;
-            let material = format!("{}\n{}", spec.survey.id, key.trim());
-            Some(crate::ingest::sha256_hex(material.as_bytes()))
-        }),
-    )
-    .float("weight", weights.iter().map(|w| Some(*w)));
+    let panel_keys: Vec<Option<String>> = {
+        use rayon::prelude::*;
+        records
+            .par_iter()
+            .map(|r| {
+                let key = key_q
+                    .and_then(|qi| r.answers[qi].as_text().map(str::to_string))
+                    .or_else(|| key_q.and_then(|qi| r.answers[qi].as_code().map(str::to_string)))
+                    .or_else(|| {
+                        key_q.and_then(|qi| r.answers[qi].as_number().map(|x| x.to_string()))
+                    })?;
+                let material = format!("{}\n{}", spec.survey.id, key.trim());
+                Some(crate::ingest::sha256_hex(material.as_bytes()))
+            })
+            .collect()
+    };
+    t.text("panel_key", panel_keys)
+        .float("weight", weights.iter().map(|w| Some(*w)));
     // The round's own design, so the later round's combined design keeps it: stratum labels
     // (the stratum variable's codes), clusters (pseudonymous like the key), calibration.
     if spec.design.strata.is_some() {

@@ -339,7 +339,7 @@ fn manifest(r: &RunResult) -> Result<Value> {
         inputs.push(json!({
             "path": src.file, "role": "responses", "bytes": src.bytes, "sha256": src.sha256,
             "layout": format!("{:?}", src.layout).to_lowercase(), "sheet": src.sheet, "encoding": src.encoding,
-            "delimiter": src.delimiter.map(|d| d.to_string()), "rows": src.rows.len(),
+            "delimiter": src.delimiter.map(|d| d.to_string()), "rows": src.rows_read,
         }));
     }
     if let Some(prev) = &r.previous {

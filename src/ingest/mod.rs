@@ -66,7 +66,10 @@ pub struct SourceTable {
     /// Number of header rows the layout has (Qualtrics 3, SurveyMonkey 2, others 1).
     pub header_rows: usize,
     pub columns: Vec<Column>,
+    /// The data rows; emptied by [`SourceTable::release_rows`] once cleaning has read them.
     pub rows: Vec<SourceRow>,
+    /// How many data rows the file held (kept when the rows are released).
+    pub rows_read: usize,
     pub sha256: String,
     pub bytes: u64,
     /// Things worth telling the user (encoding fallbacks, error cells, …), as warnings.
@@ -80,6 +83,12 @@ impl SourceTable {
             Some(s) => format!("{} [{s}]", self.file),
             None => self.file.clone(),
         }
+    }
+
+    /// Drop the rows (cleaning has turned them into records and quarantine entries); what the
+    /// manifest and report say about the file stays.
+    pub fn release_rows(&mut self) {
+        self.rows = Vec::new();
     }
 
     /// What `supplyrisk inspect --json` prints (documented in docs/inspect.md).
@@ -219,8 +228,14 @@ pub(crate) struct Grid {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest.iter() {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 const WORKBOOK_EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
@@ -286,6 +301,7 @@ pub fn read_bytes(
         header_row: shaped.header_row,
         header_rows: shaped.header_rows,
         columns: shaped.columns,
+        rows_read: shaped.rows.len(),
         rows: shaped.rows,
         sha256,
         bytes: bytes.len() as u64,

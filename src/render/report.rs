@@ -941,7 +941,7 @@ pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
                     s.label(),
                     format!("{:?}", s.layout).to_lowercase(),
                     s.encoding.clone().unwrap_or_else(|| "workbook".into()),
-                    s.rows.len().to_string(),
+                    s.rows_read.to_string(),
                     kept.to_string(),
                 ]
             })
