@@ -70,9 +70,9 @@ fn main() {
     drop(sources);
     // Cleaning keeps ~91 % of the rows (duplicates, tests, previews go); top the kept records
     // up to exactly one million by repeating the first ones.
-    let short = common::ROWS.saturating_sub(cleaned.records.len());
-    let extra: Vec<_> = cleaned.records[..short].to_vec();
-    cleaned.records.extend(extra);
+    let kept = cleaned.records.len();
+    let cycled: Vec<usize> = (0..common::ROWS.max(kept)).map(|i| i % kept).collect();
+    cleaned.records = cleaned.records.select(&cycled);
     let scores = supplyrisk::score::score(&spec.spec, &cleaned.records);
     let weighted = weight(&spec.spec, &pop, &cleaned.records).expect("weight");
     let n = cleaned.records.len();

@@ -381,8 +381,14 @@ pub fn clean_table(r: &RunResult) -> Table {
         "respondent",
         respondent_ids(recs.len()).into_iter().map(Some),
     )
-    .codes("source_file", recs.iter().map(|x| Some(x.file.as_str())))
-    .codes("source_sheet", recs.iter().map(|x| x.sheet.as_deref()))
+    .codes(
+        "source_file",
+        recs.rows().iter().map(|x| Some(x.file.as_str())),
+    )
+    .codes(
+        "source_sheet",
+        recs.rows().iter().map(|x| x.sheet.as_deref()),
+    )
     .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
     .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
     .boolean("finished", recs.iter().map(|x| x.meta.finished))
@@ -402,26 +408,35 @@ pub fn clean_table(r: &RunResult) -> Table {
         if s.respondent.identifying.contains(&q.id) {
             continue;
         }
+        // Column by column; what a cell shows depends on the answer alone, so it is worked
+        // out once per distinct answer and looked up per record.
+        let column = recs.column(qi);
+        let per_record = |per_value: &[Option<i64>]| -> Vec<Option<i64>> {
+            (0..column.len())
+                .map(|i| per_value[column.slot(i)])
+                .collect()
+        };
         match q.kind {
             QuestionType::Numeric => {
-                t.float(&q.id, recs.iter().map(|x| x.answers[qi].as_number()));
+                t.float(&q.id, column.iter().map(Answer::as_number));
             }
             QuestionType::Text => {
                 t.text(
                     &q.id,
-                    recs.iter()
-                        .map(|x| x.answers[qi].as_text().map(str::to_string)),
+                    column.iter().map(|a| a.as_text().map(str::to_string)),
                 );
             }
             QuestionType::Multi => {
                 for o in s.options(q) {
-                    t.int(
-                        &format!("{}.{}", q.id, o.code),
-                        recs.iter().map(|x| match &x.answers[qi] {
+                    let per_value: Vec<Option<i64>> = column
+                        .values()
+                        .iter()
+                        .map(|a| match a {
                             Answer::Codes(cs) => Some(i64::from(cs.contains(&o.code.0))),
                             _ => None,
-                        }),
-                    );
+                        })
+                        .collect();
+                    t.int(&format!("{}.{}", q.id, o.code), per_record(&per_value));
                 }
             }
             _ => {
@@ -434,17 +449,22 @@ pub fn clean_table(r: &RunResult) -> Table {
                     .collect();
                 let mut levels: Vec<String> = options.iter().map(|o| o.code.0.clone()).collect();
                 levels.extend(missing.iter().cloned());
-                t.indexed(
-                    &q.id,
-                    levels,
-                    recs.iter().map(|x| match &x.answers[qi] {
+                let per_value: Vec<Option<u32>> = column
+                    .values()
+                    .iter()
+                    .map(|a| match a {
                         Answer::Code(c) => Some(u32::from(c.index)),
                         Answer::Missing(c) => missing
                             .iter()
                             .position(|m| **m == **c)
                             .map(|i| (options.len() + i) as u32),
                         _ => None,
-                    }),
+                    })
+                    .collect();
+                t.indexed(
+                    &q.id,
+                    levels,
+                    (0..column.len()).map(|i| per_value[column.slot(i)]),
                 );
             }
         }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::clean::{Cleaned, Record};
+use crate::clean::{Cleaned, Records};
 use crate::estimate::EstimateRow;
 use crate::ingest::SourceTable;
 use crate::score::Scores;
@@ -49,7 +49,7 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    pub fn records(&self) -> &[Record] {
+    pub fn records(&self) -> &Records {
         &self.cleaned.records
     }
 }

@@ -191,8 +191,24 @@ impl Table {
     fn csv_rows(&self, rows: std::ops::Range<usize>) -> std::result::Result<Vec<u8>, csv::Error> {
         let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 64));
         let mut buf = String::new();
+        // A vocabulary column's cells are its levels as written (formula-neutralized once).
+        let written_levels: Vec<Option<Vec<std::borrow::Cow<str>>>> = self
+            .columns
+            .iter()
+            .map(|(_, c)| match c {
+                Values::Codes { levels, .. } => {
+                    Some(levels.iter().map(|l| neutralize_formula(l)).collect())
+                }
+                _ => None,
+            })
+            .collect();
         for i in rows {
-            for (_, c) in &self.columns {
+            for ((_, c), levels) in self.columns.iter().zip(&written_levels) {
+                if let (Values::Codes { codes, .. }, Some(levels)) = (c, levels) {
+                    let cell = codes[i].and_then(|k| levels.get(k as usize));
+                    w.write_field(cell.map_or(&b""[..], |l| l.as_bytes()))?;
+                    continue;
+                }
                 c.write_cell(i, &mut buf);
                 w.write_field(buf.as_bytes())?;
             }

@@ -14,29 +14,18 @@
 //! run ([`CleaningLog::invariant_violations`]).
 
 mod binding;
+mod records;
 mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 use crate::ingest::{RowMeta, SourceTable};
-use crate::spec::{DuplicateRule, LoadedSpec, RuleAction, Spec};
+use crate::spec::{DuplicateRule, LoadedSpec, QuestionType, RuleAction, Spec};
 
 pub use binding::{bind_source, header_key, Binding};
+pub use records::{AnswerColumn, RecordRef, Records, RowInfo};
 pub use values::{normalize_label, similarity_at_least, Answer, Choice, Matcher, Recode};
-
-/// An analysis record: one kept response.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub file: String,
-    pub sheet: Option<String>,
-    pub row: usize,
-    pub meta: RowMeta,
-    /// One answer per spec question, in spec order.
-    pub answers: Vec<Answer>,
-    /// Rules set to `flag` that caught this record.
-    pub flags: Vec<Reason>,
-}
 
 /// Why a row was excluded or flagged. The code is stable (quarantine file, flags, cleaning log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,7 +127,7 @@ impl CleaningLog {
 
 #[derive(Debug, Clone)]
 pub struct Cleaned {
-    pub records: Vec<Record>,
+    pub records: Records,
     pub quarantine: Vec<Quarantined>,
     pub log: CleaningLog,
 }
@@ -155,7 +144,9 @@ pub type Frame = BTreeMap<String, BTreeSet<String>>;
 /// A row that passed the per-row rules: where it is, so its raw values can be recovered if a
 /// later rule quarantines it.
 struct Candidate {
-    record: Record,
+    info: RowInfo,
+    /// Position among all rows read (the row's slot in every column).
+    read: usize,
     source: usize,
     row_index: usize,
     duration: Option<f64>,
@@ -277,11 +268,14 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         .collect();
     let mut matchers: Vec<Matcher> = s.questions.iter().map(|q| Matcher::new(s, q)).collect();
     let mut all_bindings = Vec::with_capacity(sources.len());
-    // Recoded cells per question and raw text (a raw text always reads the same way), counted
-    // without building the log's key for each cell; folded into `log.recodes` at the end.
-    type Recoded = (String, &'static str, RecodeCount);
-    let mut recoded: Vec<std::collections::HashMap<String, Recoded>> =
-        vec![std::collections::HashMap::new(); s.questions.len()];
+    // Every row read, column by column: a raw text always reads the same way, so each is
+    // read once per question and its answer shared.
+    let mut columns = records::ColumnsBuilder::new(s.questions.len());
+    let mut read = 0usize;
+    // Per question and answer slot, when the raw text was recoded: (raw, rule, similarity,
+    // cells read so) — folded into `log.recodes` at the end.
+    type Recoded = Option<(String, &'static str, Option<f64>, usize)>;
+    let mut recoded: Vec<Vec<Recoded>> = vec![Vec::new(); s.questions.len()];
 
     for (si, table) in sources.iter().enumerate() {
         let label = table.label();
@@ -326,7 +320,6 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             }
         }
         for (ri, row) in table.rows.iter().enumerate() {
-            let mut answers = Vec::with_capacity(s.questions.len());
             for (qi, ((q, b), m)) in s
                 .questions
                 .iter()
@@ -334,25 +327,43 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 .zip(matchers.iter_mut())
                 .enumerate()
             {
-                let (answer, raw, how) = values::read_answer(s, q, m, b, &row.cells);
-                if let Some(how) = how {
-                    match recoded[qi].get_mut(raw.as_ref()) {
-                        Some(e) => {
-                            e.2.count += 1;
-                            e.2.similarity = how.similarity;
-                        }
-                        None => {
-                            let count = RecodeCount {
-                                count: 1,
-                                similarity: how.similarity,
-                            };
-                            recoded[qi]
-                                .insert(raw.into_owned(), (answer.describe(), how.how, count));
-                        }
+                let slot = match b {
+                    // Free text: every answer its own.
+                    _ if q.kind == QuestionType::Text => {
+                        columns.push(qi, values::read_answer(s, q, m, b, &row.cells).0);
+                        continue;
                     }
+                    Binding::Column(col) => {
+                        let raw = row.cells.get(*col).unwrap_or_default();
+                        let (slot, _) = columns.intern(qi, raw, || {
+                            let (answer, raw, how) = values::read_answer(s, q, m, b, &row.cells);
+                            recoded[qi]
+                                .push(how.map(|h| (raw.into_owned(), h.how, h.similarity, 0)));
+                            answer
+                        });
+                        slot
+                    }
+                    // Absent, or split over one column per option: the options chosen decide.
+                    _ => {
+                        let (answer, _, _) = values::read_answer(s, q, m, b, &row.cells);
+                        let key = match &answer {
+                            Answer::Codes(cs) => cs.join("\u{1f}"),
+                            _ => String::new(),
+                        };
+                        let (slot, new) = columns.intern(qi, &key, || answer);
+                        if new {
+                            recoded[qi].push(None);
+                        }
+                        slot
+                    }
+                };
+                if let Some(r) = &mut recoded[qi][slot] {
+                    r.3 += 1;
                 }
-                answers.push(answer);
             }
+            let this = read;
+            read += 1;
+            let answer = |qi: usize| columns.answer(qi, this);
             let mut drop = Vec::new();
             let mut flags = Vec::new();
             let mut messages = Vec::new();
@@ -394,7 +405,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                         &mut flags,
                     );
                 }
-                match answers[key_idx].as_text().map(str::trim) {
+                match answer(key_idx).as_text().map(str::trim) {
                     None | Some("") => apply(
                         RuleAction::Drop,
                         Reason::MissingKey,
@@ -414,7 +425,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     Some(_) => {}
                 }
                 if !scored.is_empty() {
-                    let answered = scored.iter().filter(|&&i| answers[i].is_answered()).count();
+                    let answered = scored.iter().filter(|&&i| answer(i).is_answered()).count();
                     let share = answered as f64 / scored.len() as f64;
                     if share < rules.min_answered_share {
                         apply(
@@ -432,9 +443,9 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     }
                 }
                 for (qi, var) in &design_vars {
-                    match answers[*qi].as_code() {
+                    match answer(*qi).as_code() {
                         None => {
-                            let why = match &answers[*qi] {
+                            let why = match answer(*qi) {
                                 Answer::Invalid(why) => format!(": {why}"),
                                 Answer::Missing(code) => format!(": declared missing (`{code}`)"),
                                 _ => ": left blank".to_string(),
@@ -460,7 +471,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     }
                 }
                 if let Some((qi, c)) = cluster {
-                    let has_psu = match &answers[qi] {
+                    let has_psu = match answer(qi) {
                         Answer::Code(_) | Answer::Number(_) => true,
                         Answer::Text(t) => !t.trim().is_empty(),
                         _ => false,
@@ -476,10 +487,8 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     }
                 }
                 for (g, grid) in grids.iter().enumerate() {
-                    let codes: Vec<&str> = grid
-                        .iter()
-                        .filter_map(|&qi| answers[qi].as_code())
-                        .collect();
+                    let codes: Vec<&str> =
+                        grid.iter().filter_map(|&qi| answer(qi).as_code()).collect();
                     if codes.len() >= rules.straightline_min_items.max(2)
                         && codes.iter().all(|c| *c == codes[0])
                     {
@@ -499,27 +508,27 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     }
                 }
             }
-            let record = Record {
+            let info = RowInfo {
                 file: table.file.clone(),
                 sheet: table.sheet.clone(),
                 row: row.row,
                 meta: row.meta.clone(),
-                answers,
                 flags,
             };
             if drop.is_empty() {
-                let duration = duration_of(&record.meta);
+                let duration = duration_of(&info.meta);
                 candidates.push(Candidate {
-                    record,
+                    info,
+                    read: this,
                     source: si,
                     row_index: ri,
                     duration,
                 });
             } else {
                 quarantine.push(Quarantined {
-                    file: record.file,
-                    sheet: record.sheet,
-                    row: record.row,
+                    file: info.file,
+                    sheet: info.sheet,
+                    row: info.row,
                     reasons: drop,
                     message: messages.join("; "),
                     raw: raw_values(s, &mut matchers, &bindings, &row.cells),
@@ -528,14 +537,18 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         }
         all_bindings.push(bindings);
     }
-    for (q, by_raw) in s.questions.iter().zip(recoded) {
-        for (raw, (answer, how, count)) in by_raw {
+    for (qi, (q, by_slot)) in s.questions.iter().zip(recoded).enumerate() {
+        for (slot, r) in by_slot.into_iter().enumerate() {
+            let Some((raw, how, similarity, count)) = r else {
+                continue;
+            };
+            let answer = columns.value(qi, slot).describe();
             let entry = log
                 .recodes
                 .entry((q.id.clone(), raw, answer, how))
                 .or_default();
-            entry.count += count.count;
-            entry.similarity = count.similarity;
+            entry.count += count;
+            entry.similarity = similarity;
         }
     }
 
@@ -548,9 +561,9 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 &all_bindings[c.source],
                 &sources[c.source].rows[c.row_index].cells,
             ),
-            file: c.record.file,
-            sheet: c.record.sheet,
-            row: c.record.row,
+            file: c.info.file,
+            sheet: c.info.sheet,
+            row: c.info.row,
             reasons: vec![reason],
             message,
         };
@@ -574,7 +587,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                             quarantine.push(late(c, Reason::Speeder, message, &mut matchers));
                             continue;
                         }
-                        c.record.flags.push(Reason::Speeder);
+                        c.info.flags.push(Reason::Speeder);
                         kept.push(c);
                     }
                     _ => kept.push(c),
@@ -588,7 +601,8 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
     let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     if act.duplicate != RuleAction::Off {
         for (i, c) in candidates.iter().enumerate() {
-            let k = c.record.answers[key_idx]
+            let k = columns
+                .answer(key_idx, c.read)
                 .as_text()
                 .unwrap_or_default()
                 .trim()
@@ -606,10 +620,10 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                         format!(
                             "{} row {}",
                             place(
-                                &candidates[i].record.file,
-                                candidates[i].record.sheet.as_deref()
+                                &candidates[i].info.file,
+                                candidates[i].info.sheet.as_deref()
                             ),
-                            candidates[i].record.row
+                            candidates[i].info.row
                         )
                     })
                     .collect();
@@ -626,15 +640,15 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 .iter()
                 .max_by_key(|&&i| {
                     (
-                        candidates[i].record.meta.finished != Some(false),
-                        candidates[i].record.meta.submitted.clone(),
+                        candidates[i].info.meta.finished != Some(false),
+                        candidates[i].info.meta.submitted.clone(),
                         i,
                     )
                 })
                 .unwrap_or(&idxs[0]),
             DuplicateRule::First => *idxs
                 .iter()
-                .min_by_key(|&&i| (candidates[i].record.meta.submitted.clone(), i))
+                .min_by_key(|&&i| (candidates[i].info.meta.submitted.clone(), i))
                 .unwrap_or(&idxs[0]),
         };
         for &i in idxs {
@@ -648,8 +662,8 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         .map(|c| {
             format!(
                 "{} row {}",
-                place(&c.record.file, c.record.sheet.as_deref()),
-                c.record.row
+                place(&c.info.file, c.info.sheet.as_deref()),
+                c.info.row
             )
         })
         .collect();
@@ -658,7 +672,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         DuplicateRule::First => "first",
         DuplicateRule::Error => "error",
     };
-    let mut records = Vec::with_capacity(candidates.len());
+    let mut kept = Vec::with_capacity(candidates.len());
     for (i, mut c) in candidates.into_iter().enumerate() {
         match (superseded[i], act.duplicate) {
             (Some(keep), RuleAction::Drop) => {
@@ -669,12 +683,13 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 quarantine.push(late(c, Reason::Duplicate, message, &mut matchers));
             }
             (Some(_), _) => {
-                c.record.flags.push(Reason::Duplicate);
-                records.push(c.record);
+                c.info.flags.push(Reason::Duplicate);
+                kept.push((c.read, c.info));
             }
-            (None, _) => records.push(c.record),
+            (None, _) => kept.push((c.read, c.info)),
         }
     }
+    let records = columns.finish(kept);
 
     // Accounting: `log.sources` is in the order of `sources`.
     let source_of = |file: &str, sheet: Option<&str>| {
@@ -690,7 +705,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             log.sources[si].1.quarantined += 1;
         }
     }
-    for r in &records {
+    for r in records.rows() {
         for f in &r.flags {
             *log.flagged.entry(f.code()).or_insert(0) += 1;
         }

@@ -15,7 +15,7 @@ pub mod names;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::clean::{Answer, Record};
+use crate::clean::{Answer, RecordRef, Records};
 use crate::error::Result;
 use crate::estimate::SegmentPartitions;
 use crate::estimate::{nchs_proportion, proportion_method, segments, EstimateRow, Segment, ALL};
@@ -136,13 +136,13 @@ impl Analysis {
 }
 
 /// The names a record gives, in order: every supplier question's text split on the separators.
-fn typed_names(spec: &Spec, c: &ConcentrationSpec, rec: &Record) -> Vec<String> {
+fn typed_names(spec: &Spec, c: &ConcentrationSpec, rec: RecordRef<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for id in &c.suppliers {
         let Some(qi) = spec.questions.iter().position(|q| q.id == *id) else {
             continue;
         };
-        if let Answer::Text(t) = &rec.answers[qi] {
+        if let Answer::Text(t) = rec.answer(qi) {
             for part in t.split(|ch: char| c.separators.contains(ch)) {
                 let part = part.trim();
                 if !part.is_empty() {
@@ -311,7 +311,7 @@ fn as_list(typed: &str, table: &AliasTable, threshold: f64) -> Option<Vec<String
 pub fn resolve_names(
     loaded: &LoadedSpec,
     c: &ConcentrationSpec,
-    records: &[Record],
+    records: &Records,
 ) -> Result<Resolved> {
     let table = AliasTable::read(&loaded.input(&c.aliases, "concentration.aliases")?)?;
     let spec = &loaded.spec;
@@ -439,7 +439,7 @@ fn flag_mean_like(flags: &mut Vec<&'static str>, n_eff: f64, est: f64, se: f64, 
 /// The whole concentration stage; `None` when the spec has no `[concentration]` section.
 pub fn analyse(
     loaded: &LoadedSpec,
-    records: &[Record],
+    records: &Records,
     weighted: &Weighted,
 ) -> Result<Option<Analysis>> {
     let spec = &loaded.spec;
@@ -504,7 +504,7 @@ pub fn analyse(
         .and_then(|id| spec.questions.iter().position(|q| q.id == id));
     let no_alt: Vec<f64> = records
         .iter()
-        .map(|r| match alt_qi.map(|qi| &r.answers[qi]) {
+        .map(|r| match alt_qi.map(|qi| r.answer(qi)) {
             Some(Answer::Code(code)) => {
                 f64::from(u8::from(c.no_alternative.iter().any(|x| x == &**code)))
             }

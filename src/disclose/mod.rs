@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use attack::{Polytope, Sense};
 
-use crate::clean::Record;
+use crate::clean::Records;
 use crate::concentration::{self as conc, Analysis};
 use crate::estimate::{
     self, ComparisonRow, DistributionRow, EstimateRow, WeightSummaryRow, ALL, NCHS_SUPPRESS,
@@ -190,7 +190,7 @@ pub enum Mode {
 /// audit; the rows' `suppressed` and `flag` are set, unpublished suppliers dropped.
 pub fn disclose(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     weighted: &Weighted,
     results: Results<'_>,
@@ -452,7 +452,7 @@ fn single_points_of_failure(spec: &Spec, c: &mut Analysis) {
 /// segment value)`.
 fn dominance(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     weighted: &Weighted,
     policy: &Policy,
@@ -665,15 +665,16 @@ struct Model {
 }
 
 /// The observed range of each numeric question's answers, for questions without a `range`.
-fn observed_ranges(spec: &Spec, records: &[Record]) -> BTreeMap<String, (f64, f64)> {
+fn observed_ranges(spec: &Spec, records: &Records) -> BTreeMap<String, (f64, f64)> {
     let mut out = BTreeMap::new();
     for (qi, q) in spec.questions.iter().enumerate() {
         if q.range.is_some() || q.kind != crate::spec::QuestionType::Numeric {
             continue;
         }
         let (lo, hi) = records
+            .column(qi)
             .iter()
-            .filter_map(|r| r.answers.get(qi).and_then(|a| a.as_number()))
+            .filter_map(|a| a.as_number())
             .filter(|x| x.is_finite())
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
                 (a.min(x), b.max(x))

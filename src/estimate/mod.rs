@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::clean::{Answer, Record};
+use crate::clean::{Answer, Records};
 use crate::kernels::dist::pt_two_sided;
 use crate::kernels::domains::{
     Difference, DomainEstimate, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN,
@@ -76,11 +76,11 @@ fn question_index(spec: &Spec, id: &str) -> Option<usize> {
 }
 
 /// Every segment to estimate: overall, each level of each segment variable, each cross.
-pub fn segments(spec: &Spec, records: &[Record]) -> Vec<Segment> {
+pub fn segments(spec: &Spec, records: &Records) -> Vec<Segment> {
     segments_with(spec, records, &AnswerSetCache::default())
 }
 
-fn segments_with(spec: &Spec, records: &[Record], cache: &AnswerSetCache) -> Vec<Segment> {
+fn segments_with(spec: &Spec, records: &Records, cache: &AnswerSetCache) -> Vec<Segment> {
     let mut out = Vec::new();
     for vars in spec.segmentations() {
         if vars.is_empty() {
@@ -161,11 +161,11 @@ fn segments_with(spec: &Spec, records: &[Record], cache: &AnswerSetCache) -> Vec
 const NOT_AN_OPTION: u32 = u32::MAX;
 
 /// Each record's option index for question `qi` ([`NOT_AN_OPTION`] when not a single code).
-fn option_indexes(records: &[Record], qi: usize) -> Vec<u32> {
+fn option_indexes(records: &Records, qi: usize) -> Vec<u32> {
     records
         .iter()
         .map(|r| {
-            r.answers[qi]
+            r.answer(qi)
                 .choice()
                 .map_or(NOT_AN_OPTION, |c| u32::from(c.index))
         })
@@ -175,7 +175,7 @@ fn option_indexes(records: &[Record], qi: usize) -> Vec<u32> {
 /// Per-record numeric values of a metric variable (NaN = missing).
 /// The values of a numeric variable (a numeric question, `risk_index`, `maturity:<domain>`) per
 /// record; NaN when missing.
-pub fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<f64> {
+pub fn numeric_values(spec: &Spec, records: &Records, scores: &Scores, var: &str) -> Vec<f64> {
     if var == RISK_INDEX {
         return scores
             .risk_index
@@ -208,7 +208,7 @@ pub fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &st
         return records
             .iter()
             .map(|r| {
-                r.answers[qi]
+                r.answer(qi)
                     .choice()
                     .and_then(|c| options.get(usize::from(c.index)))
                     .and_then(|o| o.score)
@@ -218,7 +218,7 @@ pub fn numeric_values(spec: &Spec, records: &[Record], scores: &Scores, var: &st
     }
     records
         .iter()
-        .map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN))
+        .map(|r| r.answer(qi).as_number().unwrap_or(f64::NAN))
         .collect()
 }
 
@@ -235,7 +235,7 @@ struct AnswerSetCache {
 }
 
 impl AnswerSetCache {
-    fn new(spec: &Spec, records: &[Record]) -> Self {
+    fn new(spec: &Spec, records: &Records) -> Self {
         let mut wanted: Vec<usize> = spec
             .metrics
             .iter()
@@ -258,39 +258,22 @@ impl AnswerSetCache {
             .iter()
             .map(|c| c.iter().map(|x| code_key(x)).collect())
             .collect();
-        let convert = |chunk: &[Record]| -> Vec<Vec<Option<u64>>> {
-            let mut out: Vec<Vec<Option<u64>>> = wanted
-                .iter()
-                .map(|_| Vec::with_capacity(chunk.len()))
-                .collect();
-            for r in chunk {
-                for (((&qi, codes), keys), col) in
-                    wanted.iter().zip(&codes).zip(&keys).zip(out.iter_mut())
-                {
-                    col.push(answer_set(&r.answers[qi], codes, keys));
-                }
-            }
-            out
-        };
-        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let chunk = records.len().div_ceil(threads).max(1);
-        let parts: Vec<Vec<Vec<Option<u64>>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = records
-                .chunks(chunk)
-                .map(|c| scope.spawn(move || convert(c)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
+        // An answer's set depends on the answer alone: once per distinct answer, then looked
+        // up per record.
         let by_question = wanted
             .iter()
             .zip(codes)
-            .enumerate()
-            .map(|(k, (&qi, codes))| {
-                let sets: Vec<Option<u64>> =
-                    parts.iter().flat_map(|p| p[k].iter().copied()).collect();
+            .zip(&keys)
+            .map(|((&qi, codes), keys)| {
+                let column = records.column(qi);
+                let per_value: Vec<Option<u64>> = column
+                    .values()
+                    .iter()
+                    .map(|a| answer_set(a, &codes, keys))
+                    .collect();
+                let sets: Vec<Option<u64>> = (0..column.len())
+                    .map(|i| per_value[column.slot(i)])
+                    .collect();
                 (qi, (Arc::new(sets), codes))
             })
             .collect();
@@ -339,7 +322,7 @@ fn answer_set(answer: &Answer, codes: &[String], keys: &[(usize, u64)]) -> Optio
 /// = not answered), and the level codes — or `None` when the variable has more than 64 levels.
 fn answer_sets(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     cache: &AnswerSetCache,
     var: &str,
@@ -359,7 +342,7 @@ fn answer_sets(
     let keys: Vec<(usize, u64)> = codes.iter().map(|x| code_key(x)).collect();
     let sets = records
         .iter()
-        .map(|r| answer_set(&r.answers[qi], &codes, &keys))
+        .map(|r| answer_set(r.answer(qi), &codes, &keys))
         .collect();
     Some((Arc::new(sets), codes))
 }
@@ -368,7 +351,7 @@ fn answer_sets(
 /// level set with one level.
 fn indicator(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     var: &str,
     levels: &[String],
@@ -391,7 +374,7 @@ fn indicator(
     let qi = question_index(spec, var).unwrap_or(0);
     records
         .iter()
-        .map(|r| match &r.answers[qi] {
+        .map(|r| match r.answer(qi) {
             Answer::Code(c) => Some(u64::from(levels.iter().any(|l| l == &**c))),
             Answer::Codes(cs) => Some(u64::from(cs.iter().any(|c| levels.contains(c)))),
             // A numeric question: whether the value is one of the levels' numbers.
@@ -452,7 +435,7 @@ impl SeriesValues {
 /// quantile.
 fn metric_series(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     cache: &AnswerSetCache,
     m: &crate::spec::Metric,
@@ -782,7 +765,7 @@ impl SegmentConventions {
 /// Estimate every metric for every segment.
 pub fn estimate(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     weighted: &Weighted,
 ) -> Vec<EstimateRow> {
@@ -1162,7 +1145,7 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
 /// segment variable; p-values BH-adjusted within each table.
 pub fn comparisons(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     weighted: &Weighted,
 ) -> Vec<ComparisonRow> {
@@ -1380,7 +1363,7 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
 
 /// Each respondent's category of a categorical variable (a question's option index, or the
 /// risk tier); `None` where there is none.
-fn categories(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Vec<Option<usize>> {
+fn categories(spec: &Spec, records: &Records, scores: &Scores, var: &str) -> Vec<Option<usize>> {
     if var == RISK_TIER {
         return scores.tier.clone();
     }
@@ -1397,7 +1380,7 @@ fn categories(spec: &Spec, records: &[Record], scores: &Scores, var: &str) -> Ve
 /// `svychisq` on a subset of the full design): one row per statistic asked for.
 fn association(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     survey: &Survey<'_>,
     (id, version): (&str, u32),
@@ -1501,20 +1484,21 @@ fn association(
 /// key (SHA-256 of the survey id and the respondent key, so it matches across rounds of one
 /// survey and nothing else), the final weight, each single segment variable's code, and one
 /// column per mean or proportion series, named `<metric_id>@<version>|<statistic>|<level>`.
-pub fn panel_table(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weighted) -> Table {
+pub fn panel_table(spec: &Spec, records: &Records, scores: &Scores, weighted: &Weighted) -> Table {
     let weights = &weighted.weights;
     let key_q = question_index(spec, &spec.respondent.key);
     let mut t = Table::new();
     let panel_keys: Vec<Option<String>> = {
         use rayon::prelude::*;
-        records
-            .par_iter()
-            .map(|r| {
+        (0..records.len())
+            .into_par_iter()
+            .map(|i| {
+                let r = records.get(i);
                 let key = key_q
-                    .and_then(|qi| r.answers[qi].as_text().map(str::to_string))
-                    .or_else(|| key_q.and_then(|qi| r.answers[qi].as_code().map(str::to_string)))
+                    .and_then(|qi| r.answer(qi).as_text().map(str::to_string))
+                    .or_else(|| key_q.and_then(|qi| r.answer(qi).as_code().map(str::to_string)))
                     .or_else(|| {
-                        key_q.and_then(|qi| r.answers[qi].as_number().map(|x| x.to_string()))
+                        key_q.and_then(|qi| r.answer(qi).as_number().map(|x| x.to_string()))
                     })?;
                 let material = format!("{}\n{}", spec.survey.id, key.trim());
                 Some(crate::ingest::sha256_hex(material.as_bytes()))
@@ -1729,7 +1713,7 @@ pub struct DistributionRow {
 /// bin is a domain proportion with its linearized SE and the spec's proportion CI.
 pub fn distributions(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     weighted: &Weighted,
 ) -> Vec<DistributionRow> {

@@ -2,7 +2,7 @@
 //! (R's `svyglm` + `confint` + `regTermTest`), as rows of `tables/models.csv`. The design
 //! matrix is built here from the clean records and scores; the fit is `kernels::glm`.
 
-use crate::clean::Record;
+use crate::clean::Records;
 use crate::error::{Error, Result};
 use crate::kernels::dist::{pt_two_sided, qt};
 use crate::kernels::estimators::Survey;
@@ -103,7 +103,7 @@ pub struct Models {
 }
 
 /// Fit every `[[models]]` entry.
-pub fn models(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weighted) -> Models {
+pub fn models(spec: &Spec, records: &Records, scores: &Scores, weighted: &Weighted) -> Models {
     let survey = Survey {
         design: &weighted.design,
         weights: &weighted.weights,
@@ -122,7 +122,7 @@ pub fn models(spec: &Spec, records: &[Record], scores: &Scores, weighted: &Weigh
 
 fn fit_one(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     scores: &Scores,
     survey: &Survey<'_>,
     weighted: &Weighted,

@@ -2,7 +2,7 @@
 //! sample size and weighting design effect, the weight distribution, its coefficient of
 //! variation, and how many weights trimming changed. What is published is `disclose`'s call.
 
-use crate::clean::Record;
+use crate::clean::Records;
 use crate::kernels::estimators::{kish_ess, quantile_math};
 use crate::spec::Spec;
 use crate::table::Table;
@@ -32,7 +32,7 @@ pub struct WeightSummaryRow {
 /// Weight diagnostics of every segment, in the order of [`super::segments`].
 pub fn weight_summary(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     weighted: &Weighted,
 ) -> Vec<WeightSummaryRow> {
     let w = &weighted.weights;

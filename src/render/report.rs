@@ -738,12 +738,12 @@ fn quality(r: &RunResult) -> Value {
                 let skipped = r
                     .records()
                     .iter()
-                    .filter(|x| !x.answers[qi].is_answered())
+                    .filter(|x| !x.answer(qi).is_answered())
                     .count();
                 let missing = r
                     .records()
                     .iter()
-                    .filter(|x| matches!(x.answers[qi], crate::clean::Answer::Missing(_)))
+                    .filter(|x| matches!(x.answer(qi), crate::clean::Answer::Missing(_)))
                     .count();
                 vec![
                     q.id.clone(),

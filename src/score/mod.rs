@@ -14,7 +14,7 @@
 //! rounded fraction. Only numeric items (a real answer scaled over `score_range`) fall back to
 //! floating point, for the organizations that answered one.
 
-use crate::clean::{Answer, Record};
+use crate::clean::{Answer, Records};
 use crate::spec::{QuestionType, Spec};
 
 /// Scores for every record, in record order.
@@ -52,15 +52,30 @@ fn gcd(a: i128, b: i128) -> i128 {
     // library routine) while both fit.
     while b != 0 {
         if a <= u128::from(u64::MAX) && b <= u128::from(u64::MAX) {
-            let (mut x, mut y) = (a as u64, b as u64);
-            while y != 0 {
-                (x, y) = (y, x % y);
-            }
-            return i128::from(x.max(1));
+            return i128::from(binary_gcd(a as u64, b as u64).max(1));
         }
         (a, b) = (b, a % b);
     }
     a.max(1) as i128
+}
+
+/// Stein's binary GCD: shifts and subtractions, no division.
+fn binary_gcd(mut a: u64, mut b: u64) -> u64 {
+    if a == 0 || b == 0 {
+        return a | b;
+    }
+    let shift = (a | b).trailing_zeros();
+    a >>= a.trailing_zeros();
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == 0 {
+            return a << shift;
+        }
+    }
 }
 
 impl Ratio {
@@ -161,22 +176,6 @@ fn item_maturity_exact(spec: &Spec, qi: usize, answer: &Answer) -> Option<Ratio>
     }
 }
 
-/// Tier index for an exact risk index.
-fn tier_of_exact(spec: &Spec, index: Ratio) -> Option<usize> {
-    let tiers = &spec.scoring.tiers;
-    for (i, t) in tiers.iter().enumerate() {
-        match t.below {
-            None => return Some(i),
-            Some(b) => {
-                if index.lt(Ratio::from_f64(b)?)? {
-                    return Some(i);
-                }
-            }
-        }
-    }
-    Some(tiers.len().saturating_sub(1))
-}
-
 /// Maturity (0–1) of one answer to one question, when it scores.
 pub fn item_maturity(spec: &Spec, qi: usize, answer: &Answer) -> Option<f64> {
     let q = &spec.questions[qi];
@@ -221,21 +220,78 @@ pub fn maturity_tier(m: f64) -> u8 {
     ((m * 4.0).floor() as u8 + 1).min(4)
 }
 
-pub fn score(spec: &Spec, records: &[Record]) -> Scores {
+/// What scoring needs of one question, worked out once per distinct answer of its column (an
+/// answer's maturity depends on the answer alone) and looked up per record.
+struct ItemTable<'a> {
+    column: &'a crate::clean::AnswerColumn,
+    numeric: bool,
+    exact: Vec<Option<Ratio>>,
+    float: Vec<Option<f64>>,
+}
+
+impl ItemTable<'_> {
+    fn exact(&self, i: usize) -> Option<Ratio> {
+        self.exact[self.column.slot(i)]
+    }
+
+    fn float(&self, i: usize) -> Option<f64> {
+        self.float[self.column.slot(i)]
+    }
+}
+
+/// The domain weights and tier bounds as fractions, once per round; `None` where a weight or
+/// bound has no exact fraction (the record is then scored in floating point).
+struct ExactConstants {
+    weights: Vec<Option<Ratio>>,
+    /// Per tier: `None` for the open top tier, else the bound as a fraction (if it has one).
+    below: Vec<Option<Option<Ratio>>>,
+}
+
+pub fn score(spec: &Spec, records: &Records) -> Scores {
     let domains: Vec<String> = spec.domains.iter().map(|d| d.id.clone()).collect();
-    let items: Vec<Vec<usize>> = domains
+    let items: Vec<Vec<ItemTable>> = domains
         .iter()
         .map(|d| {
             (0..spec.questions.len())
                 .filter(|&i| spec.questions[i].domain.as_deref() == Some(d.as_str()))
+                .map(|qi| {
+                    let column = records.column(qi);
+                    ItemTable {
+                        column,
+                        numeric: spec.questions[qi].kind == QuestionType::Numeric,
+                        exact: column
+                            .values()
+                            .iter()
+                            .map(|a| item_maturity_exact(spec, qi, a))
+                            .collect(),
+                        float: column
+                            .values()
+                            .iter()
+                            .map(|a| item_maturity(spec, qi, a))
+                            .collect(),
+                    }
+                })
                 .collect()
         })
         .collect();
+    let constants = ExactConstants {
+        weights: spec
+            .domains
+            .iter()
+            .map(|d| Ratio::from_f64(d.weight))
+            .collect(),
+        below: spec
+            .scoring
+            .tiers
+            .iter()
+            .map(|t| t.below.map(Ratio::from_f64))
+            .collect(),
+    };
     let mut maturity = Vec::with_capacity(records.len());
     let mut risk_index = Vec::with_capacity(records.len());
     let mut tier = Vec::with_capacity(records.len());
-    for r in records {
-        if let Some((dm, idx, t)) = score_exact(spec, &items, r) {
+    for r in 0..records.len() {
+        if let Some((dm, idx, t)) = score_exact(spec, &items, &constants, r) {
             tier.push(t);
             risk_index.push(idx);
             maturity.push(dm);
@@ -244,10 +300,7 @@ pub fn score(spec: &Spec, records: &[Record]) -> Scores {
         let dm: Vec<Option<f64>> = items
             .iter()
             .map(|qs| {
-                let scored: Vec<f64> = qs
-                    .iter()
-                    .filter_map(|&qi| item_maturity(spec, qi, &r.answers[qi]))
-                    .collect();
+                let scored: Vec<f64> = qs.iter().filter_map(|q| q.float(r)).collect();
                 if qs.is_empty()
                     || (scored.len() as f64) < spec.scoring.domain_min_answered * qs.len() as f64
                     || scored.is_empty()
@@ -284,28 +337,42 @@ pub fn score(spec: &Spec, records: &[Record]) -> Scores {
     }
 }
 
-/// One organization's scores in exact arithmetic; `None` when an item is numeric or a fraction
+/// Tier index for an exact risk index.
+fn tier_of_exact(constants: &ExactConstants, index: Ratio) -> Option<usize> {
+    for (i, below) in constants.below.iter().enumerate() {
+        match below {
+            None => return Some(i),
+            Some(b) => {
+                if index.lt((*b)?)? {
+                    return Some(i);
+                }
+            }
+        }
+    }
+    Some(constants.below.len().saturating_sub(1))
+}
+
+/// Record `r`'s scores in exact arithmetic; `None` when an item is numeric or a fraction
 /// outgrows i128 (the caller then scores in floating point).
 #[allow(clippy::type_complexity)]
 fn score_exact(
     spec: &Spec,
-    items: &[Vec<usize>],
-    r: &Record,
+    items: &[Vec<ItemTable>],
+    constants: &ExactConstants,
+    r: usize,
 ) -> Option<(Vec<Option<f64>>, Option<f64>, Option<usize>)> {
     let mut domain_means: Vec<Option<Ratio>> = Vec::with_capacity(items.len());
     for qs in items {
         let mut sum = Ratio::int(0);
         let mut scored = 0usize;
-        for &qi in qs {
-            if spec.questions[qi].kind == QuestionType::Numeric
-                && item_maturity(spec, qi, &r.answers[qi]).is_some()
-            {
+        for q in qs {
+            if q.numeric && q.float(r).is_some() {
                 return None;
             }
-            if let Some(m) = item_maturity_exact(spec, qi, &r.answers[qi]) {
+            if let Some(m) = q.exact(r) {
                 sum = sum.checked_add(m)?;
                 scored += 1;
-            } else if item_maturity(spec, qi, &r.answers[qi]).is_some() {
+            } else if q.float(r).is_some() {
                 return None;
             }
         }
@@ -320,8 +387,8 @@ fn score_exact(
     }
     let present: Vec<(Ratio, Ratio)> = domain_means
         .iter()
-        .zip(&spec.domains)
-        .filter_map(|(m, d)| m.map(|m| Ratio::from_f64(d.weight).map(|w| (m, w))))
+        .zip(&constants.weights)
+        .filter_map(|(m, w)| m.map(|m| w.map(|w| (m, w))))
         .collect::<Option<Vec<_>>>()?;
     let n_domains = items.len();
     let (idx, t) = if !present.is_empty()
@@ -337,7 +404,7 @@ fn score_exact(
         let one_minus =
             Ratio::int(1).checked_add(Ratio::new(-1, 1)?.checked_mul(msum.checked_div(wsum)?)?)?;
         let index = Ratio::int(100).checked_mul(one_minus)?;
-        (Some(index.to_f64()), Some(tier_of_exact(spec, index)?))
+        (Some(index.to_f64()), Some(tier_of_exact(constants, index)?))
     } else {
         (None, None)
     };
@@ -420,15 +487,15 @@ mod tests {
                 }
             })
             .collect();
-        let record = Record {
+        let info = crate::clean::RowInfo {
             file: "x.csv".into(),
             sheet: None,
             row: 2,
             meta: Default::default(),
-            answers,
             flags: Vec::new(),
         };
-        let s = score(&spec, &[record]);
+        let records = Records::from_rows(spec.questions.len(), [(info, answers)]);
+        let s = score(&spec, &records);
         assert_eq!(s.risk_index[0], Some(25.0));
         assert_eq!(spec.scoring.tiers[s.tier[0].unwrap()].name, "Moderate");
         let float = [0.5, 5.0 / 6.0, 5.0 / 6.0, 5.0 / 6.0].iter().sum::<f64>() / 4.0;
@@ -437,6 +504,35 @@ mod tests {
             0,
             "floats would say Low"
         );
+    }
+
+    /// The binary GCD agrees with Euclid's on small, large, equal, zero and coprime pairs.
+    #[test]
+    fn binary_gcd_is_euclid() {
+        fn euclid(mut a: u64, mut b: u64) -> u64 {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut pairs = vec![
+            (0, 0),
+            (0, 7),
+            (7, 0),
+            (12, 18),
+            (1 << 40, 6),
+            (u64::MAX, 3),
+        ];
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            pairs.push((x >> (x % 60), (x.rotate_left(17)) >> (x % 50)));
+        }
+        for (a, b) in pairs {
+            assert_eq!(binary_gcd(a, b), euclid(a, b), "gcd({a}, {b})");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 mod population;
 
-use crate::clean::{Answer, Record};
+use crate::clean::{Answer, RecordRef, Records};
 use crate::error::{Error, Result};
 use crate::kernels::calibration::{
     poststratify, poststratify_partial, rake_until, Calibration, CalibrationError, Margin,
@@ -65,9 +65,9 @@ pub struct Weighted {
     pub psu_levels: Option<Vec<String>>,
 }
 
-fn code_of<'a>(spec: &Spec, r: &'a Record, var: &str) -> Option<&'a str> {
+fn code_of<'a>(spec: &Spec, r: RecordRef<'a>, var: &str) -> Option<&'a str> {
     let qi = spec.questions.iter().position(|q| q.id == var)?;
-    r.answers[qi].as_code()
+    r.answer(qi).as_code()
 }
 
 /// A PSU identifier as written, whatever the question type: a code, a text, or a number (whole
@@ -87,7 +87,7 @@ fn identifier(a: &Answer) -> Option<String> {
 /// across strata without `nest`, and a missing PSU, are errors naming the codes and the row.
 fn psu_labels(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     c: &str,
     strata: &[u32],
     stratum_levels: &[String],
@@ -96,7 +96,7 @@ fn psu_labels(
     let mut labels = Vec::with_capacity(records.len());
     let mut stratum_of: std::collections::BTreeMap<String, u32> = Default::default();
     for (i, r) in records.iter().enumerate() {
-        let Some(id) = identifier(&r.answers[qi]) else {
+        let Some(id) = identifier(r.answer(qi)) else {
             return Err(Error::input(
                 format!("{} row {}", r.file, r.row),
                 format!("no value for the cluster (PSU) `{c}` (design.cluster); every response needs its PSU"),
@@ -134,7 +134,7 @@ fn psu_labels(
 /// are errors naming the row.
 fn fpc_from_variable(
     spec: &Spec,
-    records: &[Record],
+    records: &Records,
     strata: &[u32],
     stratum_levels: &[String],
     psu: &[u32],
@@ -143,7 +143,7 @@ fn fpc_from_variable(
     let qi = spec.questions.iter().position(|q| q.id == v).unwrap_or(0);
     let mut value: Vec<Option<f64>> = vec![None; stratum_levels.len()];
     for (i, r) in records.iter().enumerate() {
-        let x = match r.answers[qi].as_number() {
+        let x = match r.answer(qi).as_number() {
             Some(x) if x > 0.0 && x.is_finite() => x,
             other => {
                 return Err(Error::input(
@@ -182,7 +182,7 @@ fn fpc_from_variable(
         .collect())
 }
 
-fn levels_of(spec: &Spec, records: &[Record], var: &str) -> Result<Vec<String>> {
+fn levels_of(spec: &Spec, records: &Records, var: &str) -> Result<Vec<String>> {
     records
         .iter()
         .enumerate()
@@ -244,7 +244,7 @@ fn calibration_message(
 type Cells = (Vec<u32>, Vec<f64>, Vec<Vec<String>>);
 
 /// Codes of each record in the cells of `vars`, and targets per cell, from the population.
-fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> Result<Cells> {
+fn cells(spec: &Spec, pop: &Population, records: &Records, vars: &[String]) -> Result<Cells> {
     let margin = pop.margin(vars)?;
     let keys: Vec<Vec<String>> = margin.keys().cloned().collect();
     let targets: Vec<f64> = margin.values().copied().collect();
@@ -271,7 +271,7 @@ fn cells(spec: &Spec, pop: &Population, records: &[Record], vars: &[String]) -> 
 }
 
 /// Build the design and calibrate the weights.
-pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weighted> {
+pub fn weight(spec: &Spec, pop: &Population, records: &Records) -> Result<Weighted> {
     let n = records.len();
     if n < 2 {
         return Err(Error::Weighting(format!(
@@ -310,7 +310,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &[Record]) -> Result<Weigh
             let qi = spec.questions.iter().position(|x| &x.id == q).unwrap_or(0);
             records
                 .iter()
-                .map(|r| match r.answers[qi].as_number() {
+                .map(|r| match r.answer(qi).as_number() {
                     Some(w) if w > 0.0 && w.is_finite() => Ok(w),
                     other => Err(Error::input(
                         format!("{} row {}", r.file, r.row),
@@ -536,7 +536,7 @@ struct Fit {
 fn calibrate_weights(
     spec: &Spec,
     pop: &Population,
-    records: &[Record],
+    records: &Records,
     start: &[f64],
 ) -> Result<Fit> {
     let vars = &spec.weighting.variables;
@@ -622,7 +622,7 @@ fn median_of(w: &[f64]) -> f64 {
 }
 
 /// Largest relative margin error of `w` over the weighting variables' margins.
-fn margin_error(spec: &Spec, pop: &Population, records: &[Record], w: &[f64]) -> Result<f64> {
+fn margin_error(spec: &Spec, pop: &Population, records: &Records, w: &[f64]) -> Result<f64> {
     let mut worst: f64 = 0.0;
     for v in &spec.weighting.variables {
         let (codes, targets, _) = cells(spec, pop, records, std::slice::from_ref(v))?;
@@ -642,7 +642,7 @@ fn margin_error(spec: &Spec, pop: &Population, records: &[Record], w: &[f64]) ->
 fn trim_and_recalibrate(
     spec: &Spec,
     pop: &Population,
-    records: &[Record],
+    records: &Records,
     t: &Trim,
     mut fit: Fit,
 ) -> Result<(Fit, Option<TrimInfo>)> {
@@ -698,7 +698,7 @@ fn trim_and_recalibrate(
     Ok((fit, Some(info)))
 }
 
-fn run_calibrate(spec: &Spec, pop: &Population, records: &[Record], start: &[f64]) -> Result<Fit> {
+fn run_calibrate(spec: &Spec, pop: &Population, records: &Records, start: &[f64]) -> Result<Fit> {
     let mut margins = Vec::new();
     let mut targets = Vec::new();
     let mut names = Vec::new();
@@ -754,7 +754,7 @@ fn run_calibrate(spec: &Spec, pop: &Population, records: &[Record], start: &[f64
     })
 }
 
-fn run_rake(spec: &Spec, pop: &Population, records: &[Record], base: &[f64]) -> Result<Fit> {
+fn run_rake(spec: &Spec, pop: &Population, records: &Records, base: &[f64]) -> Result<Fit> {
     let mut margins = Vec::new();
     let mut names = Vec::new();
     let mut keys_all = Vec::new();

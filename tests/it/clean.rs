@@ -41,7 +41,7 @@ fn reasons(c: &Cleaned) -> BTreeMap<(String, usize), Vec<&'static str>> {
         .collect()
 }
 
-fn record<'a>(c: &'a Cleaned, file: &str, row: usize) -> &'a supplyrisk::clean::Record {
+fn record<'a>(c: &'a Cleaned, file: &str, row: usize) -> supplyrisk::clean::RecordRef<'a> {
     c.records
         .iter()
         .find(|r| r.file == file && r.row == row)
@@ -115,7 +115,7 @@ fn every_rule_quarantines_or_flags_the_row_it_should() {
 fn every_recode_path_is_read_and_logged() {
     let spec = spec_with(|t| t);
     let c = run_clean(&spec);
-    let r11 = &record(&c, Q, 14).answers;
+    let r11: Vec<Answer> = record(&c, Q, 14).answers().cloned().collect();
     // Question `qi`'s option `code`, with its position among the options.
     let code = |qi: usize, s: &str| {
         let options = spec.spec.options(&spec.spec.questions[qi]);
@@ -135,7 +135,7 @@ fn every_recode_path_is_read_and_logged() {
     );
     assert_eq!(r11[5], code(5, "4"), "the code instead of the label");
     assert!(matches!(&r11[6], Answer::Invalid(w) if w.contains("outside [0, 100]")));
-    let r12 = &record(&c, Q, 15).answers;
+    let r12: Vec<Answer> = record(&c, Q, 15).answers().cloned().collect();
     assert_eq!(r12[2], code(2, "4"));
     assert!(matches!(&r12[3], Answer::Invalid(w) if w.contains("`Maybe` is not an option")));
     assert!(matches!(&r12[6], Answer::Invalid(w) if w.contains("not a number")));
@@ -170,7 +170,7 @@ fn every_recode_path_is_read_and_logged() {
     assert!(fuzzy.1.similarity.unwrap() > 0.9);
     // Without a threshold the misspelling stays unread.
     let c = run_clean(&spec_with(|t| t.replace("fuzzy_threshold = 0.9\n", "")));
-    assert!(matches!(&record(&c, Q, 14).answers[3], Answer::Invalid(_)));
+    assert!(matches!(record(&c, Q, 14).answer(3), Answer::Invalid(_)));
 }
 
 #[test]

@@ -419,9 +419,9 @@ fn every_layout_binds_to_the_same_questions() {
         .map(|r| {
             (
                 format!("{}:{}", r.file, r.row),
-                r.answers[1].clone(),
-                r.answers[2].clone(),
-                r.answers[3].clone(),
+                r.answer(1).clone(),
+                r.answer(2).clone(),
+                r.answer(3).clone(),
             )
         })
         .collect();

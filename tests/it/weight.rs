@@ -531,14 +531,7 @@ fn reference_round(
     columns: &[(&str, &str, &str)],
     design: &str,
     population: &str,
-) -> Result<
-    (
-        Weighted,
-        Vec<supplyrisk::clean::Record>,
-        supplyrisk::spec::Spec,
-    ),
-    String,
-> {
+) -> Result<(Weighted, supplyrisk::clean::Records, supplyrisk::spec::Spec), String> {
     let (headers, rows) =
         crate::util::read_csv(&crate::util::repo().join("tests/reference").join(csv_rel));
     let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
@@ -602,14 +595,14 @@ fn r_design_case(case: &str) -> (f64, f64, f64) {
 
 fn mean_of(
     w: &Weighted,
-    records: &[supplyrisk::clean::Record],
+    records: &supplyrisk::clean::Records,
     spec: &supplyrisk::spec::Spec,
     q: &str,
 ) -> supplyrisk::kernels::estimators::Estimate {
     let qi = spec.questions.iter().position(|x| x.id == q).unwrap();
     let y: Vec<f64> = records
         .iter()
-        .map(|r| r.answers[qi].as_number().unwrap_or(f64::NAN))
+        .map(|r| r.answer(qi).as_number().unwrap_or(f64::NAN))
         .collect();
     let s = supplyrisk::kernels::estimators::Survey {
         design: &w.design,

@@ -1,0 +1,422 @@
+//! The kept responses, stored column by column: for each spec question the distinct answers
+//! read ([`AnswerColumn::values`]) and, per record, the index of its answer among them — a
+//! byte while the question has at most 256 distinct answers, four bytes beyond. A million
+//! records of forty agreement items are forty megabytes of indexes instead of a 32-byte
+//! [`Answer`] per cell, and a stage that reads one question reads one contiguous column.
+//!
+//! [`RecordRef`] is one record seen through the columns: where it came from (it dereferences
+//! to its [`RowInfo`]) and [`RecordRef::answer`] per question.
+
+use std::collections::HashMap;
+
+use super::{Answer, Reason};
+use crate::ingest::RowMeta;
+
+/// Where a record came from and what the respondent rules said of it.
+#[derive(Debug, Clone)]
+pub struct RowInfo {
+    pub file: String,
+    pub sheet: Option<String>,
+    pub row: usize,
+    pub meta: RowMeta,
+    /// Rules set to `flag` that caught this record.
+    pub flags: Vec<Reason>,
+}
+
+#[derive(Debug, Clone)]
+enum Slots {
+    Small(Vec<u8>),
+    Wide(Vec<u32>),
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        match self {
+            Slots::Small(s) => s.len(),
+            Slots::Wide(s) => s.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> usize {
+        match self {
+            Slots::Small(s) => usize::from(s[i]),
+            Slots::Wide(s) => s[i] as usize,
+        }
+    }
+
+    /// Append `slot`, widening to four bytes the first time a slot passes 255.
+    fn push(&mut self, slot: usize) {
+        if let Slots::Small(s) = self {
+            match u8::try_from(slot) {
+                Ok(b) => return s.push(b),
+                Err(_) => *self = Slots::Wide(s.iter().map(|&b| u32::from(b)).collect()),
+            }
+        }
+        if let Slots::Wide(s) = self {
+            s.push(slot as u32);
+        }
+    }
+
+    /// The slots at positions `keep`, in that order.
+    fn select(&self, keep: &[usize]) -> Slots {
+        match self {
+            Slots::Small(s) => Slots::Small(keep.iter().map(|&i| s[i]).collect()),
+            Slots::Wide(s) => Slots::Wide(keep.iter().map(|&i| s[i]).collect()),
+        }
+    }
+}
+
+/// One question's answers: the distinct answers and, per record, which of them it gave.
+#[derive(Debug, Clone)]
+pub struct AnswerColumn {
+    values: Vec<Answer>,
+    slots: Slots,
+}
+
+impl AnswerColumn {
+    fn new() -> Self {
+        AnswerColumn {
+            values: Vec::new(),
+            slots: Slots::Small(Vec::new()),
+        }
+    }
+
+    /// Record `i`'s answer.
+    pub fn get(&self, i: usize) -> &Answer {
+        &self.values[self.slots.get(i)]
+    }
+
+    /// The distinct answers (in the order first read; an answer may appear more than once
+    /// when read from differently written cells).
+    pub fn values(&self) -> &[Answer] {
+        &self.values
+    }
+
+    /// Record `i`'s answer as a position in [`AnswerColumn::values`]: work that depends only
+    /// on the answer can be done once per value and looked up per record.
+    pub fn slot(&self, i: usize) -> usize {
+        self.slots.get(i)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The answers in record order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Answer> + Clone + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Append a new distinct answer and give it to the next record; its slot.
+    fn push_value(&mut self, answer: Answer) -> usize {
+        self.values.push(answer);
+        let slot = self.values.len() - 1;
+        self.slots.push(slot);
+        slot
+    }
+}
+
+/// The kept responses, column by column (see the module doc).
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    rows: Vec<RowInfo>,
+    columns: Vec<AnswerColumn>,
+}
+
+impl Records {
+    /// Records from whole rows (tests and generated rounds; cleaning builds them column by
+    /// column with [`ColumnsBuilder`]). Every row holds one answer per question.
+    pub fn from_rows(
+        questions: usize,
+        rows: impl IntoIterator<Item = (RowInfo, Vec<Answer>)>,
+    ) -> Self {
+        let mut columns: Vec<AnswerColumn> = (0..questions).map(|_| AnswerColumn::new()).collect();
+        let mut infos = Vec::new();
+        for (info, answers) in rows {
+            assert_eq!(answers.len(), questions, "one answer per question");
+            for (c, a) in columns.iter_mut().zip(answers) {
+                // Share a value among the first few distinct ones (an agreement item's five).
+                let found = (c.values.len() <= 64)
+                    .then(|| c.values.iter().position(|v| *v == a))
+                    .flatten();
+                match found {
+                    Some(slot) => c.slots.push(slot),
+                    None => {
+                        c.push_value(a);
+                    }
+                }
+            }
+            infos.push(info);
+        }
+        Records {
+            rows: infos,
+            columns,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Record `i`.
+    pub fn get(&self, i: usize) -> RecordRef<'_> {
+        assert!(i < self.rows.len(), "record {i} of {}", self.rows.len());
+        RecordRef {
+            records: self,
+            index: i,
+        }
+    }
+
+    /// The records in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            records: self,
+            range: 0..self.rows.len(),
+        }
+    }
+
+    /// The records at positions `at`, in that order (a position may repeat).
+    pub fn select(&self, at: &[usize]) -> Records {
+        Records {
+            rows: at.iter().map(|&i| self.rows[i].clone()).collect(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| AnswerColumn {
+                    values: c.values.clone(),
+                    slots: c.slots.select(at),
+                })
+                .collect(),
+        }
+    }
+
+    /// Question `qi`'s column.
+    pub fn column(&self, qi: usize) -> &AnswerColumn {
+        &self.columns[qi]
+    }
+
+    /// Each record's provenance and flags, in record order.
+    pub fn rows(&self) -> &[RowInfo] {
+        &self.rows
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = RecordRef<'a>;
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// The records in order ([`Records::iter`]).
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    records: &'a Records,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = RecordRef<'a>;
+    fn next(&mut self) -> Option<RecordRef<'a>> {
+        let index = self.range.next()?;
+        Some(RecordRef {
+            records: self.records,
+            index,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let index = self.range.next_back()?;
+        Some(RecordRef {
+            records: self.records,
+            index,
+        })
+    }
+}
+
+/// One record seen through the columns; dereferences to its [`RowInfo`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    records: &'a Records,
+    index: usize,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The answer to question `qi` (spec order).
+    pub fn answer(&self, qi: usize) -> &'a Answer {
+        self.records.columns[qi].get(self.index)
+    }
+
+    /// Every answer, in spec order.
+    pub fn answers(&self) -> impl ExactSizeIterator<Item = &'a Answer> + 'a {
+        let (records, index) = (self.records, self.index);
+        records.columns.iter().map(move |c| c.get(index))
+    }
+
+    /// Where the record came from, for as long as the records live.
+    pub fn info(&self) -> &'a RowInfo {
+        &self.records.rows[self.index]
+    }
+
+    /// Position among the records.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl<'a> std::ops::Deref for RecordRef<'a> {
+    type Target = RowInfo;
+    fn deref(&self) -> &RowInfo {
+        &self.records.rows[self.index]
+    }
+}
+
+/// Cleaning's column builder: every row read gets a slot in every column, an answer read from
+/// a cell is read once per distinct raw text (`intern`), and [`ColumnsBuilder::finish`] keeps
+/// the rows that survive the rules.
+pub(super) struct ColumnsBuilder {
+    columns: Vec<AnswerColumn>,
+    seen: Vec<HashMap<String, usize>>,
+}
+
+impl ColumnsBuilder {
+    pub(super) fn new(questions: usize) -> Self {
+        ColumnsBuilder {
+            columns: (0..questions).map(|_| AnswerColumn::new()).collect(),
+            seen: vec![HashMap::new(); questions],
+        }
+    }
+
+    /// Give the next row of question `qi` the answer that `key` (the raw text, or whatever
+    /// determines the answer) reads as, reading it with `read` only the first time `key` is
+    /// seen; returns the slot and whether it was new.
+    pub(super) fn intern(
+        &mut self,
+        qi: usize,
+        key: &str,
+        read: impl FnOnce() -> Answer,
+    ) -> (usize, bool) {
+        let column = &mut self.columns[qi];
+        if let Some(&slot) = self.seen[qi].get(key) {
+            column.slots.push(slot);
+            return (slot, false);
+        }
+        let slot = column.push_value(read());
+        self.seen[qi].insert(key.to_string(), slot);
+        (slot, true)
+    }
+
+    /// Give the next row of question `qi` a new answer of its own (free text: no two alike).
+    pub(super) fn push(&mut self, qi: usize, answer: Answer) -> usize {
+        self.columns[qi].push_value(answer)
+    }
+
+    /// The answer at `slot` of question `qi`.
+    pub(super) fn value(&self, qi: usize, slot: usize) -> &Answer {
+        &self.columns[qi].values[slot]
+    }
+
+    /// Question `qi`'s answer in row `read` (its position among all rows read so far).
+    pub(super) fn answer(&self, qi: usize, read: usize) -> &Answer {
+        self.columns[qi].get(read)
+    }
+
+    /// The records: `rows` pairs each kept row's position among the rows read (ascending) with
+    /// its provenance.
+    pub(super) fn finish(self, rows: Vec<(usize, RowInfo)>) -> Records {
+        let keep: Vec<usize> = rows.iter().map(|(i, _)| *i).collect();
+        debug_assert!(keep.windows(2).all(|w| w[0] < w[1]));
+        let columns = self
+            .columns
+            .into_iter()
+            .map(|c| AnswerColumn {
+                slots: c.slots.select(&keep),
+                values: c.values,
+            })
+            .collect();
+        Records {
+            rows: rows.into_iter().map(|(_, info)| info).collect(),
+            columns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(row: usize) -> RowInfo {
+        RowInfo {
+            file: "f.csv".into(),
+            sheet: None,
+            row,
+            meta: RowMeta::default(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// Three hundred distinct numbers widen the slots past a byte; every record still reads
+    /// back the answer it was given, through the record and through the column.
+    #[test]
+    fn records_read_back_what_they_were_given_past_256_values() {
+        let rows: Vec<(RowInfo, Vec<Answer>)> = (0..600)
+            .map(|i| {
+                (
+                    info(i + 2),
+                    vec![Answer::Number((i % 300) as f64), Answer::Skipped],
+                )
+            })
+            .collect();
+        let recs = Records::from_rows(2, rows.clone());
+        assert_eq!(recs.len(), 600);
+        for (r, (want_info, want)) in recs.iter().zip(&rows) {
+            assert_eq!(r.row, want_info.row);
+            assert_eq!(r.answers().cloned().collect::<Vec<_>>(), *want);
+            assert_eq!(recs.column(0).get(r.index()), &want[0]);
+        }
+        assert!(matches!(recs.column(0).slots, Slots::Wide(_)));
+        assert!(matches!(recs.column(1).slots, Slots::Small(_)));
+    }
+
+    /// The builder reads a raw text once, keeps only the rows asked for, in order.
+    #[test]
+    fn the_builder_reads_each_raw_text_once_and_keeps_the_chosen_rows() {
+        let mut b = ColumnsBuilder::new(1);
+        let mut reads = 0;
+        for raw in ["a", "b", "a", "a", "c", "b"] {
+            b.intern(0, raw, || {
+                reads += 1;
+                Answer::Text(raw.to_uppercase())
+            });
+        }
+        assert_eq!(reads, 3);
+        let recs = b.finish(vec![(1, info(3)), (2, info(4)), (4, info(6))]);
+        let got: Vec<&Answer> = recs.column(0).iter().collect();
+        assert_eq!(
+            got,
+            [
+                &Answer::Text("B".into()),
+                &Answer::Text("A".into()),
+                &Answer::Text("C".into())
+            ]
+        );
+        assert_eq!(recs.get(2).row, 6);
+    }
+}
