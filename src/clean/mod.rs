@@ -335,7 +335,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     }
                     Binding::Column(col) => {
                         let raw = row.cells.get(*col).unwrap_or_default();
-                        let (slot, _) = columns.intern(qi, raw, || {
+                        let (slot, _) = columns.intern(qi, records::Key::Cell(raw), || {
                             let (answer, raw, how) = values::read_answer(s, q, m, b, &row.cells);
                             recoded[qi]
                                 .push(how.map(|h| (raw.into_owned(), h.how, h.similarity, 0)));
@@ -350,7 +350,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                             Answer::Codes(cs) => cs.join("\u{1f}"),
                             _ => String::new(),
                         };
-                        let (slot, new) = columns.intern(qi, &key, || answer);
+                        let (slot, new) = columns.intern(qi, records::Key::Chosen(&key), || answer);
                         if new {
                             recoded[qi].push(None);
                         }

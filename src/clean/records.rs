@@ -293,33 +293,46 @@ impl<'a> std::ops::Deref for RecordRef<'a> {
 /// the rows that survive the rules.
 pub(super) struct ColumnsBuilder {
     columns: Vec<AnswerColumn>,
-    seen: Vec<HashMap<String, usize>>,
+    /// Per question and [`Key`] kind, the slot each key was given.
+    seen: Vec<[HashMap<String, usize>; 2]>,
+}
+
+/// What decides an answer: a cell's raw text, or the options chosen in a multi-select split
+/// over one column per option (another round's source may bind the same question either way;
+/// the two never share a slot, so each keeps its own recode accounting).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Key<'a> {
+    Cell(&'a str),
+    Chosen(&'a str),
 }
 
 impl ColumnsBuilder {
     pub(super) fn new(questions: usize) -> Self {
         ColumnsBuilder {
             columns: (0..questions).map(|_| AnswerColumn::new()).collect(),
-            seen: vec![HashMap::new(); questions],
+            seen: (0..questions).map(|_| Default::default()).collect(),
         }
     }
 
-    /// Give the next row of question `qi` the answer that `key` (the raw text, or whatever
-    /// determines the answer) reads as, reading it with `read` only the first time `key` is
-    /// seen; returns the slot and whether it was new.
+    /// Give the next row of question `qi` the answer that `key` reads as, reading it with
+    /// `read` only the first time `key` is seen; returns the slot and whether it was new.
     pub(super) fn intern(
         &mut self,
         qi: usize,
-        key: &str,
+        key: Key<'_>,
         read: impl FnOnce() -> Answer,
     ) -> (usize, bool) {
+        let (kind, key) = match key {
+            Key::Cell(k) => (0, k),
+            Key::Chosen(k) => (1, k),
+        };
         let column = &mut self.columns[qi];
-        if let Some(&slot) = self.seen[qi].get(key) {
+        if let Some(&slot) = self.seen[qi][kind].get(key) {
             column.slots.push(slot);
             return (slot, false);
         }
         let slot = column.push_value(read());
-        self.seen[qi].insert(key.to_string(), slot);
+        self.seen[qi][kind].insert(key.to_string(), slot);
         (slot, true)
     }
 
@@ -401,20 +414,24 @@ mod tests {
         let mut b = ColumnsBuilder::new(1);
         let mut reads = 0;
         for raw in ["a", "b", "a", "a", "c", "b"] {
-            b.intern(0, raw, || {
+            b.intern(0, Key::Cell(raw), || {
                 reads += 1;
                 Answer::Text(raw.to_uppercase())
             });
         }
         assert_eq!(reads, 3);
-        let recs = b.finish(vec![(1, info(3)), (2, info(4)), (4, info(6))]);
+        // The same text as chosen options is another key.
+        let (_, new) = b.intern(0, Key::Chosen("a"), || Answer::Skipped);
+        assert!(new);
+        let recs = b.finish(vec![(1, info(3)), (2, info(4)), (4, info(6)), (6, info(8))]);
         let got: Vec<&Answer> = recs.column(0).iter().collect();
         assert_eq!(
             got,
             [
                 &Answer::Text("B".into()),
                 &Answer::Text("A".into()),
-                &Answer::Text("C".into())
+                &Answer::Text("C".into()),
+                &Answer::Skipped
             ]
         );
         assert_eq!(recs.get(2).row, 6);
