@@ -371,30 +371,28 @@ pub fn respondent_ids(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("R{i:0width$}")).collect()
 }
 
-/// The respondent-level analysis table: provenance, answers (identifying questions left out),
-/// scores and weights.
-pub fn clean_table(r: &RunResult) -> Table {
+/// The respondent-level analysis table's rows `at` (record positions): provenance, answers
+/// (identifying questions left out), scores and weights. It is written a row group at a time,
+/// so a large round never holds it whole.
+pub fn clean_table(r: &RunResult, at: std::ops::Range<usize>) -> Table {
     let s = &r.spec.spec;
     let recs = r.records();
+    let n = recs.len();
+    let rows = &recs.rows()[at.clone()];
+    let width = n.to_string().len().max(4);
     let mut t = Table::new();
     t.text(
         "respondent",
-        respondent_ids(recs.len()).into_iter().map(Some),
+        at.clone().map(|i| Some(format!("R{:0width$}", i + 1))),
     )
-    .codes(
-        "source_file",
-        recs.rows().iter().map(|x| Some(x.file.as_str())),
-    )
-    .codes(
-        "source_sheet",
-        recs.rows().iter().map(|x| x.sheet.as_deref()),
-    )
-    .int("source_row", recs.iter().map(|x| Some(x.row as i64)))
-    .text("submitted", recs.iter().map(|x| x.meta.submitted.clone()))
-    .boolean("finished", recs.iter().map(|x| x.meta.finished))
+    .codes("source_file", rows.iter().map(|x| Some(x.file.as_str())))
+    .codes("source_sheet", rows.iter().map(|x| x.sheet.as_deref()))
+    .int("source_row", rows.iter().map(|x| Some(x.row as i64)))
+    .text("submitted", rows.iter().map(|x| x.meta.submitted.clone()))
+    .boolean("finished", rows.iter().map(|x| x.meta.finished))
     .text(
         "flags",
-        recs.iter().map(|x| {
+        rows.iter().map(|x| {
             Some(
                 x.flags
                     .iter()
@@ -411,20 +409,16 @@ pub fn clean_table(r: &RunResult) -> Table {
         // Column by column; what a cell shows depends on the answer alone, so it is worked
         // out once per distinct answer and looked up per record.
         let column = recs.column(qi);
+        let answers = || at.clone().map(|i| column.get(i));
         let per_record = |per_value: &[Option<i64>]| -> Vec<Option<i64>> {
-            (0..column.len())
-                .map(|i| per_value[column.slot(i)])
-                .collect()
+            at.clone().map(|i| per_value[column.slot(i)]).collect()
         };
         match q.kind {
             QuestionType::Numeric => {
-                t.float(&q.id, column.iter().map(Answer::as_number));
+                t.float(&q.id, answers().map(Answer::as_number));
             }
             QuestionType::Text => {
-                t.text(
-                    &q.id,
-                    column.iter().map(|a| a.as_text().map(str::to_string)),
-                );
+                t.text(&q.id, answers().map(|a| a.as_text().map(str::to_string)));
             }
             QuestionType::Multi => {
                 for o in s.options(q) {
@@ -461,46 +455,42 @@ pub fn clean_table(r: &RunResult) -> Table {
                         _ => None,
                     })
                     .collect();
-                t.indexed(
-                    &q.id,
-                    levels,
-                    (0..column.len()).map(|i| per_value[column.slot(i)]),
-                );
+                t.indexed(&q.id, levels, at.clone().map(|i| per_value[column.slot(i)]));
             }
         }
     }
+    let maturity = &r.scores.maturity[at.clone()];
     for (di, d) in r.scores.domains.iter().enumerate() {
-        t.float(
-            &format!("maturity:{d}"),
-            r.scores.maturity.iter().map(|m| m[di]),
-        );
+        t.float(&format!("maturity:{d}"), maturity.iter().map(|m| m[di]));
     }
     for (di, d) in r.scores.domains.iter().enumerate() {
         t.int(
             &format!("tier:{d}"),
-            r.scores
-                .maturity
+            maturity
                 .iter()
                 .map(|m| m[di].map(|x| i64::from(crate::score::maturity_tier(x)))),
         );
     }
-    t.float("risk_index", r.scores.risk_index.iter().copied())
-        .codes(
-            "risk_tier",
-            r.scores
-                .tier
-                .iter()
-                .map(|x| x.map(|i| s.scoring.tiers[i].name.as_str())),
-        )
-        .float(
-            "base_weight",
-            r.weighted.base_weights.iter().map(|w| Some(*w)),
-        )
-        .float(
-            "calibrated_weight",
-            r.weighted.calibrated_weights.iter().map(|w| Some(*w)),
-        )
-        .float("weight", r.weighted.weights.iter().map(|w| Some(*w)));
+    let w = &r.weighted;
+    t.float(
+        "risk_index",
+        r.scores.risk_index[at.clone()].iter().copied(),
+    )
+    .codes(
+        "risk_tier",
+        r.scores.tier[at.clone()]
+            .iter()
+            .map(|x| x.map(|i| s.scoring.tiers[i].name.as_str())),
+    )
+    .float(
+        "base_weight",
+        w.base_weights[at.clone()].iter().map(|w| Some(*w)),
+    )
+    .float(
+        "calibrated_weight",
+        w.calibrated_weights[at.clone()].iter().map(|w| Some(*w)),
+    )
+    .float("weight", w.weights[at].iter().map(|w| Some(*w)));
     t
 }
 
@@ -642,10 +632,7 @@ pub fn weighting_table(r: &RunResult) -> Table {
 fn write_data(r: &RunResult, clock: &mut crate::timings::Timings) -> Result<PublishedTables> {
     let data = r.out_dir.join("data");
     let tables = r.out_dir.join("tables");
-    let clean = clean_table(r);
-    clock.stage("data: clean table");
-    clean.write_both(&data, "clean")?;
-    drop(clean);
+    Table::write_both_in_groups(&data, "clean", r.records().len(), |at| clean_table(r, at))?;
     clock.stage("data: clean.csv, .parquet");
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
     r.panel_table.write_csv(&data.join("panel.csv"))?;

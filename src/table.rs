@@ -3,6 +3,7 @@
 //! module that touches polars, so a polars upgrade changes one file).
 
 use std::fs::File;
+use std::io::Write as _;
 use std::path::Path;
 
 use polars::prelude::{
@@ -161,14 +162,20 @@ impl Table {
     /// cores (each block through one buffer, no string per cell) and written in order, a few
     /// blocks at a time: the bytes are those of writing row by row.
     pub fn write_csv_to(&self, mut out: impl std::io::Write, path: &Path) -> Result<()> {
-        use rayon::prelude::*;
-        const BLOCK: usize = 16_384;
         let mut header = csv::Writer::from_writer(Vec::new());
         header
             .write_record(self.names())
             .map_err(|e| Error::output(path, e))?;
         let header = header.into_inner().map_err(|e| Error::output(path, e))?;
         out.write_all(&header).map_err(|e| Error::io(path, e))?;
+        self.write_csv_body(&mut out, path)?;
+        out.flush().map_err(|e| Error::io(path, e))
+    }
+
+    /// The records of the CSV, without the header.
+    fn write_csv_body(&self, mut out: impl std::io::Write, path: &Path) -> Result<()> {
+        use rayon::prelude::*;
+        const BLOCK: usize = 16_384;
         let height = self.height();
         let wave = BLOCK * rayon::current_num_threads().max(1) * 2;
         for start in (0..height).step_by(wave) {
@@ -184,7 +191,7 @@ impl Table {
                 out.write_all(&block).map_err(|e| Error::io(path, e))?;
             }
         }
-        out.flush().map_err(|e| Error::io(path, e))
+        Ok(())
     }
 
     /// Rows `rows` as CSV records.
@@ -260,6 +267,76 @@ impl Table {
         csv.and(parquet)
     }
 
+    /// Write `<stem>.csv` and `<stem>.parquet` of a table too large to hold at once, built a
+    /// group of rows at a time by `rows` (each group's table has the same columns). The groups
+    /// are the row groups polars would cut a table of `height` rows into, so both files have
+    /// the bytes [`Table::write_both`] writes for the whole table; only one group is in memory.
+    pub fn write_both_in_groups(
+        dir: &Path,
+        stem: &str,
+        height: usize,
+        rows: impl Fn(std::ops::Range<usize>) -> Table,
+    ) -> Result<()> {
+        let groups = row_groups(height);
+        if groups.len() <= 1 {
+            return rows(0..height).write_both(dir, stem);
+        }
+        let csv_path = dir.join(format!("{stem}.csv"));
+        let parquet_path = dir.join(format!("{stem}.parquet"));
+        let create = |p: &Path| File::create(p).map_err(|e| Error::io(p, e));
+        let mut csv = std::io::BufWriter::new(create(&csv_path)?);
+        let mut parquet: Option<polars::io::parquet::write::BatchedWriter<File>> = None;
+        for (g, range) in groups.into_iter().enumerate() {
+            let table = rows(range);
+            let mut frame = table
+                .to_frame()
+                .map_err(|e| Error::output(&parquet_path, e))?;
+            let (written, batch) = std::thread::scope(|scope| {
+                let (csv, table, csv_path) = (&mut csv, &table, &csv_path);
+                let written = scope.spawn(move || {
+                    if g == 0 {
+                        let mut header = csv::Writer::from_writer(Vec::new());
+                        header
+                            .write_record(table.names())
+                            .map_err(|e| Error::output(csv_path, e))?;
+                        let header = header
+                            .into_inner()
+                            .map_err(|e| Error::output(csv_path, e))?;
+                        csv.write_all(&header).map_err(|e| Error::io(csv_path, e))?;
+                    }
+                    table.write_csv_body(csv, csv_path)
+                });
+                let batch = (|| {
+                    let writer = match &mut parquet {
+                        Some(w) => w,
+                        None => parquet.insert(
+                            ParquetWriter::new(create(&parquet_path)?)
+                                .with_compression(ParquetCompression::Uncompressed)
+                                .batched(frame.schema())
+                                .map_err(|e| Error::output(&parquet_path, e))?,
+                        ),
+                    };
+                    frame.align_chunks_par();
+                    writer
+                        .write_batch(&frame)
+                        .map_err(|e| Error::output(&parquet_path, e))
+                })();
+                (
+                    written
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    batch,
+                )
+            });
+            written.and(batch)?;
+        }
+        csv.flush().map_err(|e| Error::io(&csv_path, e))?;
+        if let Some(w) = parquet {
+            w.finish().map_err(|e| Error::output(&parquet_path, e))?;
+        }
+        Ok(())
+    }
+
     /// A text column of a small vocabulary (option codes, file names), stored as indexes into
     /// the distinct values in order of appearance: the same CSV and Parquet as [`Table::text`].
     pub fn codes<'a>(
@@ -293,6 +370,21 @@ impl Table {
         let codes = codes.into_iter().collect();
         self.push(name, Values::Codes { levels, codes })
     }
+}
+
+/// The row groups polars' Parquet writer cuts a one-chunk table of `height` rows into: one
+/// group below 512² rows, else `height / 512²` groups of equal size, the last taking the rest
+/// (`chunk_df_for_writing` and `split_df_as_ref` in polars-core 0.55).
+fn row_groups(height: usize) -> Vec<std::ops::Range<usize>> {
+    const ROW_GROUP: usize = 512 * 512;
+    let n = height / ROW_GROUP;
+    if n <= 1 {
+        return vec![0..height];
+    }
+    let size = height / n;
+    (0..n)
+        .map(|g| g * size..if g + 1 == n { height } else { (g + 1) * size })
+        .collect()
 }
 
 #[cfg(test)]
@@ -357,6 +449,69 @@ mod tests {
             String::from_utf8(read("text.csv")).unwrap(),
             "x,n,b,s\n0.1,1,true,dpc\n,,,\n1000,-3,false,'=cmd\n-0,0,true,dpc\n2.5,7,,hit\n,8,false,\n3,9,true,hit\n"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The row groups are polars' own: one below 512² rows, then `height / 512²` equal groups
+    /// with the rest in the last — and every row in exactly one group, in order.
+    #[test]
+    fn row_groups_cover_the_rows_as_polars_cuts_them() {
+        const G: usize = 512 * 512;
+        for h in [
+            0,
+            1,
+            G - 1,
+            G,
+            2 * G - 1,
+            2 * G,
+            2 * G + 7,
+            1_000_000,
+            7 * G + 3,
+        ] {
+            let groups = row_groups(h);
+            assert_eq!(groups.first().map(|g| g.start), Some(0), "{h}");
+            assert_eq!(groups.last().map(|g| g.end), Some(h), "{h}");
+            assert!(groups.windows(2).all(|w| w[0].end == w[1].start), "{h}");
+            assert_eq!(groups.len(), (h / G).max(1), "{h}");
+            if groups.len() > 1 {
+                assert!(groups.iter().all(|g| g.len() >= G), "{h}: {groups:?}");
+            }
+        }
+    }
+
+    /// A table written a row group at a time has the bytes of the whole table written at
+    /// once, CSV and Parquet, on both sides of the first row-group boundary (text, vocabulary,
+    /// float, integer and boolean columns, with missing cells).
+    #[test]
+    fn a_table_written_in_row_groups_is_the_table_written_whole() {
+        let dir = std::env::temp_dir().join(format!("supplyrisk-groups-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rows = |at: std::ops::Range<usize>| {
+            let mut t = Table::new();
+            t.text("id", at.clone().map(|i| Some(format!("R{i:07}"))))
+                .codes(
+                    "tier",
+                    at.clone()
+                        .map(|i| ["low", "=high", "mid"].get(i % 4).copied()),
+                )
+                .float(
+                    "x",
+                    at.clone().map(|i| (i % 5 != 0).then(|| i as f64 / 7.0)),
+                )
+                .int("n", at.clone().map(|i| (i % 3 != 0).then_some(i as i64)))
+                .boolean("b", at.map(|i| (i % 11 != 0).then_some(i % 2 == 0)));
+            t
+        };
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        for h in [10, 2 * 512 * 512 + 5] {
+            rows(0..h).write_both(&dir, "whole").unwrap();
+            Table::write_both_in_groups(&dir, "groups", h, rows).unwrap();
+            assert!(read("whole.csv") == read("groups.csv"), "{h} rows: CSV");
+            assert!(
+                read("whole.parquet") == read("groups.parquet"),
+                "{h} rows: Parquet"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
