@@ -379,7 +379,7 @@ fn row_groups(height: usize) -> Vec<std::ops::Range<usize>> {
     const ROW_GROUP: usize = 512 * 512;
     let n = height / ROW_GROUP;
     if n <= 1 {
-        return vec![0..height];
+        return std::iter::once(0..height).collect();
     }
     let size = height / n;
     (0..n)
