@@ -280,17 +280,16 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     );
     clock.stage("disclose");
 
-    // This round's data/panel.csv, computed once: written with the data, and stacked on the
-    // earlier round's when both have panel data and share organizations (what `compare` does
-    // from two output folders).
-    let panel_table =
-        crate::estimate::panel_table(&spec.spec, &cleaned.records, &scores, &weighted);
+    // This round's data/panel.csv, stacked on the earlier round's when both have panel data
+    // and share organizations (what `compare` does from two output folders). Built again when
+    // the data are written rather than held: at a million respondents it is hundreds of MiB.
     let panel = match &previous {
         Some(prev) => match crate::previous::PanelData::read(&prev.dir)? {
             Some(before) => {
                 let mut now = Vec::new();
                 let label = Path::new("data/panel.csv");
-                panel_table.write_csv_to(&mut now, label)?;
+                crate::estimate::panel_table(&spec.spec, &cleaned.records, &scores, &weighted)
+                    .write_csv_to(&mut now, label)?;
                 let now = crate::previous::PanelData::from_csv(&now[..], label)?;
                 crate::previous::Panel::new(before, now)
             }
@@ -335,7 +334,6 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         failed_gates,
         previous,
         panel,
-        panel_table,
         concentration,
         models,
         models_not_fitted,
@@ -385,7 +383,7 @@ pub fn clean_table(r: &RunResult, at: std::ops::Range<usize>) -> Table {
         "respondent",
         at.clone().map(|i| Some(format!("R{:0width$}", i + 1))),
     )
-    .codes("source_file", rows.iter().map(|x| Some(x.file.as_str())))
+    .codes("source_file", rows.iter().map(|x| Some(&*x.file)))
     .codes("source_sheet", rows.iter().map(|x| x.sheet.as_deref()))
     .int("source_row", rows.iter().map(|x| Some(x.row as i64)))
     .text("submitted", rows.iter().map(|x| x.meta.submitted.clone()))
@@ -459,16 +457,16 @@ pub fn clean_table(r: &RunResult, at: std::ops::Range<usize>) -> Table {
             }
         }
     }
-    let maturity = &r.scores.maturity[at.clone()];
-    for (di, d) in r.scores.domains.iter().enumerate() {
-        t.float(&format!("maturity:{d}"), maturity.iter().map(|m| m[di]));
+    let maturity = &r.scores.maturity;
+    for (d, m) in r.scores.domains.iter().zip(maturity) {
+        t.float(&format!("maturity:{d}"), m[at.clone()].iter().copied());
     }
-    for (di, d) in r.scores.domains.iter().enumerate() {
+    for (d, m) in r.scores.domains.iter().zip(maturity) {
         t.int(
             &format!("tier:{d}"),
-            maturity
+            m[at.clone()]
                 .iter()
-                .map(|m| m[di].map(|x| i64::from(crate::score::maturity_tier(x)))),
+                .map(|x| x.map(|x| i64::from(crate::score::maturity_tier(x)))),
         );
     }
     let w = &r.weighted;
@@ -635,7 +633,8 @@ fn write_data(r: &RunResult, clock: &mut crate::timings::Timings) -> Result<Publ
     Table::write_both_in_groups(&data, "clean", r.records().len(), |at| clean_table(r, at))?;
     clock.stage("data: clean.csv, .parquet");
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
-    r.panel_table.write_csv(&data.join("panel.csv"))?;
+    crate::estimate::panel_table(&r.spec.spec, &r.cleaned.records, &r.scores, &r.weighted)
+        .write_csv(&data.join("panel.csv"))?;
     clock.stage("data: quarantine, panel");
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;

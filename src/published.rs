@@ -38,8 +38,6 @@ pub struct RunResult {
     /// The earlier round's organizations stacked with this round's (its `data/panel.csv` and
     /// this round's), when the two share organizations: changes then use the panel SE.
     pub panel: Option<crate::previous::Panel>,
-    /// This round's `data/panel.csv` (internal): what a later round's panel SE reads.
-    pub panel_table: crate::table::Table,
     /// Supplier concentration, when the spec has a `[concentration]` section.
     pub concentration: Option<crate::concentration::Analysis>,
     /// The spec's `[[models]]`: coefficients and term tests, suppressed like the estimates.

@@ -7,7 +7,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use polars::prelude::{
-    Column as PlColumn, DataFrame, NamedFrom, ParquetCompression, ParquetWriter, Series,
+    Column as PlColumn, DataFrame, Float64Chunked, IntoSeries, NamedFrom, NewChunkedArray,
+    ParquetCompression, ParquetWriter, Series,
 };
 
 use crate::error::{Error, Result};
@@ -22,7 +23,8 @@ pub enum Values {
         levels: Vec<String>,
         codes: Vec<Option<u32>>,
     },
-    Float(Vec<Option<f64>>),
+    /// Finite numbers; NaN marks an empty cell (half the memory of `Option<f64>`).
+    Float(Vec<f64>),
     Int(Vec<Option<i64>>),
     Bool(Vec<Option<bool>>),
 }
@@ -66,7 +68,7 @@ impl Values {
                 }
             }
             Values::Float(v) => {
-                if let Some(x) = v[i].filter(|x| x.is_finite()) {
+                if let Some(x) = Some(v[i]).filter(|x| x.is_finite()) {
                     let _ = write!(buf, "{x}");
                 }
             }
@@ -81,6 +83,47 @@ impl Values {
                 }
             }
         }
+    }
+}
+
+/// The text of the floats one CSV column wrote last, so a value met again is copied, not
+/// formatted again: a respondent-level column takes few distinct values (a weight per
+/// weighting cell, a domain's maturity levels), and `{}` of an f64 is most of the cost of
+/// writing one. Direct-mapped on the value's bits: a column of distinct values pays one
+/// comparison a cell. The bytes are `{}`'s, whichever way they are found.
+struct FloatTexts {
+    /// (bits, length, text) per slot; `u64::MAX` (a NaN, never written) marks an empty slot.
+    slots: Vec<(u64, u8, [u8; 32])>,
+}
+
+impl FloatTexts {
+    const SLOTS: usize = 256;
+
+    fn new(used: bool) -> Self {
+        let n = if used { Self::SLOTS } else { 0 };
+        FloatTexts {
+            slots: vec![(u64::MAX, 0, [0; 32]); n],
+        }
+    }
+
+    /// `x` (finite) as `{}` writes it, formatted through `buf` when not held.
+    fn text<'a>(&'a mut self, x: f64, buf: &'a mut String) -> &'a [u8] {
+        use std::fmt::Write;
+        let bits = x.to_bits();
+        let at = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % Self::SLOTS;
+        if self.slots[at].0 == bits {
+            let (_, len, text) = &self.slots[at];
+            return &text[..usize::from(*len)];
+        }
+        buf.clear();
+        let _ = write!(buf, "{x}");
+        if buf.len() <= 32 {
+            let slot = &mut self.slots[at];
+            slot.0 = bits;
+            slot.1 = buf.len() as u8;
+            slot.2[..buf.len()].copy_from_slice(buf.as_bytes());
+        }
+        buf.as_bytes()
     }
 }
 
@@ -125,7 +168,11 @@ impl Table {
     pub fn float(&mut self, name: &str, v: impl IntoIterator<Item = Option<f64>>) -> &mut Self {
         self.push(
             name,
-            Values::Float(v.into_iter().map(|x| x.filter(|f| f.is_finite())).collect()),
+            Values::Float(
+                v.into_iter()
+                    .map(|x| x.filter(|f| f.is_finite()).unwrap_or(f64::NAN))
+                    .collect(),
+            ),
         )
     }
 
@@ -209,15 +256,37 @@ impl Table {
                 _ => None,
             })
             .collect();
+        let mut float_texts: Vec<FloatTexts> = self
+            .columns
+            .iter()
+            .map(|(_, c)| FloatTexts::new(matches!(c, Values::Float(_))))
+            .collect();
+        let mut digits = itoa::Buffer::new();
         for i in rows {
-            for ((_, c), levels) in self.columns.iter().zip(&written_levels) {
-                if let (Values::Codes { codes, .. }, Some(levels)) = (c, levels) {
-                    let cell = codes[i].and_then(|k| levels.get(k as usize));
-                    w.write_field(cell.map_or(&b""[..], |l| l.as_bytes()))?;
-                    continue;
+            for (((_, c), levels), floats) in self
+                .columns
+                .iter()
+                .zip(&written_levels)
+                .zip(&mut float_texts)
+            {
+                match (c, levels) {
+                    (Values::Codes { codes, .. }, Some(levels)) => {
+                        let cell = codes[i].and_then(|k| levels.get(k as usize));
+                        w.write_field(cell.map_or(&b""[..], |l| l.as_bytes()))?;
+                    }
+                    (Values::Float(v), _) => match Some(v[i]).filter(|x| x.is_finite()) {
+                        Some(x) => w.write_field(floats.text(x, &mut buf))?,
+                        None => w.write_field(b"")?,
+                    },
+                    (Values::Int(v), _) => match v[i] {
+                        Some(x) => w.write_field(digits.format(x))?,
+                        None => w.write_field(b"")?,
+                    },
+                    _ => {
+                        c.write_cell(i, &mut buf);
+                        w.write_field(buf.as_bytes())?;
+                    }
                 }
-                c.write_cell(i, &mut buf);
-                w.write_field(buf.as_bytes())?;
             }
             w.write_record(None::<&[u8]>)?;
         }
@@ -234,7 +303,11 @@ impl Table {
                         let cells: Vec<Option<&str>> = (0..v.len()).map(|i| v.text_at(i)).collect();
                         Series::new(name.as_str().into(), cells)
                     }
-                    Values::Float(x) => Series::new(name.as_str().into(), x.clone()),
+                    Values::Float(x) => Float64Chunked::from_iter_options(
+                        name.as_str().into(),
+                        x.iter().map(|v| v.is_finite().then_some(*v)),
+                    )
+                    .into_series(),
                     Values::Int(x) => Series::new(name.as_str().into(), x.clone()),
                     Values::Bool(x) => Series::new(name.as_str().into(), x.clone()),
                 };
@@ -268,9 +341,10 @@ impl Table {
     }
 
     /// Write `<stem>.csv` and `<stem>.parquet` of a table too large to hold at once, built a
-    /// group of rows at a time by `rows` (each group's table has the same columns). The groups
-    /// are the row groups polars would cut a table of `height` rows into, so both files have
-    /// the bytes [`Table::write_both`] writes for the whole table; only one group is in memory.
+    /// group of rows at a time by `rows` (each group's table has the same columns); only one
+    /// group is in memory. The CSV has the bytes [`Table::write_both`] writes for the whole
+    /// table; the Parquet file has the same rows in one row group per [`ROW_GROUP`] rows (the
+    /// whole table's bytes when it fits in one).
     pub fn write_both_in_groups(
         dir: &Path,
         stem: &str,
@@ -372,27 +446,57 @@ impl Table {
     }
 }
 
-/// The row groups polars' Parquet writer cuts a one-chunk table of `height` rows into: one
-/// group below 512² rows, else `height / 512²` groups of equal size, the last taking the rest
-/// (`chunk_df_for_writing` and `split_df_as_ref` in polars-core 0.55).
+/// Rows per group when a table is written a group at a time: small enough that a group's
+/// table and frame stay a small part of a run's memory, large enough for column statistics and
+/// readers (DuckDB writes 122,880-row groups, polars 512²). The groups are fixed by the height
+/// alone, so a rerun writes the same bytes.
+const ROW_GROUP: usize = 1 << 16;
+
+/// The row groups of a table of `height` rows: `ROW_GROUP` rows each, the last taking the rest;
+/// one (possibly empty) group when the table is no taller than one.
 fn row_groups(height: usize) -> Vec<std::ops::Range<usize>> {
-    const ROW_GROUP: usize = 512 * 512;
-    let n = height / ROW_GROUP;
-    if n <= 1 {
+    if height <= ROW_GROUP {
         return std::iter::once(0..height).collect();
     }
-    let size = height / n;
-    (0..n)
-        .map(|g| g * size..if g + 1 == n { height } else { (g + 1) * size })
+    (0..height)
+        .step_by(ROW_GROUP)
+        .map(|start| start..(start + ROW_GROUP).min(height))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polars::prelude::{ParquetReader, SerReader};
 
     /// A vocabulary column writes the same CSV and Parquet bytes as the same text column, and
     /// numbers, booleans and formula-like text are written as before (cell by cell).
+    /// The remembered texts are `{}`'s bytes for every value, met once or again, whether it
+    /// keeps its slot or another value took it (few distinct values, then many colliding).
+    #[test]
+    fn a_remembered_float_text_is_the_formatted_text() {
+        let mut texts = FloatTexts::new(true);
+        let mut buf = String::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for round in 0..3 {
+            for k in 0..20_000u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = match round {
+                    0 => [0.0, -0.0, 0.25, 1.0 / 3.0, 1e-300, 123456.789][(x % 6) as usize],
+                    1 => (x % 1000) as f64 / 7.0,
+                    _ => f64::from_bits(x >> 2) * if k % 2 == 0 { 1.0 } else { -1.0 },
+                };
+                if !v.is_finite() {
+                    continue;
+                }
+                let want = format!("{v}");
+                assert_eq!(texts.text(v, &mut buf), want.as_bytes(), "{v:e}");
+            }
+        }
+    }
+
     #[test]
     fn a_codes_column_writes_what_the_text_column_writes() {
         let cells = [
@@ -452,36 +556,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// The row groups are polars' own: one below 512² rows, then `height / 512²` equal groups
-    /// with the rest in the last — and every row in exactly one group, in order.
+    /// Every row is in exactly one group, in order; every group but the last is full.
     #[test]
-    fn row_groups_cover_the_rows_as_polars_cuts_them() {
-        const G: usize = 512 * 512;
-        for h in [
-            0,
-            1,
-            G - 1,
-            G,
-            2 * G - 1,
-            2 * G,
-            2 * G + 7,
-            1_000_000,
-            7 * G + 3,
-        ] {
+    fn row_groups_cover_the_rows_in_order() {
+        const G: usize = ROW_GROUP;
+        for h in [0, 1, G - 1, G, G + 1, 2 * G, 2 * G + 7, 1_000_000] {
             let groups = row_groups(h);
             assert_eq!(groups.first().map(|g| g.start), Some(0), "{h}");
             assert_eq!(groups.last().map(|g| g.end), Some(h), "{h}");
             assert!(groups.windows(2).all(|w| w[0].end == w[1].start), "{h}");
-            assert_eq!(groups.len(), (h / G).max(1), "{h}");
-            if groups.len() > 1 {
-                assert!(groups.iter().all(|g| g.len() >= G), "{h}: {groups:?}");
-            }
+            assert_eq!(groups.len(), h.div_ceil(G).max(1), "{h}");
+            let (last, full) = groups.split_last().unwrap();
+            assert!(full.iter().all(|g| g.len() == G), "{h}: {groups:?}");
+            assert!(!last.is_empty() || h == 0, "{h}");
         }
     }
 
-    /// A table written a row group at a time has the bytes of the whole table written at
-    /// once, CSV and Parquet, on both sides of the first row-group boundary (text, vocabulary,
-    /// float, integer and boolean columns, with missing cells).
+    /// A table written a row group at a time is the table written whole: the same CSV bytes,
+    /// and a Parquet file that reads back as the same frame (text, vocabulary, float, integer
+    /// and boolean columns, with missing cells) in one row group per `ROW_GROUP` rows — the
+    /// very bytes of the whole table when it fits in one group — and the same bytes again on a
+    /// rerun.
     #[test]
     fn a_table_written_in_row_groups_is_the_table_written_whole() {
         let dir = std::env::temp_dir().join(format!("supplyrisk-groups-{}", std::process::id()));
@@ -503,14 +598,25 @@ mod tests {
             t
         };
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-        for h in [10, 2 * 512 * 512 + 5] {
+        let frame = |f: &str| {
+            let mut reader = ParquetReader::new(File::open(dir.join(f)).unwrap());
+            let groups = reader.get_metadata().unwrap().row_groups.len();
+            (reader.finish().unwrap(), groups)
+        };
+        for h in [10, ROW_GROUP, 3 * ROW_GROUP + 5] {
             rows(0..h).write_both(&dir, "whole").unwrap();
             Table::write_both_in_groups(&dir, "groups", h, rows).unwrap();
             assert!(read("whole.csv") == read("groups.csv"), "{h} rows: CSV");
-            assert!(
-                read("whole.parquet") == read("groups.parquet"),
-                "{h} rows: Parquet"
-            );
+            let (whole, _) = frame("whole.parquet");
+            let (grouped, groups) = frame("groups.parquet");
+            assert!(whole.equals_missing(&grouped), "{h} rows: Parquet rows");
+            assert_eq!(groups, h.div_ceil(ROW_GROUP), "{h} rows: row groups");
+            if h <= ROW_GROUP {
+                assert!(read("whole.parquet") == read("groups.parquet"), "{h} rows");
+            }
+            let first = read("groups.parquet");
+            Table::write_both_in_groups(&dir, "groups", h, rows).unwrap();
+            assert!(first == read("groups.parquet"), "{h} rows: rerun");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::ingest::sha256_hex;
+use crate::ingest::sha256_file;
 use crate::pipeline::{run, RunOptions};
 
 /// What `verify` found; empty lists mean the output is reproduced exactly.
@@ -109,8 +109,8 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
         } else {
             round.join(rel)
         };
-        match std::fs::read(&path) {
-            Ok(bytes) if sha256_hex(&bytes) == want => {}
+        match sha256_file(&path) {
+            Ok((_, sha256)) if sha256 == want => {}
             Ok(_) => report
                 .changed_inputs
                 .push(format!("{}: changed since the run", path.display())),
@@ -132,8 +132,8 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
                 .push(format!("{rel}: not in the manifest")),
             Some(want) => {
                 let p = out_dir.join(rel);
-                let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-                if &sha256_hex(&bytes) != want {
+                let (_, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
+                if &sha256 != want {
                     report
                         .altered_outputs
                         .push(format!("{rel}: altered since the run"));
@@ -170,12 +170,12 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
                 continue;
             }
             let p = rerun_out.join(rel);
-            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            let (_, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
             match recorded.get(rel) {
                 None => report
                     .not_reproduced
                     .push(format!("{rel}: produced now, not recorded")),
-                Some(want) if &sha256_hex(&bytes) != want => {
+                Some(want) if &sha256 != want => {
                     report
                         .not_reproduced
                         .push(format!("{rel}: different bytes on re-run"));

@@ -207,7 +207,7 @@ fn raw_values(
     spec: &Spec,
     matchers: &mut [Matcher],
     bindings: &[Binding],
-    cells: &csv::StringRecord,
+    cells: &crate::ingest::Cells,
 ) -> Vec<String> {
     spec.questions
         .iter()
@@ -232,7 +232,9 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
     let act = &rules.actions;
     let mut log = CleaningLog::default();
     let mut quarantine = Vec::new();
-    let mut candidates: Vec<Candidate> = Vec::new();
+    // Most rows are kept: room for all of them at once, not a doubling copy at a million.
+    let mut candidates: Vec<Candidate> =
+        Vec::with_capacity(sources.iter().map(|t| t.rows.len()).sum());
     let key_idx = s
         .questions
         .iter()
@@ -319,6 +321,10 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 ));
             }
         }
+        let (file, sheet): (std::sync::Arc<str>, Option<std::sync::Arc<str>>) = (
+            table.file.as_str().into(),
+            table.sheet.as_deref().map(Into::into),
+        );
         for (ri, row) in table.rows.iter().enumerate() {
             for (qi, ((q, b), m)) in s
                 .questions
@@ -509,8 +515,8 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 }
             }
             let info = RowInfo {
-                file: table.file.clone(),
-                sheet: table.sheet.clone(),
+                file: file.clone(),
+                sheet: sheet.clone(),
                 row: row.row,
                 meta: row.meta.clone(),
                 flags,
@@ -526,8 +532,8 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 });
             } else {
                 quarantine.push(Quarantined {
-                    file: info.file,
-                    sheet: info.sheet,
+                    file: info.file.to_string(),
+                    sheet: info.sheet.as_deref().map(str::to_string),
                     row: info.row,
                     reasons: drop,
                     message: messages.join("; "),
@@ -561,8 +567,8 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 &all_bindings[c.source],
                 &sources[c.source].rows[c.row_index].cells,
             ),
-            file: c.info.file,
-            sheet: c.info.sheet,
+            file: c.info.file.to_string(),
+            sheet: c.info.sheet.as_deref().map(str::to_string),
             row: c.info.row,
             reasons: vec![reason],
             message,

@@ -15,8 +15,9 @@ use crate::ingest::RowMeta;
 /// Where a record came from and what the respondent rules said of it.
 #[derive(Debug, Clone)]
 pub struct RowInfo {
-    pub file: String,
-    pub sheet: Option<String>,
+    /// The source's path and sheet, shared by all its rows.
+    pub file: std::sync::Arc<str>,
+    pub sheet: Option<std::sync::Arc<str>>,
     pub row: usize,
     pub meta: RowMeta,
     /// Rules set to `flag` that caught this record.

@@ -185,11 +185,10 @@ pub fn numeric_values(spec: &Spec, records: &Records, scores: &Scores, var: &str
     }
     if let Some(d) = var.strip_prefix(MATURITY_PREFIX) {
         let di = scores.domains.iter().position(|x| x == d).unwrap_or(0);
-        return scores
-            .maturity
-            .iter()
-            .map(|m| m[di].unwrap_or(f64::NAN))
-            .collect();
+        return scores.maturity.get(di).map_or_else(
+            || vec![f64::NAN; scores.risk_index.len()],
+            |m| m.iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+        );
     }
     if var == RISK_TIER {
         // The tier's ordinal code: 1 for the first tier of `[scoring] tiers`, 2 for the next …

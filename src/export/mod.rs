@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::ingest::sha256_hex;
+use crate::ingest::{sha256_file, sha256_hex};
 use crate::published::{PublishedTables, RunResult};
 use crate::table::Table;
 
@@ -151,7 +151,9 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
                     crate::table::Values::Text(_) | crate::table::Values::Codes { .. } => values
                         .text_at(i)
                         .map_or(Value::Null, |x| Value::String(x.to_string())),
-                    crate::table::Values::Float(x) => x[i].map_or(Value::Null, |f| json!(f)),
+                    crate::table::Values::Float(x) => Some(x[i])
+                        .filter(|f| f.is_finite())
+                        .map_or(Value::Null, |f| json!(f)),
                     crate::table::Values::Int(x) => x[i].map_or(Value::Null, |f| json!(f)),
                     crate::table::Values::Bool(x) => x[i].map_or(Value::Null, Value::Bool),
                 };
@@ -351,9 +353,9 @@ fn manifest(r: &RunResult) -> Result<Value> {
         // The earlier round's respondents, when its changes used the panel SE.
         if r.panel.is_some() {
             let p = prev.dir.join("data/panel.csv");
-            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            let (len, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
             inputs.push(json!({
-                "path": p.to_string_lossy(), "role": "previous_panel", "bytes": bytes.len(), "sha256": sha256_hex(&bytes),
+                "path": p.to_string_lossy(), "role": "previous_panel", "bytes": len, "sha256": sha256,
             }));
         }
     }
@@ -362,8 +364,10 @@ fn manifest(r: &RunResult) -> Result<Value> {
     let mut outputs = Vec::new();
     for rel in files.iter().filter(|f| *f != "manifest.json") {
         let p = r.out_dir.join(rel);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        outputs.push(json!({"path": rel, "bytes": bytes.len(), "sha256": sha256_hex(&bytes), "publishable": publishable(rel)}));
+        let (len, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
+        outputs.push(
+            json!({"path": rel, "bytes": len, "sha256": sha256, "publishable": publishable(rel)}),
+        );
     }
     let mut excluded: BTreeMap<&str, usize> = BTreeMap::new();
     for (k, v) in &r.cleaned.log.excluded {

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
-use super::Grid;
+use super::{Cells, Grid};
 use crate::error::{Error, Result};
 
 /// Decode bytes to UTF-8 text (borrowed when already UTF-8), with the name of the encoding used.
@@ -132,9 +132,13 @@ pub(crate) fn read_delimited(
                         .count();
                     counted_to = start;
                 }
-                // The next record starts at this one's size: no regrowth per row.
-                let next = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
-                rows.push((newlines + 1, std::mem::replace(&mut record, next)));
+                let cells = Cells::from_record(&record).ok_or_else(|| {
+                    Error::input(
+                        format!("{file}:{}", newlines + 1),
+                        "a row of more than 4 GiB of text: check the quoting",
+                    )
+                })?;
+                rows.push((newlines + 1, cells));
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);

@@ -8,7 +8,7 @@ use std::io::{Cursor, Read};
 
 use calamine::{open_workbook_auto_from_rs, Data, Reader};
 
-use super::Grid;
+use super::{Cells, Grid};
 use crate::error::{Error, Result};
 
 /// Largest uncompressed size of one workbook part (sheet XML, shared strings): 1 GiB.
@@ -307,7 +307,7 @@ pub(crate) fn grid_from_cells(
             ),
         ));
     }
-    let mut rows: Vec<(usize, csv::StringRecord)> = Vec::new();
+    let mut rows: Vec<(usize, Cells)> = Vec::new();
     let mut i = 0;
     let mut prev_row: Option<u32> = None;
     while i < cells.len() {
@@ -322,26 +322,24 @@ pub(crate) fn grid_from_cells(
                 ));
             } else {
                 for b in p + 1..r {
-                    rows.push((b as usize + 1, csv::StringRecord::new()));
+                    rows.push((b as usize + 1, Cells::default()));
                 }
             }
         }
-        let mut record = csv::StringRecord::with_capacity(64, width);
-        let mut col = 0u32;
+        let mut record: Vec<&str> = Vec::with_capacity(width);
         while i < cells.len() && cells[i].0 == r {
             let (_, c, text) = &cells[i];
-            while col < *c {
-                record.push_field("");
-                col += 1;
-            }
-            record.push_field(text);
-            col += 1;
+            record.resize((*c as usize).max(record.len()), "");
+            record.push(text);
             i += 1;
         }
-        while (col as usize) < width {
-            record.push_field("");
-            col += 1;
-        }
+        record.resize(width.max(record.len()), "");
+        let record = Cells::from_fields(record).ok_or_else(|| {
+            Error::input(
+                format!("{file} [{sheet}] row {}", r + 1),
+                "a row of more than 4 GiB of text",
+            )
+        })?;
         rows.push((r as usize + 1, record));
         prev_row = Some(r);
     }

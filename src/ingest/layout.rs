@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use super::excel::column_letter;
-use super::{Column, Grid, SourceRow};
+use super::{Cells, Column, Grid, SourceRow};
 use crate::error::{Error, Result};
 use crate::spec::Layout;
 
@@ -48,7 +48,7 @@ pub(crate) struct Shaped {
     pub rows: Vec<SourceRow>,
 }
 
-fn non_empty(cells: &csv::StringRecord) -> usize {
+fn non_empty(cells: &Cells) -> usize {
     cells.iter().filter(|c| !c.trim().is_empty()).count()
 }
 
@@ -163,7 +163,7 @@ fn redcap_complete(raw: &str) -> Option<bool> {
 
 /// Find the header row: the first row with at least two filled cells and at least half as many
 /// filled cells as the widest of the first rows (title rows and merged title cells fall short).
-fn detect_header(rows: &[(usize, csv::StringRecord)]) -> Option<usize> {
+fn detect_header(rows: &[(usize, Cells)]) -> Option<usize> {
     let scan = rows.len().min(30);
     let widest = rows[..scan].iter().map(|(_, c)| non_empty(c)).max()?;
     let need = 2.max(widest.div_ceil(2));
@@ -206,7 +206,7 @@ pub(crate) fn apply(
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let last_named = |cells: &csv::StringRecord| {
+    let last_named = |cells: &Cells| {
         (0..cells.len())
             .rev()
             .find(|&i| !cells[i].trim().is_empty())
@@ -388,7 +388,7 @@ pub(crate) fn apply(
     } else {
         None
     };
-    let get = |cells: &csv::StringRecord, i: Option<usize>| {
+    let get = |cells: &Cells, i: Option<usize>| {
         i.and_then(|i| cells.get(i))
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
@@ -450,7 +450,7 @@ mod tests {
             rows: rows
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (i + 1, csv::StringRecord::from(r.to_vec())))
+                .map(|(i, r)| (i + 1, Cells::from_fields(r.iter().copied()).unwrap()))
                 .collect(),
         }
     }

@@ -7,6 +7,7 @@
 //! quarantines them) and every cell stays text. What cannot be read is an error naming the file
 //! (and sheet, row, column) — never a partial, silent read.
 
+mod cells;
 pub mod contained;
 mod csv_file;
 mod excel;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::spec::{Layout, LoadedSpec, Source};
 
+pub use cells::Cells;
 pub use csv_file::decode as decode_text;
 pub use layout::RowMeta;
 
@@ -36,7 +38,7 @@ pub struct Column {
 #[derive(Debug, Clone)]
 pub struct SourceRow {
     pub row: usize,
-    pub cells: csv::StringRecord,
+    pub cells: Cells,
     pub meta: RowMeta,
 }
 
@@ -224,12 +226,37 @@ impl From<&Source> for ReadOptions {
 /// A grid of text cells with 1-based row numbers, as read before layout handling.
 #[derive(Debug)]
 pub(crate) struct Grid {
-    pub rows: Vec<(usize, csv::StringRecord)>,
+    pub rows: Vec<(usize, Cells)>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// A file's size and SHA-256, read a megabyte at a time (outputs run to hundreds of
+/// megabytes; hashing one never holds it whole).
+pub fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                len += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((len, hex(&hasher.finalize())))
+}
+
+fn hex(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
     let mut hex = String::with_capacity(2 * digest.len());
     for b in digest.iter() {
         hex.push(char::from(HEX[usize::from(b >> 4)]));

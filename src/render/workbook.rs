@@ -257,7 +257,7 @@ pub fn write_workbook(
                         }
                     }
                     Values::Float(v) => {
-                        if let Some(x) = v[i].filter(|x| x.is_finite()) {
+                        if let Some(x) = Some(v[i]).filter(|x| x.is_finite()) {
                             let f = if (s.percent)(name, i) {
                                 &percent
                             } else {

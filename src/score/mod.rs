@@ -22,7 +22,7 @@ use crate::spec::{QuestionType, Spec};
 pub struct Scores {
     /// Domain ids in spec order.
     pub domains: Vec<String>,
-    /// `[record][domain]` maturity in 0–1.
+    /// `[domain][record]` maturity in 0–1: one column per domain.
     pub maturity: Vec<Vec<Option<f64>>>,
     pub risk_index: Vec<Option<f64>>,
     /// Index into the spec's tiers.
@@ -247,13 +247,17 @@ struct ExactConstants {
     below: Vec<Option<Option<Ratio>>>,
 }
 
-pub fn score(spec: &Spec, records: &Records) -> Scores {
-    let domains: Vec<String> = spec.domains.iter().map(|d| d.id.clone()).collect();
-    let items: Vec<Vec<ItemTable>> = domains
+/// Each domain's items as lookup tables over their columns, and the round's constants.
+fn score_tables<'a>(
+    spec: &Spec,
+    records: &'a Records,
+) -> (Vec<Vec<ItemTable<'a>>>, ExactConstants) {
+    let items: Vec<Vec<ItemTable>> = spec
+        .domains
         .iter()
         .map(|d| {
             (0..spec.questions.len())
-                .filter(|&i| spec.questions[i].domain.as_deref() == Some(d.as_str()))
+                .filter(|&i| spec.questions[i].domain.as_deref() == Some(d.id.as_str()))
                 .map(|qi| {
                     let column = records.column(qi);
                     ItemTable {
@@ -287,53 +291,217 @@ pub fn score(spec: &Spec, records: &Records) -> Scores {
             .map(|t| t.below.map(Ratio::from_f64))
             .collect(),
     };
-    let mut maturity = Vec::with_capacity(records.len());
+    (items, constants)
+}
+
+pub fn score(spec: &Spec, records: &Records) -> Scores {
+    let domains: Vec<String> = spec.domains.iter().map(|d| d.id.clone()).collect();
+    let (items, constants) = score_tables(spec, records);
+    let mut memo = ScoreMemo::new(items.len());
+    let mut maturity = vec![Vec::with_capacity(records.len()); domains.len()];
     let mut risk_index = Vec::with_capacity(records.len());
     let mut tier = Vec::with_capacity(records.len());
     for r in 0..records.len() {
-        if let Some((dm, idx, t)) = score_exact(spec, &items, &constants, r) {
-            tier.push(t);
-            risk_index.push(idx);
-            maturity.push(dm);
-            continue;
+        let (dm, idx, t) = memo.score(spec, &items, &constants, r);
+        for (column, m) in maturity.iter_mut().zip(dm) {
+            column.push(m);
         }
-        let dm: Vec<Option<f64>> = items
-            .iter()
-            .map(|qs| {
-                let scored: Vec<f64> = qs.iter().filter_map(|q| q.float(r)).collect();
-                if qs.is_empty()
-                    || (scored.len() as f64) < spec.scoring.domain_min_answered * qs.len() as f64
-                    || scored.is_empty()
-                {
-                    None
-                } else {
-                    Some(scored.iter().sum::<f64>() / scored.len() as f64)
-                }
-            })
-            .collect();
-        let present: Vec<(f64, f64)> = dm
-            .iter()
-            .zip(&spec.domains)
-            .filter_map(|(m, d)| m.map(|m| (m, d.weight)))
-            .collect();
-        let idx = if !present.is_empty()
-            && present.len() as f64 >= spec.scoring.index_min_domains * domains.len() as f64
-        {
-            let wsum: f64 = present.iter().map(|p| p.1).sum();
-            let msum: f64 = present.iter().map(|p| p.0 * p.1).sum();
-            Some(100.0 * (1.0 - msum / wsum))
-        } else {
-            None
-        };
-        tier.push(idx.map(|x| tier_of(spec, x)));
         risk_index.push(idx);
-        maturity.push(dm);
+        tier.push(t);
     }
     Scores {
         domains,
         maturity,
         risk_index,
         tier,
+    }
+}
+
+type RecordScore = (Vec<Option<f64>>, Option<f64>, Option<usize>);
+
+/// Record `r`'s scores, computed directly: exactly where every item and constant is a
+/// fraction that fits, otherwise in floating point. The definition [`ScoreMemo`] must agree
+/// with (unit test).
+#[cfg(test)]
+fn score_record(
+    spec: &Spec,
+    items: &[Vec<ItemTable>],
+    constants: &ExactConstants,
+    r: usize,
+) -> RecordScore {
+    if let Some((dm, idx, t)) = score_exact(spec, items, constants, r) {
+        return (dm, idx, t);
+    }
+    let dm: Vec<Option<f64>> = items.iter().map(|qs| domain_float(spec, qs, r)).collect();
+    let idx = index_float(spec, &dm);
+    (dm, idx, idx.map(|x| tier_of(spec, x)))
+}
+
+/// A domain's mean maturity in floating point: the mean of its scored items, when enough of
+/// them score.
+fn domain_float(spec: &Spec, qs: &[ItemTable], r: usize) -> Option<f64> {
+    let mut sum = 0.0;
+    let mut scored = 0usize;
+    for m in qs.iter().filter_map(|q| q.float(r)) {
+        sum += m;
+        scored += 1;
+    }
+    if qs.is_empty()
+        || (scored as f64) < spec.scoring.domain_min_answered * qs.len() as f64
+        || scored == 0
+    {
+        None
+    } else {
+        Some(sum / scored as f64)
+    }
+}
+
+/// The risk index in floating point from the domain means.
+fn index_float(spec: &Spec, dm: &[Option<f64>]) -> Option<f64> {
+    let present: Vec<(f64, f64)> = dm
+        .iter()
+        .zip(&spec.domains)
+        .filter_map(|(m, d)| m.map(|m| (m, d.weight)))
+        .collect();
+    if !present.is_empty()
+        && present.len() as f64 >= spec.scoring.index_min_domains * dm.len() as f64
+    {
+        let wsum: f64 = present.iter().map(|p| p.1).sum();
+        let msum: f64 = present.iter().map(|p| p.0 * p.1).sum();
+        Some(100.0 * (1.0 - msum / wsum))
+    } else {
+        None
+    }
+}
+
+/// One domain scored for one combination of its items' answers.
+#[derive(Clone, Copy)]
+struct DomainScore {
+    /// The exact mean (`Some(None)`: the domain does not score); `None` when this combination
+    /// cannot be scored exactly (a numeric answer, a fraction outgrowing i128).
+    exact: Option<Option<Ratio>>,
+    float: Option<f64>,
+}
+
+/// Domain means worked out once per distinct combination of answers and looked up per record:
+/// the combination of a domain's item answer slots decides its mean, and a round's records
+/// repeat combinations heavily (a domain of four five-point items has at most 5⁴), so a
+/// domain's exact fraction is summed once per combination instead of once per record. The
+/// index is not memoized: the combinations of ten domain means are mostly distinct (measured
+/// at 1M: a memo of them cost more than it saved). Gives what [`score_record`] gives for
+/// every record (unit test on random rounds).
+struct ScoreMemo {
+    domains: Vec<DomainMemo>,
+    key: Vec<u32>,
+    means: Vec<Option<Ratio>>,
+}
+
+#[derive(Default)]
+struct DomainMemo {
+    by_slots: rustc_hash::FxHashMap<Box<[u32]>, DomainScore>,
+}
+
+impl ScoreMemo {
+    fn new(domains: usize) -> Self {
+        ScoreMemo {
+            domains: (0..domains).map(|_| DomainMemo::default()).collect(),
+            key: Vec::new(),
+            means: Vec::new(),
+        }
+    }
+
+    fn score(
+        &mut self,
+        spec: &Spec,
+        items: &[Vec<ItemTable>],
+        constants: &ExactConstants,
+        r: usize,
+    ) -> RecordScore {
+        let mut scores: Vec<DomainScore> = Vec::with_capacity(items.len());
+        for (qs, memo) in items.iter().zip(&mut self.domains) {
+            self.key.clear();
+            self.key.extend(qs.iter().map(|q| q.column.slot(r) as u32));
+            let score = match memo.by_slots.get(&self.key[..]) {
+                Some(s) => *s,
+                None => {
+                    let s = DomainScore {
+                        exact: domain_exact(spec, qs, r),
+                        float: domain_float(spec, qs, r),
+                    };
+                    memo.by_slots.insert(self.key.clone().into_boxed_slice(), s);
+                    s
+                }
+            };
+            scores.push(score);
+        }
+        if scores.iter().all(|s| s.exact.is_some()) {
+            self.means.clear();
+            self.means.extend(scores.iter().map(|s| s.exact.flatten()));
+            if let Some((idx, t)) = index_exact(spec, constants, &self.means) {
+                let dm = self.means.iter().map(|m| m.map(Ratio::to_f64)).collect();
+                return (dm, idx, t);
+            }
+        }
+        let dm: Vec<Option<f64>> = scores.iter().map(|s| s.float).collect();
+        let idx = index_float(spec, &dm);
+        (dm, idx, idx.map(|x| tier_of(spec, x)))
+    }
+}
+
+/// A domain's exact mean (`Some(None)` when too few items score); `None` when an answer
+/// scores only in floating point or a fraction outgrows i128.
+fn domain_exact(spec: &Spec, qs: &[ItemTable], r: usize) -> Option<Option<Ratio>> {
+    let mut sum = Ratio::int(0);
+    let mut scored = 0usize;
+    for q in qs {
+        if q.numeric && q.float(r).is_some() {
+            return None;
+        }
+        if let Some(m) = q.exact(r) {
+            sum = sum.checked_add(m)?;
+            scored += 1;
+        } else if q.float(r).is_some() {
+            return None;
+        }
+    }
+    let enough = !qs.is_empty()
+        && scored > 0
+        && (scored as f64) >= spec.scoring.domain_min_answered * qs.len() as f64;
+    Some(if enough {
+        Some(sum.checked_div(Ratio::int(scored as i128))?)
+    } else {
+        None
+    })
+}
+
+/// The exact index (as the nearest float) and tier from exact domain means; `None` when a
+/// weight or bound has no exact fraction or a fraction outgrows i128.
+fn index_exact(
+    spec: &Spec,
+    constants: &ExactConstants,
+    means: &[Option<Ratio>],
+) -> Option<(Option<f64>, Option<usize>)> {
+    let present: Vec<(Ratio, Ratio)> = means
+        .iter()
+        .zip(&constants.weights)
+        .filter_map(|(m, w)| m.map(|m| w.map(|w| (m, w))))
+        .collect::<Option<Vec<_>>>()?;
+    if !present.is_empty()
+        && present.len() as f64 >= spec.scoring.index_min_domains * means.len() as f64
+    {
+        let mut wsum = Ratio::int(0);
+        let mut msum = Ratio::int(0);
+        for &(m, w) in &present {
+            wsum = wsum.checked_add(w)?;
+            msum = msum.checked_add(m.checked_mul(w)?)?;
+        }
+        // 100 (1 − Σ m w / Σ w)
+        let one_minus =
+            Ratio::int(1).checked_add(Ratio::new(-1, 1)?.checked_mul(msum.checked_div(wsum)?)?)?;
+        let index = Ratio::int(100).checked_mul(one_minus)?;
+        Some((Some(index.to_f64()), Some(tier_of_exact(constants, index)?)))
+    } else {
+        Some((None, None))
     }
 }
 
@@ -354,13 +522,13 @@ fn tier_of_exact(constants: &ExactConstants, index: Ratio) -> Option<usize> {
 
 /// Record `r`'s scores in exact arithmetic; `None` when an item is numeric or a fraction
 /// outgrows i128 (the caller then scores in floating point).
-#[allow(clippy::type_complexity)]
+#[cfg(test)]
 fn score_exact(
     spec: &Spec,
     items: &[Vec<ItemTable>],
     constants: &ExactConstants,
     r: usize,
-) -> Option<(Vec<Option<f64>>, Option<f64>, Option<usize>)> {
+) -> Option<RecordScore> {
     let mut domain_means: Vec<Option<Ratio>> = Vec::with_capacity(items.len());
     for qs in items {
         let mut sum = Ratio::int(0);
@@ -504,6 +672,89 @@ mod tests {
             0,
             "floats would say Low"
         );
+    }
+
+    /// The memoized scoring gives, for every record, exactly what scoring the record directly
+    /// gives — exact and floating-point paths alike — on random answers to the example round's
+    /// questions (every question type, reversed items, numeric items that force the float path,
+    /// declared missing codes, skips), from rounds of one record to thousands.
+    #[test]
+    fn memoized_scores_are_the_direct_scores() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let spec = crate::spec::load(&dir.join("surveys/example-2024/survey.toml"))
+            .unwrap()
+            .spec;
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n.max(1)
+        };
+        for (round, n) in [1usize, 2, 7, 60, 500, 4000].into_iter().enumerate() {
+            // Later rounds answer from fewer options, so combinations repeat and the memo hits.
+            let spread = [100, 100, 3, 2, 100, 2][round];
+            let rows = (0..n).map(|row| {
+                let answers = spec
+                    .questions
+                    .iter()
+                    .map(|q| {
+                        let options = spec.options(q);
+                        if next(10) < 2 {
+                            return Answer::Skipped;
+                        }
+                        match q.kind {
+                            QuestionType::Numeric => Answer::Number(next(120) as f64),
+                            QuestionType::Multi => Answer::Codes(
+                                options
+                                    .iter()
+                                    .filter(|_| next(2) == 0)
+                                    .map(|o| o.code.0.to_string())
+                                    .collect(),
+                            ),
+                            _ if options.is_empty() => Answer::Text("t".into()),
+                            _ => {
+                                let i = next(options.len().min(spread) as u64) as usize;
+                                if let Some(missing) = q.missing.first().filter(|_| next(8) == 0) {
+                                    Answer::Missing(missing.code.0.as_str().into())
+                                } else {
+                                    Answer::Code(crate::clean::Choice {
+                                        index: i as u16,
+                                        code: options[i].code.0.as_str().into(),
+                                    })
+                                }
+                            }
+                        }
+                    })
+                    .collect();
+                let info = crate::clean::RowInfo {
+                    file: "x.csv".into(),
+                    sheet: None,
+                    row: row + 2,
+                    meta: Default::default(),
+                    flags: Vec::new(),
+                };
+                (info, answers)
+            });
+            let records = Records::from_rows(spec.questions.len(), rows);
+            let s = score(&spec, &records);
+            let (items, constants) = score_tables(&spec, &records);
+            let (mut exact, mut float) = (0, 0);
+            for r in 0..n {
+                let (dm, idx, t) = score_record(&spec, &items, &constants, r);
+                let mine: Vec<Option<f64>> = s.maturity.iter().map(|d| d[r]).collect();
+                assert_eq!(mine, dm, "round {round} record {r}");
+                assert_eq!(s.risk_index[r], idx, "round {round} record {r}");
+                assert_eq!(s.tier[r], t, "round {round} record {r}");
+                match score_exact(&spec, &items, &constants, r) {
+                    Some(_) => exact += 1,
+                    None => float += 1,
+                }
+            }
+            if n >= 500 {
+                assert!(exact > 0 && float > 0, "both paths taken: {exact} {float}");
+            }
+        }
     }
 
     /// The binary GCD agrees with Euclid's on small, large, equal, zero and coprime pairs.
