@@ -603,21 +603,36 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         }
     }
 
-    // Pass 3: duplicate submissions of one key.
-    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // Pass 3: duplicate submissions of one key, key by key in key order (so `error` names
+    // the same repeat whatever the rows' order).
+    let mut repeats: Vec<(&str, Vec<usize>)> = Vec::new();
     if act.duplicate != RuleAction::Off {
+        let mut first: rustc_hash::FxHashMap<&str, usize> = Default::default();
+        first.reserve(candidates.len());
+        let mut group_of: rustc_hash::FxHashMap<usize, usize> = Default::default();
         for (i, c) in candidates.iter().enumerate() {
             let k = columns
                 .answer(key_idx, c.read)
                 .as_text()
                 .unwrap_or_default()
-                .trim()
-                .to_string();
-            by_key.entry(k).or_default().push(i);
+                .trim();
+            match first.get(k) {
+                None => {
+                    first.insert(k, i);
+                }
+                Some(&f) => {
+                    let g = *group_of.entry(f).or_insert_with(|| {
+                        repeats.push((k, vec![f]));
+                        repeats.len() - 1
+                    });
+                    repeats[g].1.push(i);
+                }
+            }
         }
+        repeats.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
     let mut superseded: Vec<Option<usize>> = vec![None; candidates.len()];
-    for idxs in by_key.values().filter(|v| v.len() > 1) {
+    for (_, idxs) in &repeats {
         let keep = match rules.duplicates {
             DuplicateRule::Error => {
                 let places: Vec<String> = idxs
@@ -663,14 +678,13 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             }
         }
     }
-    let kept_place: Vec<String> = candidates
+    let kept_place: BTreeMap<usize, String> = superseded
         .iter()
-        .map(|c| {
-            format!(
-                "{} row {}",
-                place(&c.info.file, c.info.sheet.as_deref()),
-                c.info.row
-            )
+        .flatten()
+        .map(|&k| {
+            let c = &candidates[k];
+            let place = place(&c.info.file, c.info.sheet.as_deref());
+            (k, format!("{place} row {}", c.info.row))
         })
         .collect();
     let rule_name = match rules.duplicates {
@@ -684,7 +698,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             (Some(keep), RuleAction::Drop) => {
                 let message = format!(
                     "another submission with the same respondent key was kept ({}; rule: {rule_name})",
-                    kept_place[keep]
+                    kept_place[&keep]
                 );
                 quarantine.push(late(c, Reason::Duplicate, message, &mut matchers));
             }
@@ -711,11 +725,18 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             log.sources[si].1.quarantined += 1;
         }
     }
+    // Records come source by source, sharing the source's name: look it up once a run.
+    let mut last: Option<(&std::sync::Arc<str>, Option<usize>)> = None;
     for r in records.rows() {
         for f in &r.flags {
             *log.flagged.entry(f.code()).or_insert(0) += 1;
         }
-        if let Some(si) = source_of(&r.file, r.sheet.as_deref()) {
+        let si = match last {
+            Some((file, si)) if std::sync::Arc::ptr_eq(file, &r.file) => si,
+            _ => source_of(&r.file, r.sheet.as_deref()),
+        };
+        last = Some((&r.file, si));
+        if let Some(si) = si {
             log.sources[si].1.kept += 1;
             log.sources[si].1.flagged += usize::from(!r.flags.is_empty());
         }

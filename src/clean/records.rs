@@ -7,8 +7,6 @@
 //! [`RecordRef`] is one record seen through the columns: where it came from (it dereferences
 //! to its [`RowInfo`]) and [`RecordRef::answer`] per question.
 
-use std::collections::HashMap;
-
 use super::{Answer, Reason};
 use crate::ingest::RowMeta;
 
@@ -295,7 +293,8 @@ impl<'a> std::ops::Deref for RecordRef<'a> {
 pub(super) struct ColumnsBuilder {
     columns: Vec<AnswerColumn>,
     /// Per question and [`Key`] kind, the slot each key was given.
-    seen: Vec<[HashMap<String, usize>; 2]>,
+    /// Per question, the slot of each raw text met (FxHash: a million cells a column).
+    seen: Vec<[rustc_hash::FxHashMap<String, usize>; 2]>,
 }
 
 /// What decides an answer: a cell's raw text, or the options chosen in a multi-select split

@@ -248,8 +248,36 @@ fn cells(spec: &Spec, pop: &Population, records: &Records, vars: &[String]) -> R
     let margin = pop.margin(vars)?;
     let keys: Vec<Vec<String>> = margin.keys().cloned().collect();
     let targets: Vec<f64> = margin.values().copied().collect();
+    // A record's cell depends on its answers' slots alone: each combination of slots is
+    // looked up once (the slots numbered together in one u64, or the record's own key when
+    // the numbering would not fit).
+    let columns: Vec<Option<&crate::clean::AnswerColumn>> = vars
+        .iter()
+        .map(|v| {
+            let qi = spec.questions.iter().position(|q| q.id == *v)?;
+            Some(records.column(qi))
+        })
+        .collect();
+    let radix: Vec<u64> = columns
+        .iter()
+        .map(|c| c.map_or(1, |c| c.values().len().max(1)) as u64)
+        .collect();
+    let fits = radix
+        .iter()
+        .try_fold(1u64, |acc, n| acc.checked_mul(*n))
+        .is_some();
+    let mut seen: rustc_hash::FxHashMap<u64, u32> = Default::default();
     let mut codes = Vec::with_capacity(records.len());
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
+        let combined = fits.then(|| {
+            columns.iter().zip(&radix).fold(0u64, |acc, (c, n)| {
+                acc * n + c.map_or(0, |c| c.slot(i) as u64)
+            })
+        });
+        if let Some(c) = combined.and_then(|k| seen.get(&k)) {
+            codes.push(*c);
+            continue;
+        }
         let key: Vec<String> = vars
             .iter()
             .map(|v| code_of(spec, r, v).unwrap_or_default().to_string())
@@ -265,6 +293,9 @@ fn cells(spec: &Spec, pop: &Population, records: &Records, vars: &[String]) -> R
                 pop.file
             ))
         })?;
+        if let Some(k) = combined {
+            seen.insert(k, c as u32);
+        }
         codes.push(c as u32);
     }
     Ok((codes, targets, keys))

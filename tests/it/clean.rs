@@ -418,3 +418,20 @@ fn validate_reports_the_cleaning_outcome_with_examples_and_writes_nothing() {
     );
     assert!(!t.path("output").exists());
 }
+
+/// `duplicates = "error"` stops cleaning at a repeated key, naming every submission of it
+/// (the fixture's A1, rows 4 and 13) — found through the key lookup, not row order.
+#[test]
+fn a_repeated_key_under_the_error_rule_names_each_submission() {
+    let spec = spec_with(|t| t.replace("[cleaning]\n", "[cleaning]\nduplicates = \"error\"\n"));
+    let pop = Population::read(&spec).unwrap();
+    let sources = read_all(&spec).unwrap();
+    let err = clean(&spec, &sources, &pop.frame())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the respondent key repeats in 2 submissions"),
+        "{err}"
+    );
+    assert!(err.contains("row 4") && err.contains("row 13"), "{err}");
+}
