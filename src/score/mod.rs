@@ -46,6 +46,14 @@ fn div(a: i128, b: i128) -> i128 {
     }
 }
 
+/// a mod b (b > 0), by 64-bit division while both fit, as [`div`].
+fn rem(a: i128, b: i128) -> i128 {
+    match (i64::try_from(a), i64::try_from(b)) {
+        (Ok(x), Ok(y)) if y != -1 => i128::from(x % y),
+        _ => a % b,
+    }
+}
+
 fn gcd(a: i128, b: i128) -> i128 {
     let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
     // Survey fractions are small: 64-bit division (one instruction) instead of 128-bit (a
@@ -295,20 +303,43 @@ fn score_tables<'a>(
 }
 
 pub fn score(spec: &Spec, records: &Records) -> Scores {
+    score_in_blocks(spec, records, 1 << 15)
+}
+
+/// [`score`], with the records scored in parallel blocks of `block`, each with its own memo
+/// (a record's scores do not depend on which records came before it), joined in order.
+fn score_in_blocks(spec: &Spec, records: &Records, block: usize) -> Scores {
+    use rayon::prelude::*;
     let domains: Vec<String> = spec.domains.iter().map(|d| d.id.clone()).collect();
     let (items, constants) = score_tables(spec, records);
-    let mut memo = ScoreMemo::new(items.len());
-    let mut maturity = vec![Vec::with_capacity(records.len()); domains.len()];
-    let mut risk_index = Vec::with_capacity(records.len());
-    let mut tier = Vec::with_capacity(records.len());
-    for r in 0..records.len() {
-        let (dm, idx, t) = memo.score(spec, &items, &constants, r);
-        for (column, m) in maturity.iter_mut().zip(dm) {
-            column.push(m);
+    let n = records.len();
+    let mut maturity = vec![vec![None; n]; domains.len()];
+    let mut risk_index = vec![None; n];
+    let mut tier = vec![None; n];
+    // Each block's slice of every domain's column.
+    let mut maturity_blocks: Vec<Vec<&mut [Option<f64>]>> =
+        (0..n.div_ceil(block)).map(|_| Vec::new()).collect();
+    for column in &mut maturity {
+        for (b, part) in column.chunks_mut(block).enumerate() {
+            maturity_blocks[b].push(part);
         }
-        risk_index.push(idx);
-        tier.push(t);
     }
+    maturity_blocks
+        .into_par_iter()
+        .zip(risk_index.par_chunks_mut(block))
+        .zip(tier.par_chunks_mut(block))
+        .enumerate()
+        .for_each(|(b, ((mut maturity, risk_index), tier))| {
+            let mut memo = ScoreMemo::new(items.len());
+            for i in 0..risk_index.len() {
+                let (dm, idx, t) = memo.score(spec, &items, &constants, b * block + i);
+                for (column, m) in maturity.iter_mut().zip(dm) {
+                    column[i] = m;
+                }
+                risk_index[i] = idx;
+                tier[i] = t;
+            }
+        });
     Scores {
         domains,
         maturity,
@@ -381,6 +412,23 @@ struct DomainScore {
     /// cannot be scored exactly (a numeric answer, a fraction outgrowing i128).
     exact: Option<Option<Ratio>>,
     float: Option<f64>,
+    /// The exact mean as the nearest float, and times the domain's weight (`None` when the
+    /// weight has no exact fraction or the product outgrows i128): what the index sums.
+    exact_float: Option<f64>,
+    weighted: Option<Ratio>,
+}
+
+impl DomainScore {
+    fn new(spec: &Spec, qs: &[ItemTable], weight: Option<Ratio>, r: usize) -> Self {
+        let exact = domain_exact(spec, qs, r);
+        let mean = exact.flatten();
+        DomainScore {
+            exact,
+            float: domain_float(spec, qs, r),
+            exact_float: mean.map(Ratio::to_f64),
+            weighted: mean.and_then(|m| m.checked_mul(weight?)),
+        }
+    }
 }
 
 /// Domain means worked out once per distinct combination of answers and looked up per record:
@@ -393,7 +441,9 @@ struct DomainScore {
 struct ScoreMemo {
     domains: Vec<DomainMemo>,
     key: Vec<u32>,
-    means: Vec<Option<Ratio>>,
+    scores: Vec<DomainScore>,
+    /// Σ weight of the scoring domains, by which domains score (a bit each, up to 64).
+    weight_sums: rustc_hash::FxHashMap<u64, Option<Ratio>>,
 }
 
 #[derive(Default)]
@@ -406,7 +456,8 @@ impl ScoreMemo {
         ScoreMemo {
             domains: (0..domains).map(|_| DomainMemo::default()).collect(),
             key: Vec::new(),
-            means: Vec::new(),
+            scores: Vec::new(),
+            weight_sums: Default::default(),
         }
     }
 
@@ -417,28 +468,24 @@ impl ScoreMemo {
         constants: &ExactConstants,
         r: usize,
     ) -> RecordScore {
-        let mut scores: Vec<DomainScore> = Vec::with_capacity(items.len());
-        for (qs, memo) in items.iter().zip(&mut self.domains) {
+        self.scores.clear();
+        for (d, (qs, memo)) in items.iter().zip(&mut self.domains).enumerate() {
             self.key.clear();
             self.key.extend(qs.iter().map(|q| q.column.slot(r) as u32));
             let score = match memo.by_slots.get(&self.key[..]) {
                 Some(s) => *s,
                 None => {
-                    let s = DomainScore {
-                        exact: domain_exact(spec, qs, r),
-                        float: domain_float(spec, qs, r),
-                    };
+                    let s = DomainScore::new(spec, qs, constants.weights[d], r);
                     memo.by_slots.insert(self.key.clone().into_boxed_slice(), s);
                     s
                 }
             };
-            scores.push(score);
+            self.scores.push(score);
         }
+        let scores = &self.scores;
         if scores.iter().all(|s| s.exact.is_some()) {
-            self.means.clear();
-            self.means.extend(scores.iter().map(|s| s.exact.flatten()));
-            if let Some((idx, t)) = index_exact(spec, constants, &self.means) {
-                let dm = self.means.iter().map(|m| m.map(Ratio::to_f64)).collect();
+            if let Some((idx, t)) = index_exact(spec, constants, scores, &mut self.weight_sums) {
+                let dm = scores.iter().map(|s| s.exact_float).collect();
                 return (dm, idx, t);
             }
         }
@@ -474,35 +521,91 @@ fn domain_exact(spec: &Spec, qs: &[ItemTable], r: usize) -> Option<Option<Ratio>
     })
 }
 
-/// The exact index (as the nearest float) and tier from exact domain means; `None` when a
-/// weight or bound has no exact fraction or a fraction outgrows i128.
+/// The exact index (as the nearest float) and tier from the domain scores, which carry their
+/// weighted means; the sum of the weights is remembered per set of scoring domains. `None`
+/// when a scoring domain's weight has no exact fraction or a fraction outgrows i128.
 fn index_exact(
     spec: &Spec,
     constants: &ExactConstants,
-    means: &[Option<Ratio>],
+    scores: &[DomainScore],
+    weight_sums: &mut rustc_hash::FxHashMap<u64, Option<Ratio>>,
 ) -> Option<(Option<f64>, Option<usize>)> {
-    let present: Vec<(Ratio, Ratio)> = means
-        .iter()
-        .zip(&constants.weights)
-        .filter_map(|(m, w)| m.map(|m| w.map(|w| (m, w))))
-        .collect::<Option<Vec<_>>>()?;
-    if !present.is_empty()
-        && present.len() as f64 >= spec.scoring.index_min_domains * means.len() as f64
-    {
-        let mut wsum = Ratio::int(0);
-        let mut msum = Ratio::int(0);
-        for &(m, w) in &present {
-            wsum = wsum.checked_add(w)?;
-            msum = msum.checked_add(m.checked_mul(w)?)?;
-        }
-        // 100 (1 − Σ m w / Σ w)
-        let one_minus =
-            Ratio::int(1).checked_add(Ratio::new(-1, 1)?.checked_mul(msum.checked_div(wsum)?)?)?;
-        let index = Ratio::int(100).checked_mul(one_minus)?;
-        Some((Some(index.to_f64()), Some(tier_of_exact(constants, index)?)))
-    } else {
-        Some((None, None))
+    let present = scores.iter().filter(|s| s.exact_float.is_some()).count();
+    if present == 0 || (present as f64) < spec.scoring.index_min_domains * scores.len() as f64 {
+        // A weight without an exact fraction still sends the record to floating point.
+        return constants
+            .weights
+            .iter()
+            .zip(scores)
+            .all(|(w, s)| s.exact_float.is_none() || w.is_some())
+            .then_some((None, None));
     }
+    let weight_sum = |weight_sums: &mut rustc_hash::FxHashMap<u64, Option<Ratio>>| {
+        let sum = || {
+            let mut wsum = Ratio::int(0);
+            for (w, s) in constants.weights.iter().zip(scores) {
+                if s.exact_float.is_some() {
+                    wsum = wsum.checked_add((*w)?)?;
+                }
+            }
+            Some(wsum)
+        };
+        if scores.len() > 64 {
+            return sum();
+        }
+        let mask = scores
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.exact_float.is_some())
+            .fold(0u64, |m, (d, _)| m | 1 << d);
+        *weight_sums.entry(mask).or_insert_with(sum)
+    };
+    let wsum = weight_sum(weight_sums)?;
+    let index = match index_over_common_denominator(scores, wsum) {
+        Some(index) => index,
+        None => {
+            let mut msum = Ratio::int(0);
+            for s in scores.iter().filter(|s| s.exact_float.is_some()) {
+                msum = msum.checked_add(s.weighted?)?;
+            }
+            // 100 (1 − Σ m w / Σ w)
+            let one_minus = Ratio::int(1)
+                .checked_add(Ratio::new(-1, 1)?.checked_mul(msum.checked_div(wsum)?)?)?;
+            Ratio::int(100).checked_mul(one_minus)?
+        }
+    };
+    Some((Some(index.to_f64()), Some(tier_of_exact(constants, index)?)))
+}
+
+/// 100 (1 − Σ m w / Σ w) from the scoring domains' weighted means, summed over a common
+/// denominator and reduced once at the end (the reduction per addition was most of scoring's
+/// time). `None` when a step outgrows i128; the caller then sums reduced fractions, whose
+/// intermediates are never larger, so a record scores exactly here whenever it would there,
+/// with the same (unique, reduced) fraction.
+fn index_over_common_denominator(scores: &[DomainScore], wsum: Ratio) -> Option<Ratio> {
+    let (mut num, mut den) = (0i128, 1i128);
+    for s in scores.iter().filter(|s| s.exact_float.is_some()) {
+        let m = s.weighted?;
+        if m.den == den {
+            num = num.checked_add(m.num)?;
+        } else if rem(den, m.den) == 0 {
+            num = num.checked_add(m.num.checked_mul(div(den, m.den))?)?;
+        } else if rem(m.den, den) == 0 {
+            num = num.checked_mul(div(m.den, den))?.checked_add(m.num)?;
+            den = m.den;
+        } else {
+            num = num
+                .checked_mul(m.den)?
+                .checked_add(m.num.checked_mul(den)?)?;
+            den = den.checked_mul(m.den)?;
+        }
+    }
+    // With Σ w = p/q: 100 (1 − (num/den)(q/p)) = 100 (den p − num q) / (den p).
+    let dp = den.checked_mul(wsum.num)?;
+    let top = dp
+        .checked_sub(num.checked_mul(wsum.den)?)?
+        .checked_mul(100)?;
+    Ratio::new(top, dp)
 }
 
 /// Tier index for an exact risk index.
@@ -681,7 +784,7 @@ mod tests {
     #[test]
     fn memoized_scores_are_the_direct_scores() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let spec = crate::spec::load(&dir.join("surveys/example-2024/survey.toml"))
+        let mut spec = crate::spec::load(&dir.join("surveys/example-2024/survey.toml"))
             .unwrap()
             .spec;
         let mut x = 0x2545_f491_4f6c_dd1d_u64;
@@ -694,6 +797,19 @@ mod tests {
         for (round, n) in [1usize, 2, 7, 60, 500, 4000].into_iter().enumerate() {
             // Later rounds answer from fewer options, so combinations repeat and the memo hits.
             let spread = [100, 100, 3, 2, 100, 2][round];
+            // Domain weights: whole, binary fractions, thirds (no exact binary fraction, so a
+            // large denominator), one without an exact fraction at all (1e-300), mixed.
+            let weights: [&[f64]; 6] = [
+                &[1.0],
+                &[0.5, 2.0, 0.25],
+                &[1.0 / 3.0, 0.1, 3.0],
+                &[1.0, 1e-300],
+                &[0.1, 0.7, 1.0 / 7.0, 2.5],
+                &[1.0],
+            ];
+            for (d, domain) in spec.domains.iter_mut().enumerate() {
+                domain.weight = weights[round][d % weights[round].len()];
+            }
             let rows = (0..n).map(|row| {
                 let answers = spec
                     .questions
@@ -738,6 +854,10 @@ mod tests {
             });
             let records = Records::from_rows(spec.questions.len(), rows);
             let s = score(&spec, &records);
+            let in_small_blocks = score_in_blocks(&spec, &records, 3);
+            assert_eq!(s.maturity, in_small_blocks.maturity);
+            assert_eq!(s.risk_index, in_small_blocks.risk_index);
+            assert_eq!(s.tier, in_small_blocks.tier);
             let (items, constants) = score_tables(&spec, &records);
             let (mut exact, mut float) = (0, 0);
             for r in 0..n {

@@ -68,7 +68,19 @@ impl DomainLinearizer<'_> {
             k: 1,
         };
         let partitions = domains.partitions();
-        let (all_acc, accs): (Accumulators, Vec<(Accumulators, Cross)>) = if self.singleton_psus {
+        let joint = self.singleton_psus && !domains.joint_maps.is_empty();
+        let (all_acc, accs): (Accumulators, Vec<(Accumulators, Cross)>) = if joint {
+            // One pass on the joint cells (and the rows in none), as `estimate` does.
+            let (accs, all) = self.accumulate_joint(series, domains, true, levels, centre);
+            let accs = accs
+                .into_iter()
+                .map(|acc| {
+                    let cross = Cross::of_singletons(&acc);
+                    (acc, cross)
+                })
+                .collect();
+            (all.expect("the whole sample's accumulators"), accs)
+        } else if self.singleton_psus {
             let mut parts = vec![all];
             parts.extend(partitions.iter().copied());
             let mut accs = self

@@ -47,6 +47,8 @@ pub struct Domains<'a> {
     /// Each partition's domain degrees of freedom, computed once for the design they were
     /// first estimated on (keyed by its weights' address; another design recomputes).
     df: std::sync::OnceLock<(usize, Vec<Vec<f64>>)>,
+    /// [`Domains::joint_and_outside`]'s codes, made when first asked for.
+    joint_and_outside: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl<'a> Domains<'a> {
@@ -67,6 +69,7 @@ impl<'a> Domains<'a> {
                 joint_codes: Vec::new(),
                 joint_maps: Vec::new(),
                 df: std::sync::OnceLock::new(),
+                joint_and_outside: std::sync::OnceLock::new(),
             };
         };
         let mut table = vec![NO_DOMAIN; size as usize];
@@ -98,6 +101,7 @@ impl<'a> Domains<'a> {
             joint_codes,
             joint_maps,
             df: std::sync::OnceLock::new(),
+            joint_and_outside: std::sync::OnceLock::new(),
         }
     }
 
@@ -140,6 +144,19 @@ impl<'a> Domains<'a> {
             codes: &self.joint_codes,
             k: self.joint_maps.first().map_or(0, Vec::len),
         }
+    }
+
+    /// The joint cells and one more, the rows in no domain of any partition: every row in
+    /// exactly one cell, so the whole sample's sums are the sums over the cells.
+    fn joint_and_outside(&self) -> Partition<'_> {
+        let k = self.joint_maps.first().map_or(0, Vec::len);
+        let codes = self.joint_and_outside.get_or_init(|| {
+            self.joint_codes
+                .iter()
+                .map(|&c| if c == NO_DOMAIN { k as u32 } else { c })
+                .collect()
+        });
+        Partition { codes, k: k + 1 }
     }
 }
 
@@ -487,23 +504,8 @@ impl<'a> DomainLinearizer<'a> {
         let (levels, centre) = self.levels_and_centre(series);
         let accs = if self.singleton_psus && partitions.len() > 1 && !domains.joint_maps.is_empty()
         {
-            // One accumulation per row, on the joint cells; each partition's domains are sums
-            // of joint cells.
-            let joint = domains.joint();
-            let cells = self.accumulate_rows(series, &[joint], levels, centre);
-            partitions
-                .iter()
-                .zip(&domains.joint_maps)
-                .map(|(p, map)| {
-                    let mut acc = Accumulators::new(p.k, levels, self.n_strata, self.j);
-                    for (c, &d) in map.iter().enumerate() {
-                        if d != NO_DOMAIN {
-                            acc.add_domain(d as usize, &cells[0], c);
-                        }
-                    }
-                    acc
-                })
-                .collect()
+            self.accumulate_joint(series, domains, false, levels, centre)
+                .0
         } else if self.singleton_psus {
             self.accumulate_rows(series, partitions, levels, centre)
         } else {
@@ -548,6 +550,50 @@ impl<'a> DomainLinearizer<'a> {
             }
             Series::Levels { k, .. } => (k.min(64), 0.0),
         }
+    }
+
+    /// Without clusters, with joint cells: one accumulation per row on the joint cells, each
+    /// partition's domains then summed from their joint cells. With `whole_sample`, the rows
+    /// in no cell are accumulated too (as one more cell) and the whole sample's sums returned
+    /// beside: the sums over every cell.
+    fn accumulate_joint(
+        &self,
+        series: Series<'_>,
+        domains: &Domains<'_>,
+        whole_sample: bool,
+        levels: usize,
+        centre: f64,
+    ) -> (Vec<Accumulators>, Option<Accumulators>) {
+        let cells = if whole_sample {
+            domains.joint_and_outside()
+        } else {
+            domains.joint()
+        };
+        let cells = self
+            .accumulate_rows(series, &[cells], levels, centre)
+            .remove(0);
+        let partitions = domains
+            .partitions()
+            .iter()
+            .zip(&domains.joint_maps)
+            .map(|(p, map)| {
+                let mut acc = Accumulators::new(p.k, levels, self.n_strata, self.j);
+                for (c, &d) in map.iter().enumerate() {
+                    if d != NO_DOMAIN {
+                        acc.add_domain(d as usize, &cells, c);
+                    }
+                }
+                acc
+            })
+            .collect();
+        let whole = whole_sample.then(|| {
+            let mut acc = Accumulators::new(1, levels, self.n_strata, self.j);
+            for c in 0..cells.n.len() {
+                acc.add_domain(0, &cells, c);
+            }
+            acc
+        });
+        (partitions, whole)
     }
 
     /// The one-row-per-PSU case (no clusters): each row's sums go straight to the stratum
@@ -1569,76 +1615,90 @@ mod tests {
             let n_psu = *r.psu.iter().max().unwrap() as usize + 1;
             let pop = fpc.then(|| vec![n_psu as f64 * 2.0; 3]);
             let design = Design::new(r.strata.clone(), r.psu.clone(), pop.as_deref()).unwrap();
+            // Some rows in no domain of the first partition, some of those in none at all
+            // (in no joint cell, yet in the rest of every domain).
             let codes: Vec<u32> = (0..r.w.len())
                 .map(|i| if i % 11 == 0 { NO_DOMAIN } else { r.m1[i] })
                 .collect();
-            let parts = vec![
+            let codes2: Vec<u32> = (0..r.w.len())
+                .map(|i| if i % 22 == 0 { NO_DOMAIN } else { r.m2[i] })
+                .collect();
+            let both = vec![
                 Partition {
                     codes: &codes,
                     k: 3,
                 },
-                Partition { codes: &r.m2, k: 4 },
+                Partition {
+                    codes: &codes2,
+                    k: 4,
+                },
             ];
-            let domains = Domains::new(parts.clone());
-            for (name, w, cal) in calibrations(&r) {
-                let survey = Survey {
-                    design: &design,
-                    weights: &w,
-                    calibration: &cal,
-                };
-                let lin = DomainLinearizer::new(survey);
-                let indicator = |sets: &[Option<u64>], l: usize| -> Vec<f64> {
-                    sets.iter()
-                        .map(|s| s.map_or(f64::NAN, |s| ((s >> l) & 1) as f64))
-                        .collect()
-                };
-                // (what, the batched differences, each level's series one at a time)
-                type Case = (String, Vec<Vec<Vec<Difference>>>, Vec<Vec<f64>>);
-                let mut cases: Vec<Case> = vec![
-                    (
-                        "y".into(),
-                        lin.differences(Series::Numeric(&r.y), &domains),
-                        vec![r.y.clone()],
-                    ),
-                    (
-                        "q".into(),
-                        lin.differences(Series::Numeric(&q), &domains),
-                        vec![q.clone()],
-                    ),
-                ];
-                for (k, sets) in [(4, &r.sets), (3, &r.multi)] {
-                    cases.push((
-                        format!("levels/{k}"),
-                        lin.differences(Series::Levels { k, sets }, &domains),
-                        (0..k).map(|l| indicator(sets, l)).collect(),
-                    ));
-                }
-                for (what, got, ys) in &cases {
-                    for (p, part) in parts.iter().enumerate() {
-                        for d in 0..part.k {
-                            let mask: Vec<bool> =
-                                part.codes.iter().map(|&c| c == d as u32).collect();
-                            let rest: Vec<bool> = mask.iter().map(|x| !x).collect();
-                            for (l, y) in ys.iter().enumerate() {
-                                let (diff, se) = survey.mean_difference(y, &mask, &rest);
-                                let g = got[p][d][l];
-                                let at = format!("seed {seed} {name} {what} partition {p} domain {d} level {l}: {g:?} vs ({diff}, {se})");
-                                assert!(
-                                    (g.difference - diff).abs() <= 1e-9 * diff.abs().max(1e-3),
-                                    "{at}"
-                                );
-                                assert!((g.se - se).abs() <= 1e-9 * se.max(1e-6), "{at}");
-                                if se == 0.0 {
-                                    assert_eq!(g.se, 0.0, "{at}");
+            // Two partitions, and one alone (its joint cells are its domains).
+            for parts in [both.clone(), vec![both[1]]] {
+                let domains = Domains::new(parts.clone());
+                for (name, w, cal) in calibrations(&r) {
+                    let survey = Survey {
+                        design: &design,
+                        weights: &w,
+                        calibration: &cal,
+                    };
+                    let lin = DomainLinearizer::new(survey);
+                    let indicator = |sets: &[Option<u64>], l: usize| -> Vec<f64> {
+                        sets.iter()
+                            .map(|s| s.map_or(f64::NAN, |s| ((s >> l) & 1) as f64))
+                            .collect()
+                    };
+                    // (what, the batched differences, each level's series one at a time)
+                    type Case = (String, Vec<Vec<Vec<Difference>>>, Vec<Vec<f64>>);
+                    let mut cases: Vec<Case> = vec![
+                        (
+                            "y".into(),
+                            lin.differences(Series::Numeric(&r.y), &domains),
+                            vec![r.y.clone()],
+                        ),
+                        (
+                            "q".into(),
+                            lin.differences(Series::Numeric(&q), &domains),
+                            vec![q.clone()],
+                        ),
+                    ];
+                    for (k, sets) in [(4, &r.sets), (3, &r.multi)] {
+                        cases.push((
+                            format!("levels/{k}"),
+                            lin.differences(Series::Levels { k, sets }, &domains),
+                            (0..k).map(|l| indicator(sets, l)).collect(),
+                        ));
+                    }
+                    for (what, got, ys) in &cases {
+                        for (p, part) in parts.iter().enumerate() {
+                            for d in 0..part.k {
+                                let mask: Vec<bool> =
+                                    part.codes.iter().map(|&c| c == d as u32).collect();
+                                let rest: Vec<bool> = mask.iter().map(|x| !x).collect();
+                                for (l, y) in ys.iter().enumerate() {
+                                    let (diff, se) = survey.mean_difference(y, &mask, &rest);
+                                    let g = got[p][d][l];
+                                    let at = format!("seed {seed} {name} {what} partition {p} domain {d} level {l}: {g:?} vs ({diff}, {se})");
+                                    assert!(
+                                        (g.difference - diff).abs() <= 1e-9 * diff.abs().max(1e-3),
+                                        "{at}"
+                                    );
+                                    assert!((g.se - se).abs() <= 1e-9 * se.max(1e-6), "{at}");
+                                    if se == 0.0 {
+                                        assert_eq!(g.se, 0.0, "{at}");
+                                    }
                                 }
                             }
                         }
                     }
+                    // The constant cases occurred: a domain without variation beside a varying
+                    // rest, and a varying domain beside a constant rest.
+                    let (y0, q3) = (cases[0].1[0][0][0], cases[1].1[parts.len() - 1][3][0]);
+                    assert!(q3.se > 0.0, "{q3:?}");
+                    if parts.len() == 2 {
+                        assert!(y0.se > 0.0, "{y0:?}");
+                    }
                 }
-                // The constant cases occurred: a domain without variation beside a varying
-                // rest, and a varying domain beside a constant rest.
-                let (y0, q3) = (cases[0].1[0][0][0], cases[1].1[1][3][0]);
-                assert!(y0.se > 0.0 && q3.se > 0.0, "{y0:?} {q3:?}");
             }
         }
     }
