@@ -288,8 +288,14 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             Some(before) => {
                 let mut now = Vec::new();
                 let label = Path::new("data/panel.csv");
-                crate::estimate::panel_table(&spec.spec, &cleaned.records, &scores, &weighted)
-                    .write_csv_to(&mut now, label)?;
+                crate::estimate::write_panel_csv(
+                    &spec.spec,
+                    &cleaned.records,
+                    &scores,
+                    &weighted,
+                    &mut now,
+                    label,
+                )?;
                 let now = crate::previous::PanelData::from_csv(&now[..], label)?;
                 crate::previous::Panel::new(before, now)
             }
@@ -633,8 +639,16 @@ fn write_data(r: &RunResult, clock: &mut crate::timings::Timings) -> Result<Publ
     Table::write_both_in_groups(&data, "clean", r.records().len(), |at| clean_table(r, at))?;
     clock.stage("data: clean.csv, .parquet");
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
-    crate::estimate::panel_table(&r.spec.spec, &r.cleaned.records, &r.scores, &r.weighted)
-        .write_csv(&data.join("panel.csv"))?;
+    let panel = data.join("panel.csv");
+    let file = std::fs::File::create(&panel).map_err(|e| Error::io(&panel, e))?;
+    crate::estimate::write_panel_csv(
+        &r.spec.spec,
+        &r.cleaned.records,
+        &r.scores,
+        &r.weighted,
+        std::io::BufWriter::new(file),
+        &panel,
+    )?;
     clock.stage("data: quarantine, panel");
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;

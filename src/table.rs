@@ -127,6 +127,25 @@ impl FloatTexts {
     }
 }
 
+/// One CSV field: quoted (quotes doubled) when it holds a comma, a quote, `\r` or `\n`.
+fn push_csv_field(out: &mut Vec<u8>, field: &[u8]) {
+    if !field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    for &b in field {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
 /// A text cell a spreadsheet would run as a formula — starting with `=`, `+`, `-`, `@`, a tab
 /// or a carriage return (OWASP's CSV-injection list) — gets a leading `'`, which spreadsheets
 /// read as "this is text". Numbers are written as numbers and never pass through here.
@@ -209,14 +228,42 @@ impl Table {
     /// cores (each block through one buffer, no string per cell) and written in order, a few
     /// blocks at a time: the bytes are those of writing row by row.
     pub fn write_csv_to(&self, mut out: impl std::io::Write, path: &Path) -> Result<()> {
+        self.write_csv_header(&mut out, path)?;
+        self.write_csv_body(&mut out, path)?;
+        out.flush().map_err(|e| Error::io(path, e))
+    }
+
+    /// The CSV of a table too large to hold at once, into `out`, built a group of rows at a
+    /// time by `rows` (each group's table has the same columns): the bytes of
+    /// [`Table::write_csv_to`] for the whole table, with one group in memory.
+    pub fn write_csv_in_groups_to(
+        mut out: impl std::io::Write,
+        path: &Path,
+        height: usize,
+        rows: impl Fn(std::ops::Range<usize>) -> Table,
+    ) -> Result<()> {
+        let groups = row_groups(height);
+        if groups.len() <= 1 {
+            return rows(0..height).write_csv_to(out, path);
+        }
+        for (g, range) in groups.into_iter().enumerate() {
+            let table = rows(range);
+            if g == 0 {
+                table.write_csv_header(&mut out, path)?;
+            }
+            table.write_csv_body(&mut out, path)?;
+        }
+        out.flush().map_err(|e| Error::io(path, e))
+    }
+
+    /// The CSV's header record.
+    fn write_csv_header(&self, mut out: impl std::io::Write, path: &Path) -> Result<()> {
         let mut header = csv::Writer::from_writer(Vec::new());
         header
             .write_record(self.names())
             .map_err(|e| Error::output(path, e))?;
         let header = header.into_inner().map_err(|e| Error::output(path, e))?;
-        out.write_all(&header).map_err(|e| Error::io(path, e))?;
-        self.write_csv_body(&mut out, path)?;
-        out.flush().map_err(|e| Error::io(path, e))
+        out.write_all(&header).map_err(|e| Error::io(path, e))
     }
 
     /// The records of the CSV, without the header.
@@ -227,32 +274,41 @@ impl Table {
         let wave = BLOCK * rayon::current_num_threads().max(1) * 2;
         for start in (0..height).step_by(wave) {
             let end = (start + wave).min(height);
-            let blocks: Vec<std::result::Result<Vec<u8>, csv::Error>> = (start..end)
+            let blocks: Vec<Vec<u8>> = (start..end)
                 .step_by(BLOCK)
                 .collect::<Vec<_>>()
                 .into_par_iter()
                 .map(|from| self.csv_rows(from..(from + BLOCK).min(end)))
                 .collect();
             for block in blocks {
-                let block = block.map_err(|e| Error::output(path, e))?;
                 out.write_all(&block).map_err(|e| Error::io(path, e))?;
             }
         }
         Ok(())
     }
 
-    /// Rows `rows` as CSV records.
-    fn csv_rows(&self, rows: std::ops::Range<usize>) -> std::result::Result<Vec<u8>, csv::Error> {
-        let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 64));
+    /// Rows `rows` as CSV records, in the bytes the `csv` crate's default writer gives
+    /// (unit test): a field is quoted when it holds a comma, a quote or a line break, quotes
+    /// doubled inside; a record of one empty field is `""`; records end in `\n`.
+    fn csv_rows(&self, rows: std::ops::Range<usize>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(rows.len() * 64);
         let mut buf = String::new();
-        // A vocabulary column's cells are its levels as written (formula-neutralized once).
-        let written_levels: Vec<Option<Vec<std::borrow::Cow<str>>>> = self
+        // A vocabulary column's cells are its levels as written (formula-neutralized and
+        // quoted once).
+        let written_levels: Vec<Option<Vec<Vec<u8>>>> = self
             .columns
             .iter()
             .map(|(_, c)| match c {
-                Values::Codes { levels, .. } => {
-                    Some(levels.iter().map(|l| neutralize_formula(l)).collect())
-                }
+                Values::Codes { levels, .. } => Some(
+                    levels
+                        .iter()
+                        .map(|l| {
+                            let mut field = Vec::new();
+                            push_csv_field(&mut field, neutralize_formula(l).as_bytes());
+                            field
+                        })
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect();
@@ -263,34 +319,51 @@ impl Table {
             .collect();
         let mut digits = itoa::Buffer::new();
         for i in rows {
-            for (((_, c), levels), floats) in self
+            let start = out.len();
+            for (k, (((_, c), levels), floats)) in self
                 .columns
                 .iter()
                 .zip(&written_levels)
                 .zip(&mut float_texts)
+                .enumerate()
             {
+                if k > 0 {
+                    out.push(b',');
+                }
+                // Numbers and booleans never need quotes.
                 match (c, levels) {
                     (Values::Codes { codes, .. }, Some(levels)) => {
-                        let cell = codes[i].and_then(|k| levels.get(k as usize));
-                        w.write_field(cell.map_or(&b""[..], |l| l.as_bytes()))?;
+                        if let Some(l) = codes[i].and_then(|k| levels.get(k as usize)) {
+                            out.extend_from_slice(l);
+                        }
                     }
-                    (Values::Float(v), _) => match Some(v[i]).filter(|x| x.is_finite()) {
-                        Some(x) => w.write_field(floats.text(x, &mut buf))?,
-                        None => w.write_field(b"")?,
-                    },
-                    (Values::Int(v), _) => match v[i] {
-                        Some(x) => w.write_field(digits.format(x))?,
-                        None => w.write_field(b"")?,
-                    },
+                    (Values::Float(v), _) => {
+                        if v[i].is_finite() {
+                            out.extend_from_slice(floats.text(v[i], &mut buf));
+                        }
+                    }
+                    (Values::Int(v), _) => {
+                        if let Some(x) = v[i] {
+                            out.extend_from_slice(digits.format(x).as_bytes());
+                        }
+                    }
+                    (Values::Bool(v), _) => {
+                        if let Some(x) = v[i] {
+                            out.extend_from_slice(if x { b"true" } else { b"false" });
+                        }
+                    }
                     _ => {
                         c.write_cell(i, &mut buf);
-                        w.write_field(buf.as_bytes())?;
+                        push_csv_field(&mut out, buf.as_bytes());
                     }
                 }
             }
-            w.write_record(None::<&[u8]>)?;
+            if out.len() == start {
+                out.extend_from_slice(b"\"\"");
+            }
+            out.push(b'\n');
         }
-        w.into_inner().map_err(|e| e.into_error().into())
+        out
     }
 
     fn to_frame(&self) -> std::result::Result<DataFrame, polars::prelude::PolarsError> {
@@ -369,14 +442,7 @@ impl Table {
                 let (csv, table, csv_path) = (&mut csv, &table, &csv_path);
                 let written = scope.spawn(move || {
                     if g == 0 {
-                        let mut header = csv::Writer::from_writer(Vec::new());
-                        header
-                            .write_record(table.names())
-                            .map_err(|e| Error::output(csv_path, e))?;
-                        let header = header
-                            .into_inner()
-                            .map_err(|e| Error::output(csv_path, e))?;
-                        csv.write_all(&header).map_err(|e| Error::io(csv_path, e))?;
+                        table.write_csv_header(&mut *csv, csv_path)?;
                     }
                     table.write_csv_body(csv, csv_path)
                 });
@@ -497,6 +563,99 @@ mod tests {
         }
     }
 
+    /// The CSV writer's bytes are the `csv` crate's, record by record, on random tables of
+    /// every column kind with hostile text (commas, quotes, line breaks, formula starts,
+    /// empties), including one-column tables whose empty records must be `""`.
+    #[test]
+    fn csv_bytes_are_the_csv_crates() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let words = [
+            "",
+            "a",
+            "a,b",
+            "say \"hi\"",
+            "\"",
+            "line\nbreak",
+            "cr\rhere",
+            "=1+2",
+            "-3",
+            "plain text",
+            "é ü",
+            ",",
+            "\r\n",
+        ];
+        for round in 0..60 {
+            let height = next(40) as usize;
+            let mut t = Table::new();
+            let columns = 1 + next(if round % 3 == 0 { 1 } else { 6 });
+            for c in 0..columns {
+                let name = format!("c{c}");
+                let blank = |next: &mut dyn FnMut(u64) -> u64| next(4) == 0;
+                match next(5) {
+                    0 => {
+                        let v: Vec<Option<String>> = (0..height)
+                            .map(|_| {
+                                let w = words[next(words.len() as u64) as usize];
+                                (!blank(&mut next)).then(|| w.to_string())
+                            })
+                            .collect();
+                        t.text(&name, v)
+                    }
+                    1 => {
+                        let v: Vec<Option<&str>> = (0..height)
+                            .map(|_| {
+                                let w = words[next(words.len() as u64) as usize];
+                                (!blank(&mut next)).then_some(w)
+                            })
+                            .collect();
+                        t.codes(&name, v)
+                    }
+                    2 => {
+                        let v: Vec<Option<f64>> = (0..height)
+                            .map(|_| {
+                                let v = next(2001) as f64 / 8.0 - 125.0;
+                                (!blank(&mut next)).then_some(v)
+                            })
+                            .collect();
+                        t.float(&name, v)
+                    }
+                    3 => {
+                        let v: Vec<Option<i64>> = (0..height)
+                            .map(|_| (!blank(&mut next)).then(|| next(1000) as i64 - 500))
+                            .collect();
+                        t.int(&name, v)
+                    }
+                    _ => {
+                        let v: Vec<Option<bool>> = (0..height)
+                            .map(|_| (!blank(&mut next)).then(|| next(2) == 0))
+                            .collect();
+                        t.boolean(&name, v)
+                    }
+                };
+            }
+            let mut mine = Vec::new();
+            t.write_csv_to(&mut mine, Path::new("t.csv")).unwrap();
+            let mut reference = csv::Writer::from_writer(Vec::new());
+            reference.write_record(t.names()).unwrap();
+            for i in 0..height {
+                let row: Vec<String> = t.columns.iter().map(|(_, c)| c.cell(i)).collect();
+                reference.write_record(&row).unwrap();
+            }
+            let reference = reference.into_inner().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&mine),
+                String::from_utf8_lossy(&reference),
+                "round {round}"
+            );
+        }
+    }
+
     #[test]
     fn a_codes_column_writes_what_the_text_column_writes() {
         let cells = [
@@ -572,11 +731,11 @@ mod tests {
         }
     }
 
-    /// A table written a row group at a time is the table written whole: the same CSV bytes,
-    /// and a Parquet file that reads back as the same frame (text, vocabulary, float, integer
-    /// and boolean columns, with missing cells) in one row group per `ROW_GROUP` rows — the
-    /// very bytes of the whole table when it fits in one group — and the same bytes again on a
-    /// rerun.
+    /// A table written a row group at a time is the table written whole: the same CSV bytes
+    /// (beside its Parquet file or alone), and a Parquet file that reads back as the same
+    /// frame (text, vocabulary, float, integer and boolean columns, with missing cells) in one
+    /// row group per `ROW_GROUP` rows — the very bytes of the whole table when it fits in one
+    /// group — and the same bytes again on a rerun.
     #[test]
     fn a_table_written_in_row_groups_is_the_table_written_whole() {
         let dir = std::env::temp_dir().join(format!("supplyrisk-groups-{}", std::process::id()));
@@ -607,6 +766,9 @@ mod tests {
             rows(0..h).write_both(&dir, "whole").unwrap();
             Table::write_both_in_groups(&dir, "groups", h, rows).unwrap();
             assert!(read("whole.csv") == read("groups.csv"), "{h} rows: CSV");
+            let mut csv_alone = Vec::new();
+            Table::write_csv_in_groups_to(&mut csv_alone, Path::new("x.csv"), h, rows).unwrap();
+            assert!(read("whole.csv") == csv_alone, "{h} rows: CSV alone");
             let (whole, _) = frame("whole.parquet");
             let (grouped, groups) = frame("groups.parquet");
             assert!(whole.equals_missing(&grouped), "{h} rows: Parquet rows");

@@ -176,9 +176,19 @@ fn option_indexes(records: &Records, qi: usize) -> Vec<u32> {
 /// The values of a numeric variable (a numeric question, `risk_index`, `maturity:<domain>`) per
 /// record; NaN when missing.
 pub fn numeric_values(spec: &Spec, records: &Records, scores: &Scores, var: &str) -> Vec<f64> {
+    numeric_values_in(spec, records, scores, var, 0..records.len())
+}
+
+/// [`numeric_values`] of the records in `rows`.
+fn numeric_values_in(
+    spec: &Spec,
+    records: &Records,
+    scores: &Scores,
+    var: &str,
+    rows: std::ops::Range<usize>,
+) -> Vec<f64> {
     if var == RISK_INDEX {
-        return scores
-            .risk_index
+        return scores.risk_index[rows]
             .iter()
             .map(|x| x.unwrap_or(f64::NAN))
             .collect();
@@ -186,14 +196,18 @@ pub fn numeric_values(spec: &Spec, records: &Records, scores: &Scores, var: &str
     if let Some(d) = var.strip_prefix(MATURITY_PREFIX) {
         let di = scores.domains.iter().position(|x| x == d).unwrap_or(0);
         return scores.maturity.get(di).map_or_else(
-            || vec![f64::NAN; scores.risk_index.len()],
-            |m| m.iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+            || vec![f64::NAN; rows.len()],
+            |m| {
+                m[rows.clone()]
+                    .iter()
+                    .map(|x| x.unwrap_or(f64::NAN))
+                    .collect()
+            },
         );
     }
     if var == RISK_TIER {
         // The tier's ordinal code: 1 for the first tier of `[scoring] tiers`, 2 for the next …
-        return scores
-            .tier
+        return scores.tier[rows]
             .iter()
             .map(|t| t.map_or(f64::NAN, |t| (t + 1) as f64))
             .collect();
@@ -204,10 +218,11 @@ pub fn numeric_values(spec: &Spec, records: &Records, scores: &Scores, var: &str
         // A single-choice, Likert or yes/no item by its options' scores (unscored options and
         // missing codes are missing).
         let options = spec.options(q);
-        return records
-            .iter()
-            .map(|r| {
-                r.answer(qi)
+        return rows
+            .map(|i| {
+                records
+                    .get(i)
+                    .answer(qi)
                     .choice()
                     .and_then(|c| options.get(usize::from(c.index)))
                     .and_then(|o| o.score)
@@ -215,9 +230,7 @@ pub fn numeric_values(spec: &Spec, records: &Records, scores: &Scores, var: &str
             })
             .collect();
     }
-    records
-        .iter()
-        .map(|r| r.answer(qi).as_number().unwrap_or(f64::NAN))
+    rows.map(|i| records.get(i).answer(qi).as_number().unwrap_or(f64::NAN))
         .collect()
 }
 
@@ -420,11 +433,18 @@ impl SeriesValues {
     fn values(&self) -> Cow<'_, [f64]> {
         match self {
             SeriesValues::Numeric(y) => Cow::Borrowed(y),
-            SeriesValues::Levels { sets, mask } => Cow::Owned(
-                sets.iter()
-                    .map(|s| s.map_or(f64::NAN, |s| f64::from(u8::from(s & mask != 0))))
-                    .collect(),
-            ),
+            SeriesValues::Levels { sets, .. } => Cow::Owned(self.values_in(0..sets.len())),
+        }
+    }
+
+    /// [`SeriesValues::values`] of the records in `rows`.
+    fn values_in(&self, rows: std::ops::Range<usize>) -> Vec<f64> {
+        match self {
+            SeriesValues::Numeric(y) => y[rows].to_vec(),
+            SeriesValues::Levels { sets, mask } => sets[rows]
+                .iter()
+                .map(|s| s.map_or(f64::NAN, |s| f64::from(u8::from(s & mask != 0))))
+                .collect(),
         }
     }
 }
@@ -1483,100 +1503,184 @@ fn association(
 /// key (SHA-256 of the survey id and the respondent key, so it matches across rounds of one
 /// survey and nothing else), the final weight, each single segment variable's code, and one
 /// column per mean or proportion series, named `<metric_id>@<version>|<statistic>|<level>`.
-pub fn panel_table(spec: &Spec, records: &Records, scores: &Scores, weighted: &Weighted) -> Table {
-    let weights = &weighted.weights;
-    let key_q = question_index(spec, &spec.respondent.key);
-    let mut t = Table::new();
-    let panel_keys: Vec<Option<String>> = {
+///
+/// Written to `out` (`path` names it in errors) a row group at a time: the keys and the means'
+/// values are made per group, so the table is never whole in memory; the bytes are those of
+/// the whole table.
+pub fn write_panel_csv(
+    spec: &Spec,
+    records: &Records,
+    scores: &Scores,
+    weighted: &Weighted,
+    out: impl std::io::Write,
+    path: &std::path::Path,
+) -> crate::error::Result<()> {
+    let sources = PanelSources::new(spec, records, scores, weighted);
+    Table::write_csv_in_groups_to(out, path, records.len(), |rows| sources.rows(rows))
+}
+
+/// What `data/panel.csv`'s columns are made from, once per round; [`PanelSources::rows`] makes
+/// the table of a range of rows.
+struct PanelSources<'a> {
+    spec: &'a Spec,
+    records: &'a Records,
+    scores: &'a Scores,
+    weighted: &'a Weighted,
+    key_question: Option<usize>,
+    /// The cluster labels as pseudonyms (SHA-256 of the survey id and the label).
+    cluster_keys: Option<Vec<String>>,
+    calibration: Vec<(String, crate::previous::CalibrationColumn)>,
+    /// Per single segment variable: its column name, level codes and each record's level.
+    segments: Vec<(String, Vec<String>, Vec<Option<usize>>)>,
+    /// Per mean or proportion series, in the columns' order: its column name and values.
+    series: Vec<(String, PanelSeries)>,
+}
+
+enum PanelSeries {
+    /// A mean's variable, its values made per group.
+    Numeric(String),
+    Levels(SeriesValues),
+}
+
+impl<'a> PanelSources<'a> {
+    fn new(
+        spec: &'a Spec,
+        records: &'a Records,
+        scores: &'a Scores,
+        weighted: &'a Weighted,
+    ) -> Self {
+        let cluster_keys = weighted.psu_levels.as_ref().map(|levels| {
+            levels
+                .iter()
+                .map(|l| {
+                    let material = format!("{}\n{l}", spec.survey.id);
+                    crate::ingest::sha256_hex(material.as_bytes())
+                })
+                .collect()
+        });
+        let segments = spec
+            .segments
+            .variables
+            .iter()
+            .map(|var| {
+                (
+                    format!("segment:{var}"),
+                    levels_of(spec, var),
+                    categories(spec, records, scores, var),
+                )
+            })
+            .collect();
+        let cache = AnswerSetCache::default();
+        let mut series = Vec::new();
+        for m in &spec.metrics {
+            let name = |statistic: &str, level: &str| {
+                format!("{}@{}|{statistic}|{level}", m.id, m.version)
+            };
+            match m.kind {
+                MetricKind::Mean => {
+                    series.push((name("mean", ""), PanelSeries::Numeric(m.variable.clone())));
+                }
+                MetricKind::Proportion | MetricKind::Distribution => {
+                    for (statistic, level, values) in
+                        metric_series(spec, records, scores, &cache, m)
+                    {
+                        series.push((name(statistic, &level), PanelSeries::Levels(values)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        PanelSources {
+            spec,
+            records,
+            scores,
+            weighted,
+            key_question: question_index(spec, &spec.respondent.key),
+            cluster_keys,
+            calibration: crate::previous::calibration_columns(&weighted.calibration),
+            segments,
+            series,
+        }
+    }
+
+    /// The table of rows `rows`.
+    fn rows(&self, rows: std::ops::Range<usize>) -> Table {
         use rayon::prelude::*;
-        (0..records.len())
+        let (spec, weighted) = (self.spec, self.weighted);
+        let mut t = Table::new();
+        let panel_keys: Vec<Option<String>> = rows
+            .clone()
             .into_par_iter()
             .map(|i| {
-                let r = records.get(i);
-                let key = key_q
-                    .and_then(|qi| r.answer(qi).as_text().map(str::to_string))
-                    .or_else(|| key_q.and_then(|qi| r.answer(qi).as_code().map(str::to_string)))
-                    .or_else(|| {
-                        key_q.and_then(|qi| r.answer(qi).as_number().map(|x| x.to_string()))
-                    })?;
+                let r = self.records.get(i);
+                let qi = self.key_question?;
+                let answer = r.answer(qi);
+                let key = answer
+                    .as_text()
+                    .map(str::to_string)
+                    .or_else(|| answer.as_code().map(str::to_string))
+                    .or_else(|| answer.as_number().map(|x| x.to_string()))?;
                 let material = format!("{}\n{}", spec.survey.id, key.trim());
                 Some(crate::ingest::sha256_hex(material.as_bytes()))
             })
-            .collect()
-    };
-    t.text("panel_key", panel_keys)
-        .float("weight", weights.iter().map(|w| Some(*w)));
-    // The round's own design, so the later round's combined design keeps it: stratum labels
-    // (the stratum variable's codes), clusters (pseudonymous like the key), calibration.
-    if spec.design.strata.is_some() {
-        let levels = &weighted.stratum_levels;
-        t.indexed(
-            "design:stratum",
-            levels.clone(),
-            weighted.design.strata().iter().map(|h| Some(*h)),
-        );
-    }
-    if weighted.fpc {
-        let f = weighted.design.fractions();
-        t.float(
-            "design:fpc",
-            weighted
-                .design
-                .strata()
-                .iter()
-                .map(|h| Some(1.0 - f[*h as usize])),
-        );
-    }
-    if let Some(levels) = &weighted.psu_levels {
-        let hashed: Vec<String> = levels
-            .iter()
-            .map(|l| {
-                let material = format!("{}\n{l}", spec.survey.id);
-                crate::ingest::sha256_hex(material.as_bytes())
-            })
             .collect();
-        t.indexed(
-            "design:cluster",
-            hashed,
-            weighted.design.psu().iter().map(|c| Some(*c)),
+        t.text("panel_key", panel_keys).float(
+            "weight",
+            weighted.weights[rows.clone()].iter().map(|w| Some(*w)),
         );
-    }
-    for (name, column) in crate::previous::calibration_columns(&weighted.calibration) {
-        match column {
-            crate::previous::CalibrationColumn::Codes(c) => {
-                t.int(&name, c.iter().map(|x| Some(i64::from(*x))))
-            }
-            crate::previous::CalibrationColumn::Weights(w) => {
-                t.float(&name, w.iter().map(|x| Some(*x)))
-            }
-        };
-    }
-    for var in &spec.segments.variables {
-        let cats = categories(spec, records, scores, var);
-        let codes = levels_of(spec, var);
-        t.indexed(
-            &format!("segment:{var}"),
-            codes,
-            cats.iter().map(|c| c.map(|c| c as u32)),
-        );
-    }
-    let cache = AnswerSetCache::default();
-    for m in &spec.metrics {
-        if !matches!(
-            m.kind,
-            MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
-        ) {
-            continue;
-        }
-        for (statistic, level, values) in metric_series(spec, records, scores, &cache, m) {
-            let y = values.values();
-            t.float(
-                &format!("{}@{}|{statistic}|{level}", m.id, m.version),
-                y.iter().map(|v| (!v.is_nan()).then_some(*v)),
+        // The round's own design, so the later round's combined design keeps it: stratum
+        // labels (the stratum variable's codes), clusters (pseudonymous like the key),
+        // calibration.
+        let strata = &weighted.design.strata()[rows.clone()];
+        if spec.design.strata.is_some() {
+            t.indexed(
+                "design:stratum",
+                weighted.stratum_levels.clone(),
+                strata.iter().map(|h| Some(*h)),
             );
         }
+        if weighted.fpc {
+            let f = weighted.design.fractions();
+            t.float(
+                "design:fpc",
+                strata.iter().map(|h| Some(1.0 - f[*h as usize])),
+            );
+        }
+        if let Some(keys) = &self.cluster_keys {
+            t.indexed(
+                "design:cluster",
+                keys.clone(),
+                weighted.design.psu()[rows.clone()].iter().map(|c| Some(*c)),
+            );
+        }
+        for (name, column) in &self.calibration {
+            match column {
+                crate::previous::CalibrationColumn::Codes(c) => {
+                    t.int(name, c[rows.clone()].iter().map(|x| Some(i64::from(*x))))
+                }
+                crate::previous::CalibrationColumn::Weights(w) => {
+                    t.float(name, w[rows.clone()].iter().map(|x| Some(*x)))
+                }
+            };
+        }
+        for (name, codes, cats) in &self.segments {
+            t.indexed(
+                name,
+                codes.clone(),
+                cats[rows.clone()].iter().map(|c| c.map(|c| c as u32)),
+            );
+        }
+        for (name, series) in &self.series {
+            let y = match series {
+                PanelSeries::Numeric(variable) => {
+                    numeric_values_in(spec, self.records, self.scores, variable, rows.clone())
+                }
+                PanelSeries::Levels(values) => values.values_in(rows.clone()),
+            };
+            t.float(name, y.iter().map(|v| (!v.is_nan()).then_some(*v)));
+        }
+        t
     }
-    t
 }
 
 /// The comparisons table: numbers of suppressed rows are blank.
