@@ -303,12 +303,13 @@ fn score_tables<'a>(
 }
 
 pub fn score(spec: &Spec, records: &Records) -> Scores {
-    score_in_blocks(spec, records, 1 << 15)
+    score_in_blocks(spec, records, 1 << 15, DomainMemo::DENSE)
 }
 
 /// [`score`], with the records scored in parallel blocks of `block`, each with its own memo
-/// (a record's scores do not depend on which records came before it), joined in order.
-fn score_in_blocks(spec: &Spec, records: &Records, block: usize) -> Scores {
+/// (a record's scores do not depend on which records came before it), joined in order; a
+/// domain's memo is a table when it has at most `dense_limit` combinations of answers.
+fn score_in_blocks(spec: &Spec, records: &Records, block: usize, dense_limit: usize) -> Scores {
     use rayon::prelude::*;
     let domains: Vec<String> = spec.domains.iter().map(|d| d.id.clone()).collect();
     let (items, constants) = score_tables(spec, records);
@@ -330,11 +331,11 @@ fn score_in_blocks(spec: &Spec, records: &Records, block: usize) -> Scores {
         .zip(tier.par_chunks_mut(block))
         .enumerate()
         .for_each(|(b, ((mut maturity, risk_index), tier))| {
-            let mut memo = ScoreMemo::new(items.len());
+            let mut memo = ScoreMemo::new(&items, dense_limit);
             for i in 0..risk_index.len() {
                 let (dm, idx, t) = memo.score(spec, &items, &constants, b * block + i);
                 for (column, m) in maturity.iter_mut().zip(dm) {
-                    column[i] = m;
+                    column[i] = *m;
                 }
                 risk_index[i] = idx;
                 tier[i] = t;
@@ -348,6 +349,8 @@ fn score_in_blocks(spec: &Spec, records: &Records, block: usize) -> Scores {
     }
 }
 
+/// A record's domain means, risk index and tier.
+#[cfg(test)]
 type RecordScore = (Vec<Option<f64>>, Option<f64>, Option<usize>);
 
 /// Record `r`'s scores, computed directly: exactly where every item and constant is a
@@ -442,56 +445,117 @@ struct ScoreMemo {
     domains: Vec<DomainMemo>,
     key: Vec<u32>,
     scores: Vec<DomainScore>,
+    /// The record's domain means, as returned.
+    means: Vec<Option<f64>>,
     /// Σ weight of the scoring domains, by which domains score (a bit each, up to 64).
     weight_sums: rustc_hash::FxHashMap<u64, Option<Ratio>>,
 }
 
-#[derive(Default)]
+/// One domain's scores by combination of its items' answer slots: in a table indexed by the
+/// combination as a mixed-radix number when the combinations are few (the common case: a
+/// few items of a few options), else in a hash map.
 struct DomainMemo {
+    /// Per item, the weight of its slot in the combination's number (with `dense`).
+    strides: Vec<usize>,
+    /// Combination number → position in `found` (`u32::MAX` = not yet scored).
+    dense: Vec<u32>,
+    found: Vec<DomainScore>,
     by_slots: rustc_hash::FxHashMap<Box<[u32]>, DomainScore>,
 }
 
+impl DomainMemo {
+    /// Combinations up to this many go in the table.
+    const DENSE: usize = 1 << 16;
+
+    fn new(qs: &[ItemTable], dense_limit: usize) -> Self {
+        let mut strides = Vec::with_capacity(qs.len());
+        let mut size = Some(1usize);
+        for q in qs {
+            strides.push(size.unwrap_or(0));
+            size = size
+                .and_then(|s| s.checked_mul(q.column.values().len().max(1)))
+                .filter(|&s| s <= dense_limit);
+        }
+        let dense = match size {
+            Some(size) => vec![u32::MAX; size],
+            None => {
+                strides.clear();
+                Vec::new()
+            }
+        };
+        DomainMemo {
+            strides,
+            dense,
+            found: Vec::new(),
+            by_slots: Default::default(),
+        }
+    }
+}
+
 impl ScoreMemo {
-    fn new(domains: usize) -> Self {
+    fn new(items: &[Vec<ItemTable>], dense_limit: usize) -> Self {
         ScoreMemo {
-            domains: (0..domains).map(|_| DomainMemo::default()).collect(),
+            domains: items
+                .iter()
+                .map(|qs| DomainMemo::new(qs, dense_limit))
+                .collect(),
             key: Vec::new(),
             scores: Vec::new(),
+            means: Vec::new(),
             weight_sums: Default::default(),
         }
     }
 
+    /// Record `r`'s domain means, risk index and tier.
     fn score(
         &mut self,
         spec: &Spec,
         items: &[Vec<ItemTable>],
         constants: &ExactConstants,
         r: usize,
-    ) -> RecordScore {
+    ) -> (&[Option<f64>], Option<f64>, Option<usize>) {
         self.scores.clear();
         for (d, (qs, memo)) in items.iter().zip(&mut self.domains).enumerate() {
-            self.key.clear();
-            self.key.extend(qs.iter().map(|q| q.column.slot(r) as u32));
-            let score = match memo.by_slots.get(&self.key[..]) {
-                Some(s) => *s,
-                None => {
-                    let s = DomainScore::new(spec, qs, constants.weights[d], r);
-                    memo.by_slots.insert(self.key.clone().into_boxed_slice(), s);
-                    s
+            let score = if memo.dense.is_empty() {
+                self.key.clear();
+                self.key.extend(qs.iter().map(|q| q.column.slot(r) as u32));
+                match memo.by_slots.get(&self.key[..]) {
+                    Some(s) => *s,
+                    None => {
+                        let s = DomainScore::new(spec, qs, constants.weights[d], r);
+                        memo.by_slots.insert(self.key.clone().into_boxed_slice(), s);
+                        s
+                    }
+                }
+            } else {
+                let at: usize = qs
+                    .iter()
+                    .zip(&memo.strides)
+                    .map(|(q, stride)| q.column.slot(r) * stride)
+                    .sum();
+                match memo.dense[at] {
+                    u32::MAX => {
+                        let s = DomainScore::new(spec, qs, constants.weights[d], r);
+                        memo.dense[at] = memo.found.len() as u32;
+                        memo.found.push(s);
+                        s
+                    }
+                    i => memo.found[i as usize],
                 }
             };
             self.scores.push(score);
         }
         let scores = &self.scores;
+        self.means.clear();
         if scores.iter().all(|s| s.exact.is_some()) {
             if let Some((idx, t)) = index_exact(spec, constants, scores, &mut self.weight_sums) {
-                let dm = scores.iter().map(|s| s.exact_float).collect();
-                return (dm, idx, t);
+                self.means.extend(scores.iter().map(|s| s.exact_float));
+                return (&self.means, idx, t);
             }
         }
-        let dm: Vec<Option<f64>> = scores.iter().map(|s| s.float).collect();
-        let idx = index_float(spec, &dm);
-        (dm, idx, idx.map(|x| tier_of(spec, x)))
+        self.means.extend(scores.iter().map(|s| s.float));
+        let idx = index_float(spec, &self.means);
+        (&self.means, idx, idx.map(|x| tier_of(spec, x)))
     }
 }
 
@@ -854,10 +918,13 @@ mod tests {
             });
             let records = Records::from_rows(spec.questions.len(), rows);
             let s = score(&spec, &records);
-            let in_small_blocks = score_in_blocks(&spec, &records, 3);
-            assert_eq!(s.maturity, in_small_blocks.maturity);
-            assert_eq!(s.risk_index, in_small_blocks.risk_index);
-            assert_eq!(s.tier, in_small_blocks.tier);
+            // Small blocks, and memos in hash maps rather than tables, give the same.
+            for (block, dense_limit) in [(3, DomainMemo::DENSE), (n.max(1), 0)] {
+                let other = score_in_blocks(&spec, &records, block, dense_limit);
+                assert_eq!(s.maturity, other.maturity);
+                assert_eq!(s.risk_index, other.risk_index);
+                assert_eq!(s.tier, other.tier);
+            }
             let (items, constants) = score_tables(&spec, &records);
             let (mut exact, mut float) = (0, 0);
             for r in 0..n {
