@@ -7,8 +7,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use polars::prelude::{
-    Column as PlColumn, DataFrame, Float64Chunked, IntoSeries, NamedFrom, NewChunkedArray,
-    ParquetCompression, ParquetWriter, Series,
+    ChunkTake, Column as PlColumn, DataFrame, Float64Chunked, IdxCa, IdxSize, IntoSeries,
+    NamedFrom, NewChunkedArray, ParquetCompression, ParquetWriter, Series, StringChunked,
 };
 
 use crate::error::{Error, Result};
@@ -125,6 +125,68 @@ impl FloatTexts {
         }
         buf.as_bytes()
     }
+}
+
+/// Column `c`'s CSV fields of rows `rows`: their bytes one after another, and where each ends.
+/// Numbers and booleans never need quotes; a vocabulary column's levels are written
+/// (formula-neutralized and quoted) once.
+fn column_fields(c: &Values, rows: std::ops::Range<usize>) -> (Vec<u8>, Vec<usize>) {
+    let mut bytes = Vec::with_capacity(rows.len() * 4);
+    let mut ends = Vec::with_capacity(rows.len());
+    match c {
+        Values::Codes { levels, codes } => {
+            let written: Vec<Vec<u8>> = levels
+                .iter()
+                .map(|l| {
+                    let mut field = Vec::new();
+                    push_csv_field(&mut field, neutralize_formula(l).as_bytes());
+                    field
+                })
+                .collect();
+            for i in rows {
+                if let Some(l) = codes[i].and_then(|k| written.get(k as usize)) {
+                    bytes.extend_from_slice(l);
+                }
+                ends.push(bytes.len());
+            }
+        }
+        Values::Float(v) => {
+            let mut texts = FloatTexts::new(true);
+            let mut buf = String::new();
+            for &x in &v[rows] {
+                if x.is_finite() {
+                    bytes.extend_from_slice(texts.text(x, &mut buf));
+                }
+                ends.push(bytes.len());
+            }
+        }
+        Values::Int(v) => {
+            let mut digits = itoa::Buffer::new();
+            for x in &v[rows] {
+                if let Some(x) = x {
+                    bytes.extend_from_slice(digits.format(*x).as_bytes());
+                }
+                ends.push(bytes.len());
+            }
+        }
+        Values::Bool(v) => {
+            for x in &v[rows] {
+                if let Some(x) = x {
+                    bytes.extend_from_slice(if *x { b"true" } else { b"false" });
+                }
+                ends.push(bytes.len());
+            }
+        }
+        Values::Text(_) => {
+            let mut buf = String::new();
+            for i in rows {
+                c.write_cell(i, &mut buf);
+                push_csv_field(&mut bytes, buf.as_bytes());
+                ends.push(bytes.len());
+            }
+        }
+    }
+    (bytes, ends)
 }
 
 /// One CSV field: quoted (quotes doubled) when it holds a comma, a quote, `\r` or `\n`.
@@ -291,72 +353,24 @@ impl Table {
     /// (unit test): a field is quoted when it holds a comma, a quote or a line break, quotes
     /// doubled inside; a record of one empty field is `""`; records end in `\n`.
     fn csv_rows(&self, rows: std::ops::Range<usize>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(rows.len() * 64);
-        let mut buf = String::new();
-        // A vocabulary column's cells are its levels as written (formula-neutralized and
-        // quoted once).
-        let written_levels: Vec<Option<Vec<Vec<u8>>>> = self
+        // Column by column first (a tight loop per column kind), each column's fields into one
+        // buffer with their ends; then the rows interleaved from those.
+        let fields: Vec<(Vec<u8>, Vec<usize>)> = self
             .columns
             .iter()
-            .map(|(_, c)| match c {
-                Values::Codes { levels, .. } => Some(
-                    levels
-                        .iter()
-                        .map(|l| {
-                            let mut field = Vec::new();
-                            push_csv_field(&mut field, neutralize_formula(l).as_bytes());
-                            field
-                        })
-                        .collect(),
-                ),
-                _ => None,
-            })
+            .map(|(_, c)| column_fields(c, rows.clone()))
             .collect();
-        let mut float_texts: Vec<FloatTexts> = self
-            .columns
-            .iter()
-            .map(|(_, c)| FloatTexts::new(matches!(c, Values::Float(_))))
-            .collect();
-        let mut digits = itoa::Buffer::new();
-        for i in rows {
+        let width: usize = fields.iter().map(|(bytes, _)| bytes.len()).sum();
+        let mut out = Vec::with_capacity(width + rows.len() * (fields.len() + 2));
+        let mut from = vec![0usize; fields.len()];
+        for r in 0..rows.len() {
             let start = out.len();
-            for (k, (((_, c), levels), floats)) in self
-                .columns
-                .iter()
-                .zip(&written_levels)
-                .zip(&mut float_texts)
-                .enumerate()
-            {
+            for (k, ((bytes, ends), from)) in fields.iter().zip(&mut from).enumerate() {
                 if k > 0 {
                     out.push(b',');
                 }
-                // Numbers and booleans never need quotes.
-                match (c, levels) {
-                    (Values::Codes { codes, .. }, Some(levels)) => {
-                        if let Some(l) = codes[i].and_then(|k| levels.get(k as usize)) {
-                            out.extend_from_slice(l);
-                        }
-                    }
-                    (Values::Float(v), _) => {
-                        if v[i].is_finite() {
-                            out.extend_from_slice(floats.text(v[i], &mut buf));
-                        }
-                    }
-                    (Values::Int(v), _) => {
-                        if let Some(x) = v[i] {
-                            out.extend_from_slice(digits.format(x).as_bytes());
-                        }
-                    }
-                    (Values::Bool(v), _) => {
-                        if let Some(x) = v[i] {
-                            out.extend_from_slice(if x { b"true" } else { b"false" });
-                        }
-                    }
-                    _ => {
-                        c.write_cell(i, &mut buf);
-                        push_csv_field(&mut out, buf.as_bytes());
-                    }
-                }
+                out.extend_from_slice(&bytes[*from..ends[r]]);
+                *from = ends[r];
             }
             if out.len() == start {
                 out.extend_from_slice(b"\"\"");
@@ -367,12 +381,30 @@ impl Table {
     }
 
     fn to_frame(&self) -> std::result::Result<DataFrame, polars::prelude::PolarsError> {
-        let cols: Vec<PlColumn> = self
+        let cols = self
             .columns
             .iter()
             .map(|(name, v)| {
                 let s = match v {
-                    Values::Text(_) | Values::Codes { .. } => {
+                    // Gathered from the levels (a view per cell onto one copy of each level)
+                    // rather than built cell by cell: the same column, the same Parquet bytes.
+                    Values::Codes { levels, codes } => {
+                        let dict = StringChunked::from_iter_values(
+                            name.as_str().into(),
+                            levels.iter().map(String::as_str),
+                        );
+                        let at: IdxCa = codes
+                            .iter()
+                            .map(|c| {
+                                c.filter(|&c| (c as usize) < levels.len())
+                                    .map(|c| c as IdxSize)
+                            })
+                            .collect();
+                        let mut gathered = dict.take(&at)?;
+                        gathered.rename(name.as_str().into());
+                        gathered.into_series()
+                    }
+                    Values::Text(_) => {
                         let cells: Vec<Option<&str>> = (0..v.len()).map(|i| v.text_at(i)).collect();
                         Series::new(name.as_str().into(), cells)
                     }
@@ -384,9 +416,9 @@ impl Table {
                     Values::Int(x) => Series::new(name.as_str().into(), x.clone()),
                     Values::Bool(x) => Series::new(name.as_str().into(), x.clone()),
                 };
-                PlColumn::from(s)
+                Ok(PlColumn::from(s))
             })
-            .collect();
+            .collect::<std::result::Result<Vec<PlColumn>, polars::prelude::PolarsError>>()?;
         DataFrame::new(self.height(), cols)
     }
 
