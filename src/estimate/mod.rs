@@ -188,28 +188,20 @@ fn numeric_values_in(
     rows: std::ops::Range<usize>,
 ) -> Vec<f64> {
     if var == RISK_INDEX {
-        return scores.risk_index[rows]
-            .iter()
-            .map(|x| x.unwrap_or(f64::NAN))
-            .collect();
+        return scores.risk_index.nan_for_missing(rows);
     }
     if let Some(d) = var.strip_prefix(MATURITY_PREFIX) {
         let di = scores.domains.iter().position(|x| x == d).unwrap_or(0);
         return scores.maturity.get(di).map_or_else(
             || vec![f64::NAN; rows.len()],
-            |m| {
-                m[rows.clone()]
-                    .iter()
-                    .map(|x| x.unwrap_or(f64::NAN))
-                    .collect()
-            },
+            |m| m.nan_for_missing(rows.clone()),
         );
     }
     if var == RISK_TIER {
         // The tier's ordinal code: 1 for the first tier of `[scoring] tiers`, 2 for the next …
         return scores.tier[rows]
             .iter()
-            .map(|t| t.map_or(f64::NAN, |t| (t + 1) as f64))
+            .map(|t| t.map_or(f64::NAN, |t| f64::from(t) + 1.0))
             .collect();
     }
     let qi = question_index(spec, var).unwrap_or(0);
@@ -380,7 +372,7 @@ fn indicator(
         return scores
             .tier
             .iter()
-            .map(|t| t.map(|t| u64::from(wanted.contains(&t))))
+            .map(|t| t.map(|t| u64::from(wanted.contains(&usize::from(t)))))
             .collect();
     }
     let qi = question_index(spec, var).unwrap_or(0);
@@ -1290,7 +1282,7 @@ pub fn comparisons(
                 spec,
                 records,
                 scores,
-                &survey,
+                &linearizer,
                 (&m.id, m.version),
                 (RISK_TIER, var),
                 &[ChisqStatistic::F],
@@ -1302,7 +1294,7 @@ pub fn comparisons(
             spec,
             records,
             scores,
-            &survey,
+            &linearizer,
             (&t.id, 0),
             (&t.rows, &t.cols),
             &t.statistics,
@@ -1384,7 +1376,7 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
 /// risk tier); `None` where there is none.
 fn categories(spec: &Spec, records: &Records, scores: &Scores, var: &str) -> Vec<Option<usize>> {
     if var == RISK_TIER {
-        return scores.tier.clone();
+        return scores.tier.iter().map(|t| t.map(usize::from)).collect();
     }
     let Some(qi) = question_index(spec, var) else {
         return vec![None; records.len()];
@@ -1401,7 +1393,7 @@ fn association(
     spec: &Spec,
     records: &Records,
     scores: &Scores,
-    survey: &Survey<'_>,
+    linearizer: &DomainLinearizer<'_>,
     (id, version): (&str, u32),
     (rows_var, cols_var): (&str, &str),
     statistics: &[ChisqStatistic],
@@ -1420,7 +1412,7 @@ fn association(
             .collect()
     };
     let (a_levels, b_levels) = (levels(&a), levels(&b));
-    let df = survey.design.degf(|_| true);
+    let df = linearizer.survey().design.degf(|_| true);
     let (mut test, mut flag) = (None, "");
     if a_levels.len() < 2 || b_levels.len() < 2 {
         flag = SINGLE_LEVEL;
@@ -1434,7 +1426,7 @@ fn association(
         let a_codes: Vec<u32> = a.iter().map(|v| code(&a_levels, *v)).collect();
         let b_codes: Vec<u32> = b.iter().map(|v| code(&b_levels, *v)).collect();
         let t = crate::kernels::chisq::svychisq(
-            survey,
+            linearizer,
             &a_codes,
             a_levels.len(),
             &b_codes,

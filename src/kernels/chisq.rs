@@ -7,7 +7,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::estimators::Survey;
+use super::domains::DomainLinearizer;
 
 /// One test: statistic, numerator and denominator degrees of freedom (NaN when none), p-value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,14 +63,17 @@ fn f_sf(x: f64, d1: f64, d2: f64) -> f64 {
 /// Association of `rows` (codes 0..r) with `cols` (codes 0..c) over the rows of `domain` (all
 /// rows when `None`), as R's `svychisq` on `subset(design, domain)`: rows outside keep their
 /// place in the design with zero influence; N and the degrees of freedom are the domain's.
+/// The design comes with its linearizer, built once for all the tests on it (at a million
+/// respondents it holds a hundred MiB of per-row calibration probes).
 pub fn svychisq(
-    s: &Survey<'_>,
+    lin: &DomainLinearizer<'_>,
     rows: &[u32],
     r: usize,
     cols: &[u32],
     c: usize,
     domain: Option<&[bool]>,
 ) -> Chisq {
+    let s = lin.survey();
     let n = rows.len();
     let inside = |i: usize| domain.is_none_or(|d| d[i]);
     let cells = r * c;
@@ -102,7 +105,6 @@ pub fn svychisq(
                     }
                 })
                 .collect();
-            let lin = super::domains::DomainLinearizer::new(*s);
             Some((
                 lin.level_covariance(&sets, cells, &domain, false)?,
                 lin.level_covariance(&sets, cells, &domain, true)?,

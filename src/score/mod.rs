@@ -17,16 +17,19 @@
 use crate::clean::{Answer, Records};
 use crate::spec::{QuestionType, Spec};
 
+mod column;
+pub use column::ScoreColumn;
+
 /// Scores for every record, in record order.
 #[derive(Debug, Clone)]
 pub struct Scores {
     /// Domain ids in spec order.
     pub domains: Vec<String>,
     /// `[domain][record]` maturity in 0–1: one column per domain.
-    pub maturity: Vec<Vec<Option<f64>>>,
-    pub risk_index: Vec<Option<f64>>,
-    /// Index into the spec's tiers.
-    pub tier: Vec<Option<usize>>,
+    pub maturity: Vec<ScoreColumn>,
+    pub risk_index: ScoreColumn,
+    /// Index into the spec's tiers (at most 255 of them: spec validation).
+    pub tier: Vec<Option<u8>>,
 }
 
 /// An exact fraction num/den (den > 0, reduced). i128 holds every fraction scoring builds from
@@ -314,31 +317,33 @@ fn score_in_blocks(spec: &Spec, records: &Records, block: usize, dense_limit: us
     let domains: Vec<String> = spec.domains.iter().map(|d| d.id.clone()).collect();
     let (items, constants) = score_tables(spec, records);
     let n = records.len();
-    let mut maturity = vec![vec![None; n]; domains.len()];
-    let mut risk_index = vec![None; n];
+    let mut maturity = vec![ScoreColumn::missing(n); domains.len()];
+    let mut risk_index = ScoreColumn::missing(n);
     let mut tier = vec![None; n];
-    // Each block's slice of every domain's column.
-    let mut maturity_blocks: Vec<Vec<&mut [Option<f64>]>> =
+    // Each block's part of every domain's column.
+    let mut maturity_blocks: Vec<Vec<column::Block<'_>>> =
         (0..n.div_ceil(block)).map(|_| Vec::new()).collect();
     for column in &mut maturity {
-        for (b, part) in column.chunks_mut(block).enumerate() {
+        for (b, part) in column.blocks_mut(block).enumerate() {
             maturity_blocks[b].push(part);
         }
     }
+    let index_blocks: Vec<column::Block<'_>> = risk_index.blocks_mut(block).collect();
     maturity_blocks
         .into_par_iter()
-        .zip(risk_index.par_chunks_mut(block))
+        .zip(index_blocks)
         .zip(tier.par_chunks_mut(block))
         .enumerate()
-        .for_each(|(b, ((mut maturity, risk_index), tier))| {
+        .for_each(|(b, ((mut maturity, mut risk_index), tier))| {
             let mut memo = ScoreMemo::new(&items, dense_limit);
-            for i in 0..risk_index.len() {
+            for (i, tier) in tier.iter_mut().enumerate() {
                 let (dm, idx, t) = memo.score(spec, &items, &constants, b * block + i);
                 for (column, m) in maturity.iter_mut().zip(dm) {
-                    column[i] = *m;
+                    column.set(i, *m);
                 }
-                risk_index[i] = idx;
-                tier[i] = t;
+                risk_index.set(i, idx);
+                // At most 255 tiers (spec validation).
+                *tier = t.and_then(|t| u8::try_from(t).ok());
             }
         });
     Scores {
@@ -831,8 +836,11 @@ mod tests {
         };
         let records = Records::from_rows(spec.questions.len(), [(info, answers)]);
         let s = score(&spec, &records);
-        assert_eq!(s.risk_index[0], Some(25.0));
-        assert_eq!(spec.scoring.tiers[s.tier[0].unwrap()].name, "Moderate");
+        assert_eq!(s.risk_index.get(0), Some(25.0));
+        assert_eq!(
+            spec.scoring.tiers[usize::from(s.tier[0].unwrap())].name,
+            "Moderate"
+        );
         let float = [0.5, 5.0 / 6.0, 5.0 / 6.0, 5.0 / 6.0].iter().sum::<f64>() / 4.0;
         assert_eq!(
             tier_of(&spec, 100.0 * (1.0 - float)),
@@ -929,10 +937,10 @@ mod tests {
             let (mut exact, mut float) = (0, 0);
             for r in 0..n {
                 let (dm, idx, t) = score_record(&spec, &items, &constants, r);
-                let mine: Vec<Option<f64>> = s.maturity.iter().map(|d| d[r]).collect();
+                let mine: Vec<Option<f64>> = s.maturity.iter().map(|d| d.get(r)).collect();
                 assert_eq!(mine, dm, "round {round} record {r}");
-                assert_eq!(s.risk_index[r], idx, "round {round} record {r}");
-                assert_eq!(s.tier[r], t, "round {round} record {r}");
+                assert_eq!(s.risk_index.get(r), idx, "round {round} record {r}");
+                assert_eq!(s.tier[r].map(usize::from), t, "round {round} record {r}");
                 match score_exact(&spec, &items, &constants, r) {
                     Some(_) => exact += 1,
                     None => float += 1,

@@ -548,6 +548,12 @@ pub(super) fn validate(loaded: &LoadedSpec) -> Vec<SpecProblem> {
             "at least one tier is needed",
         ));
     }
+    if tiers.len() > 255 {
+        out.push(SpecProblem::new(
+            at(&[key("scoring"), key("tiers")]),
+            format!("at most 255 tiers, got {}", tiers.len()),
+        ));
+    }
     let mut last = f64::NEG_INFINITY;
     for (i, t) in tiers.iter().enumerate() {
         let p = at(&[key("scoring"), key("tiers"), PathSeg::Index(i)]);

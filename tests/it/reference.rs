@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use supplyrisk::kernels::calibration::{poststratify, rake, Calibration, Margin};
 use supplyrisk::kernels::design::Design;
+use supplyrisk::kernels::domains::DomainLinearizer;
 use supplyrisk::kernels::estimators::{ci_logit, ci_normal, kish_ess, Survey};
 use supplyrisk::kernels::group_codes;
 use supplyrisk::kernels::prec::{close, R_RTOL, R_RTOL_P};
@@ -812,7 +813,7 @@ fn rao_scott_tests_match_r_svychisq() {
         };
         let (rows, _) = group_codes(data.text("stype"));
         let (cols, _) = group_codes(data.text("sch.wide"));
-        let got = svychisq(&s, &rows, 3, &cols, 2, None);
+        let got = svychisq(&DomainLinearizer::new(s), &rows, 3, &cols, 2, None);
         for rec in want.iter().filter(|x| &x[1] == design_name) {
             let t = match &rec[2] {
                 "F" => got.f,
@@ -1141,7 +1142,14 @@ fn rao_scott_tests_on_a_domain_match_r() {
         })
         .collect();
     let (stype, _) = group_codes(data.text("stype"));
-    let got = svychisq(&s, &band, 3, &stype, 3, Some(&domain));
+    let got = svychisq(
+        &DomainLinearizer::new(s),
+        &band,
+        3,
+        &stype,
+        3,
+        Some(&domain),
+    );
     let mut r = csv::Reader::from_path(reference_file("case_chisq_domain.csv")).unwrap();
     for rec in r.records() {
         let rec = rec.unwrap();
@@ -1316,7 +1324,7 @@ fn every_svychisq_statistic_matches_r_on_four_designs() {
         let got = match case {
             "api_clus1" => {
                 let (c, _) = group_codes(data.text("sch.wide"));
-                svychisq(&s, &stype, 3, &c, 2, None)
+                svychisq(&DomainLinearizer::new(s), &stype, 3, &c, 2, None)
             }
             "strat_domain" => {
                 let domain: Vec<bool> = data.num("enroll").iter().map(|e| *e <= 1500.0).collect();
@@ -1325,11 +1333,18 @@ fn every_svychisq_statistic_matches_r_on_four_designs() {
                     .iter()
                     .map(|a| u32::from(*a > 600.0) + u32::from(*a > 750.0))
                     .collect();
-                svychisq(&s, &band, 3, &stype, 3, Some(&domain))
+                svychisq(
+                    &DomainLinearizer::new(s),
+                    &band,
+                    3,
+                    &stype,
+                    3,
+                    Some(&domain),
+                )
             }
             _ => {
                 let (c, _) = group_codes(data.text("comp.imp"));
-                svychisq(&s, &stype, 3, &c, 2, None)
+                svychisq(&DomainLinearizer::new(s), &stype, 3, &c, 2, None)
             }
         };
         for rec in want.iter().filter(|x| &x[0] == case) {

@@ -119,7 +119,24 @@ fn out_of_range_spec_values_are_refused_with_key_line_and_range() {
             "1–1000",
         ),
     ];
-    for (from, to, key, range) in cases {
+    // Tiers are stored a byte a record: 256 of them are refused.
+    let many_tiers: String = (0..255)
+        .map(|i| {
+            format!(
+                "  {{ name = \"T{i}\", below = {} }},\n",
+                f64::from(i) / 2.56
+            )
+        })
+        .chain(["  { name = \"Top\" },\n".to_string()])
+        .collect();
+    let many_tiers = format!("tiers = [\n{many_tiers}]\n");
+    let tiers_case = (
+        "tiers = [\n  { name = \"Low\", below = 25 },\n  { name = \"Moderate\", below = 50 },\n  { name = \"High\", below = 75 },\n  { name = \"Critical\" },\n]\n",
+        many_tiers.as_str(),
+        "scoring.tiers",
+        "at most 255 tiers, got 256",
+    );
+    for (from, to, key, range) in cases.into_iter().chain([tiers_case]) {
         for cmd in ["validate", "run"] {
             let t = edit_spec(TestRun::new().with_example("example-2024", "r"), from, to);
             let out = t.args([cmd, "r"]).run().expect_code(2);
