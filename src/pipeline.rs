@@ -403,11 +403,11 @@ pub fn clean_table(r: &RunResult, at: std::ops::Range<usize>) -> Table {
         "respondent",
         at.clone().map(|i| Some(format!("R{:0width$}", i + 1))),
     )
-    .codes("source_file", rows.iter().map(|x| Some(&*x.file)))
-    .codes("source_sheet", rows.iter().map(|x| x.sheet.as_deref()))
+    .codes("source_file", rows.iter().map(|x| Some(x.file())))
+    .codes("source_sheet", rows.iter().map(|x| x.sheet()))
     .int("source_row", rows.iter().map(|x| Some(x.row as i64)))
-    .text("submitted", rows.iter().map(|x| x.meta.submitted.clone()))
-    .boolean("finished", rows.iter().map(|x| x.meta.finished))
+    .text("submitted", rows.iter().map(|x| x.submitted.as_deref()))
+    .boolean("finished", rows.iter().map(|x| x.finished))
     .text(
         "flags",
         rows.iter().map(|x| {

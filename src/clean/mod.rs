@@ -24,7 +24,7 @@ use crate::ingest::{RowMeta, SourceTable};
 use crate::spec::{DuplicateRule, LoadedSpec, QuestionType, RuleAction, Spec};
 
 pub use binding::{bind_source, header_key, Binding};
-pub use records::{AnswerColumn, RecordRef, Records, RowInfo};
+pub use records::{AnswerColumn, RecordRef, Records, RowInfo, SourceName};
 pub use values::{normalize_label, similarity_at_least, Answer, Choice, Matcher, Recode};
 
 /// Why a row was excluded or flagged. The code is stable (quarantine file, flags, cleaning log).
@@ -207,7 +207,7 @@ fn raw_values(
     spec: &Spec,
     matchers: &mut [Matcher],
     bindings: &[Binding],
-    cells: &crate::ingest::Cells,
+    cells: &crate::ingest::Cells<'_>,
 ) -> Vec<String> {
     spec.questions
         .iter()
@@ -321,10 +321,10 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 ));
             }
         }
-        let (file, sheet): (std::sync::Arc<str>, Option<std::sync::Arc<str>>) = (
-            table.file.as_str().into(),
-            table.sheet.as_deref().map(Into::into),
-        );
+        let source = std::sync::Arc::new(SourceName {
+            file: table.file.clone(),
+            sheet: table.sheet.clone(),
+        });
         for (ri, row) in table.rows.iter().enumerate() {
             for (qi, ((q, b), m)) in s
                 .questions
@@ -514,15 +514,10 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     }
                 }
             }
-            let info = RowInfo {
-                file: file.clone(),
-                sheet: sheet.clone(),
-                row: row.row,
-                meta: row.meta.clone(),
-                flags,
-            };
             if drop.is_empty() {
-                let duration = duration_of(&info.meta);
+                let mut info = RowInfo::new(source.clone(), row.row, row.meta);
+                info.flags = flags.into();
+                let duration = duration_of(row.meta);
                 candidates.push(Candidate {
                     info,
                     read: this,
@@ -532,9 +527,9 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 });
             } else {
                 quarantine.push(Quarantined {
-                    file: info.file.to_string(),
-                    sheet: info.sheet.as_deref().map(str::to_string),
-                    row: info.row,
+                    file: table.file.clone(),
+                    sheet: table.sheet.clone(),
+                    row: row.row,
                     reasons: drop,
                     message: messages.join("; "),
                     raw: raw_values(s, &mut matchers, &bindings, &row.cells),
@@ -565,10 +560,10 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 s,
                 matchers,
                 &all_bindings[c.source],
-                &sources[c.source].rows[c.row_index].cells,
+                &sources[c.source].rows.get(c.row_index).cells,
             ),
-            file: c.info.file.to_string(),
-            sheet: c.info.sheet.as_deref().map(str::to_string),
+            file: c.info.file().to_string(),
+            sheet: c.info.sheet().map(str::to_string),
             row: c.info.row,
             reasons: vec![reason],
             message,
@@ -593,7 +588,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                             quarantine.push(late(c, Reason::Speeder, message, &mut matchers));
                             continue;
                         }
-                        c.info.flags.push(Reason::Speeder);
+                        c.info.flag(Reason::Speeder);
                         kept.push(c);
                     }
                     _ => kept.push(c),
@@ -640,10 +635,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                     .map(|&i| {
                         format!(
                             "{} row {}",
-                            place(
-                                &candidates[i].info.file,
-                                candidates[i].info.sheet.as_deref()
-                            ),
+                            place(candidates[i].info.file(), candidates[i].info.sheet()),
                             candidates[i].info.row
                         )
                     })
@@ -661,15 +653,15 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 .iter()
                 .max_by_key(|&&i| {
                     (
-                        candidates[i].info.meta.finished != Some(false),
-                        candidates[i].info.meta.submitted.clone(),
+                        candidates[i].info.finished != Some(false),
+                        candidates[i].info.submitted.clone(),
                         i,
                     )
                 })
                 .unwrap_or(&idxs[0]),
             DuplicateRule::First => *idxs
                 .iter()
-                .min_by_key(|&&i| (candidates[i].info.meta.submitted.clone(), i))
+                .min_by_key(|&&i| (candidates[i].info.submitted.clone(), i))
                 .unwrap_or(&idxs[0]),
         };
         for &i in idxs {
@@ -683,7 +675,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         .flatten()
         .map(|&k| {
             let c = &candidates[k];
-            let place = place(&c.info.file, c.info.sheet.as_deref());
+            let place = place(c.info.file(), c.info.sheet());
             (k, format!("{place} row {}", c.info.row))
         })
         .collect();
@@ -703,7 +695,7 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
                 quarantine.push(late(c, Reason::Duplicate, message, &mut matchers));
             }
             (Some(_), _) => {
-                c.info.flags.push(Reason::Duplicate);
+                c.info.flag(Reason::Duplicate);
                 kept.push((c.read, c.info));
             }
             (None, _) => kept.push((c.read, c.info)),
@@ -726,16 +718,16 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
         }
     }
     // Records come source by source, sharing the source's name: look it up once a run.
-    let mut last: Option<(&std::sync::Arc<str>, Option<usize>)> = None;
+    let mut last: Option<(&std::sync::Arc<SourceName>, Option<usize>)> = None;
     for r in records.rows() {
         for f in &r.flags {
             *log.flagged.entry(f.code()).or_insert(0) += 1;
         }
         let si = match last {
-            Some((file, si)) if std::sync::Arc::ptr_eq(file, &r.file) => si,
-            _ => source_of(&r.file, r.sheet.as_deref()),
+            Some((source, si)) if std::sync::Arc::ptr_eq(source, r.source()) => si,
+            _ => source_of(r.file(), r.sheet()),
         };
-        last = Some((&r.file, si));
+        last = Some((r.source(), si));
         if let Some(si) = si {
             log.sources[si].1.kept += 1;
             log.sources[si].1.flagged += usize::from(!r.flags.is_empty());

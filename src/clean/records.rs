@@ -10,16 +10,58 @@
 use super::{Answer, Reason};
 use crate::ingest::RowMeta;
 
-/// Where a record came from and what the respondent rules said of it.
+/// A source file (and sheet) rows were read from, shared by all its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceName {
+    /// The path as written in the spec.
+    pub file: String,
+    pub sheet: Option<String>,
+}
+
+/// Where a record came from and what the respondent rules said of it: 56 bytes a record (the
+/// source shared, the platform's metadata reduced to what later stages read).
 #[derive(Debug, Clone)]
 pub struct RowInfo {
-    /// The source's path and sheet, shared by all its rows.
-    pub file: std::sync::Arc<str>,
-    pub sheet: Option<std::sync::Arc<str>>,
+    source: std::sync::Arc<SourceName>,
     pub row: usize,
-    pub meta: RowMeta,
-    /// Rules set to `flag` that caught this record.
-    pub flags: Vec<Reason>,
+    /// Submission time, ISO 8601 when recognisable (the platform's, when it records one).
+    pub submitted: Option<Box<str>>,
+    /// Whether the platform marks the response finished.
+    pub finished: Option<bool>,
+    /// Rules set to `flag` that caught this record, in the order they were applied.
+    pub flags: Box<[Reason]>,
+}
+
+impl RowInfo {
+    /// Row `row` of `source`, with what its platform said of it and no flags.
+    pub fn new(source: std::sync::Arc<SourceName>, row: usize, meta: &RowMeta) -> Self {
+        RowInfo {
+            source,
+            row,
+            submitted: meta.submitted.as_deref().map(Into::into),
+            finished: meta.finished,
+            flags: Box::default(),
+        }
+    }
+
+    /// The source's path as written in the spec.
+    pub fn file(&self) -> &str {
+        &self.source.file
+    }
+
+    pub fn sheet(&self) -> Option<&str> {
+        self.source.sheet.as_deref()
+    }
+
+    /// The source, shared by all its records.
+    pub fn source(&self) -> &std::sync::Arc<SourceName> {
+        &self.source
+    }
+
+    /// Add a flag after the ones already raised.
+    pub fn flag(&mut self, reason: Reason) {
+        self.flags = self.flags.iter().copied().chain([reason]).collect();
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -376,13 +418,11 @@ mod tests {
     use super::*;
 
     fn info(row: usize) -> RowInfo {
-        RowInfo {
+        let source = SourceName {
             file: "f.csv".into(),
             sheet: None,
-            row,
-            meta: RowMeta::default(),
-            flags: Vec::new(),
-        }
+        };
+        RowInfo::new(source.into(), row, &RowMeta::default())
     }
 
     /// Three hundred distinct numbers widen the slots past a byte; every record still reads

@@ -336,7 +336,7 @@ pub(super) fn read_answer<'a>(
     q: &Question,
     matcher: &mut Matcher,
     binding: &Binding,
-    cells: &'a crate::ingest::Cells,
+    cells: &crate::ingest::Cells<'a>,
 ) -> (Answer, std::borrow::Cow<'a, str>, Option<Recode>) {
     use std::borrow::Cow;
     match binding {

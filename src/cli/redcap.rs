@@ -89,7 +89,7 @@ pub(super) fn spec_from_dictionary(file: &Path) -> Result<String> {
     let min_c = col(&["Text Validation Min", "text_validation_min"]);
     let max_c = col(&["Text Validation Max", "text_validation_max"]);
     let ident_c = col(&["Identifier?", "identifier"]);
-    fn get(row: &crate::ingest::SourceRow, c: Option<usize>) -> &str {
+    fn get<'a>(row: crate::ingest::SourceRow<'a>, c: Option<usize>) -> &'a str {
         c.map_or("", |c| row.cell(c).trim())
     }
 
@@ -97,7 +97,7 @@ pub(super) fn spec_from_dictionary(file: &Path) -> Result<String> {
     let mut key = None;
     let mut identifying = Vec::new();
     let mut skipped = Vec::new();
-    for row in &table.rows {
+    for row in table.rows.iter() {
         let name = row.cell(name_c).trim();
         if name.is_empty() {
             continue;

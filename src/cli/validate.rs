@@ -58,7 +58,7 @@ fn cleaning_report(c: &clean::Cleaned) -> Vec<String> {
             .iter()
             .filter(|r| r.flags.iter().any(|f| f.code() == *flag))
             .take(EXAMPLES)
-            .map(|r| place(&r.file, r.sheet.as_deref(), r.row))
+            .map(|r| place(r.file(), r.sheet(), r.row))
             .collect();
         out.push(format!(
             "  flagged {flag} ({n}): {}{}",

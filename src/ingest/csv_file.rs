@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
-use super::{Cells, Grid};
+use super::Grid;
 use crate::error::{Error, Result};
 
 /// Decode bytes to UTF-8 text (borrowed when already UTF-8), with the name of the encoding used.
@@ -109,7 +109,8 @@ pub(crate) fn read_delimited(
         .flexible(true)
         .delimiter(delimiter as u8)
         .from_reader(text.as_bytes());
-    let mut rows = Vec::new();
+    // The cells' text is at most the file's.
+    let mut grid = Grid::with_text_capacity(text.len());
     let mut record = csv::StringRecord::new();
     // Line numbers from byte offsets: csv's own line count lags after CRLF terminators.
     let bytes = text.as_bytes();
@@ -132,13 +133,12 @@ pub(crate) fn read_delimited(
                         .count();
                     counted_to = start;
                 }
-                let cells = Cells::from_record(&record).ok_or_else(|| {
+                grid.push_record(newlines + 1, &record).ok_or_else(|| {
                     Error::input(
                         format!("{file}:{}", newlines + 1),
                         "a row of more than 4 GiB of text: check the quoting",
                     )
                 })?;
-                rows.push((newlines + 1, cells));
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
@@ -149,7 +149,7 @@ pub(crate) fn read_delimited(
             }
         }
     }
-    Ok((Grid { rows }, encoding, delimiter))
+    Ok((grid, encoding, delimiter))
 }
 
 #[cfg(test)]
@@ -174,8 +174,8 @@ mod tests {
         let mut notes = Vec::new();
         let (grid, enc, delim) = read_delimited(&bytes, "x.txt", None, &mut notes).unwrap();
         assert_eq!((enc.as_str(), delim), ("utf-16le", '\t'));
-        assert_eq!(&grid.rows[0].1[0], "a");
-        assert_eq!(&grid.rows[0].1[1], "b");
+        assert_eq!(&grid.cells(0)[0], "a");
+        assert_eq!(&grid.cells(0)[1], "b");
     }
 
     #[test]
@@ -184,8 +184,8 @@ mod tests {
         let text = "id;q\n1;\"a;b\nc\"\n2;x\n";
         let (grid, _, delim) = read_delimited(text.as_bytes(), "x.csv", None, &mut notes).unwrap();
         assert_eq!(delim, ';');
-        assert_eq!(&grid.rows[1].1[1], "a;b\nc");
-        assert_eq!(grid.rows[2].0, 4);
+        assert_eq!(&grid.cells(1)[1], "a;b\nc");
+        assert_eq!(grid.line(2), 4);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::io::{Cursor, Read};
 
 use calamine::{open_workbook_auto_from_rs, Data, Reader};
 
-use super::{Cells, Grid};
+use super::Grid;
 use crate::error::{Error, Result};
 
 /// Largest uncompressed size of one workbook part (sheet XML, shared strings): 1 GiB.
@@ -280,7 +280,7 @@ pub(crate) fn grid_from_cells(
 ) -> Result<Grid> {
     let SheetCells { sheet, cells } = cells;
     let Some(width) = cells.iter().map(|c| c.1 as usize + 1).max() else {
-        return Ok(Grid { rows: Vec::new() });
+        return Ok(Grid::default());
     };
     let mut rows_with_cells = 0u64;
     let mut last = None;
@@ -307,7 +307,7 @@ pub(crate) fn grid_from_cells(
             ),
         ));
     }
-    let mut rows: Vec<(usize, Cells)> = Vec::new();
+    let mut rows = Grid::default();
     let mut i = 0;
     let mut prev_row: Option<u32> = None;
     while i < cells.len() {
@@ -322,7 +322,7 @@ pub(crate) fn grid_from_cells(
                 ));
             } else {
                 for b in p + 1..r {
-                    rows.push((b as usize + 1, Cells::default()));
+                    rows.push_row(b as usize + 1, []).unwrap_or_default();
                 }
             }
         }
@@ -334,16 +334,15 @@ pub(crate) fn grid_from_cells(
             i += 1;
         }
         record.resize(width.max(record.len()), "");
-        let record = Cells::from_fields(record).ok_or_else(|| {
+        rows.push_row(r as usize + 1, record).ok_or_else(|| {
             Error::input(
                 format!("{file} [{sheet}] row {}", r + 1),
                 "a row of more than 4 GiB of text",
             )
         })?;
-        rows.push((r as usize + 1, record));
         prev_row = Some(r);
     }
-    Ok(Grid { rows })
+    Ok(rows)
 }
 
 type Book<'a> = calamine::Sheets<Cursor<&'a [u8]>>;

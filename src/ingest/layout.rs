@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use super::excel::column_letter;
-use super::{Cells, Column, Grid, SourceRow};
+use super::{Cells, Column, Grid, SourceRows};
 use crate::error::{Error, Result};
 use crate::spec::Layout;
 
@@ -45,7 +45,7 @@ pub(crate) struct Shaped {
     pub header_row: usize,
     pub header_rows: usize,
     pub columns: Vec<Column>,
-    pub rows: Vec<SourceRow>,
+    pub rows: SourceRows,
 }
 
 fn non_empty(cells: &Cells) -> usize {
@@ -163,11 +163,11 @@ fn redcap_complete(raw: &str) -> Option<bool> {
 
 /// Find the header row: the first row with at least two filled cells and at least half as many
 /// filled cells as the widest of the first rows (title rows and merged title cells fall short).
-fn detect_header(rows: &[(usize, Cells)]) -> Option<usize> {
+fn detect_header(rows: &Grid) -> Option<usize> {
     let scan = rows.len().min(30);
-    let widest = rows[..scan].iter().map(|(_, c)| non_empty(c)).max()?;
+    let widest = (0..scan).map(|i| non_empty(&rows.cells(i))).max()?;
     let need = 2.max(widest.div_ceil(2));
-    rows[..scan].iter().position(|(_, c)| non_empty(c) >= need)
+    (0..scan).position(|i| non_empty(&rows.cells(i)) >= need)
 }
 
 pub(crate) fn apply(
@@ -176,7 +176,7 @@ pub(crate) fn apply(
     header_row: Option<usize>,
     label: &str,
 ) -> Result<Shaped> {
-    let rows = grid.rows;
+    let rows = grid;
     if rows.is_empty() {
         return Err(Error::input(
             label,
@@ -184,15 +184,17 @@ pub(crate) fn apply(
         ));
     }
     let header_idx = match header_row {
-        Some(r) => rows.iter().position(|(n, _)| *n == r).ok_or_else(|| {
-            Error::input(
-                label,
-                format!(
-                    "header_row = {r} is beyond the last row ({})",
-                    rows[rows.len() - 1].0
-                ),
-            )
-        })?,
+        Some(r) => (0..rows.len())
+            .position(|i| rows.line(i) == r)
+            .ok_or_else(|| {
+                Error::input(
+                    label,
+                    format!(
+                        "header_row = {r} is beyond the last row ({})",
+                        rows.line(rows.len() - 1)
+                    ),
+                )
+            })?,
         None => detect_header(&rows).ok_or_else(|| {
             Error::input(
                 label,
@@ -200,9 +202,9 @@ pub(crate) fn apply(
             )
         })?,
     };
-    let header_line = rows[header_idx].0;
-    let raw_header: Vec<String> = rows[header_idx]
-        .1
+    let header_line = rows.line(header_idx);
+    let raw_header: Vec<String> = rows
+        .cells(header_idx)
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
@@ -219,18 +221,17 @@ pub(crate) fn apply(
     };
     // Trailing columns without a header are ignored (their cells must be empty). SurveyMonkey
     // names its option columns in the second header row.
-    let mut width = last_named(&rows[header_idx].1);
-    if layout == Layout::Surveymonkey {
-        if let Some((_, second)) = rows.get(header_idx + 1) {
-            width = width.max(last_named(second));
-        }
+    let mut width = last_named(&rows.cells(header_idx));
+    if layout == Layout::Surveymonkey && header_idx + 1 < rows.len() {
+        width = width.max(last_named(&rows.cells(header_idx + 1)));
     }
     let mut header: Vec<String> = raw_header;
     header.resize(width, String::new());
 
     let cell = |idx: usize, i: usize| {
-        rows.get(idx)
-            .and_then(|(_, c)| c.get(i))
+        (idx < rows.len())
+            .then(|| rows.cells(idx).get(i))
+            .flatten()
             .unwrap_or("")
             .trim()
             .to_string()
@@ -238,9 +239,13 @@ pub(crate) fn apply(
     // Header rows below the first, and the (id, question text) of each column.
     let (extra_rows, columns): (usize, Vec<Column>) = match layout {
         Layout::Qualtrics => {
-            let third_is_import = rows
-                .get(header_idx + 2)
-                .and_then(|(_, c)| c.iter().find(|v| !v.trim().is_empty()))
+            let third_is_import = (header_idx + 2 < rows.len())
+                .then(|| {
+                    rows.cells(header_idx + 2)
+                        .iter()
+                        .find(|v| !v.trim().is_empty())
+                })
+                .flatten()
                 .is_some_and(|v| v.trim_start().starts_with("{\"ImportId\""));
             let cols = (0..width)
                 .map(|i| Column {
@@ -393,8 +398,22 @@ pub(crate) fn apply(
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
     };
-    let mut data = Vec::with_capacity(rows.len() - first_data);
-    for (row, cells) in rows.into_iter().skip(first_data) {
+    // Rows hold platform metadata only where the layout records some.
+    let has_meta = [
+        id_col,
+        time_col,
+        status_col,
+        channel_col,
+        finished_col,
+        duration_col,
+        complete_col,
+        start_col,
+        repeat_col,
+    ]
+    .iter()
+    .any(Option::is_some);
+    let mut metas = Vec::with_capacity(if has_meta { rows.len() - first_data } else { 0 });
+    for (row, cells) in rows.iter().skip(first_data) {
         if cells.len() > width {
             if let Some(extra) = (width..cells.len()).find(|&i| !cells[i].trim().is_empty()) {
                 return Err(Error::input(
@@ -430,14 +449,16 @@ pub(crate) fn apply(
                 .or_else(|| get(&cells, complete_col).and_then(|f| redcap_complete(&f))),
             repeat_instance: get(&cells, repeat_col).is_some(),
         };
-        data.push(SourceRow { row, cells, meta });
+        if has_meta {
+            metas.push(meta);
+        }
     }
     Ok(Shaped {
         layout,
         header_row: header_line,
         header_rows: 1 + extra_rows,
         columns,
-        rows: data,
+        rows: SourceRows::new(rows, first_data, metas),
     })
 }
 
@@ -446,13 +467,11 @@ mod tests {
     use super::*;
 
     fn grid(rows: &[&[&str]]) -> Grid {
-        Grid {
-            rows: rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (i + 1, Cells::from_fields(r.iter().copied()).unwrap()))
-                .collect(),
+        let mut grid = Grid::default();
+        for (i, r) in rows.iter().enumerate() {
+            grid.push_row(i + 1, r.iter().copied()).unwrap();
         }
+        grid
     }
 
     #[test]
@@ -472,9 +491,9 @@ mod tests {
         let s = apply(g, Layout::Auto, None, "q.csv").unwrap();
         assert_eq!((s.layout, s.header_rows), (Layout::Qualtrics, 3));
         assert_eq!(s.rows.len(), 2);
-        assert_eq!(s.rows[0].row, 4);
-        assert!(s.rows[0].meta.preview);
-        assert!(!s.rows[1].meta.preview);
+        assert_eq!(s.rows.get(0).row, 4);
+        assert!(s.rows.get(0).meta.preview);
+        assert!(!s.rows.get(1).meta.preview);
         assert_eq!(s.columns[3].text.as_deref(), Some("Subsector"));
     }
 
@@ -490,7 +509,7 @@ mod tests {
         assert_eq!((s.layout, s.header_row), (Layout::Msforms, 3));
         assert_eq!(s.rows.len(), 1);
         assert_eq!(
-            s.rows[0].meta.submitted.as_deref(),
+            s.rows.get(0).meta.submitted.as_deref(),
             Some("2024-01-02T03:04:05")
         );
     }

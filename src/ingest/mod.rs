@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::spec::{Layout, LoadedSpec, Source};
 
-pub use cells::Cells;
+pub use cells::{Cells, Grid};
 pub use csv_file::decode as decode_text;
 pub use layout::RowMeta;
 
@@ -35,21 +35,73 @@ pub struct Column {
 
 /// One data row: its 1-based row (line) number in the file or sheet, its cells as text, and
 /// the platform metadata read from it.
-#[derive(Debug, Clone)]
-pub struct SourceRow {
+#[derive(Debug, Clone, Copy)]
+pub struct SourceRow<'a> {
     pub row: usize,
-    pub cells: Cells,
-    pub meta: RowMeta,
+    pub cells: Cells<'a>,
+    pub meta: &'a RowMeta,
 }
 
-impl SourceRow {
+impl<'a> SourceRow<'a> {
     /// Cell `i` ("" past the end).
-    pub fn cell(&self, i: usize) -> &str {
+    pub fn cell(&self, i: usize) -> &'a str {
         self.cells.get(i).unwrap_or("")
     }
 
     pub fn is_blank(&self) -> bool {
         self.cells.iter().all(|c| c.trim().is_empty())
+    }
+}
+
+/// The data rows of a source: the rows read (header rows included) in one [`Grid`], where
+/// the data start, and each data row's platform metadata — none held when the layout records
+/// none.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRows {
+    grid: Grid,
+    first: usize,
+    metas: Vec<RowMeta>,
+}
+
+/// The metadata of a row whose layout records none.
+static NO_META: RowMeta = RowMeta {
+    response_id: None,
+    started: None,
+    submitted: None,
+    duration_secs: None,
+    preview: false,
+    finished: None,
+    repeat_instance: false,
+};
+
+impl SourceRows {
+    /// Rows `first..` of `grid`, with their metadata (one per data row, or none at all).
+    pub(crate) fn new(grid: Grid, first: usize, metas: Vec<RowMeta>) -> Self {
+        debug_assert!(metas.is_empty() || metas.len() == grid.len() - first);
+        SourceRows { grid, first, metas }
+    }
+
+    pub fn len(&self) -> usize {
+        self.grid.len().saturating_sub(self.first)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Data row `i`; panics past the last row, as a slice does.
+    pub fn get(&self, i: usize) -> SourceRow<'_> {
+        assert!(i < self.len(), "data row {i} of {}", self.len());
+        SourceRow {
+            row: self.grid.line(self.first + i),
+            cells: self.grid.cells(self.first + i),
+            meta: self.metas.get(i).unwrap_or(&NO_META),
+        }
+    }
+
+    /// The data rows in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = SourceRow<'_>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
     }
 }
 
@@ -69,7 +121,7 @@ pub struct SourceTable {
     pub header_rows: usize,
     pub columns: Vec<Column>,
     /// The data rows; emptied by [`SourceTable::release_rows`] once cleaning has read them.
-    pub rows: Vec<SourceRow>,
+    pub rows: SourceRows,
     /// How many data rows the file held (kept when the rows are released).
     pub rows_read: usize,
     pub sha256: String,
@@ -90,7 +142,7 @@ impl SourceTable {
     /// Drop the rows (cleaning has turned them into records and quarantine entries); what the
     /// manifest and report say about the file stays.
     pub fn release_rows(&mut self) {
-        self.rows = Vec::new();
+        self.rows = SourceRows::default();
     }
 
     /// What `supplyrisk inspect --json` prints (documented in docs/inspect.md).
@@ -99,7 +151,7 @@ impl SourceTable {
     pub fn answers(&self, i: usize) -> (Vec<(String, usize)>, usize) {
         let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
         let mut blank = 0;
-        for r in &self.rows {
+        for r in self.rows.iter() {
             let v = r.cell(i).trim();
             if v.is_empty() {
                 blank += 1;
@@ -221,12 +273,6 @@ impl From<&Source> for ReadOptions {
             encoding: s.encoding.clone(),
         }
     }
-}
-
-/// A grid of text cells with 1-based row numbers, as read before layout handling.
-#[derive(Debug)]
-pub(crate) struct Grid {
-    pub rows: Vec<(usize, Cells)>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -936,7 +936,7 @@ pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
         r.sources
             .iter()
             .map(|s| {
-                let kept = r.records().iter().filter(|x| *x.file == *s.file).count();
+                let kept = r.records().iter().filter(|x| x.file() == s.file).count();
                 vec![
                     s.label(),
                     format!("{:?}", s.layout).to_lowercase(),

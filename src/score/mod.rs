@@ -827,13 +827,15 @@ mod tests {
                 }
             })
             .collect();
-        let info = crate::clean::RowInfo {
-            file: "x.csv".into(),
-            sheet: None,
-            row: 2,
-            meta: Default::default(),
-            flags: Vec::new(),
-        };
+        let info = crate::clean::RowInfo::new(
+            crate::clean::SourceName {
+                file: "x.csv".into(),
+                sheet: None,
+            }
+            .into(),
+            2,
+            &Default::default(),
+        );
         let records = Records::from_rows(spec.questions.len(), [(info, answers)]);
         let s = score(&spec, &records);
         assert_eq!(s.risk_index.get(0), Some(25.0));
@@ -915,13 +917,15 @@ mod tests {
                         }
                     })
                     .collect();
-                let info = crate::clean::RowInfo {
-                    file: "x.csv".into(),
-                    sheet: None,
-                    row: row + 2,
-                    meta: Default::default(),
-                    flags: Vec::new(),
-                };
+                let info = crate::clean::RowInfo::new(
+                    crate::clean::SourceName {
+                        file: "x.csv".into(),
+                        sheet: None,
+                    }
+                    .into(),
+                    row + 2,
+                    &Default::default(),
+                );
                 (info, answers)
             });
             let records = Records::from_rows(spec.questions.len(), rows);

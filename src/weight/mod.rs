@@ -98,7 +98,7 @@ fn psu_labels(
     for (i, r) in records.iter().enumerate() {
         let Some(id) = identifier(r.answer(qi)) else {
             return Err(Error::input(
-                format!("{} row {}", r.file, r.row),
+                format!("{} row {}", r.file(), r.row),
                 format!("no value for the cluster (PSU) `{c}` (design.cluster); every response needs its PSU"),
             ));
         };
@@ -147,7 +147,7 @@ fn fpc_from_variable(
             Some(x) if x > 0.0 && x.is_finite() => x,
             other => {
                 return Err(Error::input(
-                    format!("{} row {}", r.file, r.row),
+                    format!("{} row {}", r.file(), r.row),
                     format!("design.fpc_variable `{v}` must be a positive number (the stratum's population PSU count, or its sampling fraction), got {other:?}"),
                 ))
             }
@@ -156,7 +156,7 @@ fn fpc_from_variable(
         match value[h] {
             Some(y) if y != x => {
                 return Err(Error::input(
-                    format!("{} row {}", r.file, r.row),
+                    format!("{} row {}", r.file(), r.row),
                     format!(
                         "design.fpc_variable `{v}` is {x} here but {y} elsewhere in stratum `{}`: it must be constant within a stratum",
                         stratum_levels[h]
@@ -344,7 +344,7 @@ pub fn weight(spec: &Spec, pop: &Population, records: &Records) -> Result<Weight
                 .map(|r| match r.answer(qi).as_number() {
                     Some(w) if w > 0.0 && w.is_finite() => Ok(w),
                     other => Err(Error::input(
-                        format!("{} row {}", r.file, r.row),
+                        format!("{} row {}", r.file(), r.row),
                         format!("base weight `{q}` must be a positive number, got {other:?}"),
                     )),
                 })

@@ -44,7 +44,7 @@ fn reasons(c: &Cleaned) -> BTreeMap<(String, usize), Vec<&'static str>> {
 fn record<'a>(c: &'a Cleaned, file: &str, row: usize) -> supplyrisk::clean::RecordRef<'a> {
     c.records
         .iter()
-        .find(|r| *r.file == *file && r.row == row)
+        .find(|r| r.file() == file && r.row == row)
         .unwrap_or_else(|| panic!("{file} row {row} not kept"))
 }
 

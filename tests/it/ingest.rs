@@ -33,7 +33,7 @@ fn names(t: &SourceTable) -> Vec<&str> {
 }
 
 fn values(t: &SourceTable, row: usize) -> Vec<&str> {
-    t.rows[row].cells.iter().collect()
+    t.rows.get(row).cells.iter().collect()
 }
 
 #[test]
@@ -62,9 +62,9 @@ fn delimited_text_in_every_encoding_and_delimiter() {
             ["A-1", "Direct patient care", NASTY, "3"],
             "{file}: embedded newline, quotes, non-ASCII"
         );
-        assert_eq!(t.rows[0].row, 2, "{file}");
+        assert_eq!(t.rows.get(0).row, 2, "{file}");
         // The record after one with an embedded newline starts on line 4 (of the file).
-        assert_eq!(t.rows[1].row, 4, "{file}");
+        assert_eq!(t.rows.get(1).row, 4, "{file}");
         assert_eq!(values(&t, 1)[2], "Café résumé");
         assert!(t.notes.is_empty(), "{file}: {:?}", t.notes);
     }
@@ -96,16 +96,16 @@ fn qualtrics_three_row_and_legacy_two_row_exports() {
         t.columns[10].text.as_deref(),
         Some("Which HSCC subsector best describes your organization?")
     );
-    assert!(t.rows[0].meta.preview, "Survey Preview status");
-    assert!(!t.rows[1].meta.preview);
-    assert_eq!(t.rows[1].meta.response_id.as_deref(), Some("R_1"));
+    assert!(t.rows.get(0).meta.preview, "Survey Preview status");
+    assert!(!t.rows.get(1).meta.preview);
+    assert_eq!(t.rows.get(1).meta.response_id.as_deref(), Some("R_1"));
     assert_eq!(
-        t.rows[1].meta.submitted.as_deref(),
+        t.rows.get(1).meta.submitted.as_deref(),
         Some("2024-03-02T10:20:00")
     );
-    assert_eq!(t.rows[2].meta.finished, Some(false));
-    assert_eq!(t.rows[1].cell(14), NASTY);
-    assert_eq!(t.rows[0].row, 4, "data starts under three header rows");
+    assert_eq!(t.rows.get(2).meta.finished, Some(false));
+    assert_eq!(t.rows.get(1).cell(14), NASTY);
+    assert_eq!(t.rows.get(0).row, 4, "data starts under three header rows");
 
     let t = read("qualtrics_legacy_2row.csv");
     assert_eq!(
@@ -113,12 +113,12 @@ fn qualtrics_three_row_and_legacy_two_row_exports() {
         (Layout::Qualtrics, 2, 2)
     );
     assert_eq!(
-        t.rows[0].cell(8),
+        t.rows.get(0).cell(8),
         "EHR,Cloud infrastructure",
         "comma-joined multi-select kept whole for cleaning"
     );
     assert_eq!(
-        t.rows[0].meta.submitted.as_deref(),
+        t.rows.get(0).meta.submitted.as_deref(),
         Some("2024-03-02T10:20:00"),
         "US dates become ISO"
     );
@@ -143,9 +143,9 @@ fn surveymonkey_forward_fills_and_names_option_and_matrix_columns() {
             "Rate these practices - Contracts",
         ]
     );
-    assert_eq!(t.rows[0].cell(12), "a regional HIE");
+    assert_eq!(t.rows.get(0).cell(12), "a regional HIE");
     assert_eq!(
-        t.rows[0].meta.submitted.as_deref(),
+        t.rows.get(0).meta.submitted.as_deref(),
         Some("2024-03-02T10:20:00")
     );
 }
@@ -154,14 +154,18 @@ fn surveymonkey_forward_fills_and_names_option_and_matrix_columns() {
 fn redcap_raw_and_label_exports() {
     let t = read("redcap_raw.csv");
     assert_eq!((t.layout, t.rows.len()), (Layout::Redcap, 3));
-    assert!(t.rows[2].meta.repeat_instance && !t.rows[0].meta.repeat_instance);
-    assert_eq!(t.rows[0].meta.finished, Some(true), "_complete = 2");
-    assert_eq!(t.rows[1].meta.finished, Some(false), "_complete = 1");
-    assert_eq!(t.rows[1].cell(8), NASTY);
+    assert!(t.rows.get(2).meta.repeat_instance && !t.rows.get(0).meta.repeat_instance);
+    assert_eq!(t.rows.get(0).meta.finished, Some(true), "_complete = 2");
+    assert_eq!(t.rows.get(1).meta.finished, Some(false), "_complete = 1");
+    assert_eq!(t.rows.get(1).cell(8), NASTY);
     let t = read("redcap_labels.csv");
     assert_eq!((t.layout, t.rows.len()), (Layout::Redcap, 2));
-    assert_eq!(t.rows[0].meta.finished, Some(true), "Complete? = Complete");
-    assert_eq!(t.rows[1].cell(5), "Unchecked");
+    assert_eq!(
+        t.rows.get(0).meta.finished,
+        Some(true),
+        "Complete? = Complete"
+    );
+    assert_eq!(t.rows.get(1).cell(5), "Unchecked");
 }
 
 #[test]
@@ -176,15 +180,15 @@ fn microsoft_forms_workbook_from_openpyxl() {
         Some("Which HSCC subsector best describes your organization?")
     );
     assert_eq!(
-        t.rows[0].meta.submitted.as_deref(),
+        t.rows.get(0).meta.submitted.as_deref(),
         Some("2024-03-02T10:20:05"),
         "datetime cells become ISO"
     );
-    assert_eq!(t.rows[0].cell(7), "EHR;Cloud infrastructure;");
-    assert_eq!(t.rows[0].cell(8), NASTY);
-    assert_eq!(t.rows[0].cell(9), "120", "whole numbers lose their .0");
-    assert_eq!(t.rows[1].cell(9), "1,200", "text stays text");
-    assert_eq!(t.rows[0].cell(4), "Ana Müller");
+    assert_eq!(t.rows.get(0).cell(7), "EHR;Cloud infrastructure;");
+    assert_eq!(t.rows.get(0).cell(8), NASTY);
+    assert_eq!(t.rows.get(0).cell(9), "120", "whole numbers lose their .0");
+    assert_eq!(t.rows.get(1).cell(9), "1,200", "text stays text");
+    assert_eq!(t.rows.get(0).cell(4), "Ana Müller");
 }
 
 /// The same hand-made workbook as written by openpyxl and re-saved by LibreOffice in four formats.
@@ -418,7 +422,7 @@ fn every_layout_binds_to_the_same_questions() {
         .iter()
         .map(|r| {
             (
-                format!("{}:{}", r.file, r.row),
+                format!("{}:{}", r.file(), r.row),
                 r.answer(1).clone(),
                 r.answer(2).clone(),
                 r.answer(3).clone(),
