@@ -39,8 +39,6 @@ pub fn default_out_dir(round_dir: &Path) -> PathBuf {
     PathBuf::from("output").join(name)
 }
 
-/// Prepare an empty output folder. An existing folder is replaced only when it is empty or was
-/// written by supplyrisk (it holds `manifest.json`).
 /// Check that `out` may be replaced (absent, empty, or an earlier supplyrisk output) and make a
 /// fresh staging folder beside it, `.<name>.partial-<pid>`: the run writes there and
 /// [`publish_out_dir`] renames it into place only when everything is written, so a failed or
@@ -239,92 +237,61 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     let weighted = weight::weight(&spec.spec, &population, &cleaned.records)?;
     clock.stage("weight");
     step(5);
-    let mut estimates = estimate(&spec.spec, &cleaned.records, &scores, &weighted);
-    clock.stage("estimates");
-    let concentration = crate::concentration::analyse(&spec, &cleaned.records, &weighted)?;
-    if let Some(c) = &concentration {
-        estimates.extend(c.metric_rows.iter().cloned());
-        clock.stage("concentration");
-    }
-    // Computed once: the tables, the report and the charts all read them.
-    let mut comparisons =
-        crate::estimate::comparisons(&spec.spec, &cleaned.records, &scores, &weighted);
-    clock.stage("comparisons and tests");
-    let mut distributions =
-        crate::estimate::distributions(&spec.spec, &cleaned.records, &scores, &weighted);
-    let mut weight_summary =
-        crate::estimate::weight_summary(&spec.spec, &cleaned.records, &weighted);
-    clock.stage("distributions, weights");
-    let crate::estimate::Models {
-        rows: mut models,
-        not_fitted: models_not_fitted,
-    } = crate::estimate::models(&spec.spec, &cleaned.records, &scores, &weighted);
-    if !spec.spec.models.is_empty() {
-        clock.stage("models");
-    }
-    let mut concentration = concentration;
-    crate::bug::set_activity(format!("disclose ({})", opts.round_dir.display()));
-    let disclosure = disclose::disclose(
-        &spec.spec,
-        &cleaned.records,
-        &scores,
-        &weighted,
-        disclose::Results {
-            estimates: &mut estimates,
-            comparisons: &mut comparisons,
-            distributions: &mut distributions,
-            weight_summary: &mut weight_summary,
-            concentration: concentration.as_mut(),
-            models: &mut models,
-        },
-        disclosure_mode(),
-    );
-    clock.stage("disclose");
-
-    // This round's data/panel.csv, stacked on the earlier round's when both have panel data
-    // and share organizations (what `compare` does from two output folders). Built again when
-    // the data are written rather than held: at a million respondents it is hundreds of MiB.
-    let panel = match &previous {
-        Some(prev) => match crate::previous::PanelData::read(&prev.dir)? {
-            Some(before) => {
-                let mut now = Vec::new();
-                let label = Path::new("data/panel.csv");
-                crate::estimate::write_panel_csv(
-                    &spec.spec,
-                    &cleaned.records,
-                    &scores,
-                    &weighted,
-                    &mut now,
-                    label,
-                )?;
-                let now = crate::previous::PanelData::from_csv(&now[..], label)?;
-                crate::previous::Panel::new(before, now)
-            }
-            None => None,
-        },
-        None => None,
-    };
-    let mut failed_gates = quality_gates(&spec.spec, &cleaned, &weighted);
-    if let Some(c) = &concentration {
-        failed_gates.extend(
-            c.unresolved
-                .gate(spec.spec.quality.max_unresolved_supplier_share),
-        );
-    }
-    failed_gates.extend(disclosure.failures.iter().cloned());
-    failed_gates.extend(
-        models_not_fitted
-            .iter()
-            .map(|(id, why)| format!("model `{id}` ([[models]]) was not fitted: {why}")),
-    );
-    clock.stage("panel and quality gates");
-
-    step(6);
     let out_dir = opts
         .out_dir
         .clone()
         .unwrap_or_else(|| default_out_dir(&opts.round_dir));
     let staging = prepare_out_dir(&out_dir)?;
+    // The respondent-level files need nothing the estimates make: they are written beside them
+    // (at a million respondents, hundreds of MB that would otherwise wait for the estimates).
+    let respondent = RespondentData {
+        spec: &spec.spec,
+        cleaned: &cleaned,
+        scores: &scores,
+        weighted: &weighted,
+    };
+    let (data_written, analysed) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let written = write_respondent_data(&respondent, &staging);
+            (written, started.elapsed())
+        });
+        let analysed = analyse(
+            &spec,
+            &cleaned,
+            &scores,
+            &weighted,
+            previous.as_ref(),
+            &mut clock,
+        );
+        let (written, took) = writer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        clock.beside("data: respondent-level", took);
+        clock.stage("data: waiting for them");
+        (written, analysed)
+    });
+    let analysed = analysed.and_then(|a| data_written.map(|()| a));
+    let Analysis {
+        estimates,
+        comparisons,
+        distributions,
+        weight_summary,
+        disclosure,
+        failed_gates,
+        panel,
+        concentration,
+        models,
+        models_not_fitted,
+    } = match analysed {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+
+    step(6);
     let mut result = RunResult {
         spec,
         population,
@@ -346,7 +313,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         models_not_fitted,
     };
     let written = (|| {
-        let published = write_data(&result, &mut clock)?;
+        let published = write_data(&result)?;
         clock.stage("tables");
         injected_failure("tables", &staging)?;
         render::write_all(&result)?;
@@ -368,6 +335,124 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
     clock.stage("publish");
     clock.finish();
     Ok(result)
+}
+
+/// What the stages after weighting produce, before anything is written.
+struct Analysis {
+    estimates: Vec<crate::estimate::EstimateRow>,
+    comparisons: Vec<crate::estimate::ComparisonRow>,
+    distributions: Vec<crate::estimate::DistributionRow>,
+    weight_summary: Vec<crate::estimate::WeightSummaryRow>,
+    disclosure: disclose::Disclosure,
+    failed_gates: Vec<String>,
+    panel: Option<crate::previous::Panel>,
+    concentration: Option<crate::concentration::Analysis>,
+    models: Vec<crate::estimate::ModelRow>,
+    models_not_fitted: Vec<(String, String)>,
+}
+
+/// Estimates, concentration, comparisons, distributions, models, disclosure control, the panel
+/// with the previous round and the quality gates.
+fn analyse(
+    spec: &spec::LoadedSpec,
+    cleaned: &Cleaned,
+    scores: &score::Scores,
+    weighted: &Weighted,
+    previous: Option<&crate::previous::PreviousRound>,
+    clock: &mut crate::timings::Timings,
+) -> Result<Analysis> {
+    let mut estimates = estimate(&spec.spec, &cleaned.records, scores, weighted);
+    clock.stage("estimates");
+    let concentration = crate::concentration::analyse(spec, &cleaned.records, weighted)?;
+    if let Some(c) = &concentration {
+        estimates.extend(c.metric_rows.iter().cloned());
+        clock.stage("concentration");
+    }
+    // Computed once: the tables, the report and the charts all read them.
+    let mut comparisons =
+        crate::estimate::comparisons(&spec.spec, &cleaned.records, scores, weighted);
+    clock.stage("comparisons and tests");
+    let mut distributions =
+        crate::estimate::distributions(&spec.spec, &cleaned.records, scores, weighted);
+    let mut weight_summary =
+        crate::estimate::weight_summary(&spec.spec, &cleaned.records, weighted);
+    clock.stage("distributions, weights");
+    let crate::estimate::Models {
+        rows: mut models,
+        not_fitted: models_not_fitted,
+    } = crate::estimate::models(&spec.spec, &cleaned.records, scores, weighted);
+    if !spec.spec.models.is_empty() {
+        clock.stage("models");
+    }
+    let mut concentration = concentration;
+    crate::bug::set_activity(format!("disclose ({})", spec.dir.display()));
+    let disclosure = disclose::disclose(
+        &spec.spec,
+        &cleaned.records,
+        scores,
+        weighted,
+        disclose::Results {
+            estimates: &mut estimates,
+            comparisons: &mut comparisons,
+            distributions: &mut distributions,
+            weight_summary: &mut weight_summary,
+            concentration: concentration.as_mut(),
+            models: &mut models,
+        },
+        disclosure_mode(),
+    );
+    clock.stage("disclose");
+
+    // This round's data/panel.csv, stacked on the earlier round's when both have panel data
+    // and share organizations (what `compare` does from two output folders). Built again when
+    // the data are written rather than held: at a million respondents it is hundreds of MiB.
+    let panel = match previous {
+        Some(prev) => match crate::previous::PanelData::read(&prev.dir)? {
+            Some(before) => {
+                let mut now = Vec::new();
+                let label = Path::new("data/panel.csv");
+                crate::estimate::write_panel_csv(
+                    &spec.spec,
+                    &cleaned.records,
+                    scores,
+                    weighted,
+                    &mut now,
+                    label,
+                )?;
+                let now = crate::previous::PanelData::from_csv(&now[..], label)?;
+                crate::previous::Panel::new(before, now)
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let mut failed_gates = quality_gates(&spec.spec, cleaned, weighted);
+    if let Some(c) = &concentration {
+        failed_gates.extend(
+            c.unresolved
+                .gate(spec.spec.quality.max_unresolved_supplier_share),
+        );
+    }
+    failed_gates.extend(disclosure.failures.iter().cloned());
+    failed_gates.extend(
+        models_not_fitted
+            .iter()
+            .map(|(id, why)| format!("model `{id}` ([[models]]) was not fitted: {why}")),
+    );
+    clock.stage("panel and quality gates");
+
+    Ok(Analysis {
+        estimates,
+        comparisons,
+        distributions,
+        weight_summary,
+        disclosure,
+        failed_gates,
+        panel,
+        concentration,
+        models,
+        models_not_fitted,
+    })
 }
 
 /// Hand the pages of freed allocations back to the system. The rows read are millions of small
@@ -392,9 +477,9 @@ pub fn respondent_ids(n: usize) -> Vec<String> {
 /// The respondent-level analysis table's rows `at` (record positions): provenance, answers
 /// (identifying questions left out), scores and weights. It is written a row group at a time,
 /// so a large round never holds it whole.
-pub fn clean_table(r: &RunResult, at: std::ops::Range<usize>) -> Table {
-    let s = &r.spec.spec;
-    let recs = r.records();
+pub fn clean_table(r: &RespondentData<'_>, at: std::ops::Range<usize>) -> Table {
+    let s = r.spec;
+    let recs = &r.cleaned.records;
     let n = recs.len();
     let rows = &recs.rows()[at.clone()];
     let width = n.to_string().len().max(4);
@@ -509,8 +594,8 @@ pub fn clean_table(r: &RunResult, at: std::ops::Range<usize>) -> Table {
 }
 
 /// Every quarantined row with its reasons and original values (identifying values masked).
-pub fn quarantine_table(r: &RunResult) -> Table {
-    let s = &r.spec.spec;
+pub fn quarantine_table(r: &RespondentData<'_>) -> Table {
+    let s = r.spec;
     let q = &r.cleaned.quarantine;
     let mut t = Table::new();
     t.text("source_file", q.iter().map(|x| Some(x.file.clone())))
@@ -643,23 +728,37 @@ pub fn weighting_table(r: &RunResult) -> Table {
     t
 }
 
-fn write_data(r: &RunResult, clock: &mut crate::timings::Timings) -> Result<PublishedTables> {
-    let data = r.out_dir.join("data");
-    let tables = r.out_dir.join("tables");
-    Table::write_both_in_groups(&data, "clean", r.records().len(), |at| clean_table(r, at))?;
-    clock.stage("data: clean.csv, .parquet");
+/// What the respondent-level files are made from — the stages up to weighting, nothing the
+/// estimates produce — so they can be written while the estimates are computed.
+pub struct RespondentData<'a> {
+    pub spec: &'a crate::spec::Spec,
+    pub cleaned: &'a Cleaned,
+    pub scores: &'a score::Scores,
+    pub weighted: &'a Weighted,
+}
+
+/// `data/clean.csv` and `.parquet`, `data/quarantine.csv` and `data/panel.csv` into `out_dir`
+/// (the staging folder), each a row group at a time.
+fn write_respondent_data(r: &RespondentData<'_>, out_dir: &Path) -> Result<()> {
+    let data = out_dir.join("data");
+    let n = r.cleaned.records.len();
+    Table::write_both_in_groups(&data, "clean", n, |at| clean_table(r, at))?;
     quarantine_table(r).write_csv(&data.join("quarantine.csv"))?;
     let panel = data.join("panel.csv");
     let file = std::fs::File::create(&panel).map_err(|e| Error::io(&panel, e))?;
     crate::estimate::write_panel_csv(
-        &r.spec.spec,
+        r.spec,
         &r.cleaned.records,
-        &r.scores,
-        &r.weighted,
+        r.scores,
+        r.weighted,
         std::io::BufWriter::new(file),
         &panel,
-    )?;
-    clock.stage("data: quarantine, panel");
+    )
+}
+
+fn write_data(r: &RunResult) -> Result<PublishedTables> {
+    let data = r.out_dir.join("data");
+    let tables = r.out_dir.join("tables");
     let estimates = crate::estimate::estimates_table(&r.estimates);
     estimates.write_both(&tables, "estimates")?;
     let comparisons = crate::estimate::comparisons_table(&r.comparisons);

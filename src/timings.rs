@@ -65,6 +65,18 @@ impl Timings {
         self.last = Instant::now();
     }
 
+    /// Work named `name` that ran on another thread beside the stages, for `took`: printed
+    /// now (when it was waited for), without ending the current stage.
+    pub fn beside(&mut self, name: &str, took: Duration) {
+        if self.on {
+            eprintln!(
+                "{:<26} {:>9}  (beside the stages above)",
+                name,
+                seconds(took)
+            );
+        }
+    }
+
     /// The whole run: its time and the largest peak of any stage.
     pub fn finish(&mut self) {
         if !self.on {

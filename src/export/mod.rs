@@ -361,10 +361,22 @@ fn manifest(r: &RunResult) -> Result<Value> {
     }
     let mut files = Vec::new();
     list_files(&r.out_dir, &r.out_dir, &mut files)?;
+    // Hashed on all cores (a large round's respondent-level files are hundreds of MB), listed
+    // in path order.
+    let hashed: Vec<Result<(u64, String)>> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .filter(|f| *f != "manifest.json")
+            .map(|rel| {
+                let p = r.out_dir.join(rel);
+                sha256_file(&p).map_err(|e| Error::io(&p, e))
+            })
+            .collect()
+    };
     let mut outputs = Vec::new();
-    for rel in files.iter().filter(|f| *f != "manifest.json") {
-        let p = r.out_dir.join(rel);
-        let (len, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
+    for (rel, hashed) in files.iter().filter(|f| *f != "manifest.json").zip(hashed) {
+        let (len, sha256) = hashed?;
         outputs.push(
             json!({"path": rel, "bytes": len, "sha256": sha256, "publishable": publishable(rel)}),
         );
