@@ -224,6 +224,78 @@ fn place(file: &str, sheet: Option<&str>) -> String {
     }
 }
 
+/// Per question and answer slot, when the raw text was recoded: (raw, rule, similarity, cells
+/// read so) — folded into `log.recodes` at the end.
+type Recoded = Option<(String, &'static str, Option<f64>, usize)>;
+
+/// Every row of `table` its answer to every question, appended to `columns`. A question's
+/// column, matcher and recodes depend on its own cells alone, so the questions are read a few
+/// at a time on all cores, each stretch over every row in order: the same columns as reading
+/// row by row.
+fn read_answers(
+    s: &Spec,
+    table: &SourceTable,
+    bindings: &[Binding],
+    columns: &mut records::ColumnsBuilder,
+    matchers: &mut [Matcher],
+    recoded: &mut [Vec<Recoded>],
+) {
+    use rayon::prelude::*;
+    const PART: usize = 4;
+    columns
+        .parts(PART)
+        .into_par_iter()
+        .zip(matchers.par_chunks_mut(PART))
+        .zip(recoded.par_chunks_mut(PART))
+        .for_each(|((mut part, matchers), recoded)| {
+            let questions = part.questions();
+            for row in table.rows.iter() {
+                for ((qi, m), recoded) in questions
+                    .clone()
+                    .zip(matchers.iter_mut())
+                    .zip(&mut *recoded)
+                {
+                    let (q, b) = (&s.questions[qi], &bindings[qi]);
+                    let slot = match b {
+                        // Free text: every answer its own.
+                        _ if q.kind == QuestionType::Text => {
+                            part.push(qi, values::read_answer(s, q, m, b, &row.cells).0);
+                            continue;
+                        }
+                        Binding::Column(col) => {
+                            let raw = row.cells.get(*col).unwrap_or_default();
+                            let (slot, _) = part.intern(qi, records::Key::Cell(raw), || {
+                                let (answer, raw, how) =
+                                    values::read_answer(s, q, m, b, &row.cells);
+                                recoded
+                                    .push(how.map(|h| (raw.into_owned(), h.how, h.similarity, 0)));
+                                answer
+                            });
+                            slot
+                        }
+                        // Absent, or split over one column per option: the options chosen decide.
+                        _ => {
+                            let (answer, _, _) = values::read_answer(s, q, m, b, &row.cells);
+                            let key = match &answer {
+                                Answer::Codes(cs) => cs.join("\u{1f}"),
+                                _ => String::new(),
+                            };
+                            let (slot, new) =
+                                part.intern(qi, records::Key::Chosen(&key), || answer);
+                            if new {
+                                recoded.push(None);
+                            }
+                            slot
+                        }
+                    };
+                    if let Some(r) = &mut recoded[slot] {
+                        r.3 += 1;
+                    }
+                }
+            }
+        });
+}
+
 /// Clean all sources. `frame` lists, for each design/weighting variable, the levels in the
 /// population; a respondent with another level is quarantined as out of frame.
 pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Result<Cleaned> {
@@ -274,9 +346,6 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
     // read once per question and its answer shared.
     let mut columns = records::ColumnsBuilder::new(s.questions.len());
     let mut read = 0usize;
-    // Per question and answer slot, when the raw text was recoded: (raw, rule, similarity,
-    // cells read so) — folded into `log.recodes` at the end.
-    type Recoded = Option<(String, &'static str, Option<f64>, usize)>;
     let mut recoded: Vec<Vec<Recoded>> = vec![Vec::new(); s.questions.len()];
 
     for (si, table) in sources.iter().enumerate() {
@@ -325,48 +394,15 @@ pub fn clean(spec: &LoadedSpec, sources: &[SourceTable], frame: &Frame) -> Resul
             file: table.file.clone(),
             sheet: table.sheet.clone(),
         });
+        read_answers(
+            s,
+            table,
+            &bindings,
+            &mut columns,
+            &mut matchers,
+            &mut recoded,
+        );
         for (ri, row) in table.rows.iter().enumerate() {
-            for (qi, ((q, b), m)) in s
-                .questions
-                .iter()
-                .zip(&bindings)
-                .zip(matchers.iter_mut())
-                .enumerate()
-            {
-                let slot = match b {
-                    // Free text: every answer its own.
-                    _ if q.kind == QuestionType::Text => {
-                        columns.push(qi, values::read_answer(s, q, m, b, &row.cells).0);
-                        continue;
-                    }
-                    Binding::Column(col) => {
-                        let raw = row.cells.get(*col).unwrap_or_default();
-                        let (slot, _) = columns.intern(qi, records::Key::Cell(raw), || {
-                            let (answer, raw, how) = values::read_answer(s, q, m, b, &row.cells);
-                            recoded[qi]
-                                .push(how.map(|h| (raw.into_owned(), h.how, h.similarity, 0)));
-                            answer
-                        });
-                        slot
-                    }
-                    // Absent, or split over one column per option: the options chosen decide.
-                    _ => {
-                        let (answer, _, _) = values::read_answer(s, q, m, b, &row.cells);
-                        let key = match &answer {
-                            Answer::Codes(cs) => cs.join("\u{1f}"),
-                            _ => String::new(),
-                        };
-                        let (slot, new) = columns.intern(qi, records::Key::Chosen(&key), || answer);
-                        if new {
-                            recoded[qi].push(None);
-                        }
-                        slot
-                    }
-                };
-                if let Some(r) = &mut recoded[qi][slot] {
-                    r.3 += 1;
-                }
-            }
             let this = read;
             read += 1;
             let answer = |qi: usize| columns.answer(qi, this);

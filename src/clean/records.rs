@@ -335,8 +335,97 @@ impl<'a> std::ops::Deref for RecordRef<'a> {
 pub(super) struct ColumnsBuilder {
     columns: Vec<AnswerColumn>,
     /// Per question and [`Key`] kind, the slot each key was given.
-    /// Per question, the slot of each raw text met (FxHash: a million cells a column).
-    seen: Vec<[rustc_hash::FxHashMap<String, usize>; 2]>,
+    seen: Vec<[Seen; 2]>,
+}
+
+/// The slot of each raw text one question has met (FxHash: a million cells a column). Most
+/// raw texts are short option codes or labels: one of up to 7 bytes is looked up as one word
+/// (its bytes and its length), with no string hashed or compared.
+#[derive(Default)]
+struct Seen {
+    short: rustc_hash::FxHashMap<u64, usize>,
+    long: rustc_hash::FxHashMap<String, usize>,
+}
+
+impl Seen {
+    /// `key`'s bytes and length in one word, when it has at most 7 bytes (one word per text:
+    /// two texts of different lengths differ in the last byte).
+    fn packed(key: &str) -> Option<u64> {
+        let b = key.as_bytes();
+        if b.len() > 7 {
+            return None;
+        }
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        w[7] = b.len() as u8;
+        Some(u64::from_le_bytes(w))
+    }
+
+    fn get(&self, key: &str) -> Option<usize> {
+        match Self::packed(key) {
+            Some(w) => self.short.get(&w).copied(),
+            None => self.long.get(key).copied(),
+        }
+    }
+
+    fn insert(&mut self, key: &str, slot: usize) {
+        match Self::packed(key) {
+            Some(w) => self.short.insert(w, slot),
+            None => self.long.insert(key.to_string(), slot),
+        };
+    }
+}
+
+/// Questions `first..first + len` of a [`ColumnsBuilder`], filled apart from the rest: the
+/// same [`ColumnsBuilder::intern`] and [`ColumnsBuilder::push`], by question index.
+pub(super) struct ColumnsPart<'b> {
+    first: usize,
+    columns: &'b mut [AnswerColumn],
+    seen: &'b mut [[Seen; 2]],
+}
+
+impl ColumnsPart<'_> {
+    /// The questions this part holds.
+    pub(super) fn questions(&self) -> std::ops::Range<usize> {
+        self.first..self.first + self.columns.len()
+    }
+
+    /// [`ColumnsBuilder::intern`] for question `qi` of this part.
+    pub(super) fn intern(
+        &mut self,
+        qi: usize,
+        key: Key<'_>,
+        read: impl FnOnce() -> Answer,
+    ) -> (usize, bool) {
+        let (kind, key) = match key {
+            Key::Cell(k) => (0, k),
+            Key::Chosen(k) => (1, k),
+        };
+        let at = qi - self.first;
+        intern_in(&mut self.columns[at], &mut self.seen[at][kind], key, read)
+    }
+
+    /// Give the next row of question `qi` a new answer of its own (free text: no two alike).
+    pub(super) fn push(&mut self, qi: usize, answer: Answer) -> usize {
+        self.columns[qi - self.first].push_value(answer)
+    }
+}
+
+/// Give the next row of `column` the slot of `key`, reading its answer with `read` only the
+/// first time `key` is seen; returns the slot and whether it was new.
+fn intern_in(
+    column: &mut AnswerColumn,
+    seen: &mut Seen,
+    key: &str,
+    read: impl FnOnce() -> Answer,
+) -> (usize, bool) {
+    if let Some(slot) = seen.get(key) {
+        column.slots.push(slot);
+        return (slot, false);
+    }
+    let slot = column.push_value(read());
+    seen.insert(key, slot);
+    (slot, true)
 }
 
 /// What decides an answer: a cell's raw text, or the options chosen in a multi-select split
@@ -358,6 +447,8 @@ impl ColumnsBuilder {
 
     /// Give the next row of question `qi` the answer that `key` reads as, reading it with
     /// `read` only the first time `key` is seen; returns the slot and whether it was new.
+    /// (Tests; cleaning fills the columns through [`ColumnsBuilder::parts`].)
+    #[cfg(test)]
     pub(super) fn intern(
         &mut self,
         qi: usize,
@@ -368,19 +459,22 @@ impl ColumnsBuilder {
             Key::Cell(k) => (0, k),
             Key::Chosen(k) => (1, k),
         };
-        let column = &mut self.columns[qi];
-        if let Some(&slot) = self.seen[qi][kind].get(key) {
-            column.slots.push(slot);
-            return (slot, false);
-        }
-        let slot = column.push_value(read());
-        self.seen[qi][kind].insert(key.to_string(), slot);
-        (slot, true)
+        intern_in(&mut self.columns[qi], &mut self.seen[qi][kind], key, read)
     }
 
-    /// Give the next row of question `qi` a new answer of its own (free text: no two alike).
-    pub(super) fn push(&mut self, qi: usize, answer: Answer) -> usize {
-        self.columns[qi].push_value(answer)
+    /// The builder's questions in stretches of `size`, each to be filled on a thread of its
+    /// own (a question's column depends on its own rows alone).
+    pub(super) fn parts(&mut self, size: usize) -> Vec<ColumnsPart<'_>> {
+        self.columns
+            .chunks_mut(size.max(1))
+            .zip(self.seen.chunks_mut(size.max(1)))
+            .enumerate()
+            .map(|(k, (columns, seen))| ColumnsPart {
+                first: k * size.max(1),
+                columns,
+                seen,
+            })
+            .collect()
     }
 
     /// The answer at `slot` of question `qi`.
@@ -446,6 +540,91 @@ mod tests {
         }
         assert!(matches!(recs.column(0).slots, Slots::Wide(_)));
         assert!(matches!(recs.column(1).slots, Slots::Small(_)));
+    }
+
+    /// Filling the columns a stretch of questions at a time, each stretch on a thread of its
+    /// own, gives the columns (values in the same order, the same slots) that filling them row
+    /// by row gives — with columns of few and of many distinct texts, short and long.
+    #[test]
+    fn parts_filled_apart_give_the_row_by_row_columns() {
+        let (n, questions) = (500, 7);
+        let rows: Vec<Vec<String>> = (0..n)
+            .map(|i| {
+                (0..questions)
+                    .map(|q| format!("{:0w$}", (i * (q + 1) * 7919) % (3 + q * 40), w = q * 2))
+                    .collect()
+            })
+            .collect();
+        let mut one = ColumnsBuilder::new(questions);
+        for r in &rows {
+            for (q, raw) in r.iter().enumerate() {
+                one.intern(q, Key::Cell(raw), || Answer::Text(raw.clone()));
+            }
+        }
+        let mut apart = ColumnsBuilder::new(questions);
+        std::thread::scope(|scope| {
+            for mut part in apart.parts(3) {
+                let rows = &rows;
+                scope.spawn(move || {
+                    for r in rows {
+                        for q in part.questions() {
+                            part.intern(q, Key::Cell(&r[q]), || Answer::Text(r[q].clone()));
+                        }
+                    }
+                });
+            }
+        });
+        let keep: Vec<(usize, RowInfo)> = (0..n).map(|i| (i, info(i + 2))).collect();
+        let (a, b) = (one.finish(keep.clone()), apart.finish(keep));
+        for q in 0..questions {
+            assert_eq!(a.column(q).values(), b.column(q).values(), "question {q}");
+            for i in 0..n {
+                assert_eq!(
+                    a.column(q).slot(i),
+                    b.column(q).slot(i),
+                    "question {q} row {i}"
+                );
+            }
+        }
+        assert!(a.column(6).values().len() > 100 && a.column(0).values().len() == 3);
+    }
+
+    /// Raw texts that differ only in length, in trailing NULs or across the 7-byte packing
+    /// limit, and the empty text, each get a slot of their own; a text met again gets its slot.
+    #[test]
+    fn every_distinct_raw_text_keeps_its_own_slot_short_or_long() {
+        let raws = [
+            "",
+            "\0",
+            "\0\0",
+            "a",
+            "a\0",
+            "3",
+            "3 ",
+            " 3",
+            "ü",
+            "abcdefg",
+            "abcdefg\0",
+            "abcdefgh",
+            "abcdefgi",
+            "Strongly agree",
+            "1234567",
+            "12345678",
+        ];
+        let mut b = ColumnsBuilder::new(1);
+        let mut slots = Vec::new();
+        for raw in raws {
+            let (slot, new) = b.intern(0, Key::Cell(raw), || Answer::Text(raw.into()));
+            assert!(new, "{raw:?} is new");
+            slots.push(slot);
+        }
+        for (raw, &slot) in raws.iter().zip(&slots).rev() {
+            let again = b.intern(0, Key::Cell(raw), || unreachable!("{raw:?} was read"));
+            assert_eq!(again, (slot, false), "{raw:?}");
+            assert_eq!(b.value(0, slot), &Answer::Text((*raw).into()));
+        }
+        let distinct: std::collections::BTreeSet<usize> = slots.iter().copied().collect();
+        assert_eq!(distinct.len(), raws.len());
     }
 
     /// The builder reads a raw text once, keeps only the rows asked for, in order.
