@@ -455,6 +455,22 @@ fn analyse(
     })
 }
 
+/// At most one glibc malloc arena per core, set before any thread starts. By default glibc
+/// gives threads up to eight arenas per core, and memory one thread frees stays in its arena
+/// where another thread's allocations cannot reuse it: with the respondent-level files written
+/// beside the estimates, that was 75 MiB more peak memory at a million rows, for no speed.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets a glibc tunable; it takes no pointers.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+}
+
 /// Hand the pages of freed allocations back to the system. The rows read are millions of small
 /// allocations freed at once when cleaning is done; glibc keeps those pages as part of the heap
 /// (they sit below live allocations, so it cannot shrink the heap), and without this they count
