@@ -397,10 +397,7 @@ impl ColumnsPart<'_> {
         key: Key<'_>,
         read: impl FnOnce() -> Answer,
     ) -> (usize, bool) {
-        let (kind, key) = match key {
-            Key::Cell(k) => (0, k),
-            Key::Chosen(k) => (1, k),
-        };
+        let (kind, key) = key.kind_and_text();
         let at = qi - self.first;
         intern_in(&mut self.columns[at], &mut self.seen[at][kind], key, read)
     }
@@ -437,6 +434,16 @@ pub(super) enum Key<'a> {
     Chosen(&'a str),
 }
 
+impl<'a> Key<'a> {
+    /// Which of a question's two lookups the key belongs to, and its text.
+    fn kind_and_text(self) -> (usize, &'a str) {
+        match self {
+            Key::Cell(k) => (0, k),
+            Key::Chosen(k) => (1, k),
+        }
+    }
+}
+
 impl ColumnsBuilder {
     pub(super) fn new(questions: usize) -> Self {
         ColumnsBuilder {
@@ -455,11 +462,8 @@ impl ColumnsBuilder {
         key: Key<'_>,
         read: impl FnOnce() -> Answer,
     ) -> (usize, bool) {
-        let (kind, key) = match key {
-            Key::Cell(k) => (0, k),
-            Key::Chosen(k) => (1, k),
-        };
-        intern_in(&mut self.columns[qi], &mut self.seen[qi][kind], key, read)
+        let all = self.columns.len();
+        self.parts(all).remove(0).intern(qi, key, read)
     }
 
     /// The builder's questions in stretches of `size`, each to be filled on a thread of its
