@@ -343,6 +343,9 @@ pub(super) struct ColumnsBuilder {
 /// (its bytes and its length), with no string hashed or compared.
 #[derive(Default)]
 struct Seen {
+    /// The first [`Seen::FEW`] short texts met, scanned in order: an option code column never
+    /// needs more, and a scan of a few words beats hashing one.
+    few: Vec<(u64, usize)>,
     short: rustc_hash::FxHashMap<u64, usize>,
     long: rustc_hash::FxHashMap<String, usize>,
 }
@@ -355,24 +358,38 @@ impl Seen {
         if b.len() > 7 {
             return None;
         }
-        let mut w = [0u8; 8];
-        w[..b.len()].copy_from_slice(b);
-        w[7] = b.len() as u8;
-        Some(u64::from_le_bytes(w))
+        // In registers: through a byte array the whole word is read back just after its bytes
+        // were stored one by one, and the store cannot be forwarded to the load.
+        let mut w = (b.len() as u64) << 56;
+        for (i, &c) in b.iter().enumerate() {
+            w |= u64::from(c) << (8 * i);
+        }
+        Some(w)
     }
+
+    const FEW: usize = 8;
 
     fn get(&self, key: &str) -> Option<usize> {
         match Self::packed(key) {
-            Some(w) => self.short.get(&w).copied(),
+            Some(w) => match self.few.iter().find(|(k, _)| *k == w) {
+                Some(&(_, slot)) => Some(slot),
+                None if self.few.len() < Self::FEW => None,
+                None => self.short.get(&w).copied(),
+            },
             None => self.long.get(key).copied(),
         }
     }
 
     fn insert(&mut self, key: &str, slot: usize) {
         match Self::packed(key) {
-            Some(w) => self.short.insert(w, slot),
-            None => self.long.insert(key.to_string(), slot),
-        };
+            Some(w) if self.few.len() < Self::FEW => self.few.push((w, slot)),
+            Some(w) => {
+                self.short.insert(w, slot);
+            }
+            None => {
+                self.long.insert(key.to_string(), slot);
+            }
+        }
     }
 }
 
