@@ -256,14 +256,7 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
             let written = write_respondent_data(&respondent, &staging);
             (written, started.elapsed())
         });
-        let analysed = analyse(
-            &spec,
-            &cleaned,
-            &scores,
-            &weighted,
-            previous.as_ref(),
-            &mut clock,
-        );
+        let analysed = analyse(&spec, &cleaned, &scores, &weighted, &mut clock);
         let (written, took) = writer
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -271,19 +264,37 @@ pub fn run(opts: &RunOptions) -> Result<RunResult> {
         clock.stage("data: waiting for them");
         (written, analysed)
     });
-    let analysed = analysed.and_then(|a| data_written.map(|()| a));
-    let Analysis {
-        estimates,
-        comparisons,
-        distributions,
-        weight_summary,
-        disclosure,
-        failed_gates,
+    // This round's data/panel.csv as just written, stacked on the earlier round's when both
+    // have panel data and share organizations (what `compare` does from two output folders).
+    let with_panel = |a: Analysis| -> Result<(Analysis, Option<crate::previous::Panel>)> {
+        let Some(prev) = &previous else {
+            return Ok((a, None));
+        };
+        let panel = match crate::previous::PanelData::read(&prev.dir)? {
+            Some(before) => crate::previous::PanelData::read(&staging)?
+                .and_then(|now| crate::previous::Panel::new(before, now)),
+            None => None,
+        };
+        clock.stage("panel with the previous round");
+        Ok((a, panel))
+    };
+    let analysed = analysed
+        .and_then(|a| data_written.map(|()| a))
+        .and_then(with_panel);
+    let (
+        Analysis {
+            estimates,
+            comparisons,
+            distributions,
+            weight_summary,
+            disclosure,
+            failed_gates,
+            concentration,
+            models,
+            models_not_fitted,
+        },
         panel,
-        concentration,
-        models,
-        models_not_fitted,
-    } = match analysed {
+    ) = match analysed {
         Ok(a) => a,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -345,20 +356,18 @@ struct Analysis {
     weight_summary: Vec<crate::estimate::WeightSummaryRow>,
     disclosure: disclose::Disclosure,
     failed_gates: Vec<String>,
-    panel: Option<crate::previous::Panel>,
     concentration: Option<crate::concentration::Analysis>,
     models: Vec<crate::estimate::ModelRow>,
     models_not_fitted: Vec<(String, String)>,
 }
 
-/// Estimates, concentration, comparisons, distributions, models, disclosure control, the panel
-/// with the previous round and the quality gates.
+/// Estimates, concentration, comparisons, distributions, models, disclosure control and the
+/// quality gates.
 fn analyse(
     spec: &spec::LoadedSpec,
     cleaned: &Cleaned,
     scores: &score::Scores,
     weighted: &Weighted,
-    previous: Option<&crate::previous::PreviousRound>,
     clock: &mut crate::timings::Timings,
 ) -> Result<Analysis> {
     let mut estimates = estimate(&spec.spec, &cleaned.records, scores, weighted);
@@ -403,29 +412,6 @@ fn analyse(
     );
     clock.stage("disclose");
 
-    // This round's data/panel.csv, stacked on the earlier round's when both have panel data
-    // and share organizations (what `compare` does from two output folders). Built again when
-    // the data are written rather than held: at a million respondents it is hundreds of MiB.
-    let panel = match previous {
-        Some(prev) => match crate::previous::PanelData::read(&prev.dir)? {
-            Some(before) => {
-                let mut now = Vec::new();
-                let label = Path::new("data/panel.csv");
-                crate::estimate::write_panel_csv(
-                    &spec.spec,
-                    &cleaned.records,
-                    scores,
-                    weighted,
-                    &mut now,
-                    label,
-                )?;
-                let now = crate::previous::PanelData::from_csv(&now[..], label)?;
-                crate::previous::Panel::new(before, now)
-            }
-            None => None,
-        },
-        None => None,
-    };
     let mut failed_gates = quality_gates(&spec.spec, cleaned, weighted);
     if let Some(c) = &concentration {
         failed_gates.extend(
@@ -439,7 +425,7 @@ fn analyse(
             .iter()
             .map(|(id, why)| format!("model `{id}` ([[models]]) was not fitted: {why}")),
     );
-    clock.stage("panel and quality gates");
+    clock.stage("quality gates");
 
     Ok(Analysis {
         estimates,
@@ -448,7 +434,6 @@ fn analyse(
         weight_summary,
         disclosure,
         failed_gates,
-        panel,
         concentration,
         models,
         models_not_fitted,
