@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::kernels::calibration::Calibration;
+use crate::kernels::dist::pnorm_two_sided;
+use crate::kernels::estimators::benjamini_hochberg;
 use crate::kernels::panel::Round;
+use crate::table::Table;
 
 /// One published metric row of an earlier round.
 #[derive(Debug, Clone)]
@@ -115,6 +118,188 @@ impl PreviousRound {
             metrics,
         })
     }
+}
+
+/// One metric × level × segment present in both rounds.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub metric_id: String,
+    pub version_a: u32,
+    pub version_b: u32,
+    pub statistic: String,
+    pub level: String,
+    pub segment_var: String,
+    pub segment_value: String,
+    pub estimate_a: Option<f64>,
+    pub estimate_b: Option<f64>,
+    pub difference: Option<f64>,
+    pub se: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub p_value: Option<f64>,
+    pub p_adjusted: Option<f64>,
+    /// `comparable`, `version_changed`, `suppressed`.
+    pub status: &'static str,
+    /// √(SE_A² + SE_B²) from the published SEs, shown beside a panel SE.
+    pub se_independent: Option<f64>,
+    /// Which SE `se` is: `panel` or `independent`.
+    pub se_method: &'static str,
+}
+
+fn key(m: &PreviousMetric) -> (&str, &str, &str, &str, &str) {
+    (
+        &m.metric_id,
+        &m.statistic,
+        &m.level,
+        &m.segment_var,
+        &m.segment_value,
+    )
+}
+
+/// Every metric × level × segment of `b` (the later round) also published in `a`: the
+/// difference B − A with its SE — the panel SE when `panel` has the series, else √(SE_A² +
+/// SE_B²) — a normal CI at `z` and its two-sided p-value, Benjamini–Hochberg adjusted within
+/// each metric. What `compare`,
+/// and a run with `--previous` in `metrics/changes.csv`, publish.
+pub fn changes(
+    a: &[PreviousMetric],
+    b: &[PreviousMetric],
+    panel: Option<&Panel>,
+    z: f64,
+) -> Vec<Change> {
+    let earlier: std::collections::HashMap<_, &PreviousMetric> =
+        a.iter().map(|m| (key(m), m)).collect();
+    let mut changes = Vec::new();
+    for mb in b {
+        // A model's odds ratio has no SE; its change is the coefficient's, on the log scale.
+        if mb.statistic == "odds_ratio" {
+            continue;
+        }
+        let Some(&ma) = earlier.get(&key(mb)) else {
+            continue;
+        };
+        let mut c = Change {
+            metric_id: mb.metric_id.clone(),
+            version_a: ma.metric_version,
+            version_b: mb.metric_version,
+            statistic: mb.statistic.clone(),
+            level: mb.level.clone(),
+            segment_var: mb.segment_var.clone(),
+            segment_value: mb.segment_value.clone(),
+            estimate_a: ma.estimate,
+            estimate_b: mb.estimate,
+            difference: None,
+            se: None,
+            ci_low: None,
+            ci_high: None,
+            p_value: None,
+            p_adjusted: None,
+            status: "comparable",
+            se_independent: None,
+            se_method: "independent",
+        };
+        if ma.metric_version != mb.metric_version {
+            c.status = "version_changed";
+            c.estimate_a = None;
+            c.estimate_b = None;
+        } else if let (Some(ea), Some(eb), Some(sa), Some(sb)) =
+            (ma.estimate, mb.estimate, ma.se, mb.se)
+        {
+            let d = eb - ea;
+            let independent = (sa * sa + sb * sb).sqrt();
+            let from_panel = panel.and_then(|p| {
+                p.change(
+                    &mb.metric_id,
+                    mb.metric_version,
+                    &mb.statistic,
+                    &mb.level,
+                    &mb.segment_var,
+                    &mb.segment_value,
+                )
+            });
+            let se = match from_panel {
+                Some(pc) => {
+                    c.se_method = "panel";
+                    pc.se
+                }
+                None => independent,
+            };
+            c.se_independent = Some(independent);
+            c.difference = Some(d);
+            c.se = Some(se);
+            c.ci_low = Some(d - z * se);
+            c.ci_high = Some(d + z * se);
+            c.p_value = if se > 0.0 {
+                pnorm_two_sided(d / se)
+            } else {
+                None
+            };
+        } else {
+            c.status = "suppressed";
+        }
+        changes.push(c);
+    }
+    // Benjamini–Hochberg within each metric.
+    let mut ids: Vec<String> = changes.iter().map(|c| c.metric_id.clone()).collect();
+    ids.dedup();
+    for id in ids {
+        let idx: Vec<usize> = (0..changes.len())
+            .filter(|&i| changes[i].metric_id == id && changes[i].p_value.is_some())
+            .collect();
+        let p: Vec<f64> = idx
+            .iter()
+            .map(|&i| changes[i].p_value.unwrap_or(1.0))
+            .collect();
+        for (k, adj) in benjamini_hochberg(&p).into_iter().enumerate() {
+            changes[idx[k]].p_adjusted = Some(adj);
+        }
+    }
+    changes
+}
+
+/// The changes as `comparison.csv` (and a `--previous` run's `metrics/changes.csv`) lay them out.
+pub fn changes_table(survey_id: &str, round_a: &str, round_b: &str, changes: &[Change]) -> Table {
+    let mut t = Table::new();
+    t.text("survey_id", changes.iter().map(|_| Some(survey_id)))
+        .text("round_a", changes.iter().map(|_| Some(round_a)))
+        .text("round_b", changes.iter().map(|_| Some(round_b)))
+        .text(
+            "metric_id",
+            changes.iter().map(|c| Some(c.metric_id.clone())),
+        )
+        .int(
+            "version_a",
+            changes.iter().map(|c| Some(i64::from(c.version_a))),
+        )
+        .int(
+            "version_b",
+            changes.iter().map(|c| Some(i64::from(c.version_b))),
+        )
+        .text(
+            "statistic",
+            changes.iter().map(|c| Some(c.statistic.clone())),
+        )
+        .text("level", changes.iter().map(|c| Some(c.level.clone())))
+        .text(
+            "segment_var",
+            changes.iter().map(|c| Some(c.segment_var.clone())),
+        )
+        .text(
+            "segment_value",
+            changes.iter().map(|c| Some(c.segment_value.clone())),
+        )
+        .float("estimate_a", changes.iter().map(|c| c.estimate_a))
+        .float("estimate_b", changes.iter().map(|c| c.estimate_b))
+        .float("difference", changes.iter().map(|c| c.difference))
+        .float("se", changes.iter().map(|c| c.se))
+        .text("se_method", changes.iter().map(|c| Some(c.se_method)))
+        .float("se_independent", changes.iter().map(|c| c.se_independent))
+        .float("ci_low", changes.iter().map(|c| c.ci_low))
+        .float("ci_high", changes.iter().map(|c| c.ci_high))
+        .float("p_value", changes.iter().map(|c| c.p_value))
+        .float("p_adjusted", changes.iter().map(|c| c.p_adjusted))
+        .text("status", changes.iter().map(|c| Some(c.status)));
+    t
 }
 
 /// One output's per-respondent series (`data/panel.csv`, written by every run): what a change

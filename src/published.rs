@@ -119,6 +119,30 @@ pub fn column_meaning(table: &str, column: &str) -> &'static str {
         ("models", "flag") => {
             return "why a row is withheld: below_min_cell, complementary_suppression, nchs, coefficients_withheld (docs/disclosure.md)"
         }
+        ("changes", "round_a") => return "the earlier round (given with --previous)",
+        ("changes", "round_b") => return "this round",
+        ("changes", "version_a") | ("changes", "version_b") => {
+            return "the metric's definition version in the earlier round and in this one"
+        }
+        ("changes", "estimate_a") | ("changes", "estimate_b") => {
+            return "the published estimate in the earlier round and in this one (blank when withheld or not comparable)"
+        }
+        ("changes", "difference") => return "this round's estimate minus the earlier round's",
+        ("changes", "se") => {
+            return "standard error of the difference: the panel SE when organizations answered both rounds (se_method = panel), else independent samples"
+        }
+        ("changes", "se_method") => return "panel or independent (docs/metrics.md, Which SE)",
+        ("changes", "se_independent") => {
+            return "the SE if the rounds were independent samples, √(SE_a² + SE_b²)"
+        }
+        ("changes", "ci_low") | ("changes", "ci_high") => {
+            return "normal confidence interval of the difference at the round's ci_level"
+        }
+        ("changes", "p_value") => return "two-sided p-value of no change",
+        ("changes", "p_adjusted") => return "Benjamini–Hochberg adjusted within each metric",
+        ("changes", "status") => {
+            return "comparable, suppressed (withheld in a round) or version_changed (not compared)"
+        }
         ("supplier_dependency", "share") => {
             return "weighted share of organizations naming the supplier among their most critical"
         }

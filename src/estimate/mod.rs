@@ -1133,23 +1133,7 @@ fn untestable_difference(
     }
 }
 
-/// Benjamini–Hochberg adjusted p-values (R's `p.adjust(method = "BH")`).
-pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let mut out = vec![f64::NAN; m];
-    let mut running = f64::INFINITY;
-    for (rank_from_top, &i) in order.iter().enumerate() {
-        let rank = m - rank_from_top;
-        if p[i].is_nan() {
-            continue;
-        }
-        running = running.min(p[i] * m as f64 / rank as f64);
-        out[i] = running.min(1.0);
-    }
-    out
-}
+pub use crate::kernels::estimators::benjamini_hochberg;
 
 /// Each level of each segment variable against the rest of the sector, for every mean and
 /// proportion metric (t test on the design df), and a Rao–Scott F test of the risk tier by each

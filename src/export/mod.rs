@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::ingest::{sha256_file, sha256_hex};
+use crate::previous::PreviousMetric;
 use crate::published::{PublishedTables, RunResult};
 use crate::table::Table;
 
@@ -140,10 +141,9 @@ pub fn metrics_table(r: &RunResult) -> Table {
     t
 }
 
-fn metrics_json(r: &RunResult, table: &Table) -> Value {
-    let s = &r.spec.spec;
-    let names = table.names();
-    let rows: Vec<Value> = (0..table.height())
+/// A table's rows as JSON objects: text as strings, numbers as numbers, blank as `null`.
+fn rows_json(table: &Table) -> Vec<Value> {
+    (0..table.height())
         .map(|i| {
             let mut obj = serde_json::Map::new();
             for (name, values) in &table.columns {
@@ -161,7 +161,45 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
             }
             Value::Object(obj)
         })
+        .collect()
+}
+
+/// With `--previous`: every metric row published in both rounds with its change since the
+/// earlier round — the panel SE when the rounds share organizations — as `supplyrisk compare`
+/// lays it out (`metrics/changes.csv`).
+fn round_changes(r: &RunResult) -> Option<Table> {
+    let prev = r.previous.as_ref()?;
+    let s = &r.spec.spec;
+    let shown = |x: &MetricLine<'_>, v: f64| (!x.suppressed && v.is_finite()).then_some(v);
+    let now: Vec<PreviousMetric> = metric_lines(r)
+        .iter()
+        .map(|x| PreviousMetric {
+            metric_id: x.metric_id.to_string(),
+            metric_version: x.metric_version,
+            statistic: x.statistic.to_string(),
+            level: x.level.clone(),
+            segment_var: x.segment_var.to_string(),
+            segment_value: x.segment_value.to_string(),
+            estimate: shown(x, x.estimate),
+            se: shown(x, x.se),
+            ci_low: shown(x, x.ci_low),
+            ci_high: shown(x, x.ci_high),
+        })
         .collect();
+    let z = crate::kernels::dist::qnorm(0.5 + s.publication.ci_level / 2.0).unwrap_or(f64::NAN);
+    let changes = crate::previous::changes(&prev.metrics, &now, r.panel.as_ref(), z);
+    Some(crate::previous::changes_table(
+        &s.survey.id,
+        &prev.round,
+        &s.survey.round,
+        &changes,
+    ))
+}
+
+fn metrics_json(r: &RunResult, table: &Table, changes: Option<&Table>) -> Value {
+    let s = &r.spec.spec;
+    let names = table.names();
+    let rows = rows_json(table);
     let catalog: Vec<Value> = s
         .metrics
         .iter()
@@ -189,7 +227,14 @@ fn metrics_json(r: &RunResult, table: &Table) -> Value {
         "tlp": s.survey.tlp.label(),
         "columns": names,
         "metrics": catalog,
+        // Each metric's definition as the catalog lock records it (docs/metrics.md): what the
+        // clearinghouse store checks a metric id and version against.
+        "definitions": crate::spec::catalog::entries(s)
+            .into_iter()
+            .map(|m| json!({"id": m.id, "version": m.version, "definition": m.definition}))
+            .collect::<Vec<_>>(),
         "estimates": rows,
+        "changes": changes.map(rows_json),
     })
 }
 
@@ -445,7 +490,14 @@ pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
     let dir = r.out_dir.join("metrics");
     let table = &published.metrics;
     table.write_both(&dir, "metrics")?;
-    write_json(&dir.join("metrics.json"), &metrics_json(r, table))?;
+    let changes = round_changes(r);
+    if let Some(c) = &changes {
+        c.write_csv(&dir.join("changes.csv"))?;
+    }
+    write_json(
+        &dir.join("metrics.json"),
+        &metrics_json(r, table, changes.as_ref()),
+    )?;
     let mut resources = vec![
         Resource {
             name: "estimates",
@@ -495,6 +547,21 @@ pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
             ],
         },
     ];
+    if let Some(changes) = &changes {
+        resources.push(Resource {
+            name: "changes",
+            path: "metrics/changes.csv",
+            title: "Change of every metric since the earlier round (run --previous)",
+            table: changes,
+            key: &[
+                "metric_id",
+                "statistic",
+                "level",
+                "segment_var",
+                "segment_value",
+            ],
+        });
+    }
     if let Some(models) = &published.models {
         resources.push(Resource {
             name: "models",

@@ -449,6 +449,24 @@ pub fn quantile_math(xs: &[f64], ws: &[f64], p: f64) -> f64 {
     quantile(xs, ws, p, QRule::Math)
 }
 
+/// Benjamini–Hochberg adjusted p-values (R's `p.adjust(method = "BH")`).
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let mut out = vec![f64::NAN; m];
+    let mut running = f64::INFINITY;
+    for (rank_from_top, &i) in order.iter().enumerate() {
+        let rank = m - rank_from_top;
+        if p[i].is_nan() {
+            continue;
+        }
+        running = running.min(p[i] * m as f64 / rank as f64);
+        out[i] = running.min(1.0);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
