@@ -16,6 +16,7 @@
 
 pub mod bug;
 pub mod clean;
+pub mod clearinghouse;
 pub mod cli;
 pub mod concentration;
 pub mod disclose;

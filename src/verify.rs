@@ -67,6 +67,63 @@ fn files(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// An output folder read against its own `manifest.json`, without re-running anything: what
+/// `clearinghouse add` checks before it loads a folder's metrics.
+pub struct CheckedOutput {
+    /// The manifest as written.
+    pub manifest: Value,
+    /// SHA-256 of `manifest.json`'s bytes: the output's identity.
+    pub manifest_sha256: String,
+    /// Files that differ from the manifest, are missing, or are not in it (empty: intact).
+    pub altered: Vec<String>,
+}
+
+/// Read `out_dir/manifest.json` and check every file of the folder against it.
+pub fn check_output(out_dir: &Path) -> Result<CheckedOutput> {
+    let manifest_path = out_dir.join("manifest.json");
+    let bytes = std::fs::read(&manifest_path).map_err(|e| {
+        Error::input(
+            manifest_path.display().to_string(),
+            format!("not a supplyrisk output folder ({e})"),
+        )
+    })?;
+    let manifest: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::input(manifest_path.display().to_string(), e.to_string()))?;
+    let altered = altered_outputs(out_dir, &hashes(&manifest["outputs"]))?;
+    Ok(CheckedOutput {
+        manifest,
+        manifest_sha256: crate::ingest::sha256_hex(&bytes),
+        altered,
+    })
+}
+
+/// The folder's files against the hashes its manifest records.
+fn altered_outputs(out_dir: &Path, recorded: &BTreeMap<String, String>) -> Result<Vec<String>> {
+    let mut altered = Vec::new();
+    let present = files(out_dir)?;
+    for rel in &present {
+        if rel == "manifest.json" {
+            continue;
+        }
+        match recorded.get(rel) {
+            None => altered.push(format!("{rel}: not in the manifest")),
+            Some(want) => {
+                let p = out_dir.join(rel);
+                let (_, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
+                if &sha256 != want {
+                    altered.push(format!("{rel}: altered since the run"));
+                }
+            }
+        }
+    }
+    for rel in recorded.keys() {
+        if !present.contains(rel) {
+            altered.push(format!("{rel}: missing"));
+        }
+    }
+    Ok(altered)
+}
+
 /// Verify `out_dir`; `round_dir` overrides the round folder recorded in the manifest (for an
 /// output verified from another working directory).
 pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> {
@@ -121,31 +178,7 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
     }
     // 2. The folder against its manifest.
     let recorded = hashes(&m["outputs"]);
-    let present = files(out_dir)?;
-    for rel in &present {
-        if rel == "manifest.json" {
-            continue;
-        }
-        match recorded.get(rel) {
-            None => report
-                .altered_outputs
-                .push(format!("{rel}: not in the manifest")),
-            Some(want) => {
-                let p = out_dir.join(rel);
-                let (_, sha256) = sha256_file(&p).map_err(|e| Error::io(&p, e))?;
-                if &sha256 != want {
-                    report
-                        .altered_outputs
-                        .push(format!("{rel}: altered since the run"));
-                }
-            }
-        }
-    }
-    for rel in recorded.keys() {
-        if !present.contains(rel) {
-            report.altered_outputs.push(format!("{rel}: missing"));
-        }
-    }
+    report.altered_outputs = altered_outputs(out_dir, &recorded)?;
     report.outputs_checked = recorded.len();
     if !report.changed_inputs.is_empty() {
         // A re-run from changed inputs proves nothing about this output.

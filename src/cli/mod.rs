@@ -2,6 +2,7 @@
 //! only calls [`main_with_args`]; everything here returns an exit code instead of exiting, so it
 //! can run many times in one process (tests do).
 
+mod clearinghouse;
 mod draft;
 mod init;
 mod inspect;
@@ -123,6 +124,11 @@ pub enum Command {
         #[command(subcommand)]
         action: MetricsCommand,
     },
+    /// The clearinghouse store: many rounds' published metrics in one SQLite file.
+    Clearinghouse {
+        #[command(subcommand)]
+        action: ClearinghouseCommand,
+    },
     /// Supplier names: propose alias-table additions.
     Suppliers {
         #[command(subcommand)]
@@ -163,6 +169,66 @@ pub enum SuppliersCommand {
         /// Write the CSV here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+/// Where the clearinghouse commands find the store unless `--store` says otherwise.
+pub const DEFAULT_STORE: &str = "output/clearinghouse.sqlite";
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SeriesFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClearinghouseCommand {
+    /// Load output folders' published metrics into the store, each checked against its
+    /// manifest first (all or nothing: one refused folder adds none).
+    Add {
+        /// Output folders written by `supplyrisk run`, in the order to add them.
+        #[arg(required = true)]
+        out_dirs: Vec<PathBuf>,
+        /// The store (created when missing).
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        /// Replace a different output of a round already in the store (recorded in `replacements`).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// One metric across every round held, with the change between consecutive rounds.
+    Series {
+        /// The metric id, e.g. SCRM.RISK.01.
+        metric_id: String,
+        /// One segment instead of all organizations, e.g. subsector=dpc.
+        #[arg(long, value_name = "VAR=VALUE")]
+        segment: Option<String>,
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: SeriesFormat,
+    },
+    /// The surveys, rounds and metric versions the store holds.
+    List {
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Write the whole store as a Frictionless Data Package (CSV + datapackage.json).
+    Export {
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = DEFAULT_STORE)]
+        store: PathBuf,
     },
 }
 
@@ -303,6 +369,7 @@ where
         }
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
         Command::Metrics { action } => metrics::metrics(action, quiet),
+        Command::Clearinghouse { action } => clearinghouse::clearinghouse(action, quiet),
         Command::Suppliers {
             action: SuppliersCommand::Suggest { round_dir, out },
         } => {

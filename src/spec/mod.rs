@@ -303,6 +303,20 @@ pub enum Tlp {
 }
 
 impl Tlp {
+    /// Every label, most open first.
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
+
+    /// The label as written in outputs (`TLP:GREEN`) back to the level.
+    pub fn from_label(label: &str) -> Option<Tlp> {
+        Tlp::ALL.into_iter().find(|t| t.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Tlp::Clear => "TLP:CLEAR",

@@ -36,7 +36,7 @@ fn frictionless() -> PathBuf {
     exe
 }
 
-fn validate(dir: &Path) -> (bool, String) {
+pub(crate) fn validate(dir: &Path) -> (bool, String) {
     let out = Command::new(frictionless())
         .args(["validate", "datapackage.json"])
         .current_dir(dir)

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test module that drives the library or the binary.
 
 mod clean;
+mod clearinghouse;
 mod cli;
 mod concentration;
 mod disclosure;

@@ -80,9 +80,15 @@ fn notebooks_run_headless_and_agree_with_supplyrisk() {
         .with_example("example-2024", "b")
         .args(["run", "a", "--out", "out/example-2023", "-q"]);
     t.run().expect_code(0);
-    let t = t
-        .again()
-        .args(["run", "b", "--out", "out/example-2024", "-q"]);
+    let t = t.again().args([
+        "run",
+        "b",
+        "--out",
+        "out/example-2024",
+        "-q",
+        "--previous",
+        "out/example-2023",
+    ]);
     t.run().expect_code(0);
     let out = Command::new(python())
         .arg(repo().join("notebooks/run_notebooks.py"))
