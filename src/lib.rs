@@ -14,6 +14,7 @@
 //! touches polars. [`synth`] generates realistic example rounds; [`cli`] is the command line;
 //! [`bug`] turns a panic (a bug in supplyrisk, never the user's data) into one line and exit 3.
 
+pub mod benchmark;
 pub mod bug;
 pub mod clean;
 pub mod clearinghouse;

@@ -72,7 +72,7 @@ fn files(dir: &Path) -> Result<Vec<String>> {
 pub struct CheckedOutput {
     /// The manifest as written.
     pub manifest: Value,
-    /// SHA-256 of `manifest.json`'s bytes: the output's identity.
+    /// SHA-256 of `manifest.json` as the run wrote it: the output's identity.
     pub manifest_sha256: String,
     /// Files that differ from the manifest, are missing, or are not in it (empty: intact).
     pub altered: Vec<String>,
@@ -91,10 +91,29 @@ pub fn check_output(out_dir: &Path) -> Result<CheckedOutput> {
         .map_err(|e| Error::input(manifest_path.display().to_string(), e.to_string()))?;
     let altered = altered_outputs(out_dir, &hashes(&manifest["outputs"]))?;
     Ok(CheckedOutput {
+        manifest_sha256: run_manifest_sha256(&manifest, &bytes),
         manifest,
-        manifest_sha256: crate::ingest::sha256_hex(&bytes),
         altered,
     })
+}
+
+/// SHA-256 of the manifest as `run` wrote it: without the files `supplyrisk benchmark` listed
+/// in it later (so benchmarking a round does not make it another output), else of its bytes.
+fn run_manifest_sha256(manifest: &Value, bytes: &[u8]) -> String {
+    let outputs = manifest["outputs"].as_array().cloned().unwrap_or_default();
+    if !outputs.iter().any(|o| o["made_by"] == "benchmark") {
+        return crate::ingest::sha256_hex(bytes);
+    }
+    let mut m = manifest.clone();
+    m["outputs"] = Value::Array(
+        outputs
+            .into_iter()
+            .filter(|o| o["made_by"] != "benchmark")
+            .collect(),
+    );
+    let mut text = serde_json::to_string_pretty(&m).unwrap_or_default();
+    text.push('\n');
+    crate::ingest::sha256_hex(text.as_bytes())
 }
 
 /// The folder's files against the hashes its manifest records.
@@ -122,6 +141,34 @@ fn altered_outputs(out_dir: &Path, recorded: &BTreeMap<String, String>) -> Resul
         }
     }
     Ok(altered)
+}
+
+/// The inputs `manifest` records whose bytes differ now (or are missing), read from the round
+/// folder `round` (an earlier round's files as recorded); and the earlier round's output folder
+/// when the run had `--previous`.
+pub fn changed_inputs(m: &Value, round: &Path) -> (Vec<String>, Option<PathBuf>) {
+    let mut changed = Vec::new();
+    let mut previous: Option<PathBuf> = None;
+    for input in m["inputs"].as_array().into_iter().flatten() {
+        let rel = input["path"].as_str().unwrap_or_default();
+        let want = input["sha256"].as_str().unwrap_or_default();
+        let path = if input["role"] == "previous" {
+            let p = PathBuf::from(rel);
+            previous = p.parent().and_then(Path::parent).map(Path::to_path_buf);
+            p
+        } else if input["role"] == "previous_panel" {
+            // The earlier round's data/panel.csv, recorded as given (like its metrics).
+            PathBuf::from(rel)
+        } else {
+            round.join(rel)
+        };
+        match sha256_file(&path) {
+            Ok((_, sha256)) if sha256 == want => {}
+            Ok(_) => changed.push(format!("{}: changed since the run", path.display())),
+            Err(_) => changed.push(format!("{}: missing", path.display())),
+        }
+    }
+    (changed, previous)
 }
 
 /// Verify `out_dir`; `round_dir` overrides the round folder recorded in the manifest (for an
@@ -152,30 +199,8 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
         ));
     }
     // 1. Inputs.
-    let mut previous: Option<PathBuf> = None;
-    for input in m["inputs"].as_array().into_iter().flatten() {
-        let rel = input["path"].as_str().unwrap_or_default();
-        let want = input["sha256"].as_str().unwrap_or_default();
-        let path = if input["role"] == "previous" {
-            let p = PathBuf::from(rel);
-            previous = p.parent().and_then(Path::parent).map(Path::to_path_buf);
-            p
-        } else if input["role"] == "previous_panel" {
-            // The earlier round's data/panel.csv, recorded as given (like its metrics).
-            PathBuf::from(rel)
-        } else {
-            round.join(rel)
-        };
-        match sha256_file(&path) {
-            Ok((_, sha256)) if sha256 == want => {}
-            Ok(_) => report
-                .changed_inputs
-                .push(format!("{}: changed since the run", path.display())),
-            Err(_) => report
-                .changed_inputs
-                .push(format!("{}: missing", path.display())),
-        }
-    }
+    let (changed, previous) = changed_inputs(&m, &round);
+    report.changed_inputs = changed;
     // 2. The folder against its manifest.
     let recorded = hashes(&m["outputs"]);
     report.altered_outputs = altered_outputs(out_dir, &recorded)?;
@@ -216,8 +241,16 @@ pub fn verify(out_dir: &Path, round_dir: Option<&Path>) -> Result<VerifyReport> 
                 Some(_) => {}
             }
         }
+        // What `supplyrisk benchmark` added afterwards is checked above, not made by a re-run.
+        let later: Vec<&str> = m["outputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["made_by"] == "benchmark")
+            .filter_map(|o| o["path"].as_str())
+            .collect();
         for rel in recorded.keys() {
-            if !fresh.contains(rel) {
+            if !fresh.contains(rel) && !later.contains(&rel.as_str()) {
                 report
                     .not_reproduced
                     .push(format!("{rel}: not produced on re-run"));

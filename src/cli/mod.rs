@@ -124,6 +124,21 @@ pub enum Command {
         #[command(subcommand)]
         action: MetricsCommand,
     },
+    /// One HTML page per responding organization: its own scores beside its peers' and the
+    /// sector's published estimates (internal: for that organization only).
+    Benchmark {
+        /// An output folder written by `supplyrisk run`.
+        out_dir: PathBuf,
+        /// Only the organization with this respondent key (repeatable; default: every kept response).
+        #[arg(long = "org", value_name = "KEY")]
+        orgs: Vec<String>,
+        /// Where to write (default: <OUT_DIR>/data/benchmarks, listed in its manifest).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The round folder, when it is not where the manifest says.
+        #[arg(long)]
+        round: Option<PathBuf>,
+    },
     /// The clearinghouse store: many rounds' published metrics in one SQLite file.
     Clearinghouse {
         #[command(subcommand)]
@@ -370,6 +385,34 @@ where
         Command::Validate { round_dir } => validate::validate(&round_dir, quiet),
         Command::Metrics { action } => metrics::metrics(action, quiet),
         Command::Clearinghouse { action } => clearinghouse::clearinghouse(action, quiet),
+        Command::Benchmark {
+            out_dir,
+            orgs,
+            out,
+            round,
+        } => {
+            let opts = crate::benchmark::BenchmarkOptions {
+                out_dir,
+                orgs,
+                dest: out,
+                round,
+            };
+            match crate::benchmark::benchmark(&opts) {
+                Err(e) => report_error(&e),
+                Ok(r) => {
+                    say(
+                        quiet,
+                        &format!(
+                            "wrote {} to {} ({}; index.csv says which file is whose — for the people who distribute them)",
+                            crate::words::count(r.pages as i64, "benchmark"),
+                            r.dest.display(),
+                            r.tlp.label()
+                        ),
+                    );
+                    EXIT_OK
+                }
+            }
+        }
         Command::Suppliers {
             action: SuppliersCommand::Suggest { round_dir, out },
         } => {

@@ -955,6 +955,13 @@ pub fn mentions_table(a: &Analysis, respondents: &[String]) -> Table {
     .text(
         "category",
         rows.iter().map(|r| a.suppliers[r.2].category.clone()),
+    )
+    .text(
+        "published_as",
+        rows.iter().map(|r| {
+            let s = &a.suppliers[r.2];
+            s.published.then(|| s.label.clone())
+        }),
     );
     t
 }

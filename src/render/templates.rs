@@ -13,8 +13,9 @@ use minijinja::{AutoEscape, Environment, Value};
 use crate::error::{Error, Result};
 
 /// The default templates, by name (what a round's folder may replace).
-pub const DEFAULTS: [(&str, &str); 3] = [
+pub const DEFAULTS: [(&str, &str); 4] = [
     ("report.html", include_str!("templates/report.html")),
+    ("benchmark.html", include_str!("templates/benchmark.html")),
     ("summary.md", include_str!("templates/summary.md")),
     ("macros.html", include_str!("templates/macros.html")),
 ];

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test module that drives the library or the binary.
 
+mod benchmark;
 mod clean;
 mod clearinghouse;
 mod cli;
