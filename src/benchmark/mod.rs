@@ -101,6 +101,13 @@ pub fn benchmark(opts: &BenchmarkOptions) -> Result<BenchmarkReport> {
         )));
     }
     let spec = crate::spec::load(&round_dir)?;
+    // A round that failed its quality gates says so on every page, as its report does.
+    let gates: Vec<String> = m["quality_gates"]["failed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.as_str().map(str::to_string))
+        .collect();
     let published = Published::read(out_dir, &spec.spec)?;
     let mut own = own_records(&spec, out_dir)?;
     if !opts.orgs.is_empty() {
@@ -144,7 +151,7 @@ pub fn benchmark(opts: &BenchmarkOptions) -> Result<BenchmarkReport> {
     let mut index = crate::table::Table::new();
     let mut files = Vec::new();
     for o in &own {
-        let ctx = page::context(&spec.spec, o, &published, tlp);
+        let ctx = page::context(&spec.spec, o, &published, tlp, &gates);
         let html = crate::render::templates::render(
             &env,
             "benchmark.html",

@@ -94,7 +94,7 @@ fn shown(c: Option<&Cell>, scale: f64, decimals: usize) -> Value {
 }
 
 /// The template context of one organization's page.
-pub fn context(spec: &Spec, own: &Own, published: &Published, tlp: Tlp) -> Value {
+pub fn context(spec: &Spec, own: &Own, published: &Published, tlp: Tlp, gates: &[String]) -> Value {
     let chain = peer_chain(spec, own);
     let sector = (ALL.to_string(), String::new());
     let peer_group = chain
@@ -334,6 +334,7 @@ pub fn context(spec: &Spec, own: &Own, published: &Published, tlp: Tlp) -> Value
         "has_concentration": spec.concentration.is_some(),
         "critical_single_point": critical_single_point.map(|(l, spof)| json!({"label": l, "spof": spof})),
         "notes": notes,
+        "gates": gates,
         "min_cell": crate::disclose::Policy::new(spec).min_cell,
         "ci_level": format!("{:.0}", spec.publication.ci_level * 100.0),
     })

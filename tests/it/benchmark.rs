@@ -1,7 +1,8 @@
 //! `supplyrisk benchmark`: one page per organization, from its own record and the published
 //! tables only. The central check parses every number of every page and finds each one either
 //! in a published table, in the organization's own row of `data/clean.csv`, or in the fixed
-//! text the page is made from (the spec's titles and labels, the template).
+//! text the page is made from (the spec's titles and labels, the template, the round's failed
+//! quality gates as its report states them).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -99,7 +100,13 @@ fn fixed_numbers(round: &Path) -> BTreeSet<String> {
 /// Check every page of `out`'s benchmarks; returns how many were checked.
 fn check_every_page(out: &Path, round: &Path) -> usize {
     let published = published_numbers(out);
-    let fixed = fixed_numbers(round);
+    let mut fixed = fixed_numbers(round);
+    // The round's failed quality gates, as its report prints them.
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for g in m["quality_gates"]["failed"].as_array().unwrap() {
+        fixed.extend(numbers(g.as_str().unwrap()));
+    }
     let (head, rows) = read_csv(&out.join("data/clean.csv"));
     let (_, index) = read_csv(&out.join("data/benchmarks/index.csv"));
     let own_rows: HashMap<&str, &Vec<String>> = rows.iter().map(|r| (r[0].as_str(), r)).collect();
@@ -308,5 +315,12 @@ fn generated_rounds_of_several_sizes_and_designs_get_pages_of_published_numbers_
         t.run().expect_code(0);
         let pages = check_every_page(&t.path("out"), &t.path("r"));
         assert!(pages > 0, "seed {seed}");
+        // A round that failed a quality gate says so on every page.
+        let page = std::fs::read_to_string(t.path("out/data/benchmarks/R0001.html")).unwrap();
+        assert_eq!(
+            page.contains("failed its quality gates"),
+            code == 1,
+            "seed {seed}"
+        );
     }
 }
