@@ -486,6 +486,15 @@ fn manifest(r: &RunResult) -> Result<Value> {
     }))
 }
 
+/// The primary key of a table with one row per metric row (estimates, metrics, changes).
+const METRIC_ROW_KEY: &[&str] = &[
+    "metric_id",
+    "statistic",
+    "level",
+    "segment_var",
+    "segment_value",
+];
+
 pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
     let dir = r.out_dir.join("metrics");
     let table = &published.metrics;
@@ -504,13 +513,7 @@ pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
             path: "tables/estimates.csv",
             title: "Every metric for every segment",
             table: &published.estimates,
-            key: &[
-                "metric_id",
-                "statistic",
-                "level",
-                "segment_var",
-                "segment_value",
-            ],
+            key: METRIC_ROW_KEY,
         },
         Resource {
             name: "comparisons",
@@ -538,13 +541,7 @@ pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
             path: "metrics/metrics.csv",
             title: "Clearinghouse metrics (long format)",
             table,
-            key: &[
-                "metric_id",
-                "statistic",
-                "level",
-                "segment_var",
-                "segment_value",
-            ],
+            key: METRIC_ROW_KEY,
         },
     ];
     if let Some(changes) = &changes {
@@ -553,13 +550,7 @@ pub fn write_all(r: &RunResult, published: &PublishedTables) -> Result<()> {
             path: "metrics/changes.csv",
             title: "Change of every metric since the earlier round (run --previous)",
             table: changes,
-            key: &[
-                "metric_id",
-                "statistic",
-                "level",
-                "segment_var",
-                "segment_value",
-            ],
+            key: METRIC_ROW_KEY,
         });
     }
     if let Some(models) = &published.models {
