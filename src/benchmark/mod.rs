@@ -93,7 +93,12 @@ pub fn benchmark(opts: &BenchmarkOptions) -> Result<BenchmarkReport> {
         .round
         .clone()
         .unwrap_or_else(|| PathBuf::from(m["round_dir"].as_str().unwrap_or_default()));
-    let (changed, _) = crate::verify::changed_inputs(m, &round_dir);
+    // The round's own inputs: an earlier round given with --previous plays no part here.
+    let mut own_inputs = m.clone();
+    if let Some(inputs) = own_inputs["inputs"].as_array_mut() {
+        inputs.retain(|i| !matches!(i["role"].as_str(), Some("previous" | "previous_panel")));
+    }
+    let (changed, _) = crate::verify::changed_inputs(&own_inputs, &round_dir);
     if !changed.is_empty() {
         return Err(refuse(format!(
             "the round's inputs are not those of this output, so its organizations' records would not be the ones published ({}); give the round folder with --round, or run the round again",

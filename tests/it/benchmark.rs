@@ -268,6 +268,18 @@ fn benchmarks_are_byte_identical_on_rerun_and_one_org_can_be_asked_for() {
         .args(["benchmark", "out", "--org", "NO-SUCH-KEY", "-q"]);
     let e = t.run().expect_code(2);
     assert!(e.stderr.contains("NO-SUCH-KEY"), "{}", e.stderr);
+    // Changed inputs: the records found now would not be those the output was made from.
+    let pop = t.path("r/population.csv");
+    let text = std::fs::read_to_string(&pop).unwrap();
+    std::fs::write(&pop, format!("{text}\n")).unwrap();
+    let t = t.again().args(["benchmark", "out", "--out", "three", "-q"]);
+    let e = t.run().expect_code(2);
+    assert!(
+        e.stderr.contains("population.csv: changed since the run"),
+        "{}",
+        e.stderr
+    );
+    assert!(!t.path("three").exists());
 }
 
 #[test]
