@@ -34,6 +34,8 @@ pub struct PreviousRound {
     pub survey_id: String,
     pub round: String,
     pub metrics: Vec<PreviousMetric>,
+    /// The TLP its metrics are shared under (its `tlp` column), when it has one.
+    pub tlp: Option<crate::spec::Tlp>,
 }
 
 impl PreviousRound {
@@ -76,6 +78,8 @@ impl PreviousRound {
             col("ci_low")?,
             col("ci_high")?,
         ];
+        let tlp_col = head.iter().position(|h| h == "tlp");
+        let mut tlp: Option<crate::spec::Tlp> = None;
         let mut survey = String::new();
         let mut round = String::new();
         let mut metrics = Vec::new();
@@ -92,6 +96,12 @@ impl PreviousRound {
             let num = |k: usize| get(k).parse::<f64>().ok();
             survey = get(0);
             round = get(1);
+            if let Some(row_tlp) = tlp_col
+                .and_then(|k| rec.get(k))
+                .and_then(crate::spec::Tlp::from_label)
+            {
+                tlp = tlp.max(Some(row_tlp));
+            }
             metrics.push(PreviousMetric {
                 metric_id: get(2),
                 metric_version: get(3).parse().unwrap_or(0),
@@ -116,6 +126,7 @@ impl PreviousRound {
             survey_id: survey,
             round,
             metrics,
+            tlp,
         })
     }
 }
@@ -257,8 +268,15 @@ pub fn changes(
     changes
 }
 
-/// The changes as `comparison.csv` (and a `--previous` run's `metrics/changes.csv`) lay them out.
-pub fn changes_table(survey_id: &str, round_a: &str, round_b: &str, changes: &[Change]) -> Table {
+/// The changes as `comparison.csv` (and a `--previous` run's `metrics/changes.csv`) lay them
+/// out. `tlp`: the stricter of the two rounds' labels, since every row shows both rounds.
+pub fn changes_table(
+    survey_id: &str,
+    round_a: &str,
+    round_b: &str,
+    changes: &[Change],
+    tlp: crate::spec::Tlp,
+) -> Table {
     let mut t = Table::new();
     t.text("survey_id", changes.iter().map(|_| Some(survey_id)))
         .text("round_a", changes.iter().map(|_| Some(round_a)))
@@ -298,7 +316,8 @@ pub fn changes_table(survey_id: &str, round_a: &str, round_b: &str, changes: &[C
         .float("ci_high", changes.iter().map(|c| c.ci_high))
         .float("p_value", changes.iter().map(|c| c.p_value))
         .float("p_adjusted", changes.iter().map(|c| c.p_adjusted))
-        .text("status", changes.iter().map(|c| Some(c.status)));
+        .text("status", changes.iter().map(|c| Some(c.status)))
+        .text("tlp", changes.iter().map(|_| Some(tlp.label())));
     t
 }
 

@@ -140,6 +140,9 @@ pub fn column_meaning(table: &str, column: &str) -> &'static str {
         }
         ("changes", "p_value") => return "two-sided p-value of no change",
         ("changes", "p_adjusted") => return "Benjamini–Hochberg adjusted within each metric",
+        ("changes", "tlp") => {
+            return "the stricter of the two rounds' Traffic Light Protocol labels (each row shows both)"
+        }
         ("changes", "status") => {
             return "comparable, suppressed (withheld in a round) or version_changed (not compared)"
         }

@@ -623,7 +623,8 @@ fn add_one(
             text(c, "se_method"),
             c["se_independent"].as_f64(),
             text(c, "status"),
-            out.tlp,
+            // The stricter of the two rounds' labels, as the change row says.
+            c["tlp"].as_str().unwrap_or(&out.tlp),
         ])?;
     }
     let added_at = std::env::var("SOURCE_DATE_EPOCH")

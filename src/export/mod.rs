@@ -188,11 +188,16 @@ fn round_changes(r: &RunResult) -> Option<Table> {
         .collect();
     let z = crate::kernels::dist::qnorm(0.5 + s.publication.ci_level / 2.0).unwrap_or(f64::NAN);
     let changes = crate::previous::changes(&prev.metrics, &now, r.panel.as_ref(), z);
+    // Each row shows the earlier round's estimate too: the stricter of the two labels.
+    let tlp = prev
+        .tlp
+        .map_or(crate::spec::Tlp::Red, |t| t.max(s.survey.tlp));
     Some(crate::previous::changes_table(
         &s.survey.id,
         &prev.round,
         &s.survey.round,
         &changes,
+        tlp,
     ))
 }
 

@@ -36,7 +36,12 @@ pub fn compare(out_a: &Path, out_b: &Path, out_dir: &Path, level: f64) -> Result
     };
     let changes = changes(&a.metrics, &b.metrics, panel.as_ref(), z);
     std::fs::create_dir_all(out_dir).map_err(|e| crate::error::Error::io(out_dir, e))?;
-    changes_table(&a.survey_id, &a.round, &b.round, &changes)
+    // Every row shows both rounds: the stricter label of the two (RED when unknown).
+    let tlp = match (a.tlp, b.tlp) {
+        (Some(x), Some(y)) => x.max(y),
+        _ => crate::spec::Tlp::Red,
+    };
+    changes_table(&a.survey_id, &a.round, &b.round, &changes, tlp)
         .write_csv(&out_dir.join("comparison.csv"))?;
     trend_chart(&a, &b, &changes, out_dir)?;
     Ok(Comparison {

@@ -659,3 +659,48 @@ fn a_forged_metrics_file_cannot_put_a_suppressed_number_in_the_store_nor_crash_i
         assert!(e.stderr.contains(store), "{}", e.stderr);
     }
 }
+
+#[test]
+fn changes_carry_the_stricter_tlp_of_their_two_rounds_into_the_store_and_the_series() {
+    // Round 2023 shared under RED, round 2024 under GREEN: a change shows both rounds' numbers.
+    let t = TestRun::new()
+        .with_example("example-2023", "a")
+        .with_example("example-2024", "b");
+    let spec = t.path("a/survey.toml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replacen("tlp = \"GREEN\"", "tlp = \"RED\"", 1)).unwrap();
+    let t = t.args(["run", "a", "--out", "out-a", "-q"]);
+    t.run().expect_code(0);
+    let t = t
+        .again()
+        .args(["run", "b", "--out", "out-b", "-q", "--previous", "out-a"]);
+    t.run().expect_code(0);
+    let (head, rows) = read_csv(&t.path("out-b/metrics/changes.csv"));
+    let tlp = head.iter().position(|h| h == "tlp").unwrap();
+    assert!(rows.iter().all(|r| r[tlp] == "TLP:RED"));
+    let t = t.again().args([
+        "clearinghouse",
+        "add",
+        "out-a",
+        "out-b",
+        "--store",
+        "ch.sqlite",
+    ]);
+    t.run().expect_code(0);
+    assert_eq!(
+        query(
+            &t.path("ch.sqlite"),
+            "SELECT DISTINCT tlp FROM metric_changes"
+        ),
+        [vec![rusqlite::types::Value::Text("TLP:RED".into())]]
+    );
+    let t = t.again().args([
+        "clearinghouse",
+        "series",
+        "SCRM.RISK.01",
+        "--store",
+        "ch.sqlite",
+    ]);
+    let out = t.run().expect_code(0);
+    assert!(out.stdout.starts_with("TLP:RED\n"), "{}", out.stdout);
+}
