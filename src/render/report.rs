@@ -891,7 +891,12 @@ fn provenance(r: &RunResult) -> Value {
 /// The context both templates render: everything the report and the summary say.
 pub fn context(r: &RunResult, charts: &[(String, String)]) -> Value {
     let spec = &r.spec.spec;
-    let tlp = spec.survey.tlp;
+    // With --previous the report shows the earlier round's numbers too: the stricter label.
+    let tlp = r
+        .previous
+        .as_ref()
+        .and_then(|p| p.tlp)
+        .map_or(spec.survey.tlp, |t| t.max(spec.survey.tlp));
     let svg = |s: &str| s.find("<svg").map_or(s, |i| &s[i..]).to_string();
     let mut by_stem: BTreeMap<String, Value> = BTreeMap::new();
     let mut distributions = Vec::new();

@@ -678,6 +678,9 @@ fn changes_carry_the_stricter_tlp_of_their_two_rounds_into_the_store_and_the_ser
     let (head, rows) = read_csv(&t.path("out-b/metrics/changes.csv"));
     let tlp = head.iter().position(|h| h == "tlp").unwrap();
     assert!(rows.iter().all(|r| r[tlp] == "TLP:RED"));
+    // The report shows the earlier round's numbers in its round table: RED too.
+    let report = std::fs::read_to_string(t.path("out-b/report.html")).unwrap();
+    assert!(report.contains(">TLP:RED</div>"), "the report's banner");
     let t = t.again().args([
         "clearinghouse",
         "add",
