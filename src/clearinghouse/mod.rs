@@ -679,6 +679,75 @@ fn differing_fields(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) 
         .collect()
 }
 
+/// What a field of a metrics.json row must hold.
+#[derive(Clone, Copy, PartialEq)]
+enum Field {
+    Text,
+    Integer,
+    OptionalInteger,
+    OptionalNumber,
+    Boolean,
+}
+
+const ESTIMATE_FIELDS: &[(&str, Field)] = &[
+    ("metric_id", Field::Text),
+    ("metric_version", Field::Integer),
+    ("statistic", Field::Text),
+    ("level", Field::Text),
+    ("segment_var", Field::Text),
+    ("segment_value", Field::Text),
+    ("estimate", Field::OptionalNumber),
+    ("se", Field::OptionalNumber),
+    ("ci_low", Field::OptionalNumber),
+    ("ci_high", Field::OptionalNumber),
+    ("ci_method", Field::Text),
+    ("n", Field::OptionalInteger),
+    ("n_eff", Field::OptionalNumber),
+    ("flag", Field::Text),
+    ("suppressed", Field::Boolean),
+];
+
+const CHANGE_FIELDS: &[(&str, Field)] = &[
+    ("round_a", Field::Text),
+    ("metric_id", Field::Text),
+    ("version_a", Field::Integer),
+    ("version_b", Field::Integer),
+    ("statistic", Field::Text),
+    ("level", Field::Text),
+    ("segment_var", Field::Text),
+    ("segment_value", Field::Text),
+    ("difference", Field::OptionalNumber),
+    ("se", Field::OptionalNumber),
+    ("se_method", Field::Text),
+    ("se_independent", Field::OptionalNumber),
+    ("status", Field::Text),
+];
+
+/// A row of metrics.json has every field the store needs, of its type.
+fn check_row(v: &Value, fields: &[(&str, Field)]) -> std::result::Result<(), String> {
+    for (name, kind) in fields {
+        let x = &v[*name];
+        let ok = match kind {
+            Field::Text => x.is_string(),
+            Field::Integer => x.is_i64(),
+            Field::OptionalInteger => x.is_null() || x.is_i64(),
+            Field::OptionalNumber => x.is_null() || x.is_number(),
+            Field::Boolean => x.is_boolean(),
+        };
+        if !ok {
+            let want = match kind {
+                Field::Text => "text",
+                Field::Integer => "an integer",
+                Field::OptionalInteger => "an integer or null",
+                Field::OptionalNumber => "a number or null",
+                Field::Boolean => "true or false",
+            };
+            return Err(format!("`{name}` must be {want}, not {x}"));
+        }
+    }
+    Ok(())
+}
+
 /// Read an output folder: intact against its manifest, with published metrics.
 fn read_output(folder: &Path) -> Result<Output> {
     let checked = crate::verify::check_output(folder)?;
@@ -743,6 +812,8 @@ fn read_output(folder: &Path) -> Result<Output> {
         .collect();
     let values = doc["estimates"].as_array().cloned().unwrap_or_default();
     for (i, v) in values.iter().enumerate() {
+        check_row(v, ESTIMATE_FIELDS)
+            .map_err(|e| refuse(format!("metrics/metrics.json estimates row {}: {e}", i + 1)))?;
         let id = text(v, "metric_id");
         let version = v["metric_version"].as_i64().unwrap_or(0);
         if !definitions.iter().any(|d| d.0 == id && d.1 == version) {
@@ -753,6 +824,10 @@ fn read_output(folder: &Path) -> Result<Output> {
         }
     }
     let changes = doc["changes"].as_array().cloned().unwrap_or_default();
+    for (i, c) in changes.iter().enumerate() {
+        check_row(c, CHANGE_FIELDS)
+            .map_err(|e| refuse(format!("metrics/metrics.json changes row {}: {e}", i + 1)))?;
+    }
     let previous_metrics_sha256 = m["inputs"]
         .as_array()
         .into_iter()

@@ -643,6 +643,25 @@ fn a_forged_metrics_file_cannot_put_a_suppressed_number_in_the_store_nor_crash_i
     );
     assert_eq!(rows, [vec![rusqlite::types::Value::Integer(0)]]);
 
+    // A row of the wrong shape is refused, naming the row and the field.
+    let mut doc = json_of(&out.join("metrics/metrics.json"));
+    doc["estimates"][7]["metric_version"] = Value::from("one");
+    forge(
+        &out,
+        "metrics/metrics.json",
+        &serde_json::to_vec(&doc).unwrap(),
+    );
+    let t = t
+        .again()
+        .args(["clearinghouse", "add", "out", "--store", "other.sqlite"]);
+    let e = t.run().expect_code(2);
+    assert!(
+        e.stderr
+            .contains("estimates row 8: `metric_version` must be an integer"),
+        "{}",
+        e.stderr
+    );
+
     // Bytes that are not JSON, a store that is not SQLite, a store that is a folder: each a
     // clear error (exit 2) naming the file, never a crash.
     forge(&out, "metrics/metrics.json", b"{\"estimates\": [1, 2");
