@@ -140,19 +140,14 @@ pub fn benchmark(opts: &BenchmarkOptions) -> Result<BenchmarkReport> {
     }
     std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
     let tlp = benchmark_tlp(spec.spec.survey.tlp);
-    let env = crate::render::templates::environment(
-        spec.spec
-            .report
-            .templates
-            .as_ref()
-            .map(|t| spec.dir.join(t)),
-    );
+    // The round's own template folder, if any (its benchmark.html replaces the built-in one).
     let folder = spec
         .spec
         .report
         .templates
         .as_ref()
         .map(|t| spec.dir.join(t));
+    let env = crate::render::templates::environment(folder.clone());
     let mut index = crate::table::Table::new();
     let mut files = Vec::new();
     for o in &own {
