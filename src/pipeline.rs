@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clean::{Answer, Cleaned};
 use crate::error::{Error, Result};
-use crate::estimate::estimate;
+use crate::estimate::estimate_and_compare;
 use crate::spec::QuestionType;
 use crate::table::Table;
 use crate::weight::{Population, Weighted};
@@ -370,17 +370,15 @@ fn analyse(
     weighted: &Weighted,
     clock: &mut crate::timings::Timings,
 ) -> Result<Analysis> {
-    let mut estimates = estimate(&spec.spec, &cleaned.records, scores, weighted);
-    clock.stage("estimates");
+    // Computed once: the tables, the report and the charts all read them.
+    let (mut estimates, mut comparisons) =
+        estimate_and_compare(&spec.spec, &cleaned.records, scores, weighted);
+    clock.stage("estimates and comparisons");
     let concentration = crate::concentration::analyse(spec, &cleaned.records, weighted)?;
     if let Some(c) = &concentration {
         estimates.extend(c.metric_rows.iter().cloned());
         clock.stage("concentration");
     }
-    // Computed once: the tables, the report and the charts all read them.
-    let mut comparisons =
-        crate::estimate::comparisons(&spec.spec, &cleaned.records, scores, weighted);
-    clock.stage("comparisons and tests");
     let mut distributions =
         crate::estimate::distributions(&spec.spec, &cleaned.records, scores, weighted);
     let mut weight_summary =

@@ -637,9 +637,12 @@ enum Batched {
     Ratio,
 }
 
-/// Every series of a metric for every segment: `[series][segment]`. A metric's proportion
-/// series share one pass (each is a level of the same answer sets); every segment variable is
-/// estimated in that same pass; quantiles sort each domain once for all probabilities.
+/// Every series of a metric for every segment: `[series][segment]`, and with `compared` each
+/// mean and proportion series' differences from the rest, `[series][compared segment]`. A
+/// metric's proportion series share one pass (each is a level of the same answer sets); every
+/// segment variable is estimated in that same pass; quantiles sort each domain once for all
+/// probabilities.
+#[allow(clippy::too_many_arguments)]
 fn batch_estimates(
     lin: &DomainLinearizer<'_>,
     parts: &SegmentPartitions,
@@ -648,29 +651,16 @@ fn batch_estimates(
     spec: &Spec,
     m: &crate::spec::Metric,
     level: f64,
-) -> Vec<Vec<Batched>> {
+    compared: Option<&Compared<'_>>,
+) -> (Vec<Vec<Batched>>, Vec<Vec<Difference>>) {
     let n_seg = parts.place.len();
     let mut out = vec![vec![Batched::Ratio; n_seg]; series.len()];
-    let mut put = |s: usize, results: &[Vec<Vec<DomainEstimate>>], l: usize| {
-        for (g, &(p, d)) in parts.place.iter().enumerate() {
-            let r = results[p][d][l];
-            out[s][g] = Batched::Estimate(r.estimate, r.n_eff);
-        }
+    let missing = Difference {
+        difference: f64::NAN,
+        se: f64::NAN,
     };
-    // Proportions: the series over the same answer sets, up to 64 per pass.
-    for (chunk, level_sets) in level_chunks(series) {
-        let results = lin.estimate(
-            Series::Levels {
-                k: chunk.len(),
-                sets: &level_sets,
-            },
-            domains,
-            false,
-        );
-        for (b, &t) in chunk.iter().enumerate() {
-            put(t, &results, b);
-        }
-    }
+    let n_compared = compared.map_or(0, |c| c.segments.len());
+    let mut differences = vec![vec![missing; n_compared]; series.len()];
     // Quantiles: every probability of the metric at once.
     let quantile_series: Vec<usize> = (0..series.len())
         .filter(|&s| series[s].0 == "quantile")
@@ -704,16 +694,47 @@ fn batch_estimates(
             }
         }
     }
-    for (s, (statistic, _, values)) in series.iter().enumerate() {
-        if let ("mean" | "total", SeriesValues::Numeric(y)) = (*statistic, values) {
-            let results = lin.estimate(Series::Numeric(y), domains, *statistic == "total");
-            for (g, &(p, d)) in parts.place.iter().enumerate() {
-                let r = results[p][d][0];
-                out[s][g] = Batched::Estimate(r.estimate, r.n_eff);
+    let mut put = |s: usize,
+                   results: &[Vec<Vec<DomainEstimate>>],
+                   diffs: &Option<PerDomain<Difference>>,
+                   l: usize| {
+        for (g, &(p, d)) in parts.place.iter().enumerate() {
+            let r = results[p][d][l];
+            out[s][g] = Batched::Estimate(r.estimate, r.n_eff);
+        }
+        if let (Some(c), Some(diffs)) = (compared, diffs) {
+            for (at, &g) in c.segments.iter().enumerate() {
+                let (p, d) = parts.place[g];
+                if let Some(k) = c.partitions.iter().position(|&q| q == p) {
+                    differences[s][at] = diffs[k][d][l];
+                }
             }
         }
+    };
+    // Proportions: the series over the same answer sets, up to 64 per pass.
+    for (chunk, level_sets) in level_chunks(series) {
+        let levels = Series::Levels {
+            k: chunk.len(),
+            sets: &level_sets,
+        };
+        let (results, diffs) = estimates_and_differences(lin, levels, domains, false, compared);
+        for (b, &t) in chunk.iter().enumerate() {
+            put(t, &results, &diffs, b);
+        }
     }
-    out
+    for (s, (statistic, _, values)) in series.iter().enumerate() {
+        if let ("mean" | "total", SeriesValues::Numeric(y)) = (*statistic, values) {
+            let (results, diffs) = estimates_and_differences(
+                lin,
+                Series::Numeric(y),
+                domains,
+                *statistic == "total",
+                compared,
+            );
+            put(s, &results, &diffs, 0);
+        }
+    }
+    (out, differences)
 }
 
 /// `nrow()` of R's subset `design[segment, ]` of `n` rows — what Korn–Graubard's n is: the
@@ -780,6 +801,31 @@ pub fn estimate(
     scores: &Scores,
     weighted: &Weighted,
 ) -> Vec<EstimateRow> {
+    estimates_and_comparisons(spec, records, scores, weighted, false).0
+}
+
+/// Every metric for every segment ([`estimate`]) and the comparisons: each mean, proportion
+/// and distribution series of each single segment variable's segments against the rest of the
+/// sample (Benjamini–Hochberg within a series and variable), the risk tier against each
+/// segment variable, and the spec's tests of association. Without clusters a series' one pass
+/// over the rows serves its estimates and its comparisons, so a domain's sums are the same in
+/// both.
+pub fn estimate_and_compare(
+    spec: &Spec,
+    records: &Records,
+    scores: &Scores,
+    weighted: &Weighted,
+) -> (Vec<EstimateRow>, Vec<ComparisonRow>) {
+    estimates_and_comparisons(spec, records, scores, weighted, true)
+}
+
+fn estimates_and_comparisons(
+    spec: &Spec,
+    records: &Records,
+    scores: &Scores,
+    weighted: &Weighted,
+    compare: bool,
+) -> (Vec<EstimateRow>, Vec<ComparisonRow>) {
     let survey = Survey {
         design: &weighted.design,
         weights: &weighted.weights,
@@ -792,15 +838,35 @@ pub fn estimate(
     let domains = Domains::new((0..parts.parts.len()).map(|p| parts.partition(p)).collect());
     let linearizer = DomainLinearizer::new(survey);
     let per_segment = SegmentConventions::new(&segs, weighted, records.len());
+    let compared = compare.then(|| Compared::new(&segs, &parts));
+    let df = weighted.design.degf(|_| true);
     let mut rows = Vec::new();
     // One metric per task; the results are put back in spec order, so the output does not
     // depend on how the work was split.
-    let per_metric = |m: &crate::spec::Metric| -> Vec<EstimateRow> {
+    let per_metric = |m: &crate::spec::Metric| -> (Vec<EstimateRow>, Vec<ComparisonRow>) {
         let mut rows = Vec::new();
         // (statistic, level label, values) series to estimate for this metric.
         let series = metric_series(spec, records, scores, &answer_cache, m);
+        let compared = compared.as_ref().filter(|_| {
+            matches!(
+                m.kind,
+                MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
+            )
+        });
         // Every segment of every series in one pass per segment variable (ratios aside).
-        let batched = batch_estimates(&linearizer, &parts, &domains, &series, spec, m, level);
+        let (batched, differences) = batch_estimates(
+            &linearizer,
+            &parts,
+            &domains,
+            &series,
+            spec,
+            m,
+            level,
+            compared,
+        );
+        let comparisons = compared.map_or_else(Vec::new, |c| {
+            difference_rows(m, &series, &segs, &parts, c, &differences, df)
+        });
         for (si, (statistic, level_label, values)) in series.iter().enumerate() {
             // The numbers themselves only for ratios and replicate variances.
             let needs_values = *statistic == "ratio" || weighted.replicates.is_some();
@@ -949,14 +1015,81 @@ pub fn estimate(
                 });
             }
         }
-        rows
+        (rows, comparisons)
     };
-    rows.extend(
-        in_parallel(&spec.metrics, |m| per_metric(m))
-            .into_iter()
-            .flatten(),
-    );
-    rows
+    let mut comparisons = Vec::new();
+    for (e, c) in in_parallel(&spec.metrics, |m| per_metric(m)) {
+        rows.extend(e);
+        comparisons.extend(c);
+    }
+    if compare {
+        comparisons.extend(association_tests(spec, records, scores, &linearizer));
+    }
+    (rows, comparisons)
+}
+
+/// The segments compared with the rest of the sample — each single segment variable's, not
+/// the overall one nor the crosses — as partitions of the estimates' domains.
+struct Compared<'a> {
+    /// Per compared segment, in order: its index among the estimates' segments.
+    segments: Vec<usize>,
+    /// The estimates' partitions compared, in order.
+    partitions: Vec<usize>,
+    /// Those partitions on their own: the domains of the comparisons when a series' sums
+    /// cannot be shared with its estimates (clusters).
+    domains: Domains<'a>,
+}
+
+impl<'a> Compared<'a> {
+    fn new(segs: &[Segment], parts: &'a SegmentPartitions) -> Self {
+        let segments: Vec<usize> = (0..segs.len())
+            .filter(|&g| segs[g].var != ALL && !segs[g].var.contains(':'))
+            .collect();
+        let mut partitions: Vec<usize> = segments.iter().map(|&g| parts.place[g].0).collect();
+        partitions.dedup();
+        let domains = Domains::new(partitions.iter().map(|&p| parts.partition(p)).collect());
+        Compared {
+            segments,
+            partitions,
+            domains,
+        }
+    }
+
+    /// Compared partition `k`'s results from results for every partition of the estimates.
+    fn of_all<T>(&self, mut all: Vec<T>) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.partitions.len());
+        for &p in self.partitions.iter().rev() {
+            out.push(all.swap_remove(p));
+            all.truncate(p);
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// `[partition][domain][level]`.
+type PerDomain<T> = Vec<Vec<Vec<T>>>;
+
+/// A series' estimates for every domain and, when `compared`, the compared domains'
+/// differences from the rest (`[compared partition][domain][level]`): from one pass over the
+/// rows where the design allows ([`DomainLinearizer::cell_sums`]).
+fn estimates_and_differences(
+    lin: &DomainLinearizer<'_>,
+    series: Series<'_>,
+    domains: &Domains<'_>,
+    total: bool,
+    compared: Option<&Compared<'_>>,
+) -> (PerDomain<DomainEstimate>, Option<PerDomain<Difference>>) {
+    match lin.cell_sums(series, domains) {
+        Some(sums) => (
+            lin.estimate_from(&sums, series, domains, total),
+            compared.map(|c| c.of_all(lin.differences_from(&sums, series, domains))),
+        ),
+        None => (
+            lin.estimate(series, domains, total),
+            compared.map(|c| lin.differences(series, &c.domains)),
+        ),
+    }
 }
 
 /// The NCHS Data Presentation Standards for Proportions (Parker et al. 2017; domain.md §5):
@@ -1135,128 +1268,108 @@ fn untestable_difference(
 
 pub use crate::kernels::estimators::benjamini_hochberg;
 
-/// Each level of each segment variable against the rest of the sector, for every mean and
-/// proportion metric (t test on the design df), and a Rao–Scott F test of the risk tier by each
-/// segment variable; p-values BH-adjusted within each table.
-pub fn comparisons(
-    spec: &Spec,
-    records: &Records,
-    scores: &Scores,
-    weighted: &Weighted,
+/// A metric's rows of differences from the rest: per series, each compared segment, with
+/// its test and Benjamini–Hochberg within the series and segment variable.
+fn difference_rows(
+    m: &crate::spec::Metric,
+    series: &[(&'static str, String, SeriesValues)],
+    segs: &[Segment],
+    parts: &SegmentPartitions,
+    compared: &Compared<'_>,
+    diffs: &[Vec<Difference>],
+    df: f64,
 ) -> Vec<ComparisonRow> {
-    let survey = Survey {
-        design: &weighted.design,
-        weights: &weighted.weights,
-        calibration: &weighted.calibration,
-    };
-    let df = weighted.design.degf(|_| true);
-    let segs: Vec<Segment> = segments(spec, records)
-        .into_iter()
-        .filter(|s| s.var != ALL && !s.var.contains(':'))
-        .collect();
-    let parts = SegmentPartitions::new(&segs, records.len());
-    let domains = Domains::new((0..parts.parts.len()).map(|p| parts.partition(p)).collect());
-    let linearizer = DomainLinearizer::new(survey);
-    // One metric per task, put back in spec order.
-    let per_metric = |m: &crate::spec::Metric| -> Vec<ComparisonRow> {
-        let series = metric_series(spec, records, scores, &AnswerSetCache::default(), m);
-        let diffs = batch_differences(&linearizer, &parts, &domains, &series);
-        let mut rows = Vec::new();
-        for (s, (_, level, values)) in series.iter().enumerate() {
-            // Respondents who answered, per segment and in all.
-            let answered = |i: usize| match values {
-                SeriesValues::Numeric(y) => !y[i].is_nan(),
-                SeriesValues::Levels { sets, .. } => sets[i].is_some(),
-            };
-            let mut in_domain: Vec<Vec<usize>> =
-                parts.parts.iter().map(|(_, k)| vec![0; *k]).collect();
-            let mut everyone = 0;
-            for i in (0..records.len()).filter(|&i| answered(i)) {
-                everyone += 1;
-                for (p, (codes, _)) in parts.parts.iter().enumerate() {
-                    if codes[i] != NO_DOMAIN {
-                        in_domain[p][codes[i] as usize] += 1;
-                    }
-                }
-            }
-            let start = rows.len();
-            for (g, seg) in segs.iter().enumerate() {
-                let (p, d) = parts.place[g];
-                let n_segment = in_domain[p][d];
-                let n_rest = everyone - n_segment;
-                let Difference {
-                    difference: diff,
-                    se,
-                } = diffs[s][g];
-                let flag = untestable_difference(n_segment, n_rest, se, df);
-                let (stat, p) = match flag {
-                    Some(_) => (f64::NAN, f64::NAN),
-                    None => {
-                        let t = diff / se;
-                        (t, pt_two_sided(t, df).unwrap_or(f64::NAN))
-                    }
-                };
-                let estimate = if n_segment == 0 || n_rest == 0 {
-                    f64::NAN
-                } else {
-                    diff
-                };
-                rows.push(ComparisonRow {
-                    metric_id: m.id.clone(),
-                    metric_version: m.version,
-                    test: "difference",
-                    level: level.clone(),
-                    segment_var: seg.var.clone(),
-                    segment_value: seg.value.clone(),
-                    estimate,
-                    se: if estimate.is_nan() { f64::NAN } else { se },
-                    statistic: stat,
-                    ndf: f64::NAN,
-                    ddf: df,
-                    p_value: p,
-                    p_adjusted: f64::NAN,
-                    flag: flag.unwrap_or(""),
-                    n_segment,
-                    n_rest,
-                    suppressed: false,
-                    association: None,
-                });
-            }
-            // BH within each segment variable's rows of this series.
-            let vars: Vec<String> = rows[start..]
-                .iter()
-                .map(|r| r.segment_var.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            for v in vars {
-                let idx: Vec<usize> = (start..rows.len())
-                    .filter(|&i| rows[i].segment_var == v)
-                    .collect();
-                let adj =
-                    benjamini_hochberg(&idx.iter().map(|&i| rows[i].p_value).collect::<Vec<_>>());
-                for (k, &i) in idx.iter().enumerate() {
-                    rows[i].p_adjusted = adj[k];
+    let n = parts.parts.first().map_or(0, |(codes, _)| codes.len());
+    let mut rows = Vec::new();
+    for (s, (_, level, values)) in series.iter().enumerate() {
+        // Respondents who answered, per segment and in all.
+        let answered = |i: usize| match values {
+            SeriesValues::Numeric(y) => !y[i].is_nan(),
+            SeriesValues::Levels { sets, .. } => sets[i].is_some(),
+        };
+        let mut in_domain: Vec<Vec<usize>> = parts.parts.iter().map(|(_, k)| vec![0; *k]).collect();
+        let mut everyone = 0;
+        for i in (0..n).filter(|&i| answered(i)) {
+            everyone += 1;
+            for &p in &compared.partitions {
+                let codes = &parts.parts[p].0;
+                if codes[i] != NO_DOMAIN {
+                    in_domain[p][codes[i] as usize] += 1;
                 }
             }
         }
-        rows
-    };
-    let compared: Vec<&crate::spec::Metric> = spec
-        .metrics
-        .iter()
-        .filter(|m| {
-            matches!(
-                m.kind,
-                MetricKind::Mean | MetricKind::Proportion | MetricKind::Distribution
-            )
-        })
-        .collect();
-    let mut rows: Vec<ComparisonRow> = in_parallel(&compared, |m| per_metric(m))
-        .into_iter()
-        .flatten()
-        .collect();
-    // Risk tier × each segment variable, then the spec's own tests.
+        let start = rows.len();
+        for (at, &g) in compared.segments.iter().enumerate() {
+            let seg = &segs[g];
+            let (p, d) = parts.place[g];
+            let n_segment = in_domain[p][d];
+            let n_rest = everyone - n_segment;
+            let Difference {
+                difference: diff,
+                se,
+            } = diffs[s][at];
+            let flag = untestable_difference(n_segment, n_rest, se, df);
+            let (stat, p) = match flag {
+                Some(_) => (f64::NAN, f64::NAN),
+                None => {
+                    let t = diff / se;
+                    (t, pt_two_sided(t, df).unwrap_or(f64::NAN))
+                }
+            };
+            let estimate = if n_segment == 0 || n_rest == 0 {
+                f64::NAN
+            } else {
+                diff
+            };
+            rows.push(ComparisonRow {
+                metric_id: m.id.clone(),
+                metric_version: m.version,
+                test: "difference",
+                level: level.clone(),
+                segment_var: seg.var.clone(),
+                segment_value: seg.value.clone(),
+                estimate,
+                se: if estimate.is_nan() { f64::NAN } else { se },
+                statistic: stat,
+                ndf: f64::NAN,
+                ddf: df,
+                p_value: p,
+                p_adjusted: f64::NAN,
+                flag: flag.unwrap_or(""),
+                n_segment,
+                n_rest,
+                suppressed: false,
+                association: None,
+            });
+        }
+        // BH within each segment variable's rows of this series.
+        let vars: Vec<String> = rows[start..]
+            .iter()
+            .map(|r| r.segment_var.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for v in vars {
+            let idx: Vec<usize> = (start..rows.len())
+                .filter(|&i| rows[i].segment_var == v)
+                .collect();
+            let adj = benjamini_hochberg(&idx.iter().map(|&i| rows[i].p_value).collect::<Vec<_>>());
+            for (k, &i) in idx.iter().enumerate() {
+                rows[i].p_adjusted = adj[k];
+            }
+        }
+    }
+    rows
+}
+
+/// Risk tier × each segment variable, then the spec's own tests of association.
+fn association_tests(
+    spec: &Spec,
+    records: &Records,
+    scores: &Scores,
+    linearizer: &DomainLinearizer<'_>,
+) -> Vec<ComparisonRow> {
+    let mut rows = Vec::new();
     if let Some(m) = spec.metrics.iter().find(|m| m.variable == RISK_TIER) {
         for var in &spec.segments.variables {
             if question_index(spec, var).is_none() {
@@ -1266,7 +1379,7 @@ pub fn comparisons(
                 spec,
                 records,
                 scores,
-                &linearizer,
+                linearizer,
                 (&m.id, m.version),
                 (RISK_TIER, var),
                 &[ChisqStatistic::F],
@@ -1278,52 +1391,13 @@ pub fn comparisons(
             spec,
             records,
             scores,
-            &linearizer,
+            linearizer,
             (&t.id, 0),
             (&t.rows, &t.cols),
             &t.statistics,
         ));
     }
     rows
-}
-
-/// Every series of a metric against the rest of the sample, for every segment:
-/// `[series][segment]` (proportions in passes of up to 64 levels, as the estimates).
-fn batch_differences(
-    lin: &DomainLinearizer<'_>,
-    parts: &SegmentPartitions,
-    domains: &Domains<'_>,
-    series: &[(&'static str, String, SeriesValues)],
-) -> Vec<Vec<Difference>> {
-    let missing = Difference {
-        difference: f64::NAN,
-        se: f64::NAN,
-    };
-    let mut out = vec![vec![missing; parts.place.len()]; series.len()];
-    let mut put = |s: usize, results: &[Vec<Vec<Difference>>], l: usize| {
-        for (g, &(p, d)) in parts.place.iter().enumerate() {
-            out[s][g] = results[p][d][l];
-        }
-    };
-    for (chunk, sets) in level_chunks(series) {
-        let results = lin.differences(
-            Series::Levels {
-                k: chunk.len(),
-                sets: &sets,
-            },
-            domains,
-        );
-        for (b, &s) in chunk.iter().enumerate() {
-            put(s, &results, b);
-        }
-    }
-    for (s, (_, _, values)) in series.iter().enumerate() {
-        if let SeriesValues::Numeric(y) = values {
-            let results = lin.differences(Series::Numeric(y), domains);
-            put(s, &results, 0);
-        }
-    }
-    out
 }
 
 /// `f` of each item on the machine's cores, the results in the items' order (so the output

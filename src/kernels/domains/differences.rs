@@ -11,7 +11,7 @@
 //! sample's (the domain "everyone"), and the cross products of the two, which are the domain's
 //! own sums when every PSU is one row, and otherwise are gathered PSU by PSU.
 
-use super::{Accumulators, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN};
+use super::{Accumulators, CellSums, DomainLinearizer, Domains, Partition, Series, NO_DOMAIN};
 
 /// A domain's estimate minus the rest's, and the SE of that difference; NaN when the domain
 /// or the rest has no respondent.
@@ -106,20 +106,82 @@ impl DomainLinearizer<'_> {
                 .collect();
             (all_acc, accs)
         };
-        partitions
+        // The range of the values outside every domain, for the rest's constancy.
+        let outside: Vec<(f64, f64)> = partitions
             .iter()
-            .zip(&accs)
-            .map(|(p, (acc, cross))| {
-                // The range of the values outside every domain, for the rest's constancy.
-                let outside = match series {
-                    Series::Numeric(y) => self.range_outside(y, p),
-                    Series::Levels { .. } => (f64::INFINITY, f64::NEG_INFINITY),
-                };
-                (0..p.k)
+            .map(|p| match series {
+                Series::Numeric(y) => self.range_outside(y, p),
+                Series::Levels { .. } => (f64::INFINITY, f64::NEG_INFINITY),
+            })
+            .collect();
+        self.finish_differences(&all_acc, &accs, &outside, series, levels, centre)
+    }
+
+    /// [`DomainLinearizer::differences`] from the sums [`DomainLinearizer::cell_sums`] made of
+    /// the same series and domains, with no further pass over the rows. The domains' sums are
+    /// the estimates' own ([`DomainLinearizer::estimate_from`]), and the whole sample's the sum
+    /// of every cell.
+    pub fn differences_from(
+        &self,
+        sums: &CellSums,
+        series: Series<'_>,
+        domains: &Domains<'_>,
+    ) -> Vec<Vec<Vec<Difference>>> {
+        let levels = sums.levels;
+        let (accs, all) = self.sum_cells(&sums.cells, domains, true, levels);
+        let all_acc = all.expect("the whole sample's accumulators");
+        let cells = &sums.cells;
+        let outside_cell = cells.n.len() - 1;
+        // The rows in no domain of a partition are its cells that map to none, and the cell of
+        // the rows in no domain at all.
+        let outside: Vec<(f64, f64)> = domains
+            .joint_maps
+            .iter()
+            .map(|map| match series {
+                Series::Numeric(_) => map
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &d)| d == NO_DOMAIN)
+                    .map(|(c, _)| c)
+                    .chain([outside_cell])
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+                        (
+                            lo.min(cells.y_min[c * levels]),
+                            hi.max(cells.y_max[c * levels]),
+                        )
+                    }),
+                Series::Levels { .. } => (f64::INFINITY, f64::NEG_INFINITY),
+            })
+            .collect();
+        let accs: Vec<(Accumulators, Cross)> = accs
+            .into_iter()
+            .map(|acc| {
+                let cross = Cross::of_singletons(&acc);
+                (acc, cross)
+            })
+            .collect();
+        self.finish_differences(&all_acc, &accs, &outside, series, levels, sums.centre)
+    }
+
+    /// Every domain's difference from its partition's accumulators, the whole sample's and the
+    /// range of the values outside the partition's domains.
+    fn finish_differences(
+        &self,
+        all_acc: &Accumulators,
+        accs: &[(Accumulators, Cross)],
+        outside: &[(f64, f64)],
+        series: Series<'_>,
+        levels: usize,
+        centre: f64,
+    ) -> Vec<Vec<Vec<Difference>>> {
+        accs.iter()
+            .zip(outside)
+            .map(|((acc, cross), &outside)| {
+                (0..acc.n.len())
                     .map(|d| {
                         (0..levels)
                             .map(|l| {
-                                self.difference(acc, cross, &all_acc, d, l, centre, series, outside)
+                                self.difference(acc, cross, all_acc, d, l, centre, series, outside)
                             })
                             .collect()
                     })

@@ -208,6 +208,15 @@ pub struct DomainEstimate {
     pub n_eff: f64,
 }
 
+/// One series' sums on the joint cells of a [`Domains`] and the rows in none, from
+/// [`DomainLinearizer::cell_sums`]: what every partition's estimates and differences are summed
+/// from, so the estimates and the comparisons share one pass over the rows.
+pub struct CellSums {
+    cells: Accumulators,
+    levels: usize,
+    centre: f64,
+}
+
 /// Sparse rows (compressed): row r's entries are `index/value[start[r]..start[r + 1]]`.
 #[derive(Debug, Clone, Default)]
 struct Sparse {
@@ -519,10 +528,26 @@ impl<'a> DomainLinearizer<'a> {
                 .map(|&p| self.accumulate_psus(series, p, levels, centre, None))
                 .collect()
         };
+        self.finish_estimates(&accs, series, domains, total, domain_df, levels, centre)
+    }
+
+    /// Every domain's estimates from its partition's accumulators.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_estimates(
+        &self,
+        accs: &[Accumulators],
+        series: Series<'_>,
+        domains: &Domains<'_>,
+        total: bool,
+        domain_df: bool,
+        levels: usize,
+        centre: f64,
+    ) -> Vec<Vec<Vec<DomainEstimate>>> {
         let dfs = domain_df.then(|| domains.degf(&self.survey));
-        partitions
+        domains
+            .partitions()
             .iter()
-            .zip(&accs)
+            .zip(accs)
             .enumerate()
             .map(|(p, (partition, acc))| {
                 (0..partition.k)
@@ -577,6 +602,18 @@ impl<'a> DomainLinearizer<'a> {
         let cells = self
             .accumulate_rows(series, &[cells], levels, centre)
             .remove(0);
+        self.sum_cells(&cells, domains, whole_sample, levels)
+    }
+
+    /// Each partition's domains summed from the joint cells `cells` (in cell order), and with
+    /// `whole_sample` the sum of every cell.
+    fn sum_cells(
+        &self,
+        cells: &Accumulators,
+        domains: &Domains<'_>,
+        whole_sample: bool,
+        levels: usize,
+    ) -> (Vec<Accumulators>, Option<Accumulators>) {
         let partitions = domains
             .partitions()
             .iter()
@@ -585,7 +622,7 @@ impl<'a> DomainLinearizer<'a> {
                 let mut acc = Accumulators::new(p.k, levels, self.n_strata, self.j);
                 for (c, &d) in map.iter().enumerate() {
                     if d != NO_DOMAIN {
-                        acc.add_domain(d as usize, &cells, c);
+                        acc.add_domain(d as usize, cells, c);
                     }
                 }
                 acc
@@ -594,11 +631,51 @@ impl<'a> DomainLinearizer<'a> {
         let whole = whole_sample.then(|| {
             let mut acc = Accumulators::new(1, levels, self.n_strata, self.j);
             for c in 0..cells.n.len() {
-                acc.add_domain(0, &cells, c);
+                acc.add_domain(0, cells, c);
             }
             acc
         });
         (partitions, whole)
+    }
+
+    /// One series' sums on the joint cells of `domains` and the rows in none: one pass over
+    /// the rows that both [`DomainLinearizer::estimate_from`] and
+    /// [`DomainLinearizer::differences_from`] read. `None` with clusters (a PSU's rows are
+    /// gathered per partition) or without joint cells (too many combinations).
+    pub fn cell_sums(&self, series: Series<'_>, domains: &Domains<'_>) -> Option<CellSums> {
+        if !self.singleton_psus || domains.joint_maps.is_empty() {
+            return None;
+        }
+        let (levels, centre) = self.levels_and_centre(series);
+        let cells = self
+            .accumulate_rows(series, &[domains.joint_and_outside()], levels, centre)
+            .remove(0);
+        Some(CellSums {
+            cells,
+            levels,
+            centre,
+        })
+    }
+
+    /// [`DomainLinearizer::estimate`] from the sums [`DomainLinearizer::cell_sums`] made of
+    /// the same series and domains: the same numbers, bit for bit.
+    pub fn estimate_from(
+        &self,
+        sums: &CellSums,
+        series: Series<'_>,
+        domains: &Domains<'_>,
+        total: bool,
+    ) -> Vec<Vec<Vec<DomainEstimate>>> {
+        let (accs, _) = self.sum_cells(&sums.cells, domains, false, sums.levels);
+        self.finish_estimates(
+            &accs,
+            series,
+            domains,
+            total,
+            true,
+            sums.levels,
+            sums.centre,
+        )
     }
 
     /// The one-row-per-PSU case (no clusters): each row's sums go straight to the stratum
@@ -1663,6 +1740,38 @@ mod tests {
                             lin.differences(Series::Levels { k, sets }, &domains),
                             (0..k).map(|l| indicator(sets, l)).collect(),
                         ));
+                    }
+                    // The pass the estimates share: each series' cell sums give the same
+                    // differences (the whole sample summed cell by cell) and, bit for bit,
+                    // the same estimates. Only without clusters.
+                    let every = [
+                        Series::Numeric(&r.y),
+                        Series::Numeric(&q),
+                        Series::Levels {
+                            k: 4,
+                            sets: &r.sets,
+                        },
+                        Series::Levels {
+                            k: 3,
+                            sets: &r.multi,
+                        },
+                    ];
+                    for (c, &series) in every.iter().enumerate() {
+                        let Some(sums) = lin.cell_sums(series, &domains) else {
+                            assert!(clustered, "seed {seed} {name}: no cell sums");
+                            continue;
+                        };
+                        assert!(!clustered, "seed {seed} {name}: cell sums with clusters");
+                        for total in [false, true] {
+                            assert_eq!(
+                                format!("{:?}", lin.estimate_from(&sums, series, &domains, total)),
+                                format!("{:?}", lin.estimate(series, &domains, total)),
+                                "seed {seed} {name} series {c} total {total}"
+                            );
+                        }
+                        let (what, _, ys) = &cases[c];
+                        let (what, ys) = (format!("{what} from cell sums"), ys.clone());
+                        cases.push((what, lin.differences_from(&sums, series, &domains), ys));
                     }
                     for (what, got, ys) in &cases {
                         for (p, part) in parts.iter().enumerate() {
