@@ -127,67 +127,150 @@ impl FloatTexts {
     }
 }
 
-/// Column `c`'s CSV fields of rows `rows`: their bytes one after another, and where each ends.
-/// Numbers and booleans never need quotes; a vocabulary column's levels are written
-/// (formula-neutralized and quoted) once.
-fn column_fields(c: &Values, rows: std::ops::Range<usize>) -> (Vec<u8>, Vec<usize>) {
-    let mut bytes = Vec::with_capacity(rows.len() * 4);
-    let mut ends = Vec::with_capacity(rows.len());
-    match c {
-        Values::Codes { levels, codes } => {
-            let written: Vec<Vec<u8>> = levels
+/// One column's CSV fields for a few hundred rows at a time: their bytes one after another
+/// (then [`SHORT_FIELD`] zero bytes of padding), and where each ends. Numbers and booleans
+/// never need quotes; a vocabulary column's levels are written (formula-neutralized and
+/// quoted) once. Made in small runs of rows so that every column's fields of a run stay in
+/// cache while the records are interleaved from them.
+struct ColumnFields<'a> {
+    column: &'a Values,
+    levels: Vec<Vec<u8>>,
+    floats: FloatTexts,
+    buf: String,
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl<'a> ColumnFields<'a> {
+    fn new(column: &'a Values) -> Self {
+        let levels = match column {
+            Values::Codes { levels, .. } => levels
                 .iter()
                 .map(|l| {
                     let mut field = Vec::new();
                     push_csv_field(&mut field, neutralize_formula(l).as_bytes());
                     field
                 })
-                .collect();
-            for i in rows {
-                if let Some(l) = codes[i].and_then(|k| written.get(k as usize)) {
-                    bytes.extend_from_slice(l);
-                }
-                ends.push(bytes.len());
-            }
-        }
-        Values::Float(v) => {
-            let mut texts = FloatTexts::new(true);
-            let mut buf = String::new();
-            for &x in &v[rows] {
-                if x.is_finite() {
-                    bytes.extend_from_slice(texts.text(x, &mut buf));
-                }
-                ends.push(bytes.len());
-            }
-        }
-        Values::Int(v) => {
-            let mut digits = itoa::Buffer::new();
-            for x in &v[rows] {
-                if let Some(x) = x {
-                    bytes.extend_from_slice(digits.format(*x).as_bytes());
-                }
-                ends.push(bytes.len());
-            }
-        }
-        Values::Bool(v) => {
-            for x in &v[rows] {
-                if let Some(x) = x {
-                    bytes.extend_from_slice(if *x { b"true" } else { b"false" });
-                }
-                ends.push(bytes.len());
-            }
-        }
-        Values::Text(_) => {
-            let mut buf = String::new();
-            for i in rows {
-                c.write_cell(i, &mut buf);
-                push_csv_field(&mut bytes, buf.as_bytes());
-                ends.push(bytes.len());
-            }
+                .collect(),
+            _ => Vec::new(),
+        };
+        ColumnFields {
+            column,
+            levels,
+            floats: FloatTexts::new(matches!(column, Values::Float(_))),
+            buf: String::new(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
         }
     }
-    (bytes, ends)
+
+    /// The fields of rows `rows` (replacing the previous run's).
+    fn fill(&mut self, rows: std::ops::Range<usize>) {
+        let (bytes, ends) = (&mut self.bytes, &mut self.ends);
+        bytes.clear();
+        ends.clear();
+        let mut end = |bytes: &Vec<u8>| ends.push(bytes.len() as u32);
+        match self.column {
+            Values::Codes { codes, .. } => {
+                for i in rows {
+                    if let Some(l) = codes[i].and_then(|k| self.levels.get(k as usize)) {
+                        bytes.extend_from_slice(l);
+                    }
+                    end(bytes);
+                }
+            }
+            Values::Float(v) => {
+                for &x in &v[rows] {
+                    if x.is_finite() {
+                        bytes.extend_from_slice(self.floats.text(x, &mut self.buf));
+                    }
+                    end(bytes);
+                }
+            }
+            Values::Int(v) => {
+                let mut digits = itoa::Buffer::new();
+                for x in &v[rows] {
+                    if let Some(x) = x {
+                        bytes.extend_from_slice(digits.format(*x).as_bytes());
+                    }
+                    end(bytes);
+                }
+            }
+            Values::Bool(v) => {
+                for x in &v[rows] {
+                    if let Some(x) = x {
+                        bytes.extend_from_slice(if *x { b"true" } else { b"false" });
+                    }
+                    end(bytes);
+                }
+            }
+            Values::Text(_) => {
+                for i in rows {
+                    self.column.write_cell(i, &mut self.buf);
+                    push_csv_field(bytes, self.buf.as_bytes());
+                    end(bytes);
+                }
+            }
+        }
+        bytes.extend_from_slice(&[0; SHORT_FIELD]);
+    }
+
+    /// The fields' bytes without the padding.
+    fn width(&self) -> usize {
+        self.bytes.len() - SHORT_FIELD
+    }
 }
+
+/// Append `rows` CSV records made of `columns`' fields: each record is its fields, a comma
+/// after each but the last, then `\n`; a record of one empty field is `""`.
+fn interleave_records(columns: &[ColumnFields<'_>], rows: usize, out: &mut Vec<u8>) {
+    let width: usize = columns.iter().map(ColumnFields::width).sum();
+    if columns.len() < 2 {
+        // Only with fewer than two columns can a record be empty.
+        out.reserve(width + rows * 3);
+        let mut from = 0;
+        for r in 0..rows {
+            let field = columns.first().map_or(&[][..], |c| {
+                let end = c.ends[r] as usize;
+                let field = &c.bytes[from..end];
+                from = end;
+                field
+            });
+            if field.is_empty() {
+                out.extend_from_slice(b"\"\"");
+            }
+            out.extend_from_slice(field);
+            out.push(b'\n');
+        }
+        return;
+    }
+    // The run's length is known, so its records are filled in place. A short field is copied
+    // as one fixed-size chunk (each column's bytes end in that much padding; the overshoot is
+    // overwritten by what follows), which is most fields: codes, flags, small integers.
+    let mut at = out.len();
+    out.resize(at + width + rows * columns.len() + SHORT_FIELD, 0);
+    let mut from = vec![0usize; columns.len()];
+    for r in 0..rows {
+        for (c, from) in columns.iter().zip(&mut from) {
+            let (a, b) = (*from, c.ends[r] as usize);
+            let len = b - a;
+            if len <= SHORT_FIELD {
+                out[at..at + SHORT_FIELD].copy_from_slice(&c.bytes[a..a + SHORT_FIELD]);
+            } else {
+                out[at..at + len].copy_from_slice(&c.bytes[a..b]);
+            }
+            at += len;
+            out[at] = b',';
+            at += 1;
+            *from = b;
+        }
+        out[at - 1] = b'\n';
+    }
+    out.truncate(at);
+}
+
+/// A field at most this long is copied into a CSV block as one fixed-size chunk.
+const SHORT_FIELD: usize = 16;
 
 /// One CSV field: quoted (quotes doubled) when it holds a comma, a quote, `\r` or `\n`.
 fn push_csv_field(out: &mut Vec<u8>, field: &[u8]) {
@@ -353,29 +436,21 @@ impl Table {
     /// (unit test): a field is quoted when it holds a comma, a quote or a line break, quotes
     /// doubled inside; a record of one empty field is `""`; records end in `\n`.
     fn csv_rows(&self, rows: std::ops::Range<usize>) -> Vec<u8> {
-        // Column by column first (a tight loop per column kind), each column's fields into one
-        // buffer with their ends; then the rows interleaved from those.
-        let fields: Vec<(Vec<u8>, Vec<usize>)> = self
+        // A run of rows column by column first (a tight loop per column kind), then its
+        // records interleaved from those fields.
+        const RUN: usize = 512;
+        let mut columns: Vec<ColumnFields<'_>> = self
             .columns
             .iter()
-            .map(|(_, c)| column_fields(c, rows.clone()))
+            .map(|(_, c)| ColumnFields::new(c))
             .collect();
-        let width: usize = fields.iter().map(|(bytes, _)| bytes.len()).sum();
-        let mut out = Vec::with_capacity(width + rows.len() * (fields.len() + 2));
-        let mut from = vec![0usize; fields.len()];
-        for r in 0..rows.len() {
-            let start = out.len();
-            for (k, ((bytes, ends), from)) in fields.iter().zip(&mut from).enumerate() {
-                if k > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&bytes[*from..ends[r]]);
-                *from = ends[r];
+        let mut out = Vec::new();
+        for start in rows.clone().step_by(RUN) {
+            let run = start..(start + RUN).min(rows.end);
+            for c in &mut columns {
+                c.fill(run.clone());
             }
-            if out.len() == start {
-                out.extend_from_slice(b"\"\"");
-            }
-            out.push(b'\n');
+            interleave_records(&columns, run.len(), &mut out);
         }
         out
     }
@@ -621,6 +696,10 @@ mod tests {
             "é ü",
             ",",
             "\r\n",
+            // Around the short-field copy's 16 bytes, and well past it.
+            "exactly 16 bytes",
+            "seventeen bytes!!",
+            "a longer field, with a comma and \"quotes\", past any fixed chunk",
         ];
         for round in 0..60 {
             let height = next(40) as usize;
